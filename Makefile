@@ -1,0 +1,57 @@
+# Lyftr Webhook API. The project brings its own Node 24 (the `node` devDependency): every recipe runs
+# with node_modules/.bin first on PATH, whatever Node the machine has.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+DEPS := node_modules/.deps-installed
+NODE_TESTS := node --test --test-concurrency=2
+COMPOSE := docker compose
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help run test typecheck test-webhook test-messages test-stats test-unit up down logs health clean deps
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
+
+# Installed only when missing or older than the manifest/lockfile, so a second `make run` starts at once.
+$(DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(DEPS) ## Install the pinned dev toolchain (Node 24, TypeScript, c8) into node_modules
+
+run: $(DEPS) ## Run the server in the foreground on :8000 (SQLite under ./data unless DATABASE_URL is set)
+	DATABASE_URL="$${DATABASE_URL:-sqlite:///data/app.db}" exec node src/main.ts
+
+test: $(DEPS) ## Type-check, then run every test with a coverage report
+	tsc --noEmit -p .
+	c8 $(NODE_TESTS) test/*.test.ts
+
+typecheck: $(DEPS) ## Type-check only (tsc --noEmit, strict)
+	tsc --noEmit -p .
+
+test-webhook: $(DEPS) ## Run the POST /webhook tests
+	$(NODE_TESTS) test/webhook.test.ts
+
+test-messages: $(DEPS) ## Run the GET /messages tests
+	$(NODE_TESTS) test/messages.test.ts
+
+test-stats: $(DEPS) ## Run the GET /stats tests
+	$(NODE_TESTS) test/stats.test.ts
+
+up: ## Build and start the container (docker compose; needs WEBHOOK_SECRET)
+	$(COMPOSE) up -d --build
+
+down: ## Stop the container (the data volume stays)
+	$(COMPOSE) down
+
+logs: ## Follow the container's logs
+	$(COMPOSE) logs -f api
+
+health: ## Ask the running service whether it is live and ready
+	@curl -fsS http://localhost:$(PORT)/health/live && echo
+	@curl -sS http://localhost:$(PORT)/health/ready && echo
+
+clean: ## Remove installed packages and reports (never ./data)
+	rm -rf node_modules coverage

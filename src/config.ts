@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULT_DATABASE_URL = 'sqlite:////data/app.db';
+export const DEFAULT_PORT = 8000;
+export const DEFAULT_HOST = '0.0.0.0';
+export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+export type Config = {
+  /** Secrets accepted for signatures, current first; empty when none is configured. */
+  readonly secrets: readonly string[];
+  /** Filesystem path of the SQLite file (or ':memory:'). */
+  readonly databasePath: string;
+  readonly logLevel: LogLevel;
+  readonly port: number;
+  readonly host: string;
+  readonly maxBodyBytes: number;
+};
+
+export type ConfigResult =
+  | { ok: true; config: Readonly<Config>; warnings: string[] }
+  | { ok: false; errors: string[] };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The only reader of the environment. Reports every problem at once so an operator fixes them in one go.
+ * A missing secret is not an error here: SPEC says the service starts and reports it (ready 503).
+ */
+export function loadConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): ConfigResult {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+
+  let secret = env.WEBHOOK_SECRET ?? '';
+  const secretFile = env.WEBHOOK_SECRET_FILE ?? '';
+  if (secretFile !== '') {
+    if (secret !== '') {
+      errors.push('WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are both set; set only one');
+    } else {
+      try {
+        // Secret files usually end with a newline written by an editor or `echo`.
+        secret = readFile(secretFile).replace(/\r?\n$/, '');
+      } catch (err) {
+        errors.push(`WEBHOOK_SECRET_FILE: cannot read ${JSON.stringify(secretFile)} (${errorCode(err)})`);
+      }
+    }
+  }
+  const previous = env.WEBHOOK_SECRET_PREVIOUS ?? '';
+  const secrets: string[] = [];
+  if (secret !== '') {
+    secrets.push(secret);
+    if (previous !== '' && previous !== secret) secrets.push(previous);
+  } else if (previous !== '') {
+    warnings.push('WEBHOOK_SECRET_PREVIOUS is set but no current secret is; webhooks stay disabled');
+  }
+
+  const databasePath = parseDatabaseUrl(env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+  if (databasePath === null) {
+    errors.push(
+      `DATABASE_URL must look like sqlite:///relative/path or sqlite:////absolute/path, got ${JSON.stringify(env.DATABASE_URL)}`,
+    );
+  }
+
+  const rawLevel = (env.LOG_LEVEL ?? 'INFO').trim().toUpperCase();
+  const level = rawLevel === 'WARN' ? 'WARNING' : rawLevel;
+  const logLevel = LOG_LEVELS.find((l) => l === level);
+  if (logLevel === undefined) {
+    errors.push(`LOG_LEVEL must be one of DEBUG, INFO, WARNING (or WARN), ERROR, got ${JSON.stringify(env.LOG_LEVEL)}`);
+  }
+
+  const port = parseInteger(env.PORT, DEFAULT_PORT, 0, 65_535);
+  if (port === null) errors.push(`PORT must be an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`);
+
+  const host = env.HOST === undefined || env.HOST.trim() === '' ? DEFAULT_HOST : env.HOST.trim();
+
+  const maxBodyBytes = parseInteger(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 1, 1024 * 1024 * 1024);
+  if (maxBodyBytes === null) {
+    errors.push(`MAX_BODY_BYTES must be an integer from 1 to 1073741824, got ${JSON.stringify(env.MAX_BODY_BYTES)}`);
+  }
+
+  if (errors.length > 0 || databasePath === null || logLevel === undefined || port === null || maxBodyBytes === null) {
+    return { ok: false, errors };
+  }
+  const config: Config = Object.freeze({
+    secrets: Object.freeze(secrets),
+    databasePath,
+    logLevel,
+    port,
+    host,
+    maxBodyBytes,
+  });
+  return { ok: true, config, warnings };
+}
+
+/** `sqlite:///rel/path` -> `rel/path`; `sqlite:////abs/path` -> `/abs/path`; `sqlite:///:memory:` -> `:memory:`. */
+export function parseDatabaseUrl(url: string): string | null {
+  const prefix = 'sqlite:///';
+  if (!url.startsWith(prefix)) return null;
+  const path = url.slice(prefix.length);
+  if (path === '' || path === '/' || path.includes('\0') || path.includes('?')) return null;
+  return path;
+}
+
+function parseInteger(raw: string | undefined, fallback: number, min: number, max: number): number | null {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) return null;
+  const n = Number(raw.trim());
+  return n >= min && n <= max ? n : null;
+}
+
+function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return 'unreadable';
+}

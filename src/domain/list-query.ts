@@ -1,0 +1,73 @@
+import type { ListQuery } from '../store/store.ts';
+import { MAX_TEXT_LENGTH, timestampError } from './message.ts';
+import { isTimestamp } from './timestamp.ts';
+import type { FieldError, Validated } from './validation.ts';
+
+export const DEFAULT_LIMIT = 50;
+export const MAX_LIMIT = 100;
+const KNOWN = ['limit', 'offset', 'from', 'since', 'q'] as const;
+const INTEGER = /^-?[0-9]+$/;
+
+/** `GET /messages` query -> ListQuery, or every problem at once (422). Unknown parameters are ignored. */
+export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
+  const errors: FieldError[] = [];
+  const values: Partial<Record<(typeof KNOWN)[number], string>> = {};
+  for (const name of KNOWN) {
+    const all = params.getAll(name);
+    if (all.length > 1) {
+      errors.push({ loc: ['query', name], msg: 'Parameter given more than once', type: 'duplicate_parameter' });
+    } else if (all.length === 1) {
+      values[name] = all[0];
+    }
+  }
+
+  const limit = integer(values.limit, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, errors);
+  const offset = integer(values.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER, errors);
+
+  const query: ListQuery = { limit, offset };
+  if (values.from !== undefined && values.from !== '') {
+    // An unencoded '+' in a query string decodes to a space: ' 9198…' is the sender '+9198…'.
+    query.from = /^ [0-9]+$/.test(values.from) ? '+' + values.from.slice(1) : values.from;
+  }
+  if (values.since !== undefined) {
+    if (isTimestamp(values.since)) query.since = values.since;
+    else errors.push(timestampError(['query', 'since']));
+  }
+  if (values.q !== undefined && values.q !== '') {
+    if (values.q.length > MAX_TEXT_LENGTH) {
+      errors.push({
+        loc: ['query', 'q'],
+        msg: `String should have at most ${MAX_TEXT_LENGTH} characters`,
+        type: 'string_too_long',
+      });
+    } else {
+      query.q = values.q;
+    }
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: query };
+}
+
+function integer(
+  raw: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  errors: FieldError[],
+): number {
+  if (raw === undefined) return fallback;
+  if (!INTEGER.test(raw)) {
+    errors.push({ loc: ['query', name], msg: 'Input should be a valid integer', type: 'int_parsing' });
+    return fallback;
+  }
+  const n = Number(raw);
+  if (n < min) {
+    errors.push({ loc: ['query', name], msg: `Input should be greater than or equal to ${min}`, type: 'greater_than_equal' });
+    return fallback;
+  }
+  if (n > max) {
+    errors.push({ loc: ['query', name], msg: `Input should be less than or equal to ${max}`, type: 'less_than_equal' });
+    return fallback;
+  }
+  return n === 0 ? 0 : n; // '-0' is zero, not negative zero
+}

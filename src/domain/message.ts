@@ -1,0 +1,106 @@
+import type { Message } from '../store/store.ts';
+import { isTimestamp } from './timestamp.ts';
+import { codePointLength, type FieldError, type Validated } from './validation.ts';
+
+export const MAX_MESSAGE_ID_LENGTH = 256;
+export const MAX_TEXT_LENGTH = 4096;
+export const MSISDN = /^\+[0-9]{1,15}$/;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Raw request bytes -> a Message, or every field problem at once. */
+export function parseMessage(body: Uint8Array): Validated<Message> {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return invalid([{ loc: ['body'], msg: 'Body is not valid UTF-8', type: 'json_invalid' }]);
+  }
+  let parsed: unknown;
+  try {
+    // JSON.parse makes `__proto__` an own data property; it never changes a prototype.
+    parsed = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : 'invalid JSON';
+    return invalid([{ loc: ['body'], msg: `JSON decode error: ${detail}`, type: 'json_invalid' }]);
+  }
+  return validateMessage(parsed);
+}
+
+export function validateMessage(input: unknown): Validated<Message> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return invalid([{ loc: ['body'], msg: 'Input should be a valid dictionary or object', type: 'model_attributes_type' }]);
+  }
+  const errors: FieldError[] = [];
+  const field = (name: string): unknown => (Object.hasOwn(input, name) ? (input as Record<string, unknown>)[name] : undefined);
+
+  const messageId = requiredString(field('message_id'), 'message_id', errors);
+  if (messageId !== null) {
+    if (messageId.length === 0) errors.push(tooShort('message_id'));
+    else if (codePointLength(messageId) > MAX_MESSAGE_ID_LENGTH) errors.push(tooLong('message_id', MAX_MESSAGE_ID_LENGTH));
+  }
+
+  const from = requiredString(field('from'), 'from', errors);
+  if (from !== null && !MSISDN.test(from)) errors.push(msisdnError('from'));
+  const to = requiredString(field('to'), 'to', errors);
+  if (to !== null && !MSISDN.test(to)) errors.push(msisdnError('to'));
+
+  const ts = requiredString(field('ts'), 'ts', errors);
+  if (ts !== null && !isTimestamp(ts)) errors.push(timestampError(['body', 'ts']));
+
+  const rawText = field('text');
+  let text: string | null = null;
+  if (rawText !== undefined && rawText !== null) {
+    if (typeof rawText !== 'string') {
+      errors.push({ loc: ['body', 'text'], msg: 'Input should be a valid string or null', type: 'string_type' });
+    } else if (codePointLength(rawText) > MAX_TEXT_LENGTH) {
+      errors.push(tooLong('text', MAX_TEXT_LENGTH));
+    } else {
+      text = rawText;
+    }
+  }
+
+  if (errors.length > 0 || messageId === null || from === null || to === null || ts === null) return invalid(errors);
+  return { ok: true, value: { messageId, from, to, ts, text } };
+}
+
+export function timestampError(loc: (string | number)[]): FieldError {
+  return {
+    loc,
+    msg: 'Value should be a real UTC instant formatted YYYY-MM-DDTHH:MM:SS[.fraction]Z',
+    type: 'datetime_format',
+  };
+}
+
+function requiredString(value: unknown, name: string, errors: FieldError[]): string | null {
+  if (value === undefined) {
+    errors.push({ loc: ['body', name], msg: 'Field required', type: 'missing' });
+    return null;
+  }
+  if (typeof value !== 'string') {
+    // No coercion: 123 is not the message id "123".
+    errors.push({ loc: ['body', name], msg: 'Input should be a valid string', type: 'string_type' });
+    return null;
+  }
+  return value;
+}
+
+function tooShort(name: string): FieldError {
+  return { loc: ['body', name], msg: 'String should have at least 1 character', type: 'string_too_short' };
+}
+
+function tooLong(name: string, max: number): FieldError {
+  return { loc: ['body', name], msg: `String should have at most ${max} characters`, type: 'string_too_long' };
+}
+
+function msisdnError(name: string): FieldError {
+  return {
+    loc: ['body', name],
+    msg: "String should match pattern '^\\+[0-9]{1,15}$' (E.164: '+' then 1 to 15 digits)",
+    type: 'string_pattern_mismatch',
+  };
+}
+
+function invalid(errors: FieldError[]): Validated<Message> {
+  return { ok: false, errors };
+}

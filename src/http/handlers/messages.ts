@@ -1,0 +1,20 @@
+import { parseListQuery } from '../../domain/list-query.ts';
+import type { Store } from '../../store/store.ts';
+import type { Req } from '../request.ts';
+import { json, type Reply } from '../response.ts';
+
+/** GET /messages: a page of messages in chronological order, with the total of all matches. */
+export function createMessagesHandler(store: Store): (req: Req) => Promise<Reply> {
+  return async (req) => {
+    const parsed = parseListQuery(req.query);
+    if (!parsed.ok) return json(422, { detail: parsed.errors });
+    const query = parsed.value;
+    const result = await store.list(query);
+    return json(200, {
+      data: result.data.map((m) => ({ message_id: m.messageId, from: m.from, to: m.to, ts: m.ts, text: m.text })),
+      total: result.total,
+      limit: query.limit,
+      offset: query.offset,
+    });
+  };
+}

@@ -1,0 +1,63 @@
+import { parseMessage } from '../../domain/message.ts';
+import { verifySignature } from '../../domain/signature.ts';
+import type { WebhookResult } from '../../observability/service-metrics.ts';
+import { isStoreUnavailable, type Store } from '../../store/store.ts';
+import { HttpError } from '../errors.ts';
+import { header, type Req } from '../request.ts';
+import { json, type Reply } from '../response.ts';
+
+export type WebhookDeps = {
+  store: Store;
+  secrets: readonly string[];
+  onResult: (result: WebhookResult) => void;
+};
+
+/** POST /webhook. The checks run in the contract's order; the first that fails answers. */
+export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<Reply> {
+  const { store, secrets, onResult } = deps;
+
+  const answer = (status: number, body: unknown, result: WebhookResult, extra: Record<string, unknown> = {}): Reply => {
+    onResult(result);
+    return json(status, body, {
+      log: { result, dup: result === 'duplicate', ...extra },
+      // SPEC: invalid signatures log at ERROR (someone holds a wrong or no secret).
+      ...(result === 'invalid_signature' && { logLevel: 'ERROR' as const }),
+      ...(status === 503 && { headers: { 'retry-after': '1' } }),
+    });
+  };
+
+  return async (req) => {
+    let raw: Buffer;
+    try {
+      raw = await req.body();
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 413) {
+        return answer(413, err.body, 'payload_too_large');
+      }
+      throw err;
+    }
+    if (secrets.length === 0) {
+      return answer(503, { detail: 'webhook secret not configured' }, 'secret_not_configured');
+    }
+    // Verify before parsing: unsigned bytes get no further than this.
+    if (!verifySignature(raw, header(req, 'x-signature'), secrets)) {
+      return answer(401, { detail: 'invalid signature' }, 'invalid_signature');
+    }
+    const parsed = parseMessage(raw);
+    if (!parsed.ok) return answer(422, { detail: parsed.errors }, 'validation_error');
+
+    const messageId = parsed.value.messageId;
+    try {
+      const outcome = await store.insert(parsed.value);
+      return answer(200, { status: 'ok' }, outcome, { message_id: messageId });
+    } catch (err) {
+      if (isStoreUnavailable(err)) {
+        return answer(503, { detail: 'storage temporarily unavailable, retry later' }, 'store_unavailable', {
+          message_id: messageId,
+        });
+      }
+      onResult('error');
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,18 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type Req = {
+  method: string;
+  /** The URL path without the query string, as received. */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  requestId: string;
+  /** Reads the whole body, at most the configured limit; throws HttpError 413 beyond it. */
+  body(): Promise<Buffer>;
+};
+
+/** A single header value; repeated headers count as malformed rather than silently picking one. */
+export function header(req: Req, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}

@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '../observability/logger.ts';
+import { detail, HttpError } from './errors.ts';
+import type { Req } from './request.ts';
+import type { Reply } from './response.ts';
+import type { Match } from './router.ts';
+
+/** A client must send all headers within this time. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** A client must send the whole request (headers and body) within this time. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** An idle keep-alive connection is closed after this time. */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How often Node checks the two timeouts above. */
+export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** Total request-header bytes accepted; more gets 431. Keeps memory per connection bounded. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** Connections held at once; past this new sockets are refused, so memory stays bounded. */
+export const MAX_CONNECTIONS = 4096;
+/** The `path` label and log value shared by every request that matches no route. */
+export const UNMATCHED_PATH = 'unmatched';
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const MAX_LOGGED_PATH = 256;
+
+export type HttpObserver = (event: { path: string; status: number; seconds: number }) => void;
+
+export type ServerOptions = {
+  match: (method: string, path: string) => Match;
+  logger: Logger;
+  maxBodyBytes: number;
+  /** Called once per answered request, for http metrics. */
+  observe: HttpObserver;
+  /** True once shutdown began: responses then close their connection. */
+  draining: () => boolean;
+  timeouts?: Partial<{ headersMs: number; requestMs: number; keepAliveMs: number; checkIntervalMs: number }>;
+};
+
+/** The only place that writes responses: request id, timing, body cap, catch-all, access log, http metrics. */
+export function createHttpServer(options: ServerOptions): Server {
+  const { logger, match, maxBodyBytes, observe, draining } = options;
+  const t = options.timeouts ?? {};
+
+  const handle = async (raw: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const incomingId = raw.headers['x-request-id'];
+    // A well-formed caller id is kept for tracing; anything else is replaced, never echoed or logged.
+    const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const method = raw.method ?? 'GET';
+    const url = raw.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+
+    const found = match(method, path);
+    const label = found ? path : UNMATCHED_PATH;
+    let reply: Reply;
+    let bodyRefused = false;
+    try {
+      if (found === null) throw detail(404, 'not found');
+      if (found.kind === 'method') {
+        throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
+      }
+      const req: Req = {
+        method,
+        path,
+        query,
+        headers: raw.headers,
+        requestId,
+        body: async () => {
+          try {
+            return await readBody(raw, maxBodyBytes, expectContinue ? res : null);
+          } catch (err) {
+            bodyRefused = true;
+            throw err;
+          }
+        },
+      };
+      reply = await found.route.handler(req);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        reply = { status: err.status, body: err.body, headers: err.headers };
+      } else {
+        // The catch-all: whatever was thrown, the client gets JSON and the log gets one line, no stack.
+        logger.error('unhandled error', { request_id: requestId, error: describeError(err) });
+        reply = { status: 500, body: { detail: 'internal server error' } };
+      }
+    }
+
+    // An unread body (413, or a read that failed) leaves bytes on the socket: close it rather than drain it.
+    const close = bodyRefused || draining();
+    send(res, reply, method, requestId, close);
+
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    observe({ path: label, status: reply.status, seconds });
+    const level = reply.logLevel ?? (reply.status >= 500 ? 'ERROR' : 'INFO');
+    logger.log(level, 'request', {
+      request_id: requestId,
+      method: method.length <= 16 ? method : method.slice(0, 16),
+      path: path.length <= MAX_LOGGED_PATH ? path : path.slice(0, MAX_LOGGED_PATH),
+      status: reply.status,
+      latency_ms: Math.round(seconds * 1e6) / 1e3,
+      ...reply.log,
+    });
+  };
+
+  const server = createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: t.headersMs ?? HEADERS_TIMEOUT_MS,
+    requestTimeout: t.requestMs ?? REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: t.keepAliveMs ?? KEEP_ALIVE_TIMEOUT_MS,
+    connectionsCheckingInterval: t.checkIntervalMs ?? TIMEOUT_CHECK_INTERVAL_MS,
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
+  // `Expect: 100-continue`: the limit is checked before the client is invited to send the body.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Malformed requests, oversized headers and timeouts never reach a handler; answer them in JSON too.
+    const [status, text] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request header fields too large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request timeout']
+          : [400, 'bad request'];
+    if (err.code !== 'ECONNRESET') observe({ path: UNMATCHED_PATH, status, seconds: 0 });
+    logger.log('WARNING', 'client error', { status, error: err.code ?? 'unknown' });
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ detail: text });
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}
+
+function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
+  if (res.headersSent || res.destroyed) return;
+  const isText = typeof reply.body === 'string';
+  const payload = isText ? (reply.body as string) : JSON.stringify(reply.body);
+  const headers: Record<string, string | number> = {
+    'content-type': reply.contentType ?? (isText ? 'text/plain; charset=utf-8' : 'application/json'),
+    'content-length': Buffer.byteLength(payload),
+    'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+    ...reply.headers,
+  };
+  if (close) headers.connection = 'close';
+  res.writeHead(reply.status, headers);
+  res.end(method === 'HEAD' ? undefined : payload);
+}
+
+/** Collects the body up to `limit` bytes. A declared or actual size beyond it is refused without reading on. */
+function readBody(req: IncomingMessage, limit: number, continueTo: ServerResponse | null): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    return Promise.reject(detail(413, 'payload too large'));
+  }
+  continueTo?.writeContinue();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        reject(detail(413, 'payload too large'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (): void => {
+      cleanup();
+      reject(detail(400, 'request body could not be read'));
+    };
+    const onAborted = onError;
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  try {
+    return `non-error thrown: ${JSON.stringify(err)}`;
+  } catch {
+    return 'non-error thrown';
+  }
+}

@@ -1,0 +1,44 @@
+// Composition root: environment -> config -> logger -> service; process signals and exit codes.
+import { loadConfig } from './config.ts';
+import { createLogger } from './observability/logger.ts';
+import { startService } from './service.ts';
+
+async function main(): Promise<void> {
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) {
+    // One JSON line, no stack trace: the operator reads what to fix.
+    const line = { ts: new Date().toISOString(), level: 'ERROR', msg: 'invalid configuration', errors: loaded.errors };
+    process.stdout.write(JSON.stringify(line) + '\n');
+    process.exitCode = 2;
+    return;
+  }
+  const { config, warnings } = loaded;
+  const logger = createLogger({ level: config.logLevel, buffered: true });
+  for (const w of warnings) logger.warning(w);
+  if (config.secrets.length === 0) {
+    logger.error('no webhook secret configured: set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE; /webhook and readiness answer 503');
+  }
+
+  process.on('uncaughtException', (err) => logger.error('uncaught exception', { error: String(err) }));
+  process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: String(err) }));
+
+  let service;
+  try {
+    service = await startService(config, { logger });
+  } catch (err) {
+    logger.error('cannot start', { error: err instanceof Error ? err.message : String(err), database: config.databasePath });
+    logger.flush();
+    process.exitCode = 1;
+    return;
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info('signal received', { signal });
+    // A second signal (make forwards SIGTERM to its child as well) changes nothing: the drain is under way.
+    void service.shutdown().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+void main();

@@ -1,0 +1,82 @@
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.ts';
+import { createApp, type AppDeps } from './http/app.ts';
+import type { Logger } from './observability/logger.ts';
+import { createRegistry } from './observability/metrics.ts';
+import { registerProcessMetrics } from './observability/process-metrics.ts';
+import { createServiceMetrics } from './observability/service-metrics.ts';
+import { createSqliteStore } from './store/sqlite.ts';
+
+/** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
+export const SHUTDOWN_GRACE_MS = 8_000;
+
+export type Service = {
+  port: number;
+  url: string;
+  /** Readiness 503, stop accepting, finish in-flight requests, commit and close the database. Idempotent. */
+  shutdown(): Promise<void>;
+};
+
+export type ServiceOptions = {
+  logger: Logger;
+  timeouts?: AppDeps['timeouts'];
+  graceMs?: number;
+};
+
+/** Composition: store -> metrics -> app -> listen. Throws when the database cannot be opened or the port bound. */
+export async function startService(config: Readonly<Config>, options: ServiceOptions): Promise<Service> {
+  const { logger } = options;
+  const startedAt = new Date();
+  const store = createSqliteStore({
+    path: config.databasePath,
+    onEvent: (msg, fields) => logger.info(msg, fields),
+  });
+  const registry = createRegistry();
+  const metrics = createServiceMetrics(registry);
+  const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
+  const app = createApp({ config, store, logger, registry, metrics, ...(options.timeouts && { timeouts: options.timeouts }) });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      app.server.once('error', reject);
+      app.server.listen(config.port, config.host, () => {
+        app.server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    stopProcessMetrics();
+    await store.close();
+    throw err;
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  logger.info('listening', { host: config.host, port, database: config.databasePath });
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      app.startDraining();
+      logger.info('shutting down: draining in-flight requests');
+      const closed = new Promise<void>((resolve) => app.server.close(() => resolve()));
+      app.server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => {
+        timer = setTimeout(() => resolve('deadline'), options.graceMs ?? SHUTDOWN_GRACE_MS);
+      });
+      if ((await Promise.race([closed, deadline])) === 'deadline') {
+        logger.warning('shutdown deadline reached: closing remaining connections');
+        app.server.closeAllConnections();
+        await closed;
+      }
+      clearTimeout(timer);
+      await store.close();
+      stopProcessMetrics();
+      logger.info('stopped');
+      logger.flush();
+    })();
+    return stopping;
+  };
+
+  return { port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, shutdown };
+}

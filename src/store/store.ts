@@ -1,0 +1,61 @@
+// The storage contract. Async even though node:sqlite is synchronous, so another engine can drop in.
+// This file imports nothing: the domain and HTTP layers depend on it, never the reverse.
+
+export type Message = {
+  messageId: string;
+  from: string;
+  to: string;
+  /** Exactly as the sender wrote it; ordering uses the instant it names. */
+  ts: string;
+  text: string | null;
+};
+
+export type InsertOutcome = 'created' | 'duplicate';
+
+export type ListQuery = {
+  limit: number;
+  offset: number;
+  from?: string;
+  /** Inclusive lower bound, a valid contract timestamp. */
+  since?: string;
+  /** Case-insensitive substring of text; `%` and `_` are literal. */
+  q?: string;
+};
+
+export type ListResult = { data: Message[]; total: number };
+
+export type SenderCount = { from: string; count: number };
+
+export type Stats = {
+  totalMessages: number;
+  sendersCount: number;
+  /** Top senders: count descending, then sender ascending. */
+  messagesPerSender: SenderCount[];
+  firstMessageTs: string | null;
+  lastMessageTs: string | null;
+};
+
+export type Store = {
+  /** Resolves once the row is committed (durable), or with 'duplicate' when the id is already stored. */
+  insert(message: Message): Promise<InsertOutcome>;
+  list(query: ListQuery): Promise<ListResult>;
+  stats(topSenders: number): Promise<Stats>;
+  /** Throws unless the database answers a query on the applied schema. */
+  ping(): Promise<void>;
+  /** Commits anything pending, then closes. Further calls reject. */
+  close(): Promise<void>;
+};
+
+/**
+ * Trouble that may pass (disk full, file locked or read-only, directory gone): callers answer 503 with
+ * Retry-After instead of 500, and readiness reports it.
+ */
+export type StoreUnavailable = Error & { readonly storeUnavailable: true };
+
+export function storeUnavailable(message: string, cause?: unknown): StoreUnavailable {
+  return Object.assign(new Error(message, { cause }), { storeUnavailable: true as const });
+}
+
+export function isStoreUnavailable(err: unknown): err is StoreUnavailable {
+  return err instanceof Error && (err as Partial<StoreUnavailable>).storeUnavailable === true;
+}

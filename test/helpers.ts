@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { Config } from '../src/config.ts';
+import { sign } from '../src/domain/signature.ts';
+import { createLogger } from '../src/observability/logger.ts';
+import { startService, type ServiceOptions } from '../src/service.ts';
+
+export const SECRET = 'test-secret';
+
+/** What the helpers need of a test context: somewhere to register cleanup. */
+export type Cleanup = { after(fn: () => unknown): void };
+
+export type LogLine = Record<string, unknown>;
+
+export type TestApp = {
+  url: string;
+  dir: string;
+  dbPath: string;
+  logs: LogLine[];
+  shutdown(): Promise<void>;
+};
+
+/** A fresh temp folder, removed when the test (or file) ends. */
+export function tempDir(t: Cleanup): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lyftr-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder; stopped in t.after. */
+export async function startApp(
+  t: Cleanup,
+  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs'> = {},
+): Promise<TestApp> {
+  const dir = overrides.databasePath ? '' : tempDir(t);
+  const dbPath = overrides.databasePath ?? join(dir, 'app.db');
+  const logs: LogLine[] = [];
+  const logger = createLogger({
+    level: overrides.logLevel ?? 'DEBUG',
+    sink: (chunk) => {
+      for (const line of chunk.split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine);
+    },
+  });
+  const config: Config = {
+    secrets: [SECRET],
+    databasePath: dbPath,
+    logLevel: 'DEBUG',
+    port: 0,
+    host: '127.0.0.1',
+    maxBodyBytes: 1_048_576,
+    ...overrides,
+  };
+  const service = await startService(config, {
+    logger,
+    ...(overrides.timeouts && { timeouts: overrides.timeouts }),
+    ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
+  });
+  t.after(() => service.shutdown());
+  return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };
+}
+
+/**
+ * One app shared by the tests of a describe block: call it synchronously inside `describe`; it starts
+ * the app in a `before` hook and stops it (and removes its folder) in an `after` hook.
+ */
+export function useApp(overrides: Parameters<typeof startApp>[1] = {}): () => TestApp {
+  let app: TestApp | undefined;
+  const cleanups: (() => unknown)[] = [];
+  before(async () => {
+    app = await startApp({ after: (fn) => void cleanups.push(fn) }, overrides);
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  return () => {
+    if (!app) throw new Error('app not started');
+    return app;
+  };
+}
+
+export type WebhookMessage = {
+  message_id?: unknown;
+  from?: unknown;
+  to?: unknown;
+  ts?: unknown;
+  text?: unknown;
+  [key: string]: unknown;
+};
+
+/** A valid message; fields can be overridden or removed (set to undefined). */
+export function message(fields: WebhookMessage = {}): WebhookMessage {
+  return { message_id: 'm1', from: '+919876543210', to: '+14155550100', ts: '2025-01-15T10:00:00Z', text: 'Hello', ...fields };
+}
+
+/** POST /webhook with a correct signature over exactly the bytes sent. */
+export function postSigned(
+  url: string,
+  body: WebhookMessage | string,
+  secret: string = SECRET,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  return fetch(`${url}/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-signature': sign(raw, secret), ...headers },
+    body: raw,
+  });
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+/** Polls `check` until it returns true or `ms` pass. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

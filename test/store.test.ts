@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, test } from 'node:test';
+import { createSqliteStore } from '../src/store/sqlite.ts';
+import { isStoreUnavailable, type Message } from '../src/store/store.ts';
+import { getJson, message, postSigned, startApp, tempDir } from './helpers.ts';
+
+const msg = (id: string, fields: Partial<Message> = {}): Message => ({
+  messageId: id,
+  from: '+1',
+  to: '+2',
+  ts: '2025-01-01T00:00:00Z',
+  text: null,
+  ...fields,
+});
+
+describe('SQLite store', () => {
+  test('inserts arriving together share a commit; duplicates inside one batch are detected', async (t) => {
+    const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
+    t.after(() => store.close());
+    const outcomes = await Promise.all([store.insert(msg('x')), store.insert(msg('y')), store.insert(msg('x', { text: 'later' }))]);
+    assert.deepEqual(outcomes, ['created', 'created', 'duplicate']);
+    const page = await store.list({ limit: 10, offset: 0 });
+    assert.deepEqual(page.data.map((m) => [m.messageId, m.text]), [
+      ['x', null],
+      ['y', null],
+    ]);
+    assert.equal(page.total, 2);
+  });
+
+  test('a row that fails does not fail the others in its batch', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    const other = new DatabaseSync(path);
+    other.exec(
+      "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN new.message_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    );
+    other.close();
+    const results = await Promise.allSettled([store.insert(msg('ok-1')), store.insert(msg('poison')), store.insert(msg('ok-2'))]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal((await store.list({ limit: 10, offset: 0 })).total, 2);
+  });
+
+  test('close() commits what is pending before the handle goes; later calls are refused', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path });
+    const pending = [store.insert(msg('p1')), store.insert(msg('p2'))];
+    await store.close();
+    assert.deepEqual(await Promise.all(pending), ['created', 'created']);
+    await assert.rejects(store.insert(msg('late')), (err) => isStoreUnavailable(err));
+    const reopened = createSqliteStore({ path });
+    t.after(() => reopened.close());
+    assert.equal((await reopened.stats(10)).totalMessages, 2);
+  });
+
+  test('a database locked by another writer gives a transient error, and recovers without restart', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    const locker = new DatabaseSync(path);
+    locker.exec('BEGIN EXCLUSIVE');
+    await assert.rejects(store.insert(msg('blocked')), (err) => isStoreUnavailable(err));
+    locker.exec('ROLLBACK');
+    locker.close();
+    assert.equal(await store.insert(msg('blocked')), 'created');
+  });
+
+  test('a newer schema version is refused rather than misread', (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const db = new DatabaseSync(path);
+    db.exec('PRAGMA user_version = 99');
+    db.close();
+    assert.throws(() => createSqliteStore({ path }), /newer/);
+  });
+
+  test("migrates a seed database: keeps its rows, adds ordering and stats", async (t) => {
+    const path = join(tempDir(t), 'seed.db');
+    const seed = new DatabaseSync(path);
+    seed.exec(`CREATE TABLE messages (
+      message_id TEXT NOT NULL PRIMARY KEY, from_msisdn TEXT NOT NULL, to_msisdn TEXT NOT NULL,
+      ts TEXT NOT NULL, text TEXT, created_at TEXT NOT NULL);
+      CREATE INDEX idx_messages_ts ON messages (ts, message_id);
+      INSERT INTO messages VALUES ('late', '+1', '+2', '2025-01-01T00:00:00.5Z', 'b', '2025-01-01T00:00:00Z');
+      INSERT INTO messages VALUES ('early', '+3', '+2', '2025-01-01T00:00:00Z', 'a', '2025-01-01T00:00:00Z');`);
+    seed.close();
+    const events: string[] = [];
+    const store = createSqliteStore({ path, onEvent: (m) => events.push(m) });
+    t.after(() => store.close());
+    assert.ok(events.includes('migrating existing messages'));
+    assert.deepEqual((await store.list({ limit: 10, offset: 0 })).data.map((m) => m.messageId), ['early', 'late']);
+    const stats = await store.stats(10);
+    assert.equal(stats.totalMessages, 2);
+    assert.equal(stats.sendersCount, 2);
+    assert.equal(stats.firstMessageTs, '2025-01-01T00:00:00Z');
+  });
+
+  test('the service answers 503 with Retry-After while the file is locked, then 200', async (t) => {
+    const app = await startApp(t);
+    const locker = new DatabaseSync(app.dbPath);
+    locker.exec('BEGIN EXCLUSIVE');
+    const res = await postSigned(app.url, message());
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(((await res.json()) as { detail: string }).detail, 'storage temporarily unavailable, retry later');
+    locker.exec('ROLLBACK');
+    locker.close();
+    assert.equal((await postSigned(app.url, message())).status, 200);
+    assert.equal(((await getJson(`${app.url}/stats`)).body as { total_messages: number }).total_messages, 1);
+  });
+});
