@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -121,4 +122,41 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_00
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** How much `streamUntilAnswered` is willing to send before giving up on an early answer. */
+export const STREAM_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Streams a chunked POST body for as long as the server keeps reading, and resolves with the answer and
+ * how many bytes were sent by then: a server that refuses early answers long before STREAM_LIMIT.
+ */
+export function streamUntilAnswered(
+  url: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; sent: number }> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers });
+    let sent = 0;
+    let stop = false;
+    req.on('response', (res) => {
+      stop = true;
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, sent }));
+    });
+    req.on('error', reject);
+    const pump = (): void => {
+      while (!stop && sent < STREAM_LIMIT) {
+        sent += 16 * 1024;
+        if (!req.write(Buffer.alloc(16 * 1024, 0x61))) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
-import { getJson, message, postSigned, startApp, useApp } from './helpers.ts';
+import { getJson, message, postSigned, startApp, STREAM_LIMIT, streamUntilAnswered, useApp } from './helpers.ts';
 
 /** Sends raw bytes and resolves with everything the server wrote before closing. */
 function rawExchange(url: string, bytes: string, opts: { end?: boolean; timeoutMs?: number } = {}): Promise<string> {
@@ -41,6 +41,15 @@ describe('HTTP layer', () => {
     const post = await fetch(`${app().url}/messages`, { method: 'POST', body: '{}' });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  });
+
+  test('a large body sent to a route that takes none is not read to the end', async () => {
+    const result = await streamUntilAnswered(app().url, '/messages');
+    assert.equal(result.status, 405);
+    assert.ok(result.sent < STREAM_LIMIT, `server read ${result.sent} bytes`);
+    const unknown = await streamUntilAnswered(app().url, '/no-such-path');
+    assert.equal(unknown.status, 404);
+    assert.ok(unknown.sent < STREAM_LIMIT);
   });
 
   test('HEAD is answered like GET without a body', async () => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { describe, test } from 'node:test';
 import { sign } from '../src/domain/signature.ts';
-import { getJson, message, postSigned, SECRET, startApp, type LogLine } from './helpers.ts';
+import { getJson, message, postSigned, SECRET, startApp, STREAM_LIMIT, streamUntilAnswered, type LogLine } from './helpers.ts';
 
 const webhookLines = (logs: LogLine[]): LogLine[] => logs.filter((l) => l.msg === 'request' && l.path === '/webhook');
 
@@ -211,33 +210,10 @@ describe('POST /webhook', () => {
 
     test('a chunked body that grows past the limit -> 413 without reading it to the end', async (t) => {
       const app = await startApp(t, { maxBodyBytes: 1024 });
-      const { port } = new URL(app.url);
-      const result = await new Promise<{ status: number; body: string; sent: number }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/webhook', headers: { 'x-signature': 'ab'.repeat(32) } });
-        let sent = 0;
-        let stop = false;
-        req.on('response', (res) => {
-          stop = true;
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, sent }));
-        });
-        req.on('error', reject);
-        const pump = (): void => {
-          // Keep sending for as long as the server lets us: it must answer long before 64 MiB.
-          while (!stop && sent < 64 * 1024 * 1024) {
-            sent += 16 * 1024;
-            if (!req.write(Buffer.alloc(16 * 1024, 0x61))) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-        };
-        pump();
-      });
+      const result = await streamUntilAnswered(app.url, '/webhook', { 'x-signature': 'ab'.repeat(32) });
       assert.equal(result.status, 413);
       assert.deepEqual(JSON.parse(result.body), { detail: 'payload too large' });
-      assert.ok(result.sent < 64 * 1024 * 1024, `server read ${result.sent} bytes`);
+      assert.ok(result.sent < STREAM_LIMIT, `server read ${result.sent} bytes`);
     });
 
     test('413 comes before 503 when no secret is configured', async (t) => {

@@ -57,7 +57,6 @@ export function createHttpServer(options: ServerOptions): Server {
     const found = match(method, path);
     const label = found ? path : UNMATCHED_PATH;
     let reply: Reply;
-    let bodyRefused = false;
     try {
       if (found === null) throw detail(404, 'not found');
       if (found.kind === 'method') {
@@ -69,14 +68,7 @@ export function createHttpServer(options: ServerOptions): Server {
         query,
         headers: raw.headers,
         requestId,
-        body: async () => {
-          try {
-            return await readBody(raw, maxBodyBytes, expectContinue ? res : null);
-          } catch (err) {
-            bodyRefused = true;
-            throw err;
-          }
-        },
+        body: () => readBody(raw, maxBodyBytes, expectContinue ? res : null),
       };
       reply = await found.route.handler(req);
     } catch (err) {
@@ -89,8 +81,9 @@ export function createHttpServer(options: ServerOptions): Server {
       }
     }
 
-    // An unread body (413, or a read that failed) leaves bytes on the socket: close it rather than drain it.
-    const close = bodyRefused || draining();
+    // A body left unread (413, a 404/405 with a body, a failed read) would have to be drained to keep the
+    // connection: close it instead, so an oversized upload is never read to the end.
+    const close = !raw.complete || draining();
     send(res, reply, method, requestId, close);
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
