@@ -1,7 +1,7 @@
 import type { ListQuery } from '../store/store.ts';
 import { MAX_TEXT_LENGTH, timestampError } from './message.ts';
 import { isTimestamp } from './timestamp.ts';
-import type { FieldError, Validated } from './validation.ts';
+import { codePointLength, type FieldError, type Validated } from './validation.ts';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 100;
@@ -34,7 +34,7 @@ export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
     else errors.push(timestampError(['query', 'since']));
   }
   if (values.q !== undefined && values.q !== '') {
-    if (values.q.length > MAX_TEXT_LENGTH) {
+    if (codePointLength(values.q) > MAX_TEXT_LENGTH) {
       errors.push({
         loc: ['query', 'q'],
         msg: `String should have at most ${MAX_TEXT_LENGTH} characters`,

@@ -41,7 +41,7 @@ export function createLogger(options: LoggerOptions): Logger {
 
   const log = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (RANK[level] < threshold) return;
-    const line = JSON.stringify({ ts: clock().toISOString(), level, msg, ...fields }) + '\n';
+    const line = format({ ts: clock().toISOString(), level, msg }, fields) + '\n';
     if (!options.buffered) {
       sink(line);
       return;
@@ -61,4 +61,15 @@ export function createLogger(options: LoggerOptions): Logger {
     log,
     flush,
   };
+}
+
+/** The entry's own keys win over fields of the same name; a field JSON cannot hold never loses the line. */
+function format(head: { ts: string; level: LogLevel; msg: string }, fields: LogFields | undefined): string {
+  const entry: LogFields = { ...head };
+  for (const [key, value] of Object.entries(fields ?? {})) if (!(key in head)) entry[key] = value;
+  try {
+    return JSON.stringify(entry);
+  } catch {
+    return JSON.stringify({ ...head, log_error: 'fields could not be serialised' });
+  }
 }
