@@ -25,6 +25,8 @@ export type SqliteStoreOptions = {
   clock?: () => Date;
   /** Progress of start-up work (migrations), for the logger. */
   onEvent?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** After each group commit: rows in the transaction and seconds from BEGIN to COMMIT, for metrics. */
+  onCommit?: (rows: number, seconds: number) => void;
 };
 
 // The chronological sort key of a contract timestamp, in SQL: whole seconds, then the fraction without
@@ -157,6 +159,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const commitBatch = (batch: Pending[]): void => {
     let outcomes: InsertOutcome[];
+    const started = performance.now();
     try {
       outcomes = runInTransaction(() => batch.map((p) => insertOne(p.message)));
     } catch (err) {
@@ -169,7 +172,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       for (const p of batch) p.reject(mapped);
       return;
     }
+    const seconds = (performance.now() - started) / 1000;
     batch.forEach((p, i) => p.resolve(outcomes[i] ?? 'duplicate'));
+    // Last and outside the try: an observer can neither fail a committed batch nor delay its answers.
+    options.onCommit?.(batch.length, seconds);
   };
 
   const insertOne = (m: Message): InsertOutcome => {
