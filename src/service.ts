@@ -29,13 +29,14 @@ export type ServiceOptions = {
 export async function startService(config: Readonly<Config>, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   const startedAt = new Date();
-  const registry = createRegistry();
-  const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const store = createSqliteStore({
     path: config.databasePath,
     onEvent: (msg, fields) => logger.info(msg, fields),
-    onCommit: metrics.commit,
+    // `metrics` is declared just below; commits only happen once requests arrive.
+    onCommit: (rows, seconds) => metrics.commit(rows, seconds),
   });
+  const registry = createRegistry();
+  const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
   const about = readAbout();
   const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });

@@ -20,13 +20,13 @@ export const SCHEMA_VERSION = 1;
 
 export type SqliteStoreOptions = {
   path: string;
+  /** After each group commit: rows in the transaction and seconds from BEGIN to COMMIT, for metrics. */
+  onCommit?: (rows: number, seconds: number) => void;
   /** 'FULL' (default) survives power loss; 'NORMAL' survives a process crash only. */
   synchronous?: 'FULL' | 'NORMAL';
   clock?: () => Date;
   /** Progress of start-up work (migrations), for the logger. */
   onEvent?: (msg: string, fields?: Record<string, unknown>) => void;
-  /** After each group commit: rows in the transaction and seconds from BEGIN to COMMIT, for metrics. */
-  onCommit?: (rows: number, seconds: number) => void;
 };
 
 // The chronological sort key of a contract timestamp, in SQL: whole seconds, then the fraction without
@@ -172,10 +172,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       for (const p of batch) p.reject(mapped);
       return;
     }
-    const seconds = (performance.now() - started) / 1000;
     batch.forEach((p, i) => p.resolve(outcomes[i] ?? 'duplicate'));
     // Last and outside the try: an observer can neither fail a committed batch nor delay its answers.
-    options.onCommit?.(batch.length, seconds);
+    options.onCommit?.(batch.length, (performance.now() - started) / 1000);
   };
 
   const insertOne = (m: Message): InsertOutcome => {
