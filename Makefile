@@ -9,7 +9,7 @@ COMPOSE := docker compose
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test typecheck test-webhook test-messages test-stats test-unit up down logs health clean deps send ops-check
+.PHONY: help run test typecheck test-webhook test-messages test-stats test-unit up down logs health clean deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,12 +40,6 @@ test-messages: $(DEPS) ## Run the GET /messages tests
 test-stats: $(DEPS) ## Run the GET /stats tests
 	$(NODE_TESTS) test/stats.test.ts
 
-send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) with WEBHOOK_SECRET and POST it to localhost:PORT/webhook
-	@node scripts/send.ts --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
-
-ops-check: $(DEPS) ## promtool checks: live /metrics, ops/prometheus config, alert rules and their tests (PROMTOOL=path)
-	node scripts/ops-check.ts
-
 up: ## Build and start the container (docker compose; needs WEBHOOK_SECRET)
 	$(COMPOSE) up -d --build
 
@@ -58,6 +52,13 @@ logs: ## Follow the container's logs
 health: ## Ask the running service whether it is live and ready
 	@curl -fsS http://localhost:$(PORT)/health/live && echo
 	@curl -sS http://localhost:$(PORT)/health/ready && echo
+
+.PHONY: send ops-check
+send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) with WEBHOOK_SECRET and POST it to localhost:PORT/webhook
+	@node scripts/send.ts --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
+
+ops-check: $(DEPS) ## promtool checks: live /metrics, ops/prometheus config, alert rules and their tests (PROMTOOL=path)
+	node scripts/ops-check.ts
 
 clean: ## Remove installed packages and reports (never ./data)
 	rm -rf node_modules coverage

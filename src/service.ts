@@ -30,10 +30,10 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const { logger } = options;
   const startedAt = new Date();
   const store = createSqliteStore({
-    path: config.databasePath,
-    onEvent: (msg, fields) => logger.info(msg, fields),
     // `metrics` is declared just below; commits only happen once requests arrive.
     onCommit: (rows, seconds) => metrics.commit(rows, seconds),
+    path: config.databasePath,
+    onEvent: (msg, fields) => logger.info(msg, fields),
   });
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
