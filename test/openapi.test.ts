@@ -8,7 +8,7 @@ import { createLogger } from '../src/observability/logger.ts';
 import { createRegistry } from '../src/observability/metrics.ts';
 import { createServiceMetrics } from '../src/observability/service-metrics.ts';
 import type { Store } from '../src/store/store.ts';
-import { getJson, startApp } from './helpers.ts';
+import { getJson, message, postSigned, startApp } from './helpers.ts';
 
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { name: string; version: string };
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -78,6 +78,56 @@ describe('GET /openapi.json', () => {
       const responses = paths[path]?.[method.toLowerCase()]?.responses ?? {};
       assert.deepEqual(Object.keys(responses).sort(), codes, op);
     }
+  });
+});
+
+type Schema = { $ref?: string; properties?: Record<string, Schema> };
+type DocResponse = { $ref?: string; content?: Record<string, { schema: Schema }> };
+
+/** Follows a `#/components/...` reference (of a schema or a response) inside the document. */
+function resolve<T extends { $ref?: string }>(doc: Record<string, unknown>, node: T): T {
+  if (node.$ref === undefined) return node;
+  let found: unknown = doc;
+  for (const part of node.$ref.slice(2).split('/')) found = (found as Record<string, unknown>)[part];
+  return found as T;
+}
+
+describe('documented bodies match real answers', () => {
+  test('every JSON field answered is documented, and every documented field is answered', async (t) => {
+    const app = await startApp(t);
+    await postSigned(app.url, message());
+    const doc = (await getJson(`${app.url}/openapi.json`)).body as Record<string, unknown>;
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, DocResponse> }>>;
+    const check = (label: string, actual: unknown, schema: Schema): void => {
+      const s = resolve(doc, schema);
+      assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(s.properties ?? {}).sort(), label);
+    };
+    const cases: [string, string, number, Promise<Response>][] = [
+      ['get', '/', 200, fetch(`${app.url}/`)],
+      ['get', '/messages', 200, fetch(`${app.url}/messages`)],
+      ['get', '/stats', 200, fetch(`${app.url}/stats`)],
+      ['get', '/health/live', 200, fetch(`${app.url}/health/live`)],
+      ['get', '/health/ready', 200, fetch(`${app.url}/health/ready`)],
+      ['post', '/webhook', 200, postSigned(app.url, message())],
+      ['post', '/webhook', 401, postSigned(app.url, message(), 'wrong')],
+      ['post', '/webhook', 422, postSigned(app.url, message({ from: 'x' }))],
+      ['get', '/messages', 422, fetch(`${app.url}/messages?limit=0`)],
+    ];
+    for (const [method, path, status, pending] of cases) {
+      const res = await pending;
+      assert.equal(res.status, status, `${method} ${path}`);
+      const body: unknown = await res.json();
+      const response = paths[path]?.[method]?.responses[String(status)];
+      const schema = response && resolve(doc, response).content?.['application/json']?.schema;
+      assert.ok(schema, `${method} ${path} ${status} has a documented JSON body`);
+      check(`${method} ${path} ${status}`, body, schema);
+    }
+    // Nested shapes users parse: a message row and a readiness check set.
+    const list = (await getJson(`${app.url}/messages`)).body as { data: unknown[] };
+    check('message row', list.data[0], { $ref: '#/components/schemas/Message' });
+    const ready = (await getJson(`${app.url}/health/ready`)).body as { checks: unknown };
+    const readiness: Schema = resolve(doc, { $ref: '#/components/schemas/Readiness' });
+    check('readiness checks', ready.checks, readiness.properties?.checks ?? {});
   });
 });
 

@@ -96,7 +96,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
         'Unknown paths answer `404 {"detail":"not found"}`; a known path with another method answers ' +
         '`405 {"detail":"method not allowed"}` with an `Allow` header. HEAD works wherever GET does.',
     },
-    paths: {
+    paths: withRequestId({
       '/': {
         get: {
           operationId: 'index',
@@ -265,7 +265,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
           },
         },
       },
-    },
+    }),
     components: {
       schemas: {
         ...schemas,
@@ -287,6 +287,21 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
         },
       },
       responses,
+      parameters: {
+        RequestId: {
+          name: 'X-Request-ID',
+          in: 'header',
+          required: false,
+          description: 'Kept for tracing (logged, echoed) when 1 to 128 visible ASCII characters; otherwise replaced.',
+          schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+        },
+      },
     },
   };
+}
+
+/** Every operation accepts X-Request-ID; declared once per path rather than in each operation. */
+function withRequestId(paths: Record<string, object>): Record<string, object> {
+  const parameters = [{ $ref: '#/components/parameters/RequestId' }];
+  return Object.fromEntries(Object.entries(paths).map(([path, item]) => [path, { parameters, ...item }]));
 }
