@@ -29,6 +29,7 @@ export type ServiceOptions = {
 export async function startService(config: Readonly<Config>, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   const startedAt = new Date();
+  const about = readAbout(); // before the database opens: a broken install fails without leaving it open
   const store = createSqliteStore({
     // `metrics` is declared just below; commits only happen once requests arrive.
     onCommit: (rows, seconds) => metrics.commit(rows, seconds),
@@ -38,7 +39,6 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
-  const about = readAbout();
   const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
 
   try {
