@@ -14,8 +14,11 @@ RUN npx tsc --noEmit -p tsconfig.json
 
 FROM ${NODE_IMAGE} AS runtime
 # tini: PID 1 that forwards SIGTERM, so `docker stop` drains gracefully. sqlite3: for operators'
-# `docker compose exec api sqlite3 /data/app.db ...`.
+# `docker compose exec api sqlite3 /data/app.db ...`. npm, npx and corepack are removed: the service
+# never installs anything at run time, and what is not there cannot be exploited.
 RUN apk add --no-cache tini sqlite \
+ && rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn-* \
+           /usr/local/bin/yarn /usr/local/bin/yarnpkg \
  && mkdir -p /data && chown node:node /data
 WORKDIR /app
 ENV NODE_ENV=production \
@@ -30,5 +33,6 @@ EXPOSE 8000
 # Node itself does the check: no curl or wget in the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/sbin/tini", "--"]
 CMD ["node", "src/main.ts"]

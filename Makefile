@@ -53,5 +53,12 @@ health: ## Ask the running service whether it is live and ready
 	@curl -fsS http://localhost:$(PORT)/health/live && echo
 	@curl -sS http://localhost:$(PORT)/health/ready && echo
 
+.PHONY: send ops-check
+send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) with WEBHOOK_SECRET and POST it to localhost:PORT/webhook
+	@node scripts/send.ts --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
+
+ops-check: $(DEPS) ## promtool checks: live /metrics, ops/prometheus config, alert rules and their tests (PROMTOOL=path)
+	node scripts/ops-check.ts
+
 clean: ## Remove installed packages and reports (never ./data)
 	rm -rf node_modules coverage

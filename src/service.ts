@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createApp, type AppDeps } from './http/app.ts';
+import type { About } from './http/openapi.ts';
 import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
@@ -27,14 +29,17 @@ export type ServiceOptions = {
 export async function startService(config: Readonly<Config>, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   const startedAt = new Date();
+  const about = readAbout(); // before the database opens: a broken install fails without leaving it open
   const store = createSqliteStore({
+    // `metrics` is declared just below; commits only happen once requests arrive.
+    onCommit: (rows, seconds) => metrics.commit(rows, seconds),
     path: config.databasePath,
     onEvent: (msg, fields) => logger.info(msg, fields),
   });
   const registry = createRegistry();
-  const metrics = createServiceMetrics(registry);
+  const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
-  const app = createApp({ config, store, logger, registry, metrics, ...(options.timeouts && { timeouts: options.timeouts }) });
+  const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -79,4 +84,15 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   };
 
   return { port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, shutdown };
+}
+
+/** Name and version from package.json, read once at start (the image ships it next to src/). */
+export function readAbout(): About {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const field = (name: string): string => {
+    const v: unknown = typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, name) : undefined;
+    if (typeof v !== 'string') throw new Error(`package.json has no string "${name}"`);
+    return v;
+  };
+  return { name: field('name'), version: field('version') };
 }

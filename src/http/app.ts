@@ -1,13 +1,16 @@
 import type { Server } from 'node:http';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { METRICS_CONTENT_TYPE, type Registry } from '../observability/metrics.ts';
+import type { Registry } from '../observability/metrics.ts';
 import type { ServiceMetrics } from '../observability/service-metrics.ts';
 import type { Store } from '../store/store.ts';
-import { createReadyHandler, live } from './handlers/health.ts';
+import { checkReadiness, createReadyHandler, live } from './handlers/health.ts';
 import { createMessagesHandler } from './handlers/messages.ts';
+import { createMetricsHandler } from './handlers/metrics.ts';
 import { createStatsHandler } from './handlers/stats.ts';
 import { createWebhookHandler } from './handlers/webhook.ts';
+import { createOpenApiDocument, type About } from './openapi.ts';
+import { json } from './response.ts';
 import { createRouter, type Route } from './router.ts';
 import { createHttpServer, type ServerOptions } from './server.ts';
 
@@ -17,6 +20,8 @@ export type AppDeps = {
   logger: Logger;
   registry: Registry;
   metrics: ServiceMetrics;
+  /** Name and version for GET / and the OpenAPI document (package.json, read once at start). */
+  about: About;
   timeouts?: ServerOptions['timeouts'];
 };
 
@@ -24,6 +29,8 @@ export type App = {
   server: Server;
   /** Readiness turns 503 and responses close their connections from now on. */
   startDraining(): void;
+  /** Every method and path served (HEAD aside), for GET / and the test that keeps the OpenAPI document true. */
+  routes: readonly { method: string; path: string }[];
 };
 
 /** The route table: the whole public surface of the service in one place. */
@@ -31,8 +38,12 @@ export function createApp(deps: AppDeps): App {
   const { config, store, logger, registry, metrics } = deps;
   let draining = false;
   const isDraining = (): boolean => draining;
+  const readiness = { store, secretConfigured: config.secrets.length > 0, draining: isDraining };
+  const openapi = createOpenApiDocument(deps.about);
 
   const routes: Route[] = [
+    { method: 'GET', path: '/', handler: () => json(200, index) },
+    { method: 'GET', path: '/openapi.json', handler: () => json(200, openapi) },
     {
       method: 'POST',
       path: '/webhook',
@@ -44,14 +55,16 @@ export function createApp(deps: AppDeps): App {
     {
       method: 'GET',
       path: '/health/ready',
-      handler: createReadyHandler({ store, secretConfigured: config.secrets.length > 0, draining: isDraining }),
+      handler: createReadyHandler(readiness),
     },
     {
       method: 'GET',
       path: '/metrics',
-      handler: () => ({ status: 200, body: registry.render(), contentType: METRICS_CONTENT_TYPE }),
+      handler: createMetricsHandler({ registry, metrics, store, readiness: () => checkReadiness(readiness) }),
     },
   ];
+  const endpoints = routes.map((r) => ({ method: r.method, path: r.path }));
+  const index = { name: deps.about.name, version: deps.about.version, docs: '/openapi.json', endpoints };
 
   const server = createHttpServer({
     match: createRouter(routes),
@@ -66,5 +79,6 @@ export function createApp(deps: AppDeps): App {
     startDraining() {
       draining = true;
     },
+    routes: endpoints,
   };
 }

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { Registry } from './metrics.ts';
 
 /** Every outcome of POST /webhook, each a value of webhook_requests_total{result}. */
@@ -16,12 +17,27 @@ export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** Rows per group commit; the store caps a batch at 512. */
+export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+/** Seconds from BEGIN to COMMIT; an fsync on a local disk takes 0.1 to 10 ms. */
+export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** What a scrape reads from the store and the readiness checks just before rendering. */
+export type ScrapeSnapshot = { ready: boolean; messagesStored: number };
+
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
   webhookResult(result: WebhookResult): void;
+  commit(rows: number, seconds: number): void;
+  scraped(snapshot: ScrapeSnapshot): void;
 };
 
-export function createServiceMetrics(registry: Registry): ServiceMetrics {
+export type ServiceMetricsOptions = {
+  /** The SQLite file; its size and its WAL's are exported. Omitted or ':memory:': size 0. */
+  databasePath?: string;
+};
+
+export function createServiceMetrics(registry: Registry, options: ServiceMetricsOptions = {}): ServiceMetrics {
   const requests = registry.counter('http_requests_total', 'HTTP requests answered, by matched route and status.', [
     'path',
     'status',
@@ -36,6 +52,23 @@ export function createServiceMetrics(registry: Registry): ServiceMetrics {
   // Every outcome exists from the start, so rate() and alerts work before the first occurrence.
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result }, 0);
 
+  const batchSize = registry.histogram('store_commit_batch_size', 'Messages written per group-commit transaction.', BATCH_SIZE_BUCKETS);
+  const commitDuration = registry.histogram(
+    'store_commit_duration_seconds',
+    'Time from BEGIN to a durable COMMIT of one group-commit transaction.',
+    COMMIT_BUCKETS,
+  );
+  // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
+  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN };
+  registry.gauge('service_ready', '1 when /health/ready would answer 200 (database, secret, not shutting down), else 0.', () =>
+    snapshot.ready ? 1 : 0,
+  );
+  registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);
+  const path = options.databasePath;
+  registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
+    path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
+  );
+
   return {
     httpRequest({ path, status, seconds }) {
       requests.inc({ path, status: String(status) });
@@ -44,5 +77,20 @@ export function createServiceMetrics(registry: Registry): ServiceMetrics {
     webhookResult(result) {
       webhook.inc({ result });
     },
+    commit(rows, seconds) {
+      batchSize.observe({}, rows);
+      commitDuration.observe({}, seconds);
+    },
+    scraped(next) {
+      snapshot = next;
+    },
   };
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // No WAL yet (or after a checkpoint that removed it) means zero bytes, not an error.
+  }
 }

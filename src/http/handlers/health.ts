@@ -12,21 +12,28 @@ export type ReadinessDeps = {
   draining: () => boolean;
 };
 
+export type Readiness = { ready: boolean; checks: { database: string; secret: string; shutdown: string } };
+
+/** The readiness checks, shared by GET /health/ready and the `service_ready` metric. */
+export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
+  let database = 'ok';
+  try {
+    await deps.store.ping();
+  } catch (err) {
+    database = `unavailable: ${err instanceof Error ? err.message : 'unknown error'}`;
+  }
+  const checks = {
+    database,
+    secret: deps.secretConfigured ? 'ok' : 'missing: set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE',
+    shutdown: deps.draining() ? 'in progress' : 'no',
+  };
+  return { ready: database === 'ok' && deps.secretConfigured && !deps.draining(), checks };
+}
+
 /** GET /health/ready: 200 only when the database answers on its schema, a secret is set and we are not stopping. */
 export function createReadyHandler(deps: ReadinessDeps): () => Promise<Reply> {
   return async () => {
-    let database = 'ok';
-    try {
-      await deps.store.ping();
-    } catch (err) {
-      database = `unavailable: ${err instanceof Error ? err.message : 'unknown error'}`;
-    }
-    const checks = {
-      database,
-      secret: deps.secretConfigured ? 'ok' : 'missing: set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE',
-      shutdown: deps.draining() ? 'in progress' : 'no',
-    };
-    const ready = database === 'ok' && deps.secretConfigured && !deps.draining();
+    const { ready, checks } = await checkReadiness(deps);
     return json(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
   };
 }

@@ -1,0 +1,307 @@
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
+import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from '../domain/message.ts';
+
+export type About = { name: string; version: string };
+
+// Shapes shared by several operations; `$ref`s below point here.
+const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
+const respond = (name: string): { $ref: string } => ({ $ref: `#/components/responses/${name}` });
+const jsonBody = (description: string, schema: unknown): object => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$';
+const MSISDN_PATTERN = '^\\+[0-9]{1,15}$';
+
+const schemas = {
+  Detail: {
+    type: 'object',
+    required: ['detail'],
+    properties: { detail: { type: 'string' } },
+    example: { detail: 'invalid signature' },
+  },
+  ValidationError: {
+    type: 'object',
+    required: ['detail'],
+    properties: {
+      detail: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['loc', 'msg', 'type'],
+          properties: {
+            loc: { type: 'array', items: { type: 'string' }, example: ['body', 'from'] },
+            msg: { type: 'string' },
+            type: { type: 'string', example: 'string_pattern_mismatch' },
+          },
+        },
+      },
+    },
+  },
+  Timestamp: {
+    type: 'string',
+    pattern: TIMESTAMP_PATTERN,
+    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time.',
+    example: '2025-01-15T10:00:00Z',
+  },
+  Msisdn: { type: 'string', pattern: MSISDN_PATTERN, example: '+919876543210' },
+  WebhookMessage: {
+    type: 'object',
+    required: ['message_id', 'from', 'to', 'ts'],
+    description: 'Unknown fields are ignored.',
+    properties: {
+      message_id: { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_ID_LENGTH },
+      from: ref('Msisdn'),
+      to: ref('Msisdn'),
+      ts: ref('Timestamp'),
+      text: { type: ['string', 'null'], maxLength: MAX_TEXT_LENGTH },
+    },
+  },
+  Message: {
+    type: 'object',
+    required: ['message_id', 'from', 'to', 'ts', 'text'],
+    properties: {
+      message_id: { type: 'string' },
+      from: ref('Msisdn'),
+      to: ref('Msisdn'),
+      ts: { type: 'string', description: 'Exactly as the sender sent it.' },
+      text: { type: ['string', 'null'] },
+    },
+  },
+};
+
+const responses = {
+  InternalError: jsonBody('Unexpected failure; the log line carries the request id.', ref('Detail')),
+  QueryInvalid: jsonBody('A query parameter is invalid or given twice.', ref('ValidationError')),
+};
+
+/** The OpenAPI 3.1 description of every route in the table (test/openapi.test.ts keeps the two in step). */
+export function createOpenApiDocument(about: About): Readonly<Record<string, unknown>> {
+  const requestId = {
+    'X-Request-ID': {
+      description: 'The caller\'s X-Request-ID when well formed (1 to 128 visible ASCII characters), else a new UUID.',
+      schema: { type: 'string' },
+    },
+  };
+  const ok = (description: string, schema: unknown): object => ({ ...jsonBody(description, schema), headers: requestId });
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: about.name,
+      version: about.version,
+      description:
+        'Receives HMAC-SHA256-signed messages, stores each exactly once in SQLite, and lists, searches and counts them. ' +
+        'Unknown paths answer `404 {"detail":"not found"}`; a known path with another method answers ' +
+        '`405 {"detail":"method not allowed"}` with an `Allow` header. HEAD works wherever GET does.',
+    },
+    paths: withRequestId({
+      '/': {
+        get: {
+          operationId: 'index',
+          summary: 'Service name, version and links to the endpoints',
+          responses: {
+            '200': ok('About this service.', {
+              type: 'object',
+              required: ['name', 'version', 'docs', 'endpoints'],
+              properties: {
+                name: { type: 'string' },
+                version: { type: 'string' },
+                docs: { type: 'string', const: '/openapi.json' },
+                endpoints: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['method', 'path'],
+                    properties: { method: { type: 'string' }, path: { type: 'string' } },
+                  },
+                },
+              },
+            }),
+            '500': respond('InternalError'),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This document',
+          responses: { '200': ok('OpenAPI 3.1 document.', { type: 'object' }), '500': respond('InternalError') },
+        },
+      },
+      '/webhook': {
+        post: {
+          operationId: 'receiveWebhook',
+          summary: 'Store a signed message (exactly once)',
+          description:
+            'Checks run in this order and the first that fails answers: size (413), secret configured (503), ' +
+            'signature (401), body (422). A repeated `message_id` answers 200 and keeps the first copy.',
+          parameters: [
+            {
+              name: 'X-Signature',
+              in: 'header',
+              required: true,
+              description: 'Hex HMAC-SHA256 of the exact body bytes under the shared secret; any case; `sha256=` prefix accepted.',
+              schema: { type: 'string', pattern: '^(sha256=)?[0-9a-fA-F]{64}$' },
+            },
+          ],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('WebhookMessage') } } },
+          responses: {
+            '200': ok('Stored now, or already stored (duplicate).', {
+              type: 'object',
+              required: ['status'],
+              properties: { status: { const: 'ok' } },
+            }),
+            '401': jsonBody('Signature missing, malformed or wrong: `{"detail":"invalid signature"}`.', ref('Detail')),
+            '413': jsonBody('Body larger than MAX_BODY_BYTES: `{"detail":"payload too large"}`.', ref('Detail')),
+            '422': jsonBody('Body not a JSON object, or fields invalid; every problem is listed.', ref('ValidationError')),
+            '500': respond('InternalError'),
+            '503': {
+              ...jsonBody('No secret configured, or the database is locked, full or read-only; nothing stored.', ref('Detail')),
+              headers: { 'Retry-After': { description: 'Seconds; set when storage is unavailable.', schema: { type: 'string' } } },
+            },
+          },
+        },
+      },
+      '/messages': {
+        get: {
+          operationId: 'listMessages',
+          summary: 'Page through messages ordered by the instant of `ts`, then `message_id`',
+          parameters: [
+            {
+              name: 'limit',
+              in: 'query',
+              schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
+            },
+            { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+            {
+              name: 'from',
+              in: 'query',
+              description: 'Exact sender; a leading space followed by digits is read as `+` (an unencoded `+`).',
+              schema: { type: 'string' },
+            },
+            { name: 'since', in: 'query', description: 'Messages at or after this instant.', schema: ref('Timestamp') },
+            {
+              name: 'q',
+              in: 'query',
+              description: 'Case-insensitive substring of `text`; `%` and `_` are literal.',
+              schema: { type: 'string', maxLength: MAX_TEXT_LENGTH },
+            },
+          ],
+          responses: {
+            '200': ok('One page and the total of all matches.', {
+              type: 'object',
+              required: ['data', 'total', 'limit', 'offset'],
+              properties: {
+                data: { type: 'array', items: ref('Message') },
+                total: { type: 'integer', minimum: 0 },
+                limit: { type: 'integer' },
+                offset: { type: 'integer' },
+              },
+            }),
+            '422': respond('QueryInvalid'),
+            '500': respond('InternalError'),
+          },
+        },
+      },
+      '/stats': {
+        get: {
+          operationId: 'stats',
+          summary: 'Totals, the top 10 senders, first and last timestamps',
+          responses: {
+            '200': ok('Counts over all stored messages.', {
+              type: 'object',
+              required: ['total_messages', 'senders_count', 'messages_per_sender', 'first_message_ts', 'last_message_ts'],
+              properties: {
+                total_messages: { type: 'integer', minimum: 0 },
+                senders_count: { type: 'integer', minimum: 0 },
+                messages_per_sender: {
+                  type: 'array',
+                  maxItems: 10,
+                  items: {
+                    type: 'object',
+                    required: ['from', 'count'],
+                    properties: { from: ref('Msisdn'), count: { type: 'integer', minimum: 1 } },
+                  },
+                },
+                first_message_ts: { type: ['string', 'null'] },
+                last_message_ts: { type: ['string', 'null'] },
+              },
+            }),
+            '500': respond('InternalError'),
+          },
+        },
+      },
+      '/health/live': {
+        get: {
+          operationId: 'live',
+          summary: 'Liveness: the process serves HTTP',
+          responses: {
+            '200': ok('Alive.', { type: 'object', properties: { status: { const: 'ok' } } }),
+          },
+        },
+      },
+      '/health/ready': {
+        get: {
+          operationId: 'ready',
+          summary: 'Readiness: database answers, secret configured, not shutting down',
+          responses: {
+            '200': ok('Ready.', ref('Readiness')),
+            '503': jsonBody('Not ready; `checks` says which check failed.', ref('Readiness')),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus text exposition format 0.0.4',
+          responses: {
+            '200': {
+              description: 'Every metric family listed in the README.',
+              content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
+            },
+            '500': respond('InternalError'),
+          },
+        },
+      },
+    }),
+    components: {
+      schemas: {
+        ...schemas,
+        Readiness: {
+          type: 'object',
+          required: ['status', 'checks'],
+          properties: {
+            status: { enum: ['ready', 'not ready'] },
+            checks: {
+              type: 'object',
+              required: ['database', 'secret', 'shutdown'],
+              properties: {
+                database: { type: 'string', example: 'ok' },
+                secret: { type: 'string', example: 'ok' },
+                shutdown: { type: 'string', enum: ['no', 'in progress'] },
+              },
+            },
+          },
+        },
+      },
+      responses,
+      parameters: {
+        RequestId: {
+          name: 'X-Request-ID',
+          in: 'header',
+          required: false,
+          description: 'Kept for tracing (logged, echoed) when 1 to 128 visible ASCII characters; otherwise replaced.',
+          schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+        },
+      },
+    },
+  };
+}
+
+/** Every operation accepts X-Request-ID; declared once per path rather than in each operation. */
+function withRequestId(paths: Record<string, object>): Record<string, object> {
+  const parameters = [{ $ref: '#/components/parameters/RequestId' }];
+  return Object.fromEntries(Object.entries(paths).map(([path, item]) => [path, { parameters, ...item }]));
+}
