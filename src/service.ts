@@ -29,7 +29,11 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const startedAt = new Date();
   const store = createSqliteStore({
     path: config.databasePath,
-    onEvent: (msg, fields) => logger.info(msg, fields),
+    // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
+    onEvent: (msg, fields) => {
+      logger.info(msg, fields);
+      logger.flush();
+    },
   });
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry);

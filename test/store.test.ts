@@ -99,6 +99,61 @@ describe('SQLite store', () => {
     assert.equal(stats.firstMessageTs, '2025-01-01T00:00:00Z');
   });
 
+  const search = async (store: ReturnType<typeof createSqliteStore>, q: string): Promise<[string[], number]> => {
+    const page = await store.list({ limit: 100, offset: 0, q });
+    return [page.data.map((m) => m.messageId), page.total];
+  };
+
+  test("search follows an operator's DELETE, UPDATE and VACUUM through another connection", async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    await Promise.all([
+      store.insert(msg('a', { text: 'invoice 1001 paid' })),
+      store.insert(msg('b', { text: 'Invoice 1002 due' })),
+      store.insert(msg('c', { text: 'lunch?' })),
+      store.insert(msg('d')),
+    ]);
+    assert.deepEqual(await search(store, 'INVOICE'), [['a', 'b'], 2]);
+    const operator = new DatabaseSync(path);
+    operator.exec("DELETE FROM messages WHERE message_id IN ('a', 'd')");
+    operator.exec("UPDATE messages SET text = 'invoice 1003 lunch' WHERE message_id = 'c'");
+    assert.deepEqual(await search(store, 'invoice'), [['b', 'c'], 2]);
+    assert.deepEqual(await search(store, '1001'), [[], 0]);
+    operator.exec('VACUUM');
+    operator.close();
+    assert.deepEqual(await search(store, 'lunch'), [['c'], 1]);
+    assert.deepEqual(await search(store, '100'), [['b', 'c'], 2]);
+  });
+
+  test('migrating a version 1 database builds the search index, reporting progress', async (t) => {
+    const path = join(tempDir(t), 'v1.db');
+    const first = createSqliteStore({ path });
+    await Promise.all([first.insert(msg('a', { text: 'Quarterly report' })), first.insert(msg('b', { text: 'report' }))]);
+    await first.close();
+    // Back to what version 1 left: no search index.
+    const old = new DatabaseSync(path);
+    old.exec(`DROP TRIGGER messages_fts_ai; DROP TRIGGER messages_fts_ad; DROP TRIGGER messages_fts_au;
+      DROP TABLE messages_fts; PRAGMA user_version = 1;`);
+    old.close();
+    const events: [string, Record<string, unknown> | undefined][] = [];
+    const store = createSqliteStore({ path, onEvent: (m, f) => events.push([m, f]) });
+    t.after(() => store.close());
+    assert.deepEqual(events.map(([m]) => m), ['migrating existing messages', 'building search index', 'schema ready']);
+    assert.equal(events[1]?.[1]?.percent, 100);
+    assert.deepEqual(await search(store, 'REPORT'), [['a', 'b'], 2]);
+    assert.deepEqual(await search(store, 'quarter'), [['a'], 1]);
+  });
+
+  test('an up-to-date database opens without migration events', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    await createSqliteStore({ path }).close();
+    const events: string[] = [];
+    const store = createSqliteStore({ path, onEvent: (m) => events.push(m) });
+    t.after(() => store.close());
+    assert.deepEqual(events, []);
+  });
+
   test('the service answers 503 with Retry-After while the file is locked, then 200', async (t) => {
     const app = await startApp(t);
     const locker = new DatabaseSync(app.dbPath);

@@ -16,7 +16,13 @@ export const MAX_BATCH = 512;
 /** How long one statement waits for another writer's lock. Short: node:sqlite blocks the event loop. */
 export const BUSY_TIMEOUT_MS = 50;
 /** The schema version this code applies (PRAGMA user_version). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+/** Rows per step while a migration fills the search index, one progress event each. */
+export const INDEX_BUILD_CHUNK = 100_000;
+/** A text query of fewer code points than this has no trigram to look up: it scans instead. */
+export const MIN_INDEXED_QUERY = 3;
+/** Trigrams of a long query looked up in the index; the row check below keeps the answer exact. */
+const MAX_QUERY_TRIGRAMS = 32;
 
 export type SqliteStoreOptions = {
   path: string;
@@ -92,6 +98,26 @@ CREATE TRIGGER IF NOT EXISTS messages_au_from AFTER UPDATE OF from_msisdn ON mes
 END;
 `;
 
+// Substring search: an FTS5 trigram index over messages.text, external content (the text is stored once),
+// kept by triggers in the inserting transaction so an operator's DELETE through the sqlite3 CLI keeps it
+// right. detail=none (no positions) is about 40% smaller and faster to build; phrase queries are then
+// unavailable, so a query looks up the AND of its trigrams and every hit is checked against the row itself.
+const MIGRATION_2 = `
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+  text, content = 'messages', content_rowid = 'rowid', tokenize = 'trigram', detail = 'none'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
+  INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_ad AFTER DELETE ON messages WHEN old.text IS NOT NULL BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_au AFTER UPDATE OF text ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, text) SELECT 'delete', old.rowid, old.text WHERE old.text IS NOT NULL;
+  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, new.text WHERE new.text IS NOT NULL;
+END;
+`;
+
 // SQLite primary result codes that describe trouble which may pass: the caller answers 503 and retries.
 const TRANSIENT_CODES = new Set([
   5, // SQLITE_BUSY
@@ -132,6 +158,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   );
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
+  const senderCountStmt = db.prepare('SELECT count FROM sender_counts WHERE from_msisdn = ?');
   const listStmts = new Map<string, { page: StatementSync; count: StatementSync | null }>();
 
   let queue: Pending[] = [];
@@ -205,27 +232,40 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   };
 
-  const listStatements = (q: ListQuery): { page: StatementSync; count: StatementSync | null } => {
-    const key = `${q.from !== undefined}|${q.since !== undefined}|${q.q !== undefined}`;
+  const listStatements = (q: ListQuery, match: string | null): { page: StatementSync; count: StatementSync | null } => {
+    const key = [q.from !== undefined, q.since !== undefined, q.q !== undefined, match !== null, q.after !== undefined].join('|');
     let stmts = listStmts.get(key);
     if (!stmts) {
       // Only fixed fragments are joined here; every value is a bound parameter.
       const where: string[] = [];
       if (q.from !== undefined) where.push('from_msisdn = :from');
       if (q.since !== undefined) where.push(`ts_key >= ${sortKeySql(':since')}`);
+      // The index narrows to rows holding every trigram; LIKE keeps the contract's exact meaning (ASCII
+      // case-insensitive, % and _ literal), the same for short queries that scan.
+      if (match !== null) where.push('rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match)');
       if (q.q !== undefined) where.push("text LIKE :pattern ESCAPE '\\'");
-      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      // Paging by cursor is a range on the sort-order index, however deep: no rows skipped one by one.
+      const page = q.after !== undefined ? [...where, `(ts_key, message_id) > (${sortKeySql(':after_ts')}, :after_id)`] : where;
+      const clause = (w: string[]): string => (w.length > 0 ? `WHERE ${w.join(' AND ')}` : '');
       stmts = {
         page: db.prepare(
-          `SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages ${clause}
+          `SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages ${clause(page)}
            ORDER BY ts_key ASC, message_id ASC LIMIT :limit OFFSET :offset`,
         ),
-        // No filter: the trigger-kept total answers without counting a million rows.
-        count: where.length > 0 ? db.prepare(`SELECT count(*) AS n FROM messages ${clause}`) : null,
+        // No filter, or the sender alone: the trigger-kept counts answer without counting rows.
+        count: where.length > 0 && !(where.length === 1 && q.from !== undefined)
+          ? db.prepare(`SELECT count(*) AS n FROM messages ${clause(where)}`)
+          : null,
       };
       listStmts.set(key, stmts);
     }
     return stmts;
+  };
+
+  const countAll = (q: ListQuery): number => {
+    if (q.from === undefined) return totals().messages;
+    const row = senderCountStmt.get(q.from) as Row | undefined;
+    return row ? Number(row.count) : 0;
   };
 
   return {
@@ -240,13 +280,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     list(q) {
       return read(() => {
         const params: Record<string, string | number> = {};
+        const match = q.q === undefined ? null : trigramMatch(q.q);
         if (q.from !== undefined) params.from = q.from;
         if (q.since !== undefined) params.since = q.since;
         if (q.q !== undefined) params.pattern = `%${escapeLike(q.q)}%`;
-        const stmts = listStatements(q);
-        const rows = stmts.page.all({ ...params, limit: q.limit, offset: q.offset }) as Row[];
-        const total = stmts.count ? Number((stmts.count.get(params) as Row).n) : totals().messages;
-        return { data: rows.map(toMessage), total } satisfies ListResult;
+        if (match !== null) params.match = match;
+        const stmts = listStatements(q, match);
+        const page: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
+        if (q.after) Object.assign(page, { after_ts: q.after.ts, after_id: q.after.messageId });
+        // One row past the page tells whether another page follows.
+        const rows = stmts.page.all(page) as Row[];
+        const total = stmts.count ? Number((stmts.count.get(params) as Row).n) : countAll(q);
+        return { data: rows.slice(0, q.limit).map(toMessage), total, more: rows.length > q.limit } satisfies ListResult;
       });
     },
 
@@ -288,7 +333,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 }
 
-function migrate(db: DatabaseSync, onEvent: (msg: string, fields?: Record<string, unknown>) => void): void {
+type OnEvent = (msg: string, fields?: Record<string, unknown>) => void;
+
+// Every step runs in one transaction: a crash mid-migration leaves the previous version intact. Only a
+// database older than SCHEMA_VERSION pays for it, once; an up-to-date one starts without touching rows.
+function migrate(db: DatabaseSync, onEvent: OnEvent): void {
   const version = Number((db.prepare('PRAGMA user_version').get() as Row).user_version);
   if (version > SCHEMA_VERSION) {
     throw new Error(`database schema version ${version} is newer than this service understands (${SCHEMA_VERSION})`);
@@ -297,15 +346,10 @@ function migrate(db: DatabaseSync, onEvent: (msg: string, fields?: Record<string
   db.exec('BEGIN IMMEDIATE');
   try {
     db.exec(SCHEMA);
-    const columns = (db.prepare('PRAGMA table_xinfo(messages)').all() as Row[]).map((r) => String(r.name));
-    if (!columns.includes('created_at')) db.exec('ALTER TABLE messages ADD COLUMN created_at TEXT');
     const existing = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as Row).n);
-    if (existing > 0) onEvent('migrating existing messages', { rows: existing, to_version: SCHEMA_VERSION });
-    if (columns.includes('ts_key')) {
-      db.exec(MIGRATION_1.replace(/^ALTER TABLE messages ADD COLUMN ts_key[^\n]*\n/m, ''));
-    } else {
-      db.exec(MIGRATION_1);
-    }
+    if (existing > 0) onEvent('migrating existing messages', { rows: existing, from_version: version, to_version: SCHEMA_VERSION });
+    if (version < 1) migrateTo1(db);
+    if (version < 2) migrateTo2(db, existing, onEvent);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
     onEvent('schema ready', { version: SCHEMA_VERSION, rows: existing });
@@ -313,6 +357,46 @@ function migrate(db: DatabaseSync, onEvent: (msg: string, fields?: Record<string
     db.exec('ROLLBACK');
     throw err;
   }
+}
+
+function migrateTo1(db: DatabaseSync): void {
+  const columns = (db.prepare('PRAGMA table_xinfo(messages)').all() as Row[]).map((r) => String(r.name));
+  if (!columns.includes('created_at')) db.exec('ALTER TABLE messages ADD COLUMN created_at TEXT');
+  if (columns.includes('ts_key')) {
+    db.exec(MIGRATION_1.replace(/^ALTER TABLE messages ADD COLUMN ts_key[^\n]*\n/m, ''));
+  } else {
+    db.exec(MIGRATION_1);
+  }
+}
+
+function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void {
+  db.exec(MIGRATION_2);
+  if (existing === 0) return;
+  // Filled in rowid ranges so a long build reports progress instead of looking hung.
+  const maxRowid = Number((db.prepare('SELECT max(rowid) AS n FROM messages').get() as Row).n);
+  const fill = db.prepare(
+    'INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
+  );
+  const started = performance.now();
+  for (let low = 0; low < maxRowid; low += INDEX_BUILD_CHUNK) {
+    fill.run(low, low + INDEX_BUILD_CHUNK);
+    onEvent('building search index', {
+      percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK) / maxRowid) * 100)),
+      elapsed_ms: Math.round(performance.now() - started),
+    });
+  }
+}
+
+/** The FTS5 query for `q`: the AND of its trigrams, or null when it has none (fewer than 3 code points). */
+export function trigramMatch(q: string): string | null {
+  const chars = Array.from(q);
+  if (chars.length < MIN_INDEXED_QUERY) return null;
+  const grams = new Set<string>();
+  for (let i = 0; i + 3 <= chars.length && grams.size < MAX_QUERY_TRIGRAMS; i += 1) {
+    grams.add(chars.slice(i, i + 3).join(''));
+  }
+  // Each trigram is a quoted FTS5 string ("" escapes a quote), so no character of q is query syntax.
+  return [...grams].map((g) => `"${g.replaceAll('"', '""')}"`).join(' AND ');
 }
 
 function toMessage(r: Row): Message {
