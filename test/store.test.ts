@@ -106,7 +106,8 @@ describe('SQLite store', () => {
 
   test("search follows an operator's DELETE, UPDATE and VACUUM through another connection", async (t) => {
     const path = join(tempDir(t), 'a.db');
-    const store = createSqliteStore({ path });
+    // walkLimit 0: every text query goes through the search index, however few the rows.
+    const store = createSqliteStore({ path, walkLimit: 0 });
     t.after(() => store.close());
     await Promise.all([
       store.insert(msg('a', { text: 'invoice 1001 paid' })),
@@ -126,6 +127,30 @@ describe('SQLite store', () => {
     assert.deepEqual(await search(store, '100'), [['b', 'c'], 2]);
   });
 
+  test('the search index and a row-by-row LIKE agree on every query shape', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const indexed = createSqliteStore({ path, walkLimit: 0 });
+    t.after(() => indexed.close());
+    const texts = ['Order #12 shipped', 'ORDER 50% off', 'snake_case order', 'Été à Paris', 'été', 'x "quoted" y', null, 'ok', 'Reorder now'];
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        indexed.insert(msg(`m${i}`, { from: `+${i % 7}`, ts: `2025-01-${String((i % 28) + 1).padStart(2, '0')}T00:00:0${i % 10}Z`, text: texts[i % texts.length] ?? null })),
+      ),
+    );
+    const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY });
+    t.after(() => scanning.close());
+    const queries = ['order', 'ORDER', 'der', '50%', 'e_c', 'été', 'ÉTÉ', '"quoted"', 'ok', 'zzz', 'or'];
+    for (const q of queries) {
+      for (const extra of [{}, { from: '+3' }, { since: '2025-01-20T00:00:00Z' }, { from: '+2', since: '2025-01-10T00:00:00Z' }]) {
+        for (const paging of [{ limit: 5, offset: 0 }, { limit: 100, offset: 3 }]) {
+          const query = { q, ...extra, ...paging };
+          assert.deepEqual(await indexed.list(query), await scanning.list(query), JSON.stringify(query));
+        }
+      }
+    }
+    assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'ORDER' })).total, 34 * 3 + 33);
+  });
+
   test('migrating a version 1 database builds the search index, reporting progress', async (t) => {
     const path = join(tempDir(t), 'v1.db');
     const first = createSqliteStore({ path });
@@ -137,7 +162,7 @@ describe('SQLite store', () => {
       DROP TABLE messages_fts; PRAGMA user_version = 1;`);
     old.close();
     const events: [string, Record<string, unknown> | undefined][] = [];
-    const store = createSqliteStore({ path, onEvent: (m, f) => events.push([m, f]) });
+    const store = createSqliteStore({ path, walkLimit: 0, onEvent: (m, f) => events.push([m, f]) });
     t.after(() => store.close());
     assert.deepEqual(events.map(([m]) => m), ['migrating existing messages', 'building search index', 'schema ready']);
     assert.equal(events[1]?.[1]?.percent, 100);

@@ -21,14 +21,22 @@ export const SCHEMA_VERSION = 2;
 export const INDEX_BUILD_CHUNK = 100_000;
 /** A text query of fewer code points than this has no trigram to look up: it scans instead. */
 export const MIN_INDEXED_QUERY = 3;
-/** Trigrams of a long query looked up in the index; the row check below keeps the answer exact. */
-const MAX_QUERY_TRIGRAMS = 32;
+/**
+ * Over at most this many rows a text query checks each row rather than asking the search index; and a
+ * page is taken from the index's hits (then sorted) only when there are at most this many, else found
+ * by walking the sort order, which stops once the page is full.
+ */
+export const WALK_LIMIT = 5_000;
+/** What reading one row by rowid costs, in index entries walked (measured at 1M rows: about 5). */
+const LOOKUP_COST = 5;
 
 export type SqliteStoreOptions = {
   path: string;
   /** 'FULL' (default) survives power loss; 'NORMAL' survives a process crash only. */
   synchronous?: 'FULL' | 'NORMAL';
   clock?: () => Date;
+  /** Rows a text query checks one by one before it asks the search index (tests lower it). */
+  walkLimit?: number;
   /** Progress of start-up work (migrations), for the logger. */
   onEvent?: (msg: string, fields?: Record<string, unknown>) => void;
 };
@@ -38,7 +46,8 @@ export type SqliteStoreOptions = {
 const sortKeySql = (x: string): string =>
   `(substr(${x}, 1, 19) || rtrim(rtrim(substr(${x}, 20, length(${x}) - 20), '0'), '.'))`;
 
-const SCHEMA = `
+/** The seed's `messages` table, which every later version extends. */
+export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   message_id  TEXT NOT NULL PRIMARY KEY,
   from_msisdn TEXT NOT NULL,
@@ -98,23 +107,29 @@ CREATE TRIGGER IF NOT EXISTS messages_au_from AFTER UPDATE OF from_msisdn ON mes
 END;
 `;
 
-// Substring search: an FTS5 trigram index over messages.text, external content (the text is stored once),
-// kept by triggers in the inserting transaction so an operator's DELETE through the sqlite3 CLI keeps it
-// right. detail=none (no positions) is about 40% smaller and faster to build; phrase queries are then
-// unavailable, so a query looks up the AND of its trigrams and every hit is checked against the row itself.
+// Substring search: an FTS5 trigram index over lower(text). SQLite's lower() folds ASCII only, which is
+// exactly LIKE's case-insensitivity, so a phrase query of the ASCII-lower-cased q finds the same rows as
+// `text LIKE '%q%'` (with % and _ literal) and its count is the total without touching a row. Contentless
+// (the text is stored once, in messages) with contentless_delete so triggers can remove a row by rowid.
+// The triggers run in the writing transaction, so an operator's DELETE through the sqlite3 CLI keeps
+// search right. Dropped and rebuilt whole by this migration, which is also how to rebuild it by hand.
 const MIGRATION_2 = `
-CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
-  text, content = 'messages', content_rowid = 'rowid', tokenize = 'trigram', detail = 'none'
+DROP TABLE IF EXISTS messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  text, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
 );
-CREATE TRIGGER IF NOT EXISTS messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
-  INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+DROP TRIGGER IF EXISTS messages_fts_ai;
+DROP TRIGGER IF EXISTS messages_fts_ad;
+DROP TRIGGER IF EXISTS messages_fts_au;
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
+  INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, lower(new.text));
 END;
-CREATE TRIGGER IF NOT EXISTS messages_fts_ad AFTER DELETE ON messages WHEN old.text IS NOT NULL BEGIN
-  INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.text IS NOT NULL BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid;
 END;
-CREATE TRIGGER IF NOT EXISTS messages_fts_au AFTER UPDATE OF text ON messages BEGIN
-  INSERT INTO messages_fts (messages_fts, rowid, text) SELECT 'delete', old.rowid, old.text WHERE old.text IS NOT NULL;
-  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, new.text WHERE new.text IS NOT NULL;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid;
+  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, lower(new.text) WHERE new.text IS NOT NULL;
 END;
 `;
 
@@ -130,12 +145,28 @@ const TRANSIENT_CODES = new Set([
   15, // SQLITE_PROTOCOL
 ]);
 
+/** The form of one list statement: which filters it has, how text is matched, page or count. */
+type Shape = {
+  from: boolean;
+  since: boolean;
+  /**
+   * none: no text filter; like: LIKE on each row visited; search: the search index drives and LIKE
+   * checks each row. For counts, the search index alone answers: count-search looks up each hit's row
+   * for the other filters; count-walk walks the sender or sort-order index (which hold rowids) and checks
+   * each entry against the set of hits, reading no row.
+   */
+  q: 'none' | 'like' | 'search' | 'count-search' | 'count-walk';
+  after: boolean;
+  count: boolean;
+};
+
 type Pending = { message: Message; resolve: (o: InsertOutcome) => void; reject: (e: unknown) => void };
 type Row = Record<string, unknown>;
 
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const clock = options.clock ?? (() => new Date());
   const onEvent = options.onEvent ?? (() => {});
+  const walkLimit = options.walkLimit ?? WALK_LIMIT;
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
 
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
@@ -159,7 +190,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
   const senderCountStmt = db.prepare('SELECT count FROM sender_counts WHERE from_msisdn = ?');
-  const listStmts = new Map<string, { page: StatementSync; count: StatementSync | null }>();
 
   let queue: Pending[] = [];
   let scheduled = false;
@@ -232,40 +262,98 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   };
 
-  const listStatements = (q: ListQuery, match: string | null): { page: StatementSync; count: StatementSync | null } => {
-    const key = [q.from !== undefined, q.since !== undefined, q.q !== undefined, match !== null, q.after !== undefined].join('|');
-    let stmts = listStmts.get(key);
-    if (!stmts) {
-      // Only fixed fragments are joined here; every value is a bound parameter.
+  const hitsStmt = db.prepare('SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?');
+  const beforeStmt = db.prepare(`SELECT count(*) AS n FROM messages WHERE ts_key < ${sortKeySql(':since')}`);
+  const listStmts = new Map<string, StatementSync>();
+
+  // One statement per shape of query, built from fixed fragments; every value is a bound parameter.
+  const listStatement = (shape: Shape): StatementSync => {
+    const key = JSON.stringify(shape);
+    let stmt = listStmts.get(key);
+    if (!stmt) {
+      // When the search index drives, '+' keeps the planner from walking another index instead; when
+      // an index walk drives, INDEXED BY keeps it from looking up every search hit's row instead.
+      const plus = shape.q === 'search' || shape.q === 'count-search' ? '+' : '';
+      const indexed = shape.q !== 'count-walk' ? '' : `INDEXED BY ${shape.from ? 'idx_messages_from' : 'idx_messages_ts_key'}`;
       const where: string[] = [];
-      if (q.from !== undefined) where.push('from_msisdn = :from');
-      if (q.since !== undefined) where.push(`ts_key >= ${sortKeySql(':since')}`);
-      // The index narrows to rows holding every trigram; LIKE keeps the contract's exact meaning (ASCII
-      // case-insensitive, % and _ literal), the same for short queries that scan.
-      if (match !== null) where.push('rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match)');
-      if (q.q !== undefined) where.push("text LIKE :pattern ESCAPE '\\'");
-      // Paging by cursor is a range on the sort-order index, however deep: no rows skipped one by one.
-      const page = q.after !== undefined ? [...where, `(ts_key, message_id) > (${sortKeySql(':after_ts')}, :after_id)`] : where;
-      const clause = (w: string[]): string => (w.length > 0 ? `WHERE ${w.join(' AND ')}` : '');
-      stmts = {
-        page: db.prepare(
-          `SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages ${clause(page)}
-           ORDER BY ts_key ASC, message_id ASC LIMIT :limit OFFSET :offset`,
-        ),
-        // No filter, or the sender alone: the trigger-kept counts answer without counting rows.
-        count: where.length > 0 && !(where.length === 1 && q.from !== undefined)
-          ? db.prepare(`SELECT count(*) AS n FROM messages ${clause(where)}`)
-          : null,
-      };
-      listStmts.set(key, stmts);
+      if (shape.from) where.push(`${plus}from_msisdn = :from`);
+      if (shape.since) where.push(`${plus}ts_key >= ${sortKeySql(':since')}`);
+      if (shape.q !== 'none' && shape.q !== 'like') {
+        where.push('rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match)');
+      }
+      // Also checked when the index drives a page: a stale index can never put a wrong row on it.
+      if (shape.q === 'like' || shape.q === 'search') where.push("text LIKE :pattern ESCAPE '\\'");
+      // A cursor is a range on the sort-order index, however deep: no rows skipped one by one.
+      if (shape.after) where.push(`(${plus}ts_key, message_id) > (${sortKeySql(':after_ts')}, :after_id)`);
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      stmt = db.prepare(
+        shape.count
+          ? `SELECT count(*) AS n FROM messages ${indexed} ${clause}`
+          : `SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages ${clause}
+             ORDER BY ts_key ASC, message_id ASC LIMIT :limit OFFSET :offset`,
+      );
+      // One parameter set serves every shape; a shape without the search ignores :match.
+      stmt.setAllowUnknownNamedParameters(true);
+      listStmts.set(key, stmt);
     }
-    return stmts;
+    return stmt;
   };
 
-  const countAll = (q: ListQuery): number => {
-    if (q.from === undefined) return totals().messages;
-    const row = senderCountStmt.get(q.from) as Row | undefined;
-    return row ? Number(row.count) : 0;
+  // Rows at or after `since`, guessed from where it falls between the first and last message. Only
+  // steers the choices below; never reported.
+  const sinceEstimate = (since: string, all: number): number => {
+    const first = firstStmt.get() as Row | undefined;
+    const last = lastStmt.get() as Row | undefined;
+    if (!first || !last) return 0;
+    const [lo, hi, at] = [Date.parse(String(first.ts)), Date.parse(String(last.ts)), Date.parse(since)];
+    return hi <= lo ? all : Math.round(all * Math.min(1, Math.max(0, (hi - at) / (hi - lo))));
+  };
+
+  const list = (q: ListQuery): ListResult => {
+    const all = totals().messages;
+    const phrase = q.q === undefined ? null : searchPhrase(q.q);
+    const params: Record<string, string | number> = {};
+    if (q.from !== undefined) params.from = q.from;
+    if (q.since !== undefined) params.since = q.since;
+    if (q.q !== undefined) params.pattern = `%${escapeLike(q.q)}%`;
+    if (phrase !== null) params.match = phrase;
+
+    // Sizes of the candidate ways in: exact for the sender and the search, estimated for since.
+    const senderRows = q.from === undefined ? all : Number((senderCountStmt.get(q.from) as Row | undefined)?.count ?? 0);
+    const sinceRows = q.since === undefined ? all : sinceEstimate(q.since, all);
+    const walkRows = Math.min(senderRows, sinceRows);
+    // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.
+    const hits = phrase === null || walkRows <= walkLimit ? null : Number((hitsStmt.get(phrase) as Row).n);
+    const base = { from: q.from !== undefined, since: q.since !== undefined, after: false };
+    const like: Shape['q'] = q.q === undefined ? 'none' : 'like';
+
+    // total: from kept counts or the index when one filter alone is set; otherwise count the matches
+    // through whichever way in is smallest.
+    let total: number;
+    if (q.since === undefined && q.q === undefined) total = senderRows;
+    else if (q.from === undefined && q.since === undefined && hits !== null) total = hits;
+    else if (q.from === undefined && q.q === undefined && q.since !== undefined) {
+      // Count the smaller side of the boundary.
+      total = sinceRows * 2 > all
+        ? all - Number((beforeStmt.get({ since: q.since }) as Row).n)
+        : Number((listStatement({ ...base, q: 'none', count: true }).get(params) as Row).n);
+    } else {
+      // A row lookup costs several index entries: walk when the hits are not far fewer than the walk.
+      const textCount: Shape['q'] = hits === null ? like : hits * LOOKUP_COST < walkRows ? 'count-search' : 'count-walk';
+      total = Number((listStatement({ ...base, q: textCount, count: true }).get(params) as Row).n);
+    }
+    if (total === 0 || (q.after === undefined && q.offset >= total)) return { data: [], total, more: false };
+
+    // The page: walk the sort order (stops once the page is full), or, when the search finds fewer rows
+    // than that walk would visit, take its hits and sort them.
+    const walkCost = Math.min(walkRows, ((q.offset + q.limit + 1) * walkRows) / total);
+    const viaSearch = hits !== null && hits <= walkLimit && hits < walkCost;
+    const page = listStatement({ ...base, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
+    const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
+    if (q.after) Object.assign(pageParams, { after_ts: q.after.ts, after_id: q.after.messageId });
+    // One row past the page tells whether another page follows.
+    const rows = page.all(pageParams) as Row[];
+    return { data: rows.slice(0, q.limit).map(toMessage), total, more: rows.length > q.limit };
   };
 
   return {
@@ -278,21 +366,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     list(q) {
-      return read(() => {
-        const params: Record<string, string | number> = {};
-        const match = q.q === undefined ? null : trigramMatch(q.q);
-        if (q.from !== undefined) params.from = q.from;
-        if (q.since !== undefined) params.since = q.since;
-        if (q.q !== undefined) params.pattern = `%${escapeLike(q.q)}%`;
-        if (match !== null) params.match = match;
-        const stmts = listStatements(q, match);
-        const page: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
-        if (q.after) Object.assign(page, { after_ts: q.after.ts, after_id: q.after.messageId });
-        // One row past the page tells whether another page follows.
-        const rows = stmts.page.all(page) as Row[];
-        const total = stmts.count ? Number((stmts.count.get(params) as Row).n) : countAll(q);
-        return { data: rows.slice(0, q.limit).map(toMessage), total, more: rows.length > q.limit } satisfies ListResult;
-      });
+      return read(() => list(q));
     },
 
     stats(topSenders) {
@@ -375,7 +449,7 @@ function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void 
   // Filled in rowid ranges so a long build reports progress instead of looking hung.
   const maxRowid = Number((db.prepare('SELECT max(rowid) AS n FROM messages').get() as Row).n);
   const fill = db.prepare(
-    'INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
+    'INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
   );
   const started = performance.now();
   for (let low = 0; low < maxRowid; low += INDEX_BUILD_CHUNK) {
@@ -387,16 +461,12 @@ function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void 
   }
 }
 
-/** The FTS5 query for `q`: the AND of its trigrams, or null when it has none (fewer than 3 code points). */
-export function trigramMatch(q: string): string | null {
-  const chars = Array.from(q);
-  if (chars.length < MIN_INDEXED_QUERY) return null;
-  const grams = new Set<string>();
-  for (let i = 0; i + 3 <= chars.length && grams.size < MAX_QUERY_TRIGRAMS; i += 1) {
-    grams.add(chars.slice(i, i + 3).join(''));
-  }
-  // Each trigram is a quoted FTS5 string ("" escapes a quote), so no character of q is query syntax.
-  return [...grams].map((g) => `"${g.replaceAll('"', '""')}"`).join(' AND ');
+/** The FTS5 query for `q`: one phrase of its trigrams, or null when it has none (under 3 code points). */
+export function searchPhrase(q: string): string | null {
+  if (Array.from(q).length < MIN_INDEXED_QUERY) return null;
+  // ASCII-only lower-casing, as SQLite's lower() did to the indexed text. Quoted ("" escapes a quote),
+  // so no character of q is FTS5 query syntax.
+  return `"${q.replace(/[A-Z]+/g, (c) => c.toLowerCase()).replaceAll('"', '""')}"`;
 }
 
 function toMessage(r: Row): Message {
