@@ -9,7 +9,7 @@ COMPOSE := docker compose
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test typecheck test-webhook test-messages test-stats test-unit up down logs health clean deps
+.PHONY: help run test typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-messages: $(DEPS) ## Run the GET /messages tests
 
 test-stats: $(DEPS) ## Run the GET /stats tests
 	$(NODE_TESTS) test/stats.test.ts
+
+bench: $(DEPS) ## Benchmark ingest and queries at 1M rows (a few minutes; table + bench/results.json)
+	node bench/run.ts
 
 up: ## Build and start the container (docker compose; needs WEBHOOK_SECRET)
 	$(COMPOSE) up -d --build
