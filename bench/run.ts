@@ -96,7 +96,8 @@ async function startService(dbPath: string, name: string): Promise<Running & { r
   const out = createWriteStream(logPath);
   await new Promise((r) => out.once('open', r));
   const startMs = performance.now();
-  const [cmd, args] = pinned(0, process.execPath, [join(ROOT, 'src', 'main.ts')]);
+  // Launched as `make run`, `npm start` and the Dockerfile launch it.
+  const [cmd, args] = pinned(0, process.execPath, ['--max-semi-space-size=4', join(ROOT, 'src', 'main.ts')]);
   const child = spawn(cmd, args, {
     env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO' },
     stdio: ['ignore', out, 'inherit'],
