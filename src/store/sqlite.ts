@@ -26,12 +26,13 @@ export const SCHEMA_VERSION = 2;
 export const INDEX_BUILD_CHUNK = 100_000;
 /** A text query of fewer code points than this has no trigram to look up: it scans instead. */
 export const MIN_INDEXED_QUERY = 3;
-/**
- * Over at most this many rows a text query checks each row rather than asking the search index; and a
- * page is taken from the index's hits (then sorted) only when there are at most this many, else found
- * by walking the sort order, which stops once the page is full.
- */
+/** Over at most this many rows a text query checks each row rather than asking the search index. */
 export const WALK_LIMIT = 5_000;
+/**
+ * A page is taken from the search index's hits (then sorted) only when there are at most this many;
+ * otherwise it is found by walking the sort order, which stops once the page is full.
+ */
+export const SORT_LIMIT = 5_000;
 /** What reading one row by rowid costs, in index entries walked (measured at 1M rows: about 5). */
 const LOOKUP_COST = 5;
 
@@ -42,6 +43,8 @@ export type SqliteStoreOptions = {
   clock?: () => Date;
   /** Rows a text query checks one by one before it asks the search index (tests lower it). */
   walkLimit?: number;
+  /** Search hits a page may sort rather than walk the sort order (tests raise it). */
+  sortLimit?: number;
   /** Progress of start-up work (migrations), for the logger. */
   onEvent?: (msg: string, fields?: Record<string, unknown>) => void;
 };
@@ -172,6 +175,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const clock = options.clock ?? (() => new Date());
   const onEvent = options.onEvent ?? (() => {});
   const walkLimit = options.walkLimit ?? WALK_LIMIT;
+  const sortLimit = options.sortLimit ?? SORT_LIMIT;
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
 
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
@@ -353,7 +357,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // The page: walk the sort order (stops once the page is full), or, when the search finds fewer rows
     // than that walk would visit, take its hits and sort them.
     const walkCost = Math.min(walkRows, ((q.offset + q.limit + 1) * walkRows) / total);
-    const viaSearch = hits !== null && hits <= walkLimit && hits < walkCost;
+    const viaSearch = hits !== null && hits <= sortLimit && hits < walkCost;
     const page = listStatement({ ...base, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
     const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
     if (q.after) Object.assign(pageParams, { after_ts: q.after.ts, after_id: q.after.messageId });
