@@ -316,7 +316,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     const last = lastStmt.get() as Row | undefined;
     if (!first || !last) return 0;
     const [lo, hi, at] = [Date.parse(String(first.ts)), Date.parse(String(last.ts)), Date.parse(since)];
-    return hi <= lo ? all : Math.round(all * Math.min(1, Math.max(0, (hi - at) / (hi - lo))));
+    const share = (hi - at) / (hi - lo);
+    return Number.isFinite(share) ? Math.round(all * Math.min(1, Math.max(0, share))) : all;
   };
 
   const list = (q: ListQuery): ListResult => {
@@ -457,15 +458,16 @@ function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void 
   db.exec(MIGRATION_2);
   if (existing === 0) return;
   // Filled in rowid ranges so a long build reports progress instead of looking hung.
-  const maxRowid = Number((db.prepare('SELECT max(rowid) AS n FROM messages').get() as Row).n);
+  const range = db.prepare('SELECT min(rowid) AS lo, max(rowid) AS hi FROM messages').get() as Row;
+  const [minRowid, maxRowid] = [Number(range.lo), Number(range.hi)];
   const fill = db.prepare(
     'INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
   );
   const started = performance.now();
-  for (let low = 0; low < maxRowid; low += INDEX_BUILD_CHUNK) {
+  for (let low = minRowid - 1; low < maxRowid; low += INDEX_BUILD_CHUNK) {
     fill.run(low, low + INDEX_BUILD_CHUNK);
     onEvent('building search index', {
-      percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK) / maxRowid) * 100)),
+      percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK - minRowid + 1) / (maxRowid - minRowid + 1)) * 100)),
       elapsed_ms: Math.round(performance.now() - started),
     });
   }
