@@ -34,7 +34,11 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
     // `metrics` is declared just below; commits only happen once requests arrive.
     onCommit: (rows, seconds) => metrics.commit(rows, seconds),
     path: config.databasePath,
-    onEvent: (msg, fields) => logger.info(msg, fields),
+    // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
+    onEvent: (msg, fields) => {
+      logger.info(msg, fields);
+      logger.flush();
+    },
   });
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });

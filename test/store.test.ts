@@ -99,6 +99,92 @@ describe('SQLite store', () => {
     assert.equal(stats.firstMessageTs, '2025-01-01T00:00:00Z');
   });
 
+  const search = async (store: ReturnType<typeof createSqliteStore>, q: string): Promise<[string[], number]> => {
+    const page = await store.list({ limit: 100, offset: 0, q });
+    return [page.data.map((m) => m.messageId), page.total];
+  };
+
+  test("search follows an operator's DELETE, UPDATE and VACUUM through another connection", async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    // walkLimit 0: every text query goes through the search index, however few the rows.
+    const store = createSqliteStore({ path, walkLimit: 0 });
+    t.after(() => store.close());
+    await Promise.all([
+      store.insert(msg('a', { text: 'invoice 1001 paid' })),
+      store.insert(msg('b', { text: 'Invoice 1002 due' })),
+      store.insert(msg('c', { text: 'lunch?' })),
+      store.insert(msg('d')),
+    ]);
+    assert.deepEqual(await search(store, 'INVOICE'), [['a', 'b'], 2]);
+    const operator = new DatabaseSync(path);
+    operator.exec("DELETE FROM messages WHERE message_id IN ('a', 'd')");
+    operator.exec("UPDATE messages SET text = 'invoice 1003 lunch' WHERE message_id = 'c'");
+    assert.deepEqual(await search(store, 'invoice'), [['b', 'c'], 2]);
+    assert.deepEqual(await search(store, '1001'), [[], 0]);
+    operator.exec('VACUUM');
+    operator.close();
+    assert.deepEqual(await search(store, 'lunch'), [['c'], 1]);
+    assert.deepEqual(await search(store, '100'), [['b', 'c'], 2]);
+  });
+
+  test('the search index and a row-by-row LIKE agree on every query shape', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const indexed = createSqliteStore({ path, walkLimit: 0 });
+    t.after(() => indexed.close());
+    const texts = ['Order #12 shipped', 'ORDER 50% off', 'snake_case order', 'Été à Paris', 'été', 'x "quoted" y', null, 'ok', 'Reorder now'];
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        indexed.insert(msg(`m${i}`, { from: `+${i % 7}`, ts: `2025-01-${String((i % 28) + 1).padStart(2, '0')}T00:00:0${i % 10}Z`, text: texts[i % texts.length] ?? null })),
+      ),
+    );
+    const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY });
+    t.after(() => scanning.close());
+    // Pages from the index's hits, sorted, wherever that beats walking the sort order.
+    const sorting = createSqliteStore({ path, walkLimit: 0, sortLimit: Number.POSITIVE_INFINITY });
+    t.after(() => sorting.close());
+    const queries = ['order', 'ORDER', 'der', '50%', 'e_c', 'été', 'ÉTÉ', '"quoted"', 'ok', 'zzz', 'or'];
+    for (const q of queries) {
+      for (const extra of [{}, { from: '+3' }, { since: '2025-01-20T00:00:00Z' }, { from: '+2', since: '2025-01-10T00:00:00Z' }]) {
+        const after = { ts: '2025-01-12T00:00:05Z', messageId: 'm5' };
+        for (const paging of [{ limit: 5, offset: 0 }, { limit: 100, offset: 3 }, { limit: 4, offset: 1, after }]) {
+          const query = { q, ...extra, ...paging };
+          const expected = await scanning.list(query);
+          assert.deepEqual(await indexed.list(query), expected, JSON.stringify(query));
+          assert.deepEqual(await sorting.list(query), expected, JSON.stringify(query));
+        }
+      }
+    }
+    assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'ORDER' })).total, 34 * 3 + 33);
+  });
+
+  test('migrating a version 1 database builds the search index, reporting progress', async (t) => {
+    const path = join(tempDir(t), 'v1.db');
+    const first = createSqliteStore({ path });
+    await Promise.all([first.insert(msg('a', { text: 'Quarterly report' })), first.insert(msg('b', { text: 'report' }))]);
+    await first.close();
+    // Back to what version 1 left: no search index.
+    const old = new DatabaseSync(path);
+    old.exec(`DROP TRIGGER messages_fts_ai; DROP TRIGGER messages_fts_ad; DROP TRIGGER messages_fts_au;
+      DROP TABLE messages_fts; PRAGMA user_version = 1;`);
+    old.close();
+    const events: [string, Record<string, unknown> | undefined][] = [];
+    const store = createSqliteStore({ path, walkLimit: 0, onEvent: (m, f) => events.push([m, f]) });
+    t.after(() => store.close());
+    assert.deepEqual(events.map(([m]) => m), ['migrating existing messages', 'building search index', 'schema ready']);
+    assert.equal(events[1]?.[1]?.percent, 100);
+    assert.deepEqual(await search(store, 'REPORT'), [['a', 'b'], 2]);
+    assert.deepEqual(await search(store, 'quarter'), [['a'], 1]);
+  });
+
+  test('an up-to-date database opens without migration events', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    await createSqliteStore({ path }).close();
+    const events: string[] = [];
+    const store = createSqliteStore({ path, onEvent: (m) => events.push(m) });
+    t.after(() => store.close());
+    assert.deepEqual(events, []);
+  });
+
   test('the service answers 503 with Retry-After while the file is locked, then 200', async (t) => {
     const app = await startApp(t);
     const locker = new DatabaseSync(app.dbPath);

@@ -22,6 +22,7 @@ describe('POST /webhook', () => {
       total: 1,
       limit: 50,
       offset: 0,
+      next_cursor: null,
     });
   });
 

@@ -1,11 +1,11 @@
-import type { ListQuery } from '../store/store.ts';
-import { MAX_TEXT_LENGTH, timestampError } from './message.ts';
+import type { ListPosition, ListQuery } from '../store/store.ts';
+import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH, timestampError } from './message.ts';
 import { isTimestamp } from './timestamp.ts';
 import { codePointLength, type FieldError, type Validated } from './validation.ts';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 100;
-const KNOWN = ['limit', 'offset', 'from', 'since', 'q'] as const;
+const KNOWN = ['limit', 'offset', 'from', 'since', 'q', 'cursor'] as const;
 const INTEGER = /^-?[0-9]+$/;
 
 /** `GET /messages` query -> ListQuery, or every problem at once (422). Unknown parameters are ignored. */
@@ -44,7 +44,38 @@ export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
       query.q = values.q;
     }
   }
+  if (values.cursor !== undefined && values.cursor !== '') {
+    const after = decodeCursor(values.cursor);
+    if (after) query.after = after;
+    else errors.push({ loc: ['query', 'cursor'], msg: CURSOR_ERROR, type: 'cursor_invalid' });
+  }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: query };
+}
+
+const CURSOR_ERROR = 'Invalid cursor: pass the next_cursor of a previous response unchanged';
+
+/**
+ * The opaque `cursor` of a page's last message: its place in the sort order (ts as sent, message_id),
+ * base64url-encoded JSON. A position, not a snapshot, so it stays valid while messages arrive; the
+ * client repeats its filters with it.
+ */
+export function encodeCursor(last: ListPosition): string {
+  return Buffer.from(JSON.stringify([last.ts, last.messageId])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): ListPosition | null {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(value) || value.length !== 2) return null;
+  const [ts, messageId]: unknown[] = value;
+  if (typeof ts !== 'string' || !isTimestamp(ts)) return null;
+  if (typeof messageId !== 'string' || messageId === '' || codePointLength(messageId) > MAX_MESSAGE_ID_LENGTH) return null;
+  return { ts, messageId };
 }
 
 function integer(

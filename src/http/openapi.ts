@@ -188,16 +188,27 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
               description: 'Case-insensitive substring of `text`; `%` and `_` are literal.',
               schema: { type: 'string', maxLength: MAX_TEXT_LENGTH },
             },
+            {
+              name: 'cursor',
+              in: 'query',
+              description:
+                'Opaque position from a previous answer\'s `next_cursor`: the page starts after that message (keyset paging); `offset` counts from there.',
+              schema: { type: 'string' },
+            },
           ],
           responses: {
             '200': ok('One page and the total of all matches.', {
               type: 'object',
-              required: ['data', 'total', 'limit', 'offset'],
+              required: ['data', 'total', 'limit', 'offset', 'next_cursor'],
               properties: {
                 data: { type: 'array', items: ref('Message') },
                 total: { type: 'integer', minimum: 0 },
                 limit: { type: 'integer' },
                 offset: { type: 'integer' },
+                next_cursor: {
+                  type: ['string', 'null'],
+                  description: 'Pass as `cursor` for the next page; null when no message follows.',
+                },
               },
             }),
             '422': respond('QueryInvalid'),

@@ -20,9 +20,15 @@ export type ListQuery = {
   since?: string;
   /** Case-insensitive substring of text; `%` and `_` are literal. */
   q?: string;
+  /** Keyset position: only messages after this one in the sort order (a cursor, decoded). */
+  after?: ListPosition;
 };
 
-export type ListResult = { data: Message[]; total: number };
+/** A place in the sort order: the instant of `ts` (as sent), then `messageId`. */
+export type ListPosition = { ts: string; messageId: string };
+
+/** `more`: rows follow the page in the sort order (whatever `total` says about rows before it). */
+export type ListResult = { data: Message[]; total: number; more: boolean };
 
 export type SenderCount = { from: string; count: number };
 

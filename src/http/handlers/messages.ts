@@ -1,4 +1,4 @@
-import { parseListQuery } from '../../domain/list-query.ts';
+import { encodeCursor, parseListQuery } from '../../domain/list-query.ts';
 import type { Store } from '../../store/store.ts';
 import type { Req } from '../request.ts';
 import { json, type Reply } from '../response.ts';
@@ -10,11 +10,14 @@ export function createMessagesHandler(store: Store): (req: Req) => Promise<Reply
     if (!parsed.ok) return json(422, { detail: parsed.errors });
     const query = parsed.value;
     const result = await store.list(query);
+    const last = result.data.at(-1);
     return json(200, {
       data: result.data.map((m) => ({ message_id: m.messageId, from: m.from, to: m.to, ts: m.ts, text: m.text })),
       total: result.total,
       limit: query.limit,
       offset: query.offset,
+      // Keyset paging: the next page starts after this page's last row, however deep. null: no more.
+      next_cursor: result.more && last ? encodeCursor(last) : null,
     });
   };
 }

@@ -1,0 +1,61 @@
+// A small load generator for machines without wrk: N keep-alive connections, each sending the next
+// pre-built request as soon as the previous answer arrived (closed loop, as wrk does). Reads the same
+// request file as wrk/cycle.lua and prints the same WRK_JSON line.
+// Usage: node load.ts URL CONNECTIONS SECONDS FILE [COUNT]
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+
+type Prepared = { method: string; path: string; headers: Record<string, string>; body: Buffer | null };
+
+const [base = '', connections = '1', seconds = '1', file = '', count = '0'] = process.argv.slice(2);
+const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+const limit = Number(count) > 0 ? Number(count) : lines.length;
+const prepared: Prepared[] = lines.slice(0, limit).map((line): Prepared => {
+  const [method = 'GET', path = '/', signature = '', body = ''] = line.split('\t');
+  return method === 'POST'
+    ? { method, path, headers: { 'content-type': 'application/json', 'x-signature': signature }, body: Buffer.from(body) }
+    : { method, path, headers: {}, body: null };
+});
+
+const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
+const url = new URL(base);
+const latencies: number[] = [];
+let next = 0;
+let errors = 0;
+let non2xx = 0;
+const started = performance.now();
+const until = started + Number(seconds) * 1000;
+
+const one = (p: Prepared): Promise<void> =>
+  new Promise((resolve) => {
+    const t0 = performance.now();
+    const req = request({ host: url.hostname, port: url.port, method: p.method, path: p.path, headers: p.headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        latencies.push((performance.now() - t0) * 1000);
+        if ((res.statusCode ?? 0) >= 300) non2xx += 1;
+        resolve();
+      });
+    });
+    req.on('error', () => {
+      errors += 1;
+      resolve();
+    });
+    req.end(p.body ?? undefined);
+  });
+
+const worker = async (): Promise<void> => {
+  while (performance.now() < until) {
+    const p = prepared[next % prepared.length];
+    next += 1;
+    if (p) await one(p);
+  }
+};
+
+await Promise.all(Array.from({ length: Number(connections) }, worker));
+const duration = (performance.now() - started) * 1000;
+latencies.sort((a, b) => a - b);
+const at = (f: number): number => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? 0);
+const line = { requests: latencies.length, duration_us: Math.round(duration), errors, non_2xx: non2xx, p50_us: at(0.5), p99_us: at(0.99), max_us: at(1) };
+process.stdout.write(`WRK_JSON ${JSON.stringify(line)}\n`);
+agent.destroy();

@@ -1,0 +1,386 @@
+// `make bench`: one command, no manual steps. Measures in one run, on this machine:
+//   1. the ceiling (bench/ceiling.ts: read body, HMAC, JSON.parse, no storage), req/s at 50 connections;
+//   2. ingest on the real service (synchronous=FULL), signed unique messages, then all duplicates;
+//   3. queries at 1,000,000 stored messages over one keep-alive connection, and a mixed read load;
+//   4. the one-time migration of the seeded file, start-up to ready on it, and peak RSS.
+// Prints a table and writes the same figures to bench/results.json (git-ignored).
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { fileURLToPath } from 'node:url';
+import { sign } from '../src/domain/signature.ts';
+import { seedDatabase, type SeedFacts } from './seed.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = join(ROOT, 'bench', 'data');
+const SECRET = 'bench-secret';
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const INGEST_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const QUERY_SECONDS = Math.max(2, Math.round(INGEST_SECONDS / 2));
+const INGEST_CONNECTIONS = 50;
+const MIXED_CONNECTIONS = 10;
+const UNIQUE_BODIES = 500_000;
+
+type Load = { requests: number; duration_us: number; errors: number; non_2xx: number; p50_us: number; p99_us: number; max_us: number };
+type Running = { child: ChildProcess; url: string; log: string; startMs: number };
+
+const ms = (us: number): number => Math.round(us / 10) / 100;
+const rate = (l: Load): number => Math.round(l.requests / (l.duration_us / 1e6));
+const log = (line: string): void => void process.stdout.write(line + '\n');
+
+// A kept-alive socket the server closed while idle fails the next fetch once; ask again.
+async function get(url: string, init?: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+// ---- machine and tools --------------------------------------------------------------------------
+
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+function ensureWrk(): boolean {
+  if (has('wrk')) return true;
+  // In CI, as root, the Debian package is one command away; elsewhere the Node generator stands in.
+  if (process.getuid?.() === 0 && has('apt-get')) {
+    log('wrk missing: installing the Debian package');
+    spawnSync('sh', ['-c', 'apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1']);
+  }
+  return has('wrk');
+}
+
+const CORES = cpus().length;
+// Server on core 0, load generator on core 1, when there are two cores to give and taskset to give them.
+const PIN = CORES >= 2 && has('taskset');
+const pinned = (core: number, cmd: string, args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+
+const useWrk = ensureWrk();
+// `wrk -v` prints its version and exits 1.
+const generator = useWrk ? String(spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]).replace(/ Copyright.*/, '') : 'node bench/load.ts';
+const sqliteVersion = String((new DatabaseSync(':memory:').prepare('SELECT sqlite_version() AS v').get() as { v: string }).v);
+const machine =
+  `${cpus()[0]?.model ?? 'unknown CPU'}, ${CORES} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ` +
+  `Linux ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, Node ${process.version}, SQLite ${sqliteVersion}; ` +
+  `load: ${generator}${PIN ? ', pinned to core 1, server on core 0' : ', not pinned'}`;
+
+// ---- processes ------------------------------------------------------------------------------------
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > until) throw new Error('timed out waiting for a server');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The real service on a loopback port, logging at INFO to a file as it would in production. */
+async function startService(dbPath: string, name: string): Promise<Running & { readyMs: number }> {
+  const port = await freePort();
+  const logPath = join(DATA, `${name}.log`);
+  const out = createWriteStream(logPath);
+  await new Promise((r) => out.once('open', r));
+  const startMs = performance.now();
+  // Launched as `make run`, `npm start` and the Dockerfile launch it.
+  const [cmd, args] = pinned(0, process.execPath, ['--max-semi-space-size=4', join(ROOT, 'src', 'main.ts')]);
+  const child = spawn(cmd, args, {
+    env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO' },
+    stdio: ['ignore', out, 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => (await get(`${url}/health/ready`)).status === 200, 600_000);
+  return { child, url, log: logPath, startMs, readyMs: performance.now() - startMs };
+}
+
+async function startCeiling(): Promise<Running> {
+  const port = await freePort();
+  const [cmd, args] = pinned(0, process.execPath, [join(ROOT, 'bench', 'ceiling.ts'), String(port), SECRET]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => (await get(url, { method: 'POST', body: '{}' })).status === 401, 30_000);
+  return { child, url, log: '', startMs: performance.now() };
+}
+
+/** The highest resident set size the process reached (VmHWM), in MB. */
+function peakRssMb(p: Running): number {
+  const status = readFileSync(`/proc/${p.child.pid}/status`, 'utf8');
+  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+async function stop(p: Running): Promise<void> {
+  if (p.child.exitCode !== null) return;
+  const exited = new Promise((r) => p.child.once('exit', r));
+  p.child.kill('SIGTERM');
+  await exited;
+}
+
+function load(url: string, connections: number, seconds: number, file: string, count = 0): Load {
+  const [cmd, args] = useWrk
+    ? pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk', 'cycle.lua'), url, '--', file, String(count)])
+    : pinned(1, process.execPath, [join(ROOT, 'bench', 'load.ts'), url, String(connections), String(seconds), file, String(count)]);
+  const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
+  if (!line) throw new Error(`no result from the load generator:\n${out}`);
+  return JSON.parse(line.slice('WRK_JSON '.length)) as Load;
+}
+
+// ---- request files --------------------------------------------------------------------------------
+
+function writeBodies(file: string, count: number, prefix: string): void {
+  const lines: string[] = [];
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  for (let i = 0; i < count; i += 1) {
+    const body = JSON.stringify({
+      message_id: `${prefix}-${i}`,
+      from: `+1555${String(i % 50_000).padStart(7, '0')}`,
+      to: '+14155550100',
+      ts: new Date(t0 + i * 1000).toISOString(),
+      text: `Order ${i} is on its way, tracking number ${(i * 7919) % 1_000_003}`,
+    });
+    lines.push(`POST\t/webhook\t${sign(body, SECRET)}\t${body}`);
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
+}
+
+const getFile = (name: string, paths: string[]): string => {
+  const file = join(DATA, `${name}.txt`);
+  writeFileSync(file, paths.map((p) => `GET\t${p}`).join('\n') + '\n');
+  return file;
+};
+
+// ---- phases ---------------------------------------------------------------------------------------
+
+async function ingestPhase(): Promise<Record<string, unknown>> {
+  const warm = join(DATA, 'warm.txt');
+  const unique = join(DATA, 'unique.txt');
+  writeBodies(warm, 20_000, 'warm');
+  writeBodies(unique, UNIQUE_BODIES, 'bench');
+
+  const ceiling = await startCeiling();
+  load(ceiling.url, INGEST_CONNECTIONS, 2, warm);
+  const ceil = load(ceiling.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
+  await stop(ceiling);
+
+  const dbPath = join(DATA, 'ingest.db');
+  for (const s of ['', '-wal', '-shm']) rmSync(dbPath + s, { force: true });
+  const service = await startService(dbPath, 'ingest');
+  const storedNow = async (): Promise<number> =>
+    ((await (await get(`${service.url}/stats`)).json()) as { total_messages: number }).total_messages;
+  load(service.url, INGEST_CONNECTIONS, 2, warm);
+  const before = await storedNow();
+  const ingest = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
+  const stored = (await storedNow()) - before;
+  // The same bodies again, only those stored: every one a duplicate.
+  const dup = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique, Math.min(stored, UNIQUE_BODIES));
+  const rss = peakRssMb(service);
+  await stop(service);
+
+  const row = (l: Load): Record<string, number> => ({
+    rps: rate(l),
+    p50_ms: ms(l.p50_us),
+    p99_ms: ms(l.p99_us),
+    max_ms: ms(l.max_us),
+    requests: l.requests,
+    errors: l.errors,
+    non_2xx: l.non_2xx,
+    ratio: Math.round((rate(l) / rate(ceil)) * 100) / 100,
+  });
+  return {
+    connections: INGEST_CONNECTIONS,
+    seconds: INGEST_SECONDS,
+    ceiling: row(ceil),
+    // wrk does not count requests still in flight at the end, which were stored too.
+    unique: { ...row(ingest), stored, all_unique: stored >= ingest.requests && ingest.requests < UNIQUE_BODIES },
+    duplicate: row(dup),
+    peak_rss_mb: rss,
+  };
+}
+
+type QueryCase = { name: string; path: string; expected?: number; bar_ms?: number };
+
+/** Expected totals counted straight from the file with plain SQL (LIKE, unixepoch), not by the service. */
+function expectedTotals(dbPath: string, facts: SeedFacts, since: { recent: string; year: string }): Record<string, number> {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  const n = (sql: string, ...args: string[]): number => Number((db.prepare(sql).get(...args) as { n: number }).n);
+  const after = "unixepoch(ts, 'subsec') >= unixepoch(?, 'subsec')";
+  const totals = {
+    all: n('SELECT count(*) AS n FROM messages'),
+    from: n('SELECT count(*) AS n FROM messages WHERE from_msisdn = ?', facts.sender),
+    since: n(`SELECT count(*) AS n FROM messages WHERE ${after}`, since.recent),
+    q: n("SELECT count(*) AS n FROM messages WHERE text LIKE '%' || ? || '%'", facts.rareWord),
+    combo: n(`SELECT count(*) AS n FROM messages WHERE from_msisdn = ? AND ${after} AND text LIKE '%invoice%'`, facts.heavySender, since.year),
+  };
+  db.close();
+  return totals;
+}
+
+async function queryPhase(): Promise<Record<string, unknown>> {
+  const dbPath = join(DATA, 'million.db');
+  for (const s of ['', '-wal', '-shm']) rmSync(dbPath + s, { force: true });
+  log(`seeding ${ROWS.toLocaleString('en')} messages ...`);
+  const facts = seedDatabase(dbPath, { rows: ROWS, senders: 50_000, days: 730, start: '2024-01-01T00:00:00Z' });
+  log(`  seeded in ${facts.seconds.toFixed(1)} s`);
+
+  const lastMs = Date.parse(facts.lastTs);
+  const since = {
+    recent: new Date(lastMs - 86_400_000).toISOString().slice(0, 19) + 'Z',
+    year: new Date(lastMs - 365 * 86_400_000).toISOString().slice(0, 19) + 'Z',
+    old: new Date(Date.parse(facts.firstTs) + 86_400_000).toISOString().slice(0, 19) + 'Z',
+  };
+  const expected = expectedTotals(dbPath, facts, since);
+
+  // First start: the seed's schema, so the service migrates it once (indexes, stats, search index).
+  log('first start: one-time migration ...');
+  const first = await startService(dbPath, 'migrate');
+  const migrationMs = first.readyMs;
+  const migrationRss = peakRssMb(first);
+  await stop(first);
+  const progress = readFileSync(first.log, 'utf8').split('\n').filter((l) => l.includes('search index') || l.includes('migrating')).length;
+
+  // Second start: what every later start costs.
+  const service = await startService(dbPath, 'million');
+  const enc = encodeURIComponent;
+  const cursorPage = (await (await get(`${service.url}/messages?since=${since.year}&limit=1`)).json()) as { next_cursor: string };
+  const cases: QueryCase[] = [
+    { name: 'no filter', path: '/messages', expected: expected.all, bar_ms: 15 },
+    { name: 'from', path: `/messages?from=${enc(facts.sender)}`, expected: expected.from, bar_ms: 15 },
+    { name: 'since (last day)', path: `/messages?since=${since.recent}`, expected: expected.since, bar_ms: 15 },
+    { name: `q=${facts.rareWord}`, path: `/messages?q=${facts.rareWord}`, expected: expected.q, bar_ms: 15 },
+    { name: 'from+since+q', path: `/messages?from=${enc(facts.heavySender)}&since=${since.year}&q=invoice`, expected: expected.combo, bar_ms: 15 },
+    { name: 'offset=10000', path: '/messages?offset=10000', expected: expected.all, bar_ms: 15 },
+    { name: 'GET /stats', path: '/stats', bar_ms: 5 },
+  ];
+  const others: QueryCase[] = [
+    { name: `q=${facts.commonWord} (1 in 5)`, path: `/messages?q=${facts.commonWord}`, bar_ms: 100 },
+    { name: 'q=ok (2 chars: scan)', path: '/messages?q=ok', bar_ms: 100 },
+    { name: 'since (a year)', path: `/messages?since=${since.year}`, bar_ms: 100 },
+    { name: 'since (all but a day)', path: `/messages?since=${since.old}`, bar_ms: 100 },
+    { name: `since (a year)+q=${facts.commonWord}`, path: `/messages?since=${since.year}&q=${facts.commonWord}`, bar_ms: 100 },
+    { name: 'cursor mid-way', path: `/messages?cursor=${cursorPage.next_cursor}`, bar_ms: 100 },
+    { name: 'offset=100000', path: '/messages?offset=100000' },
+  ];
+
+  const measure = async (c: QueryCase): Promise<Record<string, unknown>> => {
+    const body = (await (await get(service.url + c.path)).json()) as { total?: number };
+    const l = load(service.url, 1, others.includes(c) ? Math.max(2, QUERY_SECONDS - 2) : QUERY_SECONDS, getFile('one', [c.path]));
+    const p99 = ms(l.p99_us);
+    return {
+      name: c.name,
+      path: c.path,
+      p50_ms: ms(l.p50_us),
+      p99_ms: p99,
+      requests: l.requests,
+      non_2xx: l.non_2xx,
+      total: body.total ?? null,
+      ...(c.expected !== undefined && { expected_total: c.expected, total_ok: body.total === c.expected }),
+      ...(c.bar_ms !== undefined && { bar_ms: c.bar_ms, within_bar: p99 <= c.bar_ms }),
+    };
+  };
+  const main = [];
+  for (const c of cases) main.push(await measure(c));
+  const rssMain = peakRssMb(service);
+  const extra = [];
+  for (const c of others) extra.push(await measure(c));
+  const rssOthers = peakRssMb(service);
+
+  // Mixed reads: the seven cases with varied senders, words and pages, at 10 connections.
+  const words = ['kumquat', 'zeppelin', 'quokka', 'marzipan', 'theremin', 'axolotl', 'saffron', 'origami', 'tundra', 'gazpacho'];
+  const mixedPaths = words.flatMap((w, i) => [
+    '/messages',
+    `/messages?from=${enc(`+91${9_000_000_000 + (1000 + i * 4000) * 7919}`)}`,
+    `/messages?since=${since.recent}&offset=${i * 50}`,
+    `/messages?q=${w}`,
+    `/messages?from=${enc(facts.heavySender)}&since=${since.year}&q=${w}`,
+    `/messages?offset=${i * 1000}`,
+    '/stats',
+  ]);
+  const mixed = load(service.url, MIXED_CONNECTIONS, INGEST_SECONDS, getFile('mixed', mixedPaths));
+  const rss = peakRssMb(service);
+  await stop(service);
+
+  // Third start, measured alone: start-up to ready on the migrated 1M-row file.
+  const again = await startService(dbPath, 'restart');
+  const readyMs = again.readyMs;
+  await stop(again);
+
+  return {
+    rows: ROWS,
+    seed_seconds: Math.round(facts.seconds * 10) / 10,
+    migration_ms: Math.round(migrationMs),
+    migration_progress_lines: progress,
+    migration_peak_rss_mb: migrationRss,
+    startup_to_ready_ms: Math.round(readyMs),
+    cases: main,
+    others: extra,
+    mixed: { connections: MIXED_CONNECTIONS, rps: rate(mixed), p50_ms: ms(mixed.p50_us), p99_ms: ms(mixed.p99_us), non_2xx: mixed.non_2xx },
+    peak_rss_mb: rss,
+    // Where the peak was reached: after the seven cases, after the heavy ones (scans, common words).
+    peak_rss_mb_after: { cases: rssMain, others: rssOthers, mixed: rss },
+  };
+}
+
+// ---- report ---------------------------------------------------------------------------------------
+
+const pad = (s: unknown, n: number): string => String(s).padEnd(n);
+const padL = (s: unknown, n: number): string => String(s).padStart(n);
+
+function table(r: { ingest: Record<string, any>; queries: Record<string, any> }): string {
+  const { ingest, queries } = r;
+  const out: string[] = [];
+  out.push(`machine: ${machine}`);
+  out.push('');
+  out.push(`ingest: ${ingest.connections} keep-alive connections, ${ingest.seconds} s each, signed unique messages, synchronous=FULL`);
+  out.push(`  ${pad('case', 22)}${padL('req/s', 8)}${padL('p50 ms', 9)}${padL('p99 ms', 9)}${padL('x ceiling', 11)}`);
+  for (const [name, row] of [['ceiling (no storage)', ingest.ceiling], ['ingest, unique', ingest.unique], ['ingest, all duplicate', ingest.duplicate]] as const) {
+    out.push(`  ${pad(name, 22)}${padL(row.rps, 8)}${padL(row.p50_ms, 9)}${padL(row.p99_ms, 9)}${padL(row.ratio.toFixed(2), 11)}`);
+  }
+  out.push(`  ${ingest.unique.stored} rows stored for ${ingest.unique.requests} completed unique requests; non-2xx ${ingest.unique.non_2xx}`);
+  out.push('');
+  out.push(`queries at ${queries.rows.toLocaleString('en')} messages, one keep-alive connection`);
+  out.push(`  ${pad('case', 34)}${padL('p50 ms', 8)}${padL('p99 ms', 8)}${padL('bar', 6)}  total`);
+  for (const c of [...queries.cases, ...queries.others]) {
+    const total = c.total === null ? '' : `${c.total}${c.total_ok === undefined ? '' : c.total_ok ? ' (ok)' : ` (WRONG, expected ${c.expected_total})`}`;
+    const bar = c.bar_ms === undefined ? '' : `${c.within_bar ? '' : '!'}${c.bar_ms}`;
+    out.push(`  ${pad(c.name, 34)}${padL(c.p50_ms, 8)}${padL(c.p99_ms, 8)}${padL(bar, 6)}  ${total}`);
+  }
+  out.push(`  mixed reads, ${queries.mixed.connections} connections: ${queries.mixed.rps} req/s, p99 ${queries.mixed.p99_ms} ms`);
+  out.push('');
+  out.push(
+    `start-up: seed ${queries.seed_seconds} s; one-time migration to ready ${(queries.migration_ms / 1000).toFixed(1)} s ` +
+      `(${queries.migration_progress_lines} progress lines); start-up to ready ${queries.startup_to_ready_ms} ms`,
+  );
+  const q = queries.peak_rss_mb_after;
+  out.push(
+    `peak RSS: ingest ${ingest.peak_rss_mb} MB; queries ${q.cases} MB after the seven cases, ${q.others} MB after the others, ` +
+      `${q.mixed} MB after mixed reads; migration ${queries.migration_peak_rss_mb} MB`,
+  );
+  return out.join('\n');
+}
+
+mkdirSync(DATA, { recursive: true });
+const started = performance.now();
+log(`machine: ${machine}`);
+log('ingest ...');
+const ingest = await ingestPhase();
+log('queries ...');
+const queries = await queryPhase();
+const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, seconds: Math.round((performance.now() - started) / 1000) };
+writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
+log('');
+log(table(results));
+log(`\n(${results.seconds} s; figures in bench/results.json)`);
