@@ -5,7 +5,7 @@ import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
 import { createServiceMetrics } from './observability/service-metrics.ts';
-import { createSqliteStore } from './store/sqlite.ts';
+import { createSqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
 
 /** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
 export const SHUTDOWN_GRACE_MS = 8_000;
@@ -21,6 +21,8 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
+  /** Fault injection for tests: the store's own SQLite connection, once opened. */
+  onDatabaseOpen?: SqliteStoreOptions['onOpen'];
 };
 
 /** Composition: store -> metrics -> app -> listen. Throws when the database cannot be opened or the port bound. */
@@ -29,7 +31,8 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const startedAt = new Date();
   const store = createSqliteStore({
     path: config.databasePath,
-    onEvent: (msg, fields) => logger.info(msg, fields),
+    onEvent: (msg, fields, level) => logger.log(level ?? 'INFO', msg, fields),
+    ...(options.onDatabaseOpen && { onOpen: options.onDatabaseOpen }),
   });
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry);
