@@ -58,7 +58,10 @@ export function createHttpServer(options: ServerOptions): Server {
     const label = found ? path : UNMATCHED_PATH;
     let reply: Reply;
     let bodyRefused = false;
+    // RFC 9112 requires Host on HTTP/1.1; checked here (not by Node) so the 400 is JSON, logged and counted.
+    const hostMissing = raw.httpVersion === '1.1' && raw.headers.host === undefined;
     try {
+      if (hostMissing) throw detail(400, 'missing Host header');
       if (found === null) throw detail(404, 'not found');
       if (found.kind === 'method') {
         throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
@@ -90,7 +93,7 @@ export function createHttpServer(options: ServerOptions): Server {
     }
 
     // An unread body (413, or a read that failed) leaves bytes on the socket: close it rather than drain it.
-    const close = bodyRefused || draining();
+    const close = bodyRefused || hostMissing || draining();
     send(res, reply, method, requestId, close);
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -108,6 +111,7 @@ export function createHttpServer(options: ServerOptions): Server {
 
   const server = createServer({
     maxHeaderSize: MAX_HEADER_BYTES,
+    requireHostHeader: false, // answered in JSON by handle() instead of Node's empty 400
     headersTimeout: t.headersMs ?? HEADERS_TIMEOUT_MS,
     requestTimeout: t.requestMs ?? REQUEST_TIMEOUT_MS,
     keepAliveTimeout: t.keepAliveMs ?? KEEP_ALIVE_TIMEOUT_MS,
@@ -131,13 +135,24 @@ export function createHttpServer(options: ServerOptions): Server {
       socket.destroy();
       return;
     }
-    const body = JSON.stringify({ detail: text });
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Connection: close\r\n\r\n${body}`,
-    );
+    refuse(socket, status, text);
+  });
+  // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    observe({ path: UNMATCHED_PATH, status: 405, seconds: 0 });
+    logger.log('WARNING', 'client error', { status: 405, error: 'CONNECT' });
+    refuse(socket, 405, 'method not allowed');
   });
   return server;
+}
+
+/** A JSON answer written straight to a socket that never became a request, then the socket is closed. */
+function refuse(socket: Socket, status: number, text: string): void {
+  const body = JSON.stringify({ detail: text });
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
