@@ -193,7 +193,7 @@ const STORED_ROW = {
   ts: (v: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v),
 };
 
-test(`fuzz: ${COUNT} hostile requests get no 5xx, always a JSON error, and store nothing unsigned or invalid`, async (t) => {
+test(`fuzz: ${COUNT} hostile requests get no 5xx, always a JSON error, and store nothing unsigned or invalid`, { timeout: 180_000 }, async (t) => {
   const seed = seedFrom('FUZZ_SEED');
   t.diagnostic(`seed ${seed} (replay with FUZZ_SEED=${seed})`);
   const app = await startApp(t, { logLevel: 'WARNING', timeouts: { headersMs: 2_000, requestMs: 3_000, checkIntervalMs: 250 } });

@@ -82,6 +82,26 @@ describe('hostile clients', () => {
   });
 });
 
+test('refused sockets kept open by their client do not hold up shutdown', async (t) => {
+  const app = await startApp(t, { graceMs: 200 });
+  // Read the answer but never close: the server must still let go of these sockets.
+  const held = ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 'GARBAGE\r\n\r\n'].map(
+    (bytes) =>
+      new Promise<Socket>((resolve) => {
+        const s = connect(portOf(app.url), '127.0.0.1', () => s.write(bytes));
+        s.on('error', () => {});
+        s.allowHalfOpen = true;
+        s.once('data', () => resolve(s));
+      }),
+  );
+  const sockets = await Promise.all(held);
+  t.after(() => sockets.forEach((s) => s.destroy()));
+  const started = Date.now();
+  const outcome = await Promise.race([app.shutdown().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('hung'), 5_000))]);
+  assert.equal(outcome, 'stopped');
+  assert.ok(Date.now() - started < 3_000);
+});
+
 describe('slow clients', () => {
   test('hundreds of trickling connections do not slow normal requests, and are closed at the timeouts', async (t) => {
     const timeouts = { headersMs: 1_000, requestMs: 2_000, checkIntervalMs: 200 };

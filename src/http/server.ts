@@ -19,6 +19,8 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** Connections held at once; past this new sockets are refused, so memory stays bounded. */
 export const MAX_CONNECTIONS = 4096;
+/** How long a refused socket (malformed request, CONNECT) may linger for the client to read and close. */
+export const REFUSED_SOCKET_LINGER_MS = 1_000;
 /** The `path` label and log value shared by every request that matches no route. */
 export const UNMATCHED_PATH = 'unmatched';
 
@@ -153,6 +155,11 @@ function refuse(socket: Socket, status: number, text: string): void {
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Connection: close\r\n\r\n${body}`,
   );
+  // end() only half-closes. Such sockets are outside the server's connection tracking, so one left
+  // waiting for the client's FIN would block server.close() (and shutdown) for ever: read to EOF, and
+  // cut it off if the client never finishes.
+  socket.resume();
+  setTimeout(() => socket.destroy(), REFUSED_SOCKET_LINGER_MS).unref();
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
