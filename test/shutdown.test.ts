@@ -1,32 +1,17 @@
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
-import { launch, SOAK_SECRET } from '../scripts/crash.ts';
+import { launch, postWebhook, SOAK_SECRET } from '../scripts/crash.ts';
 import { sign } from '../src/domain/signature.ts';
 import { message, tempDir } from './helpers.ts';
 
 type Outcome = { id: string; status: number | null };
 
-function post(agent: Agent, port: number, id: string): Promise<Outcome> {
+async function post(agent: Agent, port: number, id: string): Promise<Outcome> {
   const raw = JSON.stringify(message({ message_id: id }));
-  return new Promise((resolve) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/webhook',
-      agent,
-      headers: { 'content-length': Buffer.byteLength(raw), 'x-signature': sign(raw, SOAK_SECRET) },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve({ id, status: res.statusCode ?? null }));
-    });
-    req.on('error', () => resolve({ id, status: null }));
-    req.end(raw);
-  });
+  return { id, status: await postWebhook(agent, port, raw, sign(raw, SOAK_SECRET)) };
 }
 
 test('SIGTERM during a burst: every request is answered truly or refused untouched, then exit 0 in time', async (t) => {
