@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -88,6 +89,25 @@ describe('storage trouble', () => {
       );
     });
   }
+
+  test('a sqlite3 CLI holding BEGIN EXCLUSIVE: 503 and not ready while it holds, fine once it lets go', async (t) => {
+    if (spawnSync('sqlite3', ['-version']).status !== 0) {
+      t.skip('no sqlite3 CLI on this machine');
+      return;
+    }
+    const app = await startApp(t);
+    const cli = spawn('sqlite3', [app.dbPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+    t.after(() => cli.kill());
+    const locked = new Promise((resolve) => cli.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve(null)));
+    cli.stdin.write('BEGIN EXCLUSIVE;\nINSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, created_at) VALUES (\'cli\', \'+1\', \'+2\', \'2025-01-01T00:00:00Z\', \'x\');\n.print locked\n');
+    await locked;
+    assert.equal((await postSigned(app.url, message())).status, 503);
+    assert.equal((await getJson(`${app.url}/health/ready`)).status, 503);
+    cli.stdin.end('ROLLBACK;\n.quit\n');
+    await new Promise((resolve) => cli.once('exit', resolve));
+    assert.equal((await getJson(`${app.url}/health/ready`)).status, 200);
+    assert.equal((await postSigned(app.url, message())).status, 200);
+  });
 
   test('a directory that cannot be created stops the start with a clear error', async (t) => {
     const dir = tempDir(t);
