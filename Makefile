@@ -11,7 +11,7 @@ PORT ?= 8000
 NODE_FLAGS := --max-semi-space-size=4
 
 .DEFAULT_GOAL := help
-.PHONY: help run test typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps
+.PHONY: help run test soak typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ run: $(DEPS) ## Run the server in the foreground on :8000 (SQLite under ./data u
 test: $(DEPS) ## Type-check, then run every test with a coverage report
 	tsc --noEmit -p .
 	c8 $(NODE_TESTS) test/*.test.ts
+
+soak: $(DEPS) ## SIGKILL/restart cycles under signed load, then the signature timing check; prints a summary table
+	node scripts/soak.ts
 
 typecheck: $(DEPS) ## Type-check only (tsc --noEmit, strict)
 	tsc --noEmit -p .

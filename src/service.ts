@@ -7,7 +7,7 @@ import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
 import { createServiceMetrics } from './observability/service-metrics.ts';
-import { createSqliteStore } from './store/sqlite.ts';
+import { createSqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
 
 /** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
 export const SHUTDOWN_GRACE_MS = 8_000;
@@ -23,6 +23,8 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
+  /** Fault injection for tests: the store's own SQLite connection, once opened. */
+  onDatabaseOpen?: SqliteStoreOptions['onOpen'];
 };
 
 /** Composition: store -> metrics -> app -> listen. Throws when the database cannot be opened or the port bound. */
@@ -35,10 +37,11 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
     onCommit: (rows, seconds) => metrics.commit(rows, seconds),
     path: config.databasePath,
     // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
-    onEvent: (msg, fields) => {
-      logger.info(msg, fields);
+    onEvent: (msg, fields, level) => {
+      logger.log(level ?? 'INFO', msg, fields);
       logger.flush();
     },
+    ...(options.onDatabaseOpen && { onOpen: options.onDatabaseOpen }),
   });
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });

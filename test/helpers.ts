@@ -33,7 +33,7 @@ export function tempDir(t: Cleanup): string {
 /** The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder; stopped in t.after. */
 export async function startApp(
   t: Cleanup,
-  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs'> = {},
+  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'onDatabaseOpen'> = {},
 ): Promise<TestApp> {
   const dir = overrides.databasePath ? '' : tempDir(t);
   const dbPath = overrides.databasePath ?? join(dir, 'app.db');
@@ -57,6 +57,7 @@ export async function startApp(
     logger,
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
+    ...(overrides.onDatabaseOpen && { onDatabaseOpen: overrides.onDatabaseOpen }),
   });
   t.after(() => service.shutdown());
   return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };

@@ -37,6 +37,7 @@ export function validateMessage(input: unknown): Validated<Message> {
   const messageId = requiredString(field('message_id'), 'message_id', errors);
   if (messageId !== null) {
     if (messageId.length === 0) errors.push(tooShort('message_id'));
+    else if (!messageId.isWellFormed()) errors.push(malformed('message_id'));
     else if (codePointLength(messageId) > MAX_MESSAGE_ID_LENGTH) errors.push(tooLong('message_id', MAX_MESSAGE_ID_LENGTH));
   }
 
@@ -53,6 +54,8 @@ export function validateMessage(input: unknown): Validated<Message> {
   if (rawText !== undefined && rawText !== null) {
     if (typeof rawText !== 'string') {
       errors.push({ loc: ['body', 'text'], msg: 'Input should be a valid string or null', type: 'string_type' });
+    } else if (!rawText.isWellFormed()) {
+      errors.push(malformed('text'));
     } else if (codePointLength(rawText) > MAX_TEXT_LENGTH) {
       errors.push(tooLong('text', MAX_TEXT_LENGTH));
     } else {
@@ -91,6 +94,12 @@ function tooShort(name: string): FieldError {
 
 function tooLong(name: string, max: number): FieldError {
   return { loc: ['body', name], msg: `String should have at most ${max} characters`, type: 'string_too_long' };
+}
+
+// A lone surrogate ("\ud800" in JSON) has no UTF-8 form: SQLite would store U+FFFD instead, altering the
+// text and making distinct ids collide. Refused rather than silently changed.
+function malformed(name: string): FieldError {
+  return { loc: ['body', name], msg: 'String should be valid Unicode (no unpaired surrogates)', type: 'string_unicode' };
 }
 
 function msisdnError(name: string): FieldError {

@@ -19,6 +19,8 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** Connections held at once; past this new sockets are refused, so memory stays bounded. */
 export const MAX_CONNECTIONS = 4096;
+/** How long a refused socket (malformed request, CONNECT) may linger for the client to read and close. */
+export const REFUSED_SOCKET_LINGER_MS = 1_000;
 /** The `path` label and log value shared by every request that matches no route. */
 export const UNMATCHED_PATH = 'unmatched';
 
@@ -57,7 +59,10 @@ export function createHttpServer(options: ServerOptions): Server {
     const found = match(method, path);
     const label = found ? path : UNMATCHED_PATH;
     let reply: Reply;
+    // RFC 9112 requires Host on HTTP/1.1; checked here (not by Node) so the 400 is JSON, logged and counted.
+    const hostMissing = raw.httpVersion === '1.1' && raw.headers.host === undefined;
     try {
+      if (hostMissing) throw detail(400, 'missing Host header');
       if (found === null) throw detail(404, 'not found');
       if (found.kind === 'method') {
         throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
@@ -83,7 +88,7 @@ export function createHttpServer(options: ServerOptions): Server {
 
     // A body left unread (413, a 404/405 with a body, a failed read) would have to be drained to keep the
     // connection: close it instead, so an oversized upload is never read to the end.
-    const close = !raw.complete || draining();
+    const close = !raw.complete || hostMissing || draining();
     send(res, reply, method, requestId, close);
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -101,6 +106,7 @@ export function createHttpServer(options: ServerOptions): Server {
 
   const server = createServer({
     maxHeaderSize: MAX_HEADER_BYTES,
+    requireHostHeader: false, // answered in JSON by handle() instead of Node's empty 400
     headersTimeout: t.headersMs ?? HEADERS_TIMEOUT_MS,
     requestTimeout: t.requestMs ?? REQUEST_TIMEOUT_MS,
     keepAliveTimeout: t.keepAliveMs ?? KEEP_ALIVE_TIMEOUT_MS,
@@ -124,13 +130,29 @@ export function createHttpServer(options: ServerOptions): Server {
       socket.destroy();
       return;
     }
-    const body = JSON.stringify({ detail: text });
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Connection: close\r\n\r\n${body}`,
-    );
+    refuse(socket, status, text);
+  });
+  // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    observe({ path: UNMATCHED_PATH, status: 405, seconds: 0 });
+    logger.log('WARNING', 'client error', { status: 405, error: 'CONNECT' });
+    refuse(socket, 405, 'method not allowed');
   });
   return server;
+}
+
+/** A JSON answer written straight to a socket that never became a request, then the socket is closed. */
+function refuse(socket: Socket, status: number, text: string): void {
+  const body = JSON.stringify({ detail: text });
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
+  // end() only half-closes. Such sockets are outside the server's connection tracking, so one left
+  // waiting for the client's FIN would block server.close() (and shutdown) for ever: read to EOF, and
+  // cut it off if the client never finishes.
+  socket.resume();
+  setTimeout(() => socket.destroy(), REFUSED_SOCKET_LINGER_MS).unref();
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {

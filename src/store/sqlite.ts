@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
@@ -47,8 +47,10 @@ export type SqliteStoreOptions = {
   walkLimit?: number;
   /** Search hits a page may sort rather than walk the sort order (tests raise it). */
   sortLimit?: number;
-  /** Progress of start-up work (migrations), for the logger. */
-  onEvent?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
+  onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
+  /** Fault injection for tests (PRAGMA max_page_count, query_only): receives the store's own connection. */
+  onOpen?: (db: DatabaseSync) => void;
 };
 
 // The chronological sort key of a contract timestamp, in SQL: whole seconds, then the fraction without
@@ -170,6 +172,11 @@ type Shape = {
   count: boolean;
 };
 
+const PROBE_ID = '\u0000write-probe:' + 'p'.repeat(300);
+const PROBE_TEXT = 'p'.repeat(8192);
+// Thrown inside the probe's transaction to roll it back when no commit is needed.
+const ROLLBACK_PROBE = Symbol('rollback probe');
+
 type Pending = { message: Message; resolve: (o: InsertOutcome) => void; reject: (e: unknown) => void };
 type Row = Record<string, unknown>;
 
@@ -190,6 +197,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     db.close();
     throw err;
   }
+  options.onOpen?.(db);
+  // SQLite keeps writing to a file that was deleted or moved away (its directory removed, say): commits
+  // succeed and vanish at the next start. Comparing the inode before each COMMIT turns that into a refusal.
+  const opened = options.path === ':memory:' ? null : fileId(options.path);
+  const assertSameFile = (): void => {
+    if (opened !== null && fileId(options.path) !== opened) throw fileMoved();
+  };
 
   const insertStmt = db.prepare(
     `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
@@ -202,10 +216,31 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
   const senderCountStmt = db.prepare('SELECT count FROM sender_counts WHERE from_msisdn = ?');
+  // The write probe: a row no valid message can have (ids are at most 256 characters), big enough to need
+  // a fresh page, so a full database, a read-only file or another writer's lock fail it as an insert would.
+  const probeInsertStmt = db.prepare(
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+     VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING RETURNING rowid`,
+  );
+  const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
 
   let queue: Pending[] = [];
   let scheduled = false;
   let closed = false;
+  // The last write failure that may pass; readiness stays 503 until a write succeeds again.
+  let trouble: string | null = null;
+
+  const noteTrouble = (err: unknown): void => {
+    const reason = describeSqliteError(err);
+    // Logged once per episode (and when the cause changes), not once per refused request.
+    if (trouble !== reason) onEvent('storage trouble: writes refused until it passes', { error: reason }, 'ERROR');
+    trouble = reason;
+  };
+  const noteWriteOk = (): void => {
+    if (trouble === null) return;
+    onEvent('storage recovered', { was: trouble });
+    trouble = null;
+  };
 
   // Group commit: every insert that arrives in one event-loop turn shares one transaction (one fsync),
   // and each caller hears back only after that COMMIT returned.
@@ -231,6 +266,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       outcomes = runInTransaction(() => batch.map((p) => insertOne(p.message)));
     } catch (err) {
       const mapped = mapError(err);
+      if (isTransient(err)) noteTrouble(err);
       if (batch.length > 1 && !isTransient(err)) {
         // One bad row must not fail its neighbours: retry each alone and let only the culprit fail.
         for (const p of batch) commitBatch([p]);
@@ -239,9 +275,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       for (const p of batch) p.reject(mapped);
       return;
     }
+    noteWriteOk();
     batch.forEach((p, i) => p.resolve(outcomes[i] ?? 'duplicate'));
     // Last and outside the try: an observer can neither fail a committed batch nor delay its answers.
     options.onCommit?.(batch.length, (performance.now() - started) / 1000);
+  };
+
+  // Proves writes work without leaving a trace: insert and delete a probe row in one transaction. In
+  // trouble it commits, because only a commit writes the WAL and so shows the disk has room again.
+  const probeWrite = (): void => {
+    runInTransaction(() => {
+      const row = probeInsertStmt.get(PROBE_ID, PROBE_TEXT) as Row | undefined;
+      if (row) probeDeleteStmt.run(Number(row.rowid));
+      if (trouble === null) {
+        assertSameFile();
+        throw ROLLBACK_PROBE;
+      }
+    });
   };
 
   const insertOne = (m: Message): InsertOutcome => {
@@ -254,6 +304,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     db.exec('BEGIN IMMEDIATE');
     try {
       const result = work();
+      assertSameFile();
       db.exec('COMMIT');
       return result;
     } catch (err) {
@@ -404,6 +455,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ping() {
       return read(() => {
         totals();
+        try {
+          probeWrite();
+        } catch (err) {
+          if (err === ROLLBACK_PROBE) return;
+          if (isTransient(err)) noteTrouble(err);
+          throw err;
+        }
+        noteWriteOk();
       });
     },
 
@@ -423,7 +482,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 }
 
-type OnEvent = (msg: string, fields?: Record<string, unknown>) => void;
+type OnEvent = NonNullable<SqliteStoreOptions['onEvent']>;
 
 // Every step runs in one transaction: a crash mid-migration leaves the previous version intact. Only a
 // database older than SCHEMA_VERSION pays for it, once; an up-to-date one starts without touching rows.
@@ -486,6 +545,20 @@ export function searchPhrase(q: string): string | null {
   return `"${q.replace(/[A-Z]+/g, (c) => c.toLowerCase()).replaceAll('"', '""')}"`;
 }
 
+/** Device and inode of the file at `path`, or null when nothing is there. */
+function fileId(path: string): string | null {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}` : null;
+}
+
+/** Shaped like SQLite's own SQLITE_READONLY_DBMOVED, so it is handled as the transient trouble it is. */
+function fileMoved(): Error {
+  return Object.assign(new Error('database file moved or deleted'), {
+    errcode: 8 | (4 << 8),
+    errstr: 'the database file was moved or deleted while open; restore it or restart the service',
+  });
+}
+
 function toMessage(r: Row): Message {
   return {
     messageId: String(r.message_id),
@@ -512,8 +585,11 @@ function isTransient(err: unknown): boolean {
   return code !== null && TRANSIENT_CODES.has(code);
 }
 
+function describeSqliteError(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'errstr' in err ? String(err.errstr) : 'storage error';
+}
+
 function mapError(err: unknown): unknown {
   if (!isTransient(err)) return err;
-  const detail = typeof err === 'object' && err !== null && 'errstr' in err ? String(err.errstr) : 'storage error';
-  return storeUnavailable(`database unavailable: ${detail}`, err);
+  return storeUnavailable(`database unavailable: ${describeSqliteError(err)}`, err);
 }
