@@ -4,6 +4,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { SCHEMA } from '../src/store/sqlite.ts';
+import { createRandom } from '../scripts/prng.ts';
 
 export type SeedOptions = { rows: number; senders: number; days: number; start: string };
 
@@ -43,19 +44,12 @@ const RARE = ['kumquat', 'zeppelin', 'quokka', 'marzipan', 'theremin', 'axolotl'
 
 type Pick = (<T>(list: readonly T[]) => T) & { n(max: number): number };
 
-/** A small, fast, seeded generator (mulberry32): the same data on every run. */
+/** The project's seeded generator (scripts/prng.ts), shaped for the templates: the same data on every run. */
 function generator(seed: number): { next: () => number; pick: Pick } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = (<T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T) as Pick;
-  pick.n = (max) => Math.floor(next() * max);
-  return { next, pick };
+  const random = createRandom(seed);
+  const pick = (<T>(list: readonly T[]): T => random.pick(list)) as Pick;
+  pick.n = random.int;
+  return { next: random.next, pick };
 }
 
 export function seedDatabase(path: string, options: SeedOptions): SeedFacts {
