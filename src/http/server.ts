@@ -96,8 +96,8 @@ export function createHttpServer(options: ServerOptions): Server {
     const level = reply.logLevel ?? (reply.status >= 500 ? 'ERROR' : 'INFO');
     logger.log(level, 'request', {
       request_id: requestId,
-      method: method.length <= 16 ? method : method.slice(0, 16),
-      path: path.length <= MAX_LOGGED_PATH ? path : path.slice(0, MAX_LOGGED_PATH),
+      method: method.slice(0, 16),
+      path: path.slice(0, MAX_LOGGED_PATH),
       status: reply.status,
       latency_ms: Math.round(seconds * 1e6) / 1e3,
       ...reply.log,
