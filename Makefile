@@ -8,7 +8,7 @@ NODE_TESTS := node --test --test-concurrency=2
 COMPOSE := docker compose
 PORT ?= 8000
 # A 4 MB young generation instead of V8's 16 MB: about 20 MB less resident memory under load, same speed.
-NODE_FLAGS := --max-semi-space-size=4
+NODE_FLAGS := --max-semi-space-size=4 --optimize-for-size
 
 .DEFAULT_GOAL := help
 .PHONY: help run test soak typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps

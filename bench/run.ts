@@ -23,6 +23,8 @@ const QUERY_SECONDS = Math.max(2, Math.round(INGEST_SECONDS / 2));
 const INGEST_CONNECTIONS = 50;
 const MIXED_CONNECTIONS = 10;
 const UNIQUE_BODIES = 500_000;
+// BENCH_PHASES=ingest (or queries) runs one part alone while working on it; `make bench` runs both.
+const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries').split(',');
 
 type Load = { requests: number; duration_us: number; errors: number; non_2xx: number; p50_us: number; p99_us: number; max_us: number };
 type Running = { child: ChildProcess; url: string; log: string; startMs: number };
@@ -57,9 +59,13 @@ function ensureWrk(): boolean {
 }
 
 const CORES = cpus().length;
-// Server on core 0, load generator on core 1, when there are two cores to give and taskset to give them.
+// The load generator on the last core, the ceiling (one thread) alone on core 0, when there are two or
+// more cores and taskset to give them: its best case (let onto the load generator's core, it loses 40 %).
+// The service may use every core: its writer thread shares the load generator's.
 const PIN = CORES >= 2 && has('taskset');
-const pinned = (core: number, cmd: string, args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+const LOAD_CORE = CORES - 1;
+const ALL_CORES = `0-${CORES - 1}`;
+const pinned = (cores: number | string, cmd: string, args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', String(cores), cmd, ...args]] : [cmd, args]);
 
 const useWrk = ensureWrk();
 // `wrk -v` prints its version and exits 1.
@@ -68,7 +74,7 @@ const sqliteVersion = String((new DatabaseSync(':memory:').prepare('SELECT sqlit
 const machine =
   `${cpus()[0]?.model ?? 'unknown CPU'}, ${CORES} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ` +
   `Linux ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, Node ${process.version}, SQLite ${sqliteVersion}; ` +
-  `load: ${generator}${PIN ? ', pinned to core 1, server on core 0' : ', not pinned'}`;
+  `load: ${generator}${PIN ? `, pinned to core ${LOAD_CORE}; ceiling on core 0, service on cores ${ALL_CORES}` : ', not pinned'}`;
 
 // ---- processes ------------------------------------------------------------------------------------
 
@@ -97,7 +103,7 @@ async function startService(dbPath: string, name: string): Promise<Running & { r
   await new Promise((r) => out.once('open', r));
   const startMs = performance.now();
   // Launched as `make run`, `npm start` and the Dockerfile launch it.
-  const [cmd, args] = pinned(0, process.execPath, ['--max-semi-space-size=4', join(ROOT, 'src', 'main.ts')]);
+  const [cmd, args] = pinned(ALL_CORES, process.execPath, ['--max-semi-space-size=4', '--optimize-for-size', join(ROOT, 'src', 'main.ts')]);
   const child = spawn(cmd, args, {
     env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO' },
     stdio: ['ignore', out, 'inherit'],
@@ -131,8 +137,8 @@ async function stop(p: Running): Promise<void> {
 
 function load(url: string, connections: number, seconds: number, file: string, count = 0): Load {
   const [cmd, args] = useWrk
-    ? pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk', 'cycle.lua'), url, '--', file, String(count)])
-    : pinned(1, process.execPath, [join(ROOT, 'bench', 'load.ts'), url, String(connections), String(seconds), file, String(count)]);
+    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk', 'cycle.lua'), url, '--', file, String(count)])
+    : pinned(LOAD_CORE, process.execPath, [join(ROOT, 'bench', 'load.ts'), url, String(connections), String(seconds), file, String(count)]);
   const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
   if (!line) throw new Error(`no result from the load generator:\n${out}`);
@@ -339,11 +345,17 @@ async function queryPhase(): Promise<Record<string, unknown>> {
 const pad = (s: unknown, n: number): string => String(s).padEnd(n);
 const padL = (s: unknown, n: number): string => String(s).padStart(n);
 
-function table(r: { ingest: Record<string, any>; queries: Record<string, any> }): string {
+function table(r: { ingest: Record<string, any> | null; queries: Record<string, any> | null }): string {
   const { ingest, queries } = r;
   const out: string[] = [];
   out.push(`machine: ${machine}`);
   out.push('');
+  if (ingest) ingestTable(out, ingest);
+  if (queries) queryTable(out, queries, ingest);
+  return out.join('\n');
+}
+
+function ingestTable(out: string[], ingest: Record<string, any>): void {
   out.push(`ingest: ${ingest.connections} keep-alive connections, ${ingest.seconds} s each, signed unique messages, synchronous=FULL`);
   out.push(`  ${pad('case', 22)}${padL('req/s', 8)}${padL('p50 ms', 9)}${padL('p99 ms', 9)}${padL('x ceiling', 11)}`);
   for (const [name, row] of [['ceiling (no storage)', ingest.ceiling], ['ingest, unique', ingest.unique], ['ingest, all duplicate', ingest.duplicate]] as const) {
@@ -351,6 +363,9 @@ function table(r: { ingest: Record<string, any>; queries: Record<string, any> })
   }
   out.push(`  ${ingest.unique.stored} rows stored for ${ingest.unique.requests} completed unique requests; non-2xx ${ingest.unique.non_2xx}`);
   out.push('');
+}
+
+function queryTable(out: string[], queries: Record<string, any>, ingest: Record<string, any> | null): void {
   out.push(`queries at ${queries.rows.toLocaleString('en')} messages, one keep-alive connection`);
   out.push(`  ${pad('case', 34)}${padL('p50 ms', 8)}${padL('p99 ms', 8)}${padL('bar', 6)}  total`);
   for (const c of [...queries.cases, ...queries.others]) {
@@ -366,19 +381,18 @@ function table(r: { ingest: Record<string, any>; queries: Record<string, any> })
   );
   const q = queries.peak_rss_mb_after;
   out.push(
-    `peak RSS: ingest ${ingest.peak_rss_mb} MB; queries ${q.cases} MB after the seven cases, ${q.others} MB after the others, ` +
+    `peak RSS: ${ingest ? `ingest ${ingest.peak_rss_mb} MB; ` : ''}queries ${q.cases} MB after the seven cases, ${q.others} MB after the others, ` +
       `${q.mixed} MB after mixed reads; migration ${queries.migration_peak_rss_mb} MB`,
   );
-  return out.join('\n');
 }
 
 mkdirSync(DATA, { recursive: true });
 const started = performance.now();
 log(`machine: ${machine}`);
 log('ingest ...');
-const ingest = await ingestPhase();
+const ingest = PHASES.includes('ingest') ? await ingestPhase() : null;
 log('queries ...');
-const queries = await queryPhase();
+const queries = PHASES.includes('queries') ? await queryPhase() : null;
 const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, seconds: Math.round((performance.now() - started) / 1000) };
 writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
 log('');

@@ -4,7 +4,9 @@ import { enableCompileCache } from 'node:module';
 // Node strips the TypeScript types of every module at each start, through a WebAssembly compiler that
 // keeps its memory. With the on-disk compile cache (in the OS temp folder) later starts skip it: about
 // half the start-up time and 35 MB less resident memory. The modules are therefore imported after it.
-enableCompileCache();
+// Worker threads (the store's writer) use the cache only when told through the environment.
+const compileCache = enableCompileCache();
+if (compileCache.directory && process.env.NODE_COMPILE_CACHE === undefined) process.env.NODE_COMPILE_CACHE = compileCache.directory;
 
 async function main(): Promise<void> {
   const [{ loadConfig }, { createLogger }, { startService }] = await Promise.all([

@@ -49,6 +49,8 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
 
   try {
+    // Listening only once writes can be committed: the first requests never wait for the writer.
+    await store.ready;
     await new Promise<void>((resolve, reject) => {
       app.server.once('error', reject);
       app.server.listen(config.port, config.host, () => {

@@ -152,7 +152,7 @@ describe('Dockerfile', () => {
     const [health = ''] = ops('HEALTHCHECK');
     assert.match(health, /CMD \["node", "-e", ".*\/health\/ready.*"\]$/);
     assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0] ?? '[]'), ['/sbin/tini', '--']);
-    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', '--max-semi-space-size=4', 'src/main.ts']);
+    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', '--max-semi-space-size=4', '--optimize-for-size', 'src/main.ts']);
     assert.ok(ops('RUN').some((r) => /apk add .*\btini\b/.test(r) && /\bsqlite\b/.test(r)));
   });
 

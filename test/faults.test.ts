@@ -7,35 +7,38 @@ import { describe, test } from 'node:test';
 import { getJson, message, postSigned, startApp, tempDir, type TestApp } from './helpers.ts';
 
 // Each kind of storage trouble, induced while the service runs: `start` makes it, `end` takes it away.
-// Root ignores file modes, so "read-only" is PRAGMA query_only on the service's own connection (SQLite
-// answers SQLITE_READONLY exactly as for a read-only file) and "full" is PRAGMA max_page_count.
-type Fault = { name: string; start(app: TestApp, db: DatabaseSync): () => void; reason: RegExp };
+// Root ignores file modes, so "read-only" is PRAGMA query_only on the service's own writing connection
+// (SQLite answers SQLITE_READONLY exactly as for a read-only file) and "full" is PRAGMA max_page_count.
+type Writer = { exec(sql: string): Promise<void> };
+type Fault = { name: string; start(app: TestApp, writer: Writer): Promise<() => Promise<void>>; reason: RegExp };
 
 const FAULTS: Fault[] = [
   {
     name: 'database full',
     reason: /full/,
-    start: (_app, db) => {
-      const pages = Number((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
-      db.exec(`PRAGMA max_page_count = ${pages}`);
-      return () => db.exec('PRAGMA max_page_count = 1073741823');
+    start: async (app, writer) => {
+      const reader = new DatabaseSync(app.dbPath, { readOnly: true });
+      const pages = Number((reader.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
+      reader.close();
+      await writer.exec(`PRAGMA max_page_count = ${pages}`);
+      return () => writer.exec('PRAGMA max_page_count = 1073741823');
     },
   },
   {
     name: 'file read-only',
     reason: /readonly/,
-    start: (_app, db) => {
-      db.exec('PRAGMA query_only = ON');
-      return () => db.exec('PRAGMA query_only = OFF');
+    start: async (_app, writer) => {
+      await writer.exec('PRAGMA query_only = ON');
+      return () => writer.exec('PRAGMA query_only = OFF');
     },
   },
   {
     name: 'file locked by another writer',
     reason: /locked/,
-    start: (app) => {
+    start: async (app) => {
       const locker = new DatabaseSync(app.dbPath);
       locker.exec('BEGIN EXCLUSIVE');
-      return () => {
+      return async () => {
         locker.exec('ROLLBACK');
         locker.close();
       };
@@ -44,10 +47,10 @@ const FAULTS: Fault[] = [
   {
     name: 'directory missing',
     reason: /moved or deleted/,
-    start: (app) => {
+    start: async (app) => {
       // Writing on would "succeed" into a deleted file and vanish at the next start: it must be refused.
       renameSync(app.dir, `${app.dir}-away`);
-      return () => renameSync(`${app.dir}-away`, app.dir);
+      return async () => renameSync(`${app.dir}-away`, app.dir);
     },
   },
 ];
@@ -57,12 +60,12 @@ type Ready = { status: string; checks: { database: string } };
 describe('storage trouble', () => {
   for (const fault of FAULTS) {
     test(`${fault.name}: 503 with Retry-After, not ready, an ERROR line, then recovery without restart`, async (t) => {
-      let db: DatabaseSync | undefined;
-      const app = await startApp(t, { onDatabaseOpen: (d) => (db = d) });
-      assert.ok(db);
+      let writer: Writer | undefined;
+      const app = await startApp(t, { onDatabaseOpen: (w) => (writer = w) });
+      assert.ok(writer);
       assert.equal((await postSigned(app.url, message({ message_id: 'before' }))).status, 200);
 
-      const end = fault.start(app, db);
+      const end = await fault.start(app, writer);
       // Readiness notices on its own, before any webhook fails.
       const ready = await getJson(`${app.url}/health/ready`);
       assert.equal(ready.status, 503);
@@ -77,7 +80,7 @@ describe('storage trouble', () => {
       assert.equal(troubles.length, 1, 'one ERROR line per episode, naming the cause');
       assert.match(String(troubles[0]?.error), fault.reason);
 
-      end();
+      await end();
       const again = await getJson(`${app.url}/health/ready`);
       assert.equal(again.status, 200, JSON.stringify(again.body));
       assert.ok(app.logs.some((l) => l.msg === 'storage recovered'));

@@ -92,6 +92,24 @@ describe('createSqliteStore onCommit', () => {
     for (const [, seconds] of commits) assert.ok(seconds > 0 && seconds < 5, `seconds: ${seconds}`);
   });
 
+  test('batches sent while the writer is busy share its next transaction', async (t) => {
+    const commits: number[] = [];
+    let writer: { exec(sql: string): Promise<void> } | undefined;
+    const store = createSqliteStore({ path: join(tempDir(t), 'a.db'), onCommit: (n) => commits.push(n), onOpen: (w) => (writer = w) });
+    t.after(() => store.close());
+    await store.ready;
+    // Keep the writer thread busy for a while, then send three batches in three event-loop turns.
+    const busy = writer?.exec('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c');
+    const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };
+    const sent: Promise<unknown>[] = [];
+    for (const id of ['a', 'b', 'c']) {
+      sent.push(store.insert({ messageId: id, ...m }), store.insert({ messageId: `${id}2`, ...m }));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([busy, ...sent]);
+    assert.deepEqual(commits, [6]);
+  });
+
   test('a batch that rolls back is not reported; its good rows, retried alone, are', async (t) => {
     const path = join(tempDir(t), 'a.db');
     const rows: number[] = [];

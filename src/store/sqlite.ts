@@ -1,6 +1,9 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { describeSqliteError, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
+import { migrate, sortKeySql } from './sqlite-schema.ts';
 import {
   storeUnavailable,
   type InsertOutcome,
@@ -10,9 +13,14 @@ import {
   type Stats,
   type Store,
 } from './store.ts';
+import { createWriter, IDLE_INDEX_MS, INDEX_BACKLOG, type InsertRow, type WriterConfig, type WriterReply, type WriterRequest } from './writer.ts';
 
-/** Upper bound on rows per group-commit transaction; a burst larger than this takes several commits. */
+export { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+
+/** Upper bound on rows per batch sent to the writer; a burst larger than this takes several. */
 export const MAX_BATCH = 512;
+/** Batches sent to the writer and not yet answered, at most; the rest wait in the queue. */
+export const MAX_IN_FLIGHT = 8;
 /** How long one statement waits for another writer's lock. Short: node:sqlite blocks the event loop. */
 export const BUSY_TIMEOUT_MS = 50;
 /**
@@ -20,10 +28,6 @@ export const BUSY_TIMEOUT_MS = 50;
  * kept here, a repeated sender/time/text query at 1M rows runs in about 1.5 ms instead of 9.
  */
 export const CACHE_KIB = 16_000;
-/** The schema version this code applies (PRAGMA user_version). */
-export const SCHEMA_VERSION = 2;
-/** Rows per step while a migration fills the search index, one progress event each. */
-export const INDEX_BUILD_CHUNK = 100_000;
 /** A text query of fewer code points than this has no trigram to look up: it scans instead. */
 export const MIN_INDEXED_QUERY = 3;
 /** Over at most this many rows a text query checks each row rather than asking the search index. */
@@ -33,6 +37,11 @@ export const WALK_LIMIT = 5_000;
  * otherwise it is found by walking the sort order, which stops once the page is full.
  */
 export const SORT_LIMIT = 5_000;
+/**
+ * The writer thread's page cache, KiB. It touches the tail of each index and the pages a new key lands
+ * on; reads keep their own, larger cache on the main thread.
+ */
+export const WRITER_CACHE_KIB = 8_000;
 /** What reading one row by rowid costs, in index entries walked (measured at 1M rows: about 5). */
 const LOOKUP_COST = 5;
 
@@ -45,117 +54,20 @@ export type SqliteStoreOptions = {
   clock?: () => Date;
   /** Rows a text query checks one by one before it asks the search index (tests lower it). */
   walkLimit?: number;
+  /** Quiet time before the writer indexes rows waiting for search (tests hold them with Infinity). */
+  searchIndexDelayMs?: number;
+  /** Rows waiting for search beyond which each commit also indexes some (tests lower it). */
+  searchBacklog?: number;
   /** Search hits a page may sort rather than walk the sort order (tests raise it). */
   sortLimit?: number;
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
   onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
-  /** Fault injection for tests (PRAGMA max_page_count, query_only): receives the store's own connection. */
-  onOpen?: (db: DatabaseSync) => void;
+  /**
+   * Fault injection for tests (PRAGMA max_page_count, query_only): runs SQL on the writing connection,
+   * which lives in the writer thread.
+   */
+  onOpen?: (writer: { exec(sql: string): Promise<void> }) => void;
 };
-
-// The chronological sort key of a contract timestamp, in SQL: whole seconds, then the fraction without
-// trailing zeros. String order of keys is time order whatever the precision sent.
-const sortKeySql = (x: string): string =>
-  `(substr(${x}, 1, 19) || rtrim(rtrim(substr(${x}, 20, length(${x}) - 20), '0'), '.'))`;
-
-/** The seed's `messages` table, which every later version extends. */
-export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS messages (
-  message_id  TEXT NOT NULL PRIMARY KEY,
-  from_msisdn TEXT NOT NULL,
-  to_msisdn   TEXT NOT NULL,
-  ts          TEXT NOT NULL,
-  text        TEXT,
-  created_at  TEXT NOT NULL
-);
-`;
-
-const MIGRATION_1 = `
-ALTER TABLE messages ADD COLUMN ts_key TEXT GENERATED ALWAYS AS ${sortKeySql('ts')} VIRTUAL;
-CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
-CREATE INDEX IF NOT EXISTS idx_messages_ts_key ON messages (ts_key, message_id);
-CREATE INDEX IF NOT EXISTS idx_messages_from ON messages (from_msisdn, ts_key, message_id);
-
--- Aggregates kept current by triggers in the inserting transaction, so /stats never scans and a
--- retention DELETE run by an operator through the sqlite3 CLI keeps them right.
-CREATE TABLE IF NOT EXISTS message_totals (
-  id       INTEGER PRIMARY KEY CHECK (id = 0),
-  messages INTEGER NOT NULL,
-  senders  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sender_counts (
-  from_msisdn TEXT NOT NULL PRIMARY KEY,
-  count       INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_sender_counts_top ON sender_counts (count DESC, from_msisdn);
-
-DELETE FROM sender_counts;
-INSERT INTO sender_counts (from_msisdn, count) SELECT from_msisdn, count(*) FROM messages GROUP BY from_msisdn;
-INSERT OR REPLACE INTO message_totals (id, messages, senders)
-  VALUES (0, (SELECT count(*) FROM messages), (SELECT count(*) FROM sender_counts));
-
-CREATE TRIGGER IF NOT EXISTS sender_counts_ai AFTER INSERT ON sender_counts BEGIN
-  UPDATE message_totals SET senders = senders + 1 WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS sender_counts_ad AFTER DELETE ON sender_counts BEGIN
-  UPDATE message_totals SET senders = senders - 1 WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
-  INSERT INTO sender_counts (from_msisdn, count) VALUES (new.from_msisdn, 1)
-    ON CONFLICT (from_msisdn) DO UPDATE SET count = count + 1;
-  UPDATE message_totals SET messages = messages + 1 WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN
-  UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = old.from_msisdn;
-  DELETE FROM sender_counts WHERE from_msisdn = old.from_msisdn AND count <= 0;
-  UPDATE message_totals SET messages = messages - 1 WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS messages_au_from AFTER UPDATE OF from_msisdn ON messages
-  WHEN old.from_msisdn IS NOT new.from_msisdn BEGIN
-  UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = old.from_msisdn;
-  DELETE FROM sender_counts WHERE from_msisdn = old.from_msisdn AND count <= 0;
-  INSERT INTO sender_counts (from_msisdn, count) VALUES (new.from_msisdn, 1)
-    ON CONFLICT (from_msisdn) DO UPDATE SET count = count + 1;
-END;
-`;
-
-// Substring search: an FTS5 trigram index over lower(text). SQLite's lower() folds ASCII only, which is
-// exactly LIKE's case-insensitivity, so a phrase query of the ASCII-lower-cased q finds the same rows as
-// `text LIKE '%q%'` (with % and _ literal) and its count is the total without touching a row. Contentless
-// (the text is stored once, in messages) with contentless_delete so triggers can remove a row by rowid.
-// The triggers run in the writing transaction, so an operator's DELETE through the sqlite3 CLI keeps
-// search right. Dropped and rebuilt whole by this migration, which is also how to rebuild it by hand.
-const MIGRATION_2 = `
-DROP TABLE IF EXISTS messages_fts;
-CREATE VIRTUAL TABLE messages_fts USING fts5(
-  text, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
-);
-DROP TRIGGER IF EXISTS messages_fts_ai;
-DROP TRIGGER IF EXISTS messages_fts_ad;
-DROP TRIGGER IF EXISTS messages_fts_au;
-CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
-  INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, lower(new.text));
-END;
-CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.text IS NOT NULL BEGIN
-  DELETE FROM messages_fts WHERE rowid = old.rowid;
-END;
-CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages BEGIN
-  DELETE FROM messages_fts WHERE rowid = old.rowid;
-  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, lower(new.text) WHERE new.text IS NOT NULL;
-END;
-`;
-
-// SQLite primary result codes that describe trouble which may pass: the caller answers 503 and retries.
-const TRANSIENT_CODES = new Set([
-  5, // SQLITE_BUSY
-  6, // SQLITE_LOCKED
-  7, // SQLITE_NOMEM
-  8, // SQLITE_READONLY
-  10, // SQLITE_IOERR
-  13, // SQLITE_FULL
-  14, // SQLITE_CANTOPEN
-  15, // SQLITE_PROTOCOL
-]);
 
 /** The form of one list statement: which filters it has, how text is matched, page or count. */
 type Shape = {
@@ -165,22 +77,21 @@ type Shape = {
    * none: no text filter; like: LIKE on each row visited; search: the search index drives and LIKE
    * checks each row. For counts, the search index alone answers: count-search looks up each hit's row
    * for the other filters; count-walk walks the sender or sort-order index (which hold rowids) and checks
-   * each entry against the set of hits, reading no row.
+   * each entry against the set of hits, reading no row. Both count indexed rows only: count-pending
+   * adds the rows not yet indexed (search_pending), checked with LIKE.
    */
-  q: 'none' | 'like' | 'search' | 'count-search' | 'count-walk';
+  q: 'none' | 'like' | 'search' | 'count-search' | 'count-walk' | 'count-pending';
   after: boolean;
   count: boolean;
 };
 
-const PROBE_ID = '\u0000write-probe:' + 'p'.repeat(300);
-const PROBE_TEXT = 'p'.repeat(8192);
-// Thrown inside the probe's transaction to roll it back when no commit is needed.
-const ROLLBACK_PROBE = Symbol('rollback probe');
-
-type Pending = { message: Message; resolve: (o: InsertOutcome) => void; reject: (e: unknown) => void };
+type Pending = { row: InsertRow; resolve: (o: InsertOutcome) => void; reject: (e: unknown) => void };
 type Row = Record<string, unknown>;
 
-export function createSqliteStore(options: SqliteStoreOptions): Store {
+/** A Store on SQLite; `ready` settles once its writer thread has the database open. */
+export type SqliteStore = Store & { ready: Promise<void> };
+
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const clock = options.clock ?? (() => new Date());
   const onEvent = options.onEvent ?? (() => {});
   const walkLimit = options.walkLimit ?? WALK_LIMIT;
@@ -197,18 +108,26 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     db.close();
     throw err;
   }
-  options.onOpen?.(db);
-  // SQLite keeps writing to a file that was deleted or moved away (its directory removed, say): commits
-  // succeed and vanish at the next start. Comparing the inode before each COMMIT turns that into a refusal.
   const opened = options.path === ':memory:' ? null : fileId(options.path);
-  const assertSameFile = (): void => {
-    if (opened !== null && fileId(options.path) !== opened) throw fileMoved();
+  const writerConfig: WriterConfig = {
+    path: options.path,
+    synchronous: options.synchronous ?? 'FULL',
+    cacheKib: WRITER_CACHE_KIB,
+    busyTimeoutMs: BUSY_TIMEOUT_MS,
+    fileId: opened,
+    allowExec: options.onOpen !== undefined,
+    idleIndexMs: options.searchIndexDelayMs ?? IDLE_INDEX_MS,
+    indexBacklog: options.searchBacklog ?? INDEX_BACKLOG,
   };
+  // A file gets its writer thread. ':memory:' is private to one connection, so its writer works inline.
+  const writer = options.path === ':memory:' ? inlineWriter(writerConfig, db) : threadWriter(writerConfig);
+  options.onOpen?.({
+    exec: async (sql) => {
+      const reply = await writer.send({ kind: 'exec', seq: 0, sql });
+      if (!reply.ok) throw fromInfo(reply.error);
+    },
+  });
 
-  const insertStmt = db.prepare(
-    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
-     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
-  );
   const totalsStmt = db.prepare('SELECT messages, senders FROM message_totals WHERE id = 0');
   const topStmt = db.prepare(
     'SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?',
@@ -216,17 +135,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
   const senderCountStmt = db.prepare('SELECT count FROM sender_counts WHERE from_msisdn = ?');
-  // The write probe: a row no valid message can have (ids are at most 256 characters), big enough to need
-  // a fresh page, so a full database, a read-only file or another writer's lock fail it as an insert would.
-  const probeInsertStmt = db.prepare(
-    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
-     VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING RETURNING rowid`,
-  );
-  const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
 
   let queue: Pending[] = [];
   let scheduled = false;
+  let inFlight = 0;
+  let closing = false;
   let closed = false;
+  let whenDrained: (() => void) | null = null;
   // The last write failure that may pass; readiness stays 503 until a write succeeds again.
   let trouble: string | null = null;
 
@@ -242,8 +157,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     trouble = null;
   };
 
-  // Group commit: every insert that arrives in one event-loop turn shares one transaction (one fsync),
-  // and each caller hears back only after that COMMIT returned.
+  // Group commit: the inserts that arrive in one event-loop turn go to the writer as one batch, at once.
+  // The writer puts every batch that queued up while it committed the last into its next transaction:
+  // one fsync for all of them. Each caller hears back only after the writer reports that COMMIT done.
   const schedule = (): void => {
     if (scheduled) return;
     scheduled = true;
@@ -252,71 +168,40 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const flush = (): void => {
     scheduled = false;
-    if (queue.length === 0) return;
-    const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
-    queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
-    if (queue.length > 0) schedule();
-    commitBatch(batch);
-  };
-
-  const commitBatch = (batch: Pending[]): void => {
-    let outcomes: InsertOutcome[];
-    const started = performance.now();
-    try {
-      outcomes = runInTransaction(() => batch.map((p) => insertOne(p.message)));
-    } catch (err) {
-      const mapped = mapError(err);
-      if (isTransient(err)) noteTrouble(err);
-      if (batch.length > 1 && !isTransient(err)) {
-        // One bad row must not fail its neighbours: retry each alone and let only the culprit fail.
-        for (const p of batch) commitBatch([p]);
-        return;
-      }
-      for (const p of batch) p.reject(mapped);
+    if (queue.length === 0) {
+      if (inFlight === 0) whenDrained?.();
       return;
     }
-    noteWriteOk();
-    batch.forEach((p, i) => p.resolve(outcomes[i] ?? 'duplicate'));
-    // Last and outside the try: an observer can neither fail a committed batch nor delay its answers.
-    options.onCommit?.(batch.length, (performance.now() - started) / 1000);
-  };
-
-  // Proves writes work without leaving a trace: insert and delete a probe row in one transaction. In
-  // trouble it commits, because only a commit writes the WAL and so shows the disk has room again.
-  const probeWrite = (): void => {
-    runInTransaction(() => {
-      const row = probeInsertStmt.get(PROBE_ID, PROBE_TEXT) as Row | undefined;
-      if (row) probeDeleteStmt.run(Number(row.rowid));
-      if (trouble === null) {
-        assertSameFile();
-        throw ROLLBACK_PROBE;
-      }
+    if (inFlight >= MAX_IN_FLIGHT) return;
+    const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
+    queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
+    inFlight += 1;
+    if (queue.length > 0) schedule();
+    void writer.send({ kind: 'insert', seq: 0, rows: batch.map((p) => p.row) }).then((reply) => {
+      inFlight -= 1;
+      settle(batch, reply);
+      flush();
     });
   };
 
-  const insertOne = (m: Message): InsertOutcome => {
-    // ON CONFLICT DO NOTHING: the first copy wins, atomically, with no SELECT-then-INSERT race.
-    const r = insertStmt.run(m.messageId, m.from, m.to, m.ts, m.text, clock().toISOString());
-    return r.changes === 1 ? 'created' : 'duplicate';
-  };
-
-  const runInTransaction = <T>(work: () => T): T => {
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = work();
-      assertSameFile();
-      db.exec('COMMIT');
-      return result;
-    } catch (err) {
-      if (db.isTransaction) {
-        try {
-          db.exec('ROLLBACK');
-        } catch {
-          // The original error is the one worth reporting.
-        }
-      }
-      throw err;
+  const settle = (batch: Pending[], reply: WriterReply): void => {
+    if (!reply.ok) {
+      const err = fromInfo(reply.error);
+      if (isTransient(err)) noteTrouble(err);
+      for (const p of batch) p.reject(mapError(err));
+      return;
     }
+    const outcomes = batch.map((_, i) => reply.outcomes?.[i] ?? 'duplicate');
+    if (outcomes.some((o) => typeof o === 'string')) noteWriteOk();
+    batch.forEach((p, i) => {
+      const outcome = outcomes[i] ?? 'duplicate';
+      if (typeof outcome === 'string') return p.resolve(outcome);
+      const err = fromInfo(outcome.error);
+      if (isTransient(err)) noteTrouble(err);
+      p.reject(mapError(err));
+    });
+    // Last: an observer can neither fail a committed batch nor delay its answers.
+    for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
   };
 
   const read = <T>(work: () => T): Promise<T> => {
@@ -328,7 +213,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   };
 
+  // The writer thread commits (and moves rows from search_pending into the index) between any two
+  // statements here: the counts and the page of one answer are read in one transaction, one snapshot.
+  const snapshot = <T>(work: () => T): T => {
+    db.exec('BEGIN');
+    try {
+      return work();
+    } finally {
+      db.exec('COMMIT');
+    }
+  };
+
   const hitsStmt = db.prepare('SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?');
+  const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
   const beforeStmt = db.prepare(`SELECT count(*) AS n FROM messages WHERE ts_key < ${sortKeySql(':since')}`);
   const listStmts = new Map<string, StatementSync>();
 
@@ -339,16 +236,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (!stmt) {
       // When the search index drives, '+' keeps the planner from walking another index instead; when
       // an index walk drives, INDEXED BY keeps it from looking up every search hit's row instead.
-      const plus = shape.q === 'search' || shape.q === 'count-search' ? '+' : '';
+      const plus = shape.q === 'search' || shape.q === 'count-search' || shape.q === 'count-pending' ? '+' : '';
       const indexed = shape.q !== 'count-walk' ? '' : `INDEXED BY ${shape.from ? 'idx_messages_from' : 'idx_messages_ts_key'}`;
       const where: string[] = [];
       if (shape.from) where.push(`${plus}from_msisdn = :from`);
       if (shape.since) where.push(`${plus}ts_key >= ${sortKeySql(':since')}`);
-      if (shape.q !== 'none' && shape.q !== 'like') {
+      if (shape.q === 'count-search' || shape.q === 'count-walk') {
         where.push('rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match)');
-      }
+      } else if (shape.q === 'search') {
+        where.push('rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match UNION ALL SELECT id FROM search_pending)');
+      } else if (shape.q === 'count-pending') where.push('rowid IN (SELECT id FROM search_pending)');
       // Also checked when the index drives a page: a stale index can never put a wrong row on it.
-      if (shape.q === 'like' || shape.q === 'search') where.push("text LIKE :pattern ESCAPE '\\'");
+      if (shape.q === 'like' || shape.q === 'search' || shape.q === 'count-pending') where.push("text LIKE :pattern ESCAPE '\\'");
       // A cursor is a range on the sort-order index, however deep: no rows skipped one by one.
       if (shape.after) where.push(`(${plus}ts_key, message_id) > (${sortKeySql(':after_ts')}, :after_id)`);
       const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
@@ -390,15 +289,20 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     const sinceRows = q.since === undefined ? all : sinceEstimate(q.since, all);
     const walkRows = Math.min(senderRows, sinceRows);
     // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.
-    const hits = phrase === null || walkRows <= walkLimit ? null : Number((hitsStmt.get(phrase) as Row).n);
+    // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
+    const indexed = phrase === null || walkRows <= walkLimit ? null : Number((hitsStmt.get(phrase) as Row).n);
+    const waiting = indexed === null ? 0 : Number((pendingStmt.get() as Row).n);
+    const hits = indexed === null ? null : indexed + waiting;
     const base = { from: q.from !== undefined, since: q.since !== undefined, after: false };
     const like: Shape['q'] = q.q === undefined ? 'none' : 'like';
+    const waitingMatches = (): number =>
+      waiting === 0 ? 0 : Number((listStatement({ ...base, q: 'count-pending', count: true }).get(params) as Row).n);
 
     // total: from kept counts or the index when one filter alone is set; otherwise count the matches
     // through whichever way in is smallest.
     let total: number;
     if (q.since === undefined && q.q === undefined) total = senderRows;
-    else if (q.from === undefined && q.since === undefined && hits !== null) total = hits;
+    else if (q.from === undefined && q.since === undefined && indexed !== null) total = indexed + waitingMatches();
     else if (q.from === undefined && q.q === undefined && q.since !== undefined) {
       // Count the smaller side of the boundary.
       total = sinceRows * 2 > all
@@ -408,13 +312,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       // A row lookup costs several index entries: walk when the hits are not far fewer than the walk.
       const textCount: Shape['q'] = hits === null ? like : hits * LOOKUP_COST < walkRows ? 'count-search' : 'count-walk';
       total = Number((listStatement({ ...base, q: textCount, count: true }).get(params) as Row).n);
+      if (hits !== null) total += waitingMatches();
     }
     if (total === 0 || (q.after === undefined && q.offset >= total)) return { data: [], total, more: false };
 
     // The page: walk the sort order (stops once the page is full), or, when the search finds fewer rows
     // than that walk would visit, take its hits and sort them.
     const walkCost = Math.min(walkRows, ((q.offset + q.limit + 1) * walkRows) / total);
-    const viaSearch = hits !== null && hits <= sortLimit && hits < walkCost;
+    // The rows sorted are those that match (total); the rows looked at, the hits.
+    const viaSearch = hits !== null && total <= sortLimit && hits < walkCost;
     const page = listStatement({ ...base, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
     const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
     if (q.after) Object.assign(pageParams, { after_ts: q.after.ts, after_id: q.after.messageId });
@@ -424,16 +330,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   };
 
   return {
+    ready: writer.ready,
+
     insert(message) {
-      if (closed) return Promise.reject(storeUnavailable('store is closed'));
+      if (closing) return Promise.reject(storeUnavailable('store is closed'));
+      const row: InsertRow = [message.messageId, message.from, message.to, message.ts, message.text, clock().toISOString()];
       return new Promise<InsertOutcome>((resolve, reject) => {
-        queue.push({ message, resolve, reject });
+        queue.push({ row, resolve, reject });
         schedule();
       });
     },
 
     list(q) {
-      return read(() => list(q));
+      return read(() => snapshot(() => list(q)));
     },
 
     stats(topSenders) {
@@ -452,24 +361,30 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       });
     },
 
-    ping() {
-      return read(() => {
-        totals();
-        try {
-          probeWrite();
-        } catch (err) {
-          if (err === ROLLBACK_PROBE) return;
-          if (isTransient(err)) noteTrouble(err);
-          throw err;
-        }
-        noteWriteOk();
-      });
+    async ping() {
+      await read(totals);
+      if (closing) throw storeUnavailable('store is closed');
+      // Rolled back when all is well; committed in trouble, since only a commit shows the disk has room.
+      const reply = await writer.send({ kind: 'probe', seq: 0, commit: trouble !== null });
+      if (!reply.ok) {
+        const err = fromInfo(reply.error);
+        if (isTransient(err)) noteTrouble(err);
+        throw mapError(err);
+      }
+      noteWriteOk();
     },
 
     async close() {
-      if (closed) return;
+      if (closing) return;
+      closing = true;
       // Pending inserts were promised an answer: commit them before the handle goes.
-      while (queue.length > 0) flush();
+      if (queue.length > 0 || inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          whenDrained = resolve;
+          schedule();
+        });
+      }
+      await writer.close();
       closed = true;
       db.close();
     },
@@ -479,61 +394,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     const row = totalsStmt.get() as Row | undefined;
     if (!row) throw new Error('message_totals row is missing');
     return { messages: Number(row.messages), senders: Number(row.senders) };
-  }
-}
-
-type OnEvent = NonNullable<SqliteStoreOptions['onEvent']>;
-
-// Every step runs in one transaction: a crash mid-migration leaves the previous version intact. Only a
-// database older than SCHEMA_VERSION pays for it, once; an up-to-date one starts without touching rows.
-function migrate(db: DatabaseSync, onEvent: OnEvent): void {
-  const version = Number((db.prepare('PRAGMA user_version').get() as Row).user_version);
-  if (version > SCHEMA_VERSION) {
-    throw new Error(`database schema version ${version} is newer than this service understands (${SCHEMA_VERSION})`);
-  }
-  if (version === SCHEMA_VERSION) return;
-  db.exec('BEGIN IMMEDIATE');
-  try {
-    db.exec(SCHEMA);
-    const existing = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as Row).n);
-    if (existing > 0) onEvent('migrating existing messages', { rows: existing, from_version: version, to_version: SCHEMA_VERSION });
-    if (version < 1) migrateTo1(db);
-    if (version < 2) migrateTo2(db, existing, onEvent);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    db.exec('COMMIT');
-    onEvent('schema ready', { version: SCHEMA_VERSION, rows: existing });
-  } catch (err) {
-    db.exec('ROLLBACK');
-    throw err;
-  }
-}
-
-function migrateTo1(db: DatabaseSync): void {
-  const columns = (db.prepare('PRAGMA table_xinfo(messages)').all() as Row[]).map((r) => String(r.name));
-  if (!columns.includes('created_at')) db.exec('ALTER TABLE messages ADD COLUMN created_at TEXT');
-  if (columns.includes('ts_key')) {
-    db.exec(MIGRATION_1.replace(/^ALTER TABLE messages ADD COLUMN ts_key[^\n]*\n/m, ''));
-  } else {
-    db.exec(MIGRATION_1);
-  }
-}
-
-function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void {
-  db.exec(MIGRATION_2);
-  if (existing === 0) return;
-  // Filled in rowid ranges so a long build reports progress instead of looking hung.
-  const range = db.prepare('SELECT min(rowid) AS lo, max(rowid) AS hi FROM messages').get() as Row;
-  const [minRowid, maxRowid] = [Number(range.lo), Number(range.hi)];
-  const fill = db.prepare(
-    'INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
-  );
-  const started = performance.now();
-  for (let low = minRowid - 1; low < maxRowid; low += INDEX_BUILD_CHUNK) {
-    fill.run(low, low + INDEX_BUILD_CHUNK);
-    onEvent('building search index', {
-      percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK - minRowid + 1) / (maxRowid - minRowid + 1)) * 100)),
-      elapsed_ms: Math.round(performance.now() - started),
-    });
   }
 }
 
@@ -551,14 +411,6 @@ function fileId(path: string): string | null {
   return st ? `${st.dev}:${st.ino}` : null;
 }
 
-/** Shaped like SQLite's own SQLITE_READONLY_DBMOVED, so it is handled as the transient trouble it is. */
-function fileMoved(): Error {
-  return Object.assign(new Error('database file moved or deleted'), {
-    errcode: 8 | (4 << 8),
-    errstr: 'the database file was moved or deleted while open; restore it or restart the service',
-  });
-}
-
 function toMessage(r: Row): Message {
   return {
     messageId: String(r.message_id),
@@ -573,20 +425,87 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function sqliteCode(err: unknown): number | null {
-  if (typeof err === 'object' && err !== null && 'errcode' in err && typeof err.errcode === 'number') {
-    return err.errcode & 0xff;
-  }
-  return null;
+/** The connection to the writer: a request in, its reply out, in order. */
+type WriterLink = {
+  /** Settles once the writer has opened the database (or could not). */
+  ready: Promise<void>;
+  send(req: WriterRequest): Promise<WriterReply>;
+  close(): Promise<void>;
+};
+
+function threadWriter(config: WriterConfig): WriterLink {
+  // Its own channel, so the writer can take every request already queued (receiveMessageOnPort).
+  const { port1: port, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('./writer.ts', import.meta.url), {
+    workerData: { writer: config, port: port2 },
+    transferList: [port2],
+    // Its JavaScript holds a batch at a time: a small young generation keeps the thread's memory small.
+    resourceLimits: { maxYoungGenerationSizeMb: 4 },
+  });
+  const waiting = new Map<number, (reply: WriterReply) => void>();
+  let seq = 0;
+  let closing = false;
+  let down: SqliteErrorInfo | null = null;
+  // Should the thread ever stop (a bug, memory), writes are refused as storage trouble: 503s and a
+  // failing readiness probe, which restarts the service where an orchestrator watches it.
+  const stopped = (why: string): void => {
+    down ??= { message: why, errcode: 10, errstr: `writer thread stopped: ${why}` };
+    for (const [n, done] of waiting) done({ seq: n, ok: false, error: down });
+    waiting.clear();
+  };
+  port.on('message', (reply: WriterReply) => {
+    const done = waiting.get(reply.seq);
+    waiting.delete(reply.seq);
+    // Referenced only while it owes an answer (or is closing): an idle writer never keeps the process alive.
+    if (waiting.size === 0 && !closing) {
+      worker.unref();
+      port.unref();
+    }
+    done?.(reply);
+  });
+  worker.on('error', (err) => stopped(err.message));
+  worker.on('exit', (code) => stopped(`exit code ${code}`));
+  const ready = new Promise<void>((resolve, reject) => {
+    waiting.set(0, (reply) => (reply.ok ? resolve() : reject(fromInfo(reply.error))));
+  });
+  // Marked handled here; whoever awaits `ready` still sees the failure.
+  ready.catch(() => {});
+  return {
+    ready,
+    send(req) {
+      if (down) return Promise.resolve({ seq: req.seq, ok: false, error: down });
+      seq += 1;
+      const n = seq;
+      return new Promise((resolve) => {
+        waiting.set(n, resolve);
+        worker.ref();
+        port.ref();
+        port.postMessage({ ...req, seq: n });
+      });
+    },
+    async close() {
+      if (down) return;
+      closing = true;
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      // A writer that could not open has closed its channel and is on its way out: no reply will come.
+      await Promise.race([this.send({ kind: 'close', seq: 0 }), exited]);
+      await exited;
+    },
+  };
 }
 
-function isTransient(err: unknown): boolean {
-  const code = sqliteCode(err);
-  return code !== null && TRANSIENT_CODES.has(code);
+/** The writer's work on the store's own connection, one event-loop turn later. */
+function inlineWriter(config: WriterConfig, db: DatabaseSync): WriterLink {
+  const writer = createWriter(config, db);
+  return {
+    ready: Promise.resolve(),
+    send: (req) => new Promise((resolve) => setImmediate(() => resolve(writer.handle([req])[0] as WriterReply))),
+    close: async () => {},
+  };
 }
 
-function describeSqliteError(err: unknown): string {
-  return typeof err === 'object' && err !== null && 'errstr' in err ? String(err.errstr) : 'storage error';
+function fromInfo(info: SqliteErrorInfo): Error {
+  return Object.assign(new Error(info.message), info);
 }
 
 function mapError(err: unknown): unknown {

@@ -1,0 +1,205 @@
+// The database's shape: the seed's table, the versions that extend it, and the migration that applies
+// them at start. Shared by the store (reads) and its writer thread.
+import type { DatabaseSync } from 'node:sqlite';
+
+/** The schema version this code applies (PRAGMA user_version). */
+export const SCHEMA_VERSION = 3;
+/** Rows per step while a migration fills the search index, one progress event each. */
+export const INDEX_BUILD_CHUNK = 100_000;
+
+export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
+type Row = Record<string, unknown>;
+
+// The chronological sort key of a contract timestamp, in SQL: whole seconds, then the fraction without
+// trailing zeros. String order of keys is time order whatever the precision sent.
+export const sortKeySql = (x: string): string =>
+  `(substr(${x}, 1, 19) || rtrim(rtrim(substr(${x}, 20, length(${x}) - 20), '0'), '.'))`;
+
+/** The seed's `messages` table, which every later version extends. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  message_id  TEXT NOT NULL PRIMARY KEY,
+  from_msisdn TEXT NOT NULL,
+  to_msisdn   TEXT NOT NULL,
+  ts          TEXT NOT NULL,
+  text        TEXT,
+  created_at  TEXT NOT NULL
+);
+`;
+
+const MIGRATION_1 = `
+ALTER TABLE messages ADD COLUMN ts_key TEXT GENERATED ALWAYS AS ${sortKeySql('ts')} VIRTUAL;
+CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
+CREATE INDEX IF NOT EXISTS idx_messages_ts_key ON messages (ts_key, message_id);
+CREATE INDEX IF NOT EXISTS idx_messages_from ON messages (from_msisdn, ts_key, message_id);
+
+-- Aggregates kept current by triggers in the inserting transaction, so /stats never scans and a
+-- retention DELETE run by an operator through the sqlite3 CLI keeps them right.
+CREATE TABLE IF NOT EXISTS message_totals (
+  id       INTEGER PRIMARY KEY CHECK (id = 0),
+  messages INTEGER NOT NULL,
+  senders  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sender_counts (
+  from_msisdn TEXT NOT NULL PRIMARY KEY,
+  count       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_sender_counts_top ON sender_counts (count DESC, from_msisdn);
+
+DELETE FROM sender_counts;
+INSERT INTO sender_counts (from_msisdn, count) SELECT from_msisdn, count(*) FROM messages GROUP BY from_msisdn;
+INSERT OR REPLACE INTO message_totals (id, messages, senders)
+  VALUES (0, (SELECT count(*) FROM messages), (SELECT count(*) FROM sender_counts));
+
+CREATE TRIGGER IF NOT EXISTS sender_counts_ai AFTER INSERT ON sender_counts BEGIN
+  UPDATE message_totals SET senders = senders + 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS sender_counts_ad AFTER DELETE ON sender_counts BEGIN
+  UPDATE message_totals SET senders = senders - 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
+  INSERT INTO sender_counts (from_msisdn, count) VALUES (new.from_msisdn, 1)
+    ON CONFLICT (from_msisdn) DO UPDATE SET count = count + 1;
+  UPDATE message_totals SET messages = messages + 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN
+  UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = old.from_msisdn;
+  DELETE FROM sender_counts WHERE from_msisdn = old.from_msisdn AND count <= 0;
+  UPDATE message_totals SET messages = messages - 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_au_from AFTER UPDATE OF from_msisdn ON messages
+  WHEN old.from_msisdn IS NOT new.from_msisdn BEGIN
+  UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = old.from_msisdn;
+  DELETE FROM sender_counts WHERE from_msisdn = old.from_msisdn AND count <= 0;
+  INSERT INTO sender_counts (from_msisdn, count) VALUES (new.from_msisdn, 1)
+    ON CONFLICT (from_msisdn) DO UPDATE SET count = count + 1;
+END;
+`;
+
+// Substring search: an FTS5 trigram index over lower(text). SQLite's lower() folds ASCII only, which is
+// exactly LIKE's case-insensitivity, so a phrase query of the ASCII-lower-cased q finds the same rows as
+// `text LIKE '%q%'` (with % and _ literal) and its count is the total without touching a row. Contentless
+// (the text is stored once, in messages) with contentless_delete so triggers can remove a row by rowid.
+// Dropped and rebuilt whole by this migration, which is also how to rebuild it by hand (set
+// user_version to 1). Version 3 replaces its triggers.
+const MIGRATION_2 = `
+DROP TABLE IF EXISTS messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  text, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+);
+DROP TRIGGER IF EXISTS messages_fts_ai;
+DROP TRIGGER IF EXISTS messages_fts_ad;
+DROP TRIGGER IF EXISTS messages_fts_au;
+-- A rebuild indexes every row: none is left waiting (version 3's queue).
+DROP TABLE IF EXISTS search_pending;
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
+  INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, lower(new.text));
+END;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.text IS NOT NULL BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid;
+  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, lower(new.text) WHERE new.text IS NOT NULL;
+END;
+`;
+
+// Search indexing after the commit. Feeding FTS5 one row per insert costs a sender's request about
+// 30 us (a segment flushed per small transaction, merged again and again); fed hundreds of rows at once
+// it costs a few. So an insert only notes its rowid in search_pending, in the same transaction, and the
+// writer moves pending rows into messages_fts in bulk (rowid order, in one transaction with their removal
+// from the queue). Queries read both: the index for indexed rows and LIKE over the pending rows, so a
+// message is searchable from the moment its 200 is sent. A row is in exactly one of the two. The
+// triggers keep it so for an operator's DELETE or UPDATE through the sqlite3 CLI too.
+const MIGRATION_3 = `
+CREATE TABLE IF NOT EXISTS search_pending (id INTEGER PRIMARY KEY);
+DROP TRIGGER IF EXISTS messages_fts_ai;
+DROP TRIGGER IF EXISTS messages_fts_ad;
+DROP TRIGGER IF EXISTS messages_fts_au;
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
+  INSERT INTO search_pending (id) VALUES (new.rowid);
+END;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid AND old.text IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid);
+  DELETE FROM search_pending WHERE id = old.rowid;
+END;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
+  WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid) BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid;
+  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, lower(new.text) WHERE new.text IS NOT NULL;
+END;
+`;
+
+/**
+ * Moves up to `limit` pending rows (oldest first) into the search index; returns how many it took.
+ * The caller holds the write transaction.
+ */
+export function indexPending(db: DatabaseSync, limit: number): number {
+  // CROSS JOIN fixes the loop order: the queue drives. Left to itself the planner walks every message
+  // below the highest pending rowid, and indexing slows as the table grows.
+  const range = db.prepare('SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?)').get(limit) as Row;
+  const n = Number(range.n);
+  if (n === 0) return 0;
+  db.prepare(
+    `INSERT INTO messages_fts (rowid, text)
+     SELECT m.rowid, lower(m.text) FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
+     WHERE p.id <= ? AND m.text IS NOT NULL`,
+  ).run(Number(range.upto));
+  db.prepare('DELETE FROM search_pending WHERE id <= ?').run(Number(range.upto));
+  return n;
+}
+
+// Every step runs in one transaction: a crash mid-migration leaves the previous version intact. Only a
+// database older than SCHEMA_VERSION pays for it, once; an up-to-date one starts without touching rows.
+export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
+  const version = Number((db.prepare('PRAGMA user_version').get() as Row).user_version);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${version} is newer than this service understands (${SCHEMA_VERSION})`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(SCHEMA);
+    const existing = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as Row).n);
+    if (existing > 0) onEvent('migrating existing messages', { rows: existing, from_version: version, to_version: SCHEMA_VERSION });
+    if (version < 1) migrateTo1(db);
+    if (version < 2) migrateTo2(db, existing, onEvent);
+    if (version < 3) db.exec(MIGRATION_3);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec('COMMIT');
+    onEvent('schema ready', { version: SCHEMA_VERSION, rows: existing });
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+function migrateTo1(db: DatabaseSync): void {
+  const columns = (db.prepare('PRAGMA table_xinfo(messages)').all() as Row[]).map((r) => String(r.name));
+  if (!columns.includes('created_at')) db.exec('ALTER TABLE messages ADD COLUMN created_at TEXT');
+  if (columns.includes('ts_key')) {
+    db.exec(MIGRATION_1.replace(/^ALTER TABLE messages ADD COLUMN ts_key[^\n]*\n/m, ''));
+  } else {
+    db.exec(MIGRATION_1);
+  }
+}
+
+function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void {
+  db.exec(MIGRATION_2);
+  if (existing === 0) return;
+  // Filled in rowid ranges so a long build reports progress instead of looking hung.
+  const range = db.prepare('SELECT min(rowid) AS lo, max(rowid) AS hi FROM messages').get() as Row;
+  const [minRowid, maxRowid] = [Number(range.lo), Number(range.hi)];
+  const fill = db.prepare(
+    'INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
+  );
+  const started = performance.now();
+  for (let low = minRowid - 1; low < maxRowid; low += INDEX_BUILD_CHUNK) {
+    fill.run(low, low + INDEX_BUILD_CHUNK);
+    onEvent('building search index', {
+      percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK - minRowid + 1) / (maxRowid - minRowid + 1)) * 100)),
+      elapsed_ms: Math.round(performance.now() - started),
+    });
+  }
+}

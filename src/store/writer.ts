@@ -1,0 +1,305 @@
+// The store's writer: a worker thread that owns the only writing connection. Group commits run here, so
+// their SQLite work and their fsync no longer stop the HTTP thread, which meanwhile reads requests and
+// gathers the next batch. The main thread sends one batch at a time and answers each request only after
+// this thread reports its batch committed.
+import { statSync } from 'node:fs';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { errorInfo, fileMoved, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
+import { indexPending } from './sqlite-schema.ts';
+
+export type WriterConfig = {
+  path: string;
+  synchronous: 'FULL' | 'NORMAL';
+  cacheKib: number;
+  busyTimeoutMs: number;
+  /** Device and inode of the database file when the store opened it (null for :memory:). */
+  fileId: string | null;
+  /** Whether `exec` requests are served (fault injection in tests only). */
+  allowExec: boolean;
+  /** Quiet time before indexing pending rows (IDLE_INDEX_MS; tests hold rows pending with Infinity). */
+  idleIndexMs: number;
+  /** Pending rows beyond which commits index along (INDEX_BACKLOG; tests lower it). */
+  indexBacklog: number;
+};
+
+/** message_id, from, to, ts, text, created_at: the columns of one insert, in order. */
+export type InsertRow = [string, string, string, string, string | null, string];
+
+export type WriterRequest =
+  | { kind: 'insert'; seq: number; rows: InsertRow[] }
+  | { kind: 'probe'; seq: number; commit: boolean }
+  | { kind: 'exec'; seq: number; sql: string }
+  | { kind: 'close'; seq: number };
+
+export type RowOutcome = 'created' | 'duplicate' | { error: SqliteErrorInfo };
+
+export type WriterReply =
+  /** commits: rows and seconds (BEGIN to COMMIT) of each transaction it took (a failed batch is retried row by row). */
+  | { seq: number; ok: true; outcomes?: RowOutcome[]; commits?: [number, number][] }
+  | { seq: number; ok: false; error: SqliteErrorInfo };
+
+/** Rows one transaction takes at most, however many requests queued up. */
+export const MAX_TRANSACTION_ROWS = 1024;
+/**
+ * Rows waiting for the search index beyond which each group commit also indexes some. Below it, ingest
+ * leaves indexing to quiet moments (IDLE_INDEX_MS): a burst runs at full speed, and a text search pays
+ * for the backlog with a LIKE over at most this many rows (at most ~10 ms). Sustained ingest indexes as it
+ * goes, at ~15 us a row.
+ */
+export const INDEX_BACKLOG = 20_000;
+/** Rows a group commit indexes at most: bounded so the requests it carries wait at most ~3 ms more. */
+export const INDEX_STEP = 256;
+/** Quiet time after which the writer indexes what is pending, a step (a few ms) per event-loop turn. */
+export const IDLE_INDEX_MS = 50;
+export const IDLE_INDEX_STEP = 512;
+/** After a failed indexing step (another writer's lock, a full disk), the wait before the next try. */
+export const IDLE_RETRY_MS = 1_000;
+
+const PROBE_ID = '\u0000write-probe:' + 'p'.repeat(300);
+const PROBE_TEXT = 'p'.repeat(8192);
+// Thrown inside the probe's transaction to roll it back when no commit is needed.
+const ROLLBACK_PROBE = Symbol('rollback probe');
+
+type Row = Record<string, unknown>;
+
+/** The writer's work, apart from the thread plumbing: each request in, its reply out. */
+export function createWriter(
+  config: WriterConfig,
+  shared?: DatabaseSync,
+): { handle(reqs: WriterRequest[]): WriterReply[]; idle(): 'more' | 'done' | 'later' } {
+  // `shared`: the store's own connection, for ':memory:' (a database no second connection can see).
+  const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
+  db.exec(`PRAGMA synchronous = ${config.synchronous}`);
+  if (!shared) db.exec(`PRAGMA cache_size = -${config.cacheKib}`);
+  // A statement whose triggers write (every insert here) keeps a statement journal; in memory it is a
+  // copy, on disk (SQLite's default) a write system call per page: about a fifth of an insert's cost.
+  db.exec('PRAGMA temp_store = MEMORY');
+
+  const insertStmt: StatementSync = db.prepare(
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+  );
+  // The write probe: a row no valid message can have (ids are at most 256 characters), big enough to need
+  // a fresh page, so a full database, a read-only file or another writer's lock fail it as an insert would.
+  const probeInsertStmt = db.prepare(
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+     VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING RETURNING rowid`,
+  );
+  const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
+  let pending = Number((db.prepare('SELECT count(*) AS n FROM search_pending').get() as Row).n);
+
+  // SQLite keeps writing to a file that was deleted or moved away (its directory removed, say): commits
+  // succeed and vanish at the next start. Comparing the inode before each COMMIT turns that into a refusal.
+  const assertSameFile = (): void => {
+    if (config.fileId === null) return;
+    const st = statSync(config.path, { throwIfNoEntry: false });
+    if (!st || `${st.dev}:${st.ino}` !== config.fileId) throw fileMoved();
+  };
+
+  const inTransaction = <T>(work: () => T): T => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      assertSameFile();
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.isTransaction) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // The original error is the one worth reporting.
+        }
+      }
+      throw err;
+    }
+  };
+
+  // Past the backlog limit indexing rides along in a batch's transaction, under a savepoint: if it fails,
+  // the inserts still commit and the rows stay pending (searchable through the queue) for a later try.
+  const indexAlong = (queued: number): void => {
+    // Twice the rows it queued: the backlog shrinks while ingest goes on, and all-duplicate traffic
+    // (which queues nothing) pays nothing.
+    if (queued === 0 || pending < config.indexBacklog) return;
+    db.exec('SAVEPOINT index_pending');
+    try {
+      pending -= indexPending(db, Math.min(INDEX_STEP, 2 * queued));
+      db.exec('RELEASE index_pending');
+    } catch (err) {
+      // Some errors (a full disk, say) roll the whole transaction back: then the batch fails with them.
+      if (!db.isTransaction) throw err;
+      db.exec('ROLLBACK TO index_pending');
+      db.exec('RELEASE index_pending');
+    }
+  };
+
+  let commits: [number, number][] = [];
+  const insertBatch = (rows: InsertRow[]): RowOutcome[] => {
+    const started = performance.now();
+    let created = 0;
+    const outcomes = inTransaction(() => {
+      const out = rows.map((r): RowOutcome => {
+        // ON CONFLICT DO NOTHING: the first copy wins, atomically, with no SELECT-then-INSERT race.
+        const changed = insertStmt.run(...r).changes === 1;
+        if (changed && r[4] !== null) created += 1;
+        return changed ? 'created' : 'duplicate';
+      });
+      indexAlong(created);
+      return out;
+    });
+    pending += created;
+    commits.push([rows.length, (performance.now() - started) / 1000]);
+    return outcomes;
+  };
+
+  const insert = (rows: InsertRow[]): RowOutcome[] => {
+    try {
+      return insertBatch(rows);
+    } catch (err) {
+      // Trouble that may pass fails the whole batch (the caller answers 503). Anything else is one bad
+      // row, which must not fail its neighbours: retry each alone and let only the culprit fail.
+      if (rows.length === 1 || isTransient(err)) throw err;
+      return rows.map((r) => {
+        try {
+          return insertBatch([r])[0] ?? 'duplicate';
+        } catch (one) {
+          // Each row has its own answer now: its neighbours may already be committed.
+          return { error: errorInfo(one) };
+        }
+      });
+    }
+  };
+
+  // Proves writes work without leaving a trace: insert and delete a probe row in one transaction. In
+  // trouble it commits, because only a commit writes the WAL and so shows the disk has room again.
+  const probe = (commit: boolean): void => {
+    try {
+      inTransaction(() => {
+        const row = probeInsertStmt.get(PROBE_ID, PROBE_TEXT) as Row | undefined;
+        if (row) probeDeleteStmt.run(Number(row.rowid));
+        if (!commit) {
+          assertSameFile();
+          throw ROLLBACK_PROBE;
+        }
+      });
+    } catch (err) {
+      if (err !== ROLLBACK_PROBE) throw err;
+    }
+  };
+
+  const handleOne = (req: WriterRequest): WriterReply => {
+    try {
+      if (req.kind === 'probe') probe(req.commit);
+      else if (req.kind === 'exec') {
+        if (!config.allowExec) throw new Error('exec is for tests');
+        db.exec(req.sql);
+      } else if (req.kind === 'close') {
+        if (!shared) db.close();
+      }
+      return { seq: req.seq, ok: true };
+    } catch (err) {
+      return { seq: req.seq, ok: false, error: errorInfo(err) };
+    }
+  };
+
+  // Inserts sent one after another share one transaction: whatever queued up while the last commit
+  // ran goes into the next. Their replies split the outcomes; the first carries the commits.
+  const handleInserts = (reqs: Extract<WriterRequest, { kind: 'insert' }>[]): WriterReply[] => {
+    commits = [];
+    let outcomes: RowOutcome[];
+    try {
+      outcomes = insert(reqs.flatMap((r) => r.rows));
+    } catch (err) {
+      return reqs.map((r) => ({ seq: r.seq, ok: false, error: errorInfo(err) }));
+    }
+    let at = 0;
+    return reqs.map((r, i) => {
+      const mine = outcomes.slice(at, at + r.rows.length);
+      at += r.rows.length;
+      return { seq: r.seq, ok: true, outcomes: mine, ...(i === 0 && { commits }) };
+    });
+  };
+
+  return {
+    handle(reqs) {
+      const replies: WriterReply[] = [];
+      let inserts: Extract<WriterRequest, { kind: 'insert' }>[] = [];
+      let rows = 0;
+      for (const req of reqs) {
+        if (req.kind === 'insert' && rows + req.rows.length <= MAX_TRANSACTION_ROWS) {
+          inserts.push(req);
+          rows += req.rows.length;
+          continue;
+        }
+        if (inserts.length > 0) replies.push(...handleInserts(inserts));
+        inserts = [];
+        rows = 0;
+        if (req.kind === 'insert') {
+          inserts.push(req);
+          rows = req.rows.length;
+        } else replies.push(handleOne(req));
+      }
+      if (inserts.length > 0) replies.push(...handleInserts(inserts));
+      return replies;
+    },
+
+    /** One step of indexing while nothing else is asked: more to do, all done, or try again later. */
+    idle() {
+      try {
+        if (pending === 0) return 'done';
+        const took = inTransaction(() => indexPending(db, IDLE_INDEX_STEP));
+        pending = took < IDLE_INDEX_STEP ? 0 : pending - took;
+        return took === IDLE_INDEX_STEP ? 'more' : 'done';
+      } catch {
+        // Locked by another writer or out of room: the rows stay queued, and searchable, for later.
+        return 'later';
+      }
+    },
+  };
+}
+
+// The thread: requests in order, those queued together handled together; indexing when nothing has come
+// for a moment.
+if (workerData?.writer) serve();
+
+function serve(): void {
+  const port = workerData.port as MessagePort;
+  const config = workerData.writer as WriterConfig;
+  // The first reply (seq 0) says whether the writer could open the database: the store's `ready`.
+  let opened: ReturnType<typeof createWriter> | null = null;
+  try {
+    opened = createWriter(config);
+    port.postMessage({ seq: 0, ok: true } satisfies WriterReply);
+  } catch (err) {
+    port.postMessage({ seq: 0, ok: false, error: errorInfo(err) } satisfies WriterReply);
+    port.close();
+  }
+  const writer = opened;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const idleSoon = (): void => {
+    clearTimeout(timer);
+    if (!Number.isFinite(config.idleIndexMs)) return;
+    timer = setTimeout(function step() {
+      if (closed || !writer) return;
+      const next = writer.idle();
+      if (next !== 'done') timer = setTimeout(step, next === 'more' ? 0 : IDLE_RETRY_MS);
+    }, config.idleIndexMs);
+  };
+  if (!writer) return;
+  port.on('message', (first: WriterRequest) => {
+    if (closed) return;
+    const reqs = [first];
+    for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) reqs.push(next.message as WriterRequest);
+    for (const reply of writer.handle(reqs)) port.postMessage(reply);
+    if (reqs.some((r) => r.kind === 'close')) {
+      closed = true;
+      clearTimeout(timer);
+      port.close();
+      return;
+    }
+    idleSoon();
+  });
+  idleSoon();
+}
