@@ -23,7 +23,7 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
-  /** Fault injection for tests: the store's own SQLite connection, once opened. */
+  /** Fault injection for tests: control of the store's writer thread, once it is started. */
   onDatabaseOpen?: SqliteStoreOptions['onOpen'];
 };
 

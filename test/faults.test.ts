@@ -4,12 +4,13 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
+import type { WriterControl } from '../src/store/sqlite.ts';
 import { getJson, message, postSigned, startApp, tempDir, type TestApp } from './helpers.ts';
 
 // Each kind of storage trouble, induced while the service runs: `start` makes it, `end` takes it away.
 // Root ignores file modes, so "read-only" is PRAGMA query_only on the service's own writing connection
 // (SQLite answers SQLITE_READONLY exactly as for a read-only file) and "full" is PRAGMA max_page_count.
-type Writer = { exec(sql: string): Promise<void> };
+type Writer = WriterControl;
 type Fault = { name: string; start(app: TestApp, writer: Writer): Promise<() => Promise<void>>; reason: RegExp };
 
 const FAULTS: Fault[] = [
@@ -92,6 +93,22 @@ describe('storage trouble', () => {
       );
     });
   }
+
+  test('a writer thread that dies: writes answer 503, readiness fails naming it, reads go on', async (t) => {
+    let writer: Writer | undefined;
+    const app = await startApp(t, { onDatabaseOpen: (w) => (writer = w) });
+    assert.equal((await postSigned(app.url, message({ message_id: 'before' }))).status, 200);
+    await writer?.stop();
+    const res = await postSigned(app.url, message({ message_id: 'after' }));
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    const ready = await getJson(`${app.url}/health/ready`);
+    assert.equal(ready.status, 503);
+    assert.match((ready.body as Ready).checks.database, /writer thread stopped/);
+    assert.equal(app.logs.filter((l) => l.level === 'ERROR' && String(l.msg).startsWith('storage trouble')).length, 1);
+    const list = await getJson(`${app.url}/messages`);
+    assert.deepEqual((list.body as { data: { message_id: string }[] }).data.map((m) => m.message_id), ['before']);
+  });
 
   test('a sqlite3 CLI holding BEGIN EXCLUSIVE: 503 and not ready while it holds, fine once it lets go', async (t) => {
     if (spawnSync('sqlite3', ['-version']).status !== 0) {

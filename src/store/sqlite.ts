@@ -45,6 +45,8 @@ export const WRITER_CACHE_KIB = 8_000;
 /** What reading one row by rowid costs, in index entries walked (measured at 1M rows: about 5). */
 const LOOKUP_COST = 5;
 
+export type WriterControl = { exec(sql: string): Promise<void>; stop(): Promise<void> };
+
 export type SqliteStoreOptions = {
   path: string;
   /** After each group commit: rows in the transaction and seconds from BEGIN to COMMIT, for metrics. */
@@ -63,10 +65,10 @@ export type SqliteStoreOptions = {
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
   onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
   /**
-   * Fault injection for tests (PRAGMA max_page_count, query_only): runs SQL on the writing connection,
-   * which lives in the writer thread.
+   * Fault injection for tests: `exec` runs SQL on the writing connection, which lives in the writer
+   * thread (PRAGMA max_page_count, query_only); `stop` ends that thread as a crash of it would.
    */
-  onOpen?: (writer: { exec(sql: string): Promise<void> }) => void;
+  onOpen?: (writer: WriterControl) => void;
 };
 
 /** The form of one list statement: which filters it has, how text is matched, page or count. */
@@ -126,6 +128,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       const reply = await writer.send({ kind: 'exec', seq: 0, sql });
       if (!reply.ok) throw fromInfo(reply.error);
     },
+    stop: () => writer.stop(),
   });
 
   const totalsStmt = db.prepare('SELECT messages, senders FROM message_totals WHERE id = 0');
@@ -431,6 +434,8 @@ type WriterLink = {
   ready: Promise<void>;
   send(req: WriterRequest): Promise<WriterReply>;
   close(): Promise<void>;
+  /** Ends the thread at once (tests: what a crash of it would do). */
+  stop(): Promise<void>;
 };
 
 function threadWriter(config: WriterConfig): WriterLink {
@@ -483,6 +488,9 @@ function threadWriter(config: WriterConfig): WriterLink {
         port.postMessage({ ...req, seq: n });
       });
     },
+    async stop() {
+      await worker.terminate();
+    },
     async close() {
       if (down) return;
       closing = true;
@@ -499,6 +507,7 @@ function inlineWriter(config: WriterConfig, db: DatabaseSync): WriterLink {
   const writer = createWriter(config, db);
   return {
     ready: Promise.resolve(),
+    stop: async () => {},
     send: (req) => new Promise((resolve) => setImmediate(() => resolve(writer.handle([req])[0] as WriterReply))),
     close: async () => {},
   };
