@@ -98,8 +98,10 @@ describe('createSqliteStore onCommit', () => {
     const store = createSqliteStore({ path: join(tempDir(t), 'a.db'), onCommit: (n) => commits.push(n), onOpen: (w) => (writer = w) });
     t.after(() => store.close());
     await store.ready;
-    // Keep the writer thread busy for a while, then send three batches in three event-loop turns.
-    const busy = writer?.exec('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c');
+    // Keep the writer thread busy for about a second; once it is surely at it, send three batches in
+    // three event-loop turns.
+    const busy = writer?.exec('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000) SELECT count(*) FROM c');
+    await new Promise((r) => setTimeout(r, 150));
     const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };
     const sent: Promise<unknown>[] = [];
     for (const id of ['a', 'b', 'c']) {
