@@ -215,6 +215,23 @@ describe('SQLite store', () => {
     assert.equal(indexed + pendingRows(path), 100, 'each row in exactly one of index and queue');
   });
 
+  test("':memory:' works the same with its writer on the store's own connection", async (t) => {
+    const store = createSqliteStore({ path: ':memory:', walkLimit: 0 });
+    t.after(() => store.close());
+    await store.ready;
+    const outcomes = await Promise.all([
+      store.insert(msg('a', { text: 'Invoice paid', ts: '2025-01-02T00:00:00Z' })),
+      store.insert(msg('b', { text: 'lunch?' })),
+      store.insert(msg('a', { text: 'other text' })),
+    ]);
+    assert.deepEqual(outcomes, ['created', 'created', 'duplicate']);
+    assert.equal(await store.insert(msg('b')), 'duplicate');
+    assert.deepEqual(await search(store, 'INVOICE'), [['a'], 1]);
+    assert.deepEqual((await store.list({ limit: 10, offset: 0 })).data.map((m) => m.messageId), ['b', 'a']);
+    assert.equal((await store.stats(10)).totalMessages, 2);
+    await store.ping();
+  });
+
   test('migrating a version 1 database builds the search index, reporting progress', async (t) => {
     const path = join(tempDir(t), 'v1.db');
     const first = createSqliteStore({ path });
