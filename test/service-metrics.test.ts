@@ -29,6 +29,28 @@ describe("the service's own metrics", () => {
     assert.equal(sample(await scrape(app.url), 'messages_stored'), 1);
   });
 
+  test('search_index_backlog counts messages waiting for the search index and drains once ingest is quiet', async (t) => {
+    const app = await startApp(t);
+    assert.equal(sample(await scrape(app.url), 'search_index_backlog'), 0);
+    // Rows an operator writes through the sqlite3 CLI are queued by the same trigger as the service's.
+    const other = new DatabaseSync(app.dbPath);
+    other.exec(`INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES
+      ('cli-1', '+1', '+2', '2025-01-01T00:00:00Z', 'parcel one', 'x'),
+      ('cli-2', '+1', '+2', '2025-01-01T00:00:01Z', 'parcel two', 'x'),
+      ('cli-3', '+1', '+2', '2025-01-01T00:00:02Z', NULL, 'x')`);
+    other.close();
+    assert.equal(sample(await scrape(app.url), 'search_index_backlog'), 2, 'a row without text has nothing to index');
+    const searched = async (): Promise<number> => ((await (await fetch(`${app.url}/messages?q=PARCEL`)).json()) as { total: number }).total;
+    assert.equal(await searched(), 2);
+    // The service's next write wakes the writer, which indexes everything queued once things are quiet.
+    assert.equal((await postSigned(app.url, message({ message_id: 'svc', text: 'parcel three' }))).status, 200);
+    for (const until = Date.now() + 5_000; sample(await scrape(app.url), 'search_index_backlog') !== 0; ) {
+      assert.ok(Date.now() < until, 'the backlog never drained');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await searched(), 3);
+  });
+
   test('database_size_bytes is the database file plus its write-ahead log', async (t) => {
     const app = await startApp(t);
     await postSigned(app.url, message({ message_id: 'x', text: 'y'.repeat(4000) }));

@@ -364,6 +364,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       });
     },
 
+    searchBacklog() {
+      return read(() => Number((pendingStmt.get() as Row).n));
+    },
+
     async ping() {
       await read(totals);
       if (closing) throw storeUnavailable('store is closed');

@@ -48,6 +48,8 @@ export type Store = {
   stats(topSenders: number): Promise<Stats>;
   /** Throws unless the database answers a query on the applied schema. */
   ping(): Promise<void>;
+  /** Messages stored but not yet in the search index (search still finds them, by a slower scan). */
+  searchBacklog(): Promise<number>;
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
 };
