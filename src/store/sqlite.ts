@@ -13,7 +13,15 @@ import {
   type Stats,
   type Store,
 } from './store.ts';
-import { createWriter, IDLE_INDEX_MS, INDEX_BACKLOG, type InsertRow, type WriterConfig, type WriterReply, type WriterRequest } from './writer.ts';
+import {
+  createWriter,
+  IDLE_INDEX_MS,
+  INDEX_BACKLOG,
+  type InsertRow,
+  type WriterConfig,
+  type WriterReply,
+  type WriterRequest,
+} from './writer.ts';
 
 export { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 
@@ -21,7 +29,7 @@ export { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 export const MAX_BATCH = 512;
 /** Batches sent to the writer and not yet answered, at most; the rest wait in the queue. */
 export const MAX_IN_FLIGHT = 8;
-/** How long one statement waits for another writer's lock. Short: node:sqlite blocks the event loop. */
+/** How long one statement waits for another writer's lock. Short: node:sqlite blocks its thread meanwhile. */
 export const BUSY_TIMEOUT_MS = 50;
 /**
  * SQLite's page cache, KiB (its default is 2,000). Rows a query reads by rowid lie all over a large file;
@@ -33,7 +41,7 @@ export const MIN_INDEXED_QUERY = 3;
 /** Over at most this many rows a text query checks each row rather than asking the search index. */
 export const WALK_LIMIT = 5_000;
 /**
- * A page is taken from the search index's hits (then sorted) only when there are at most this many;
+ * A page is taken from the search index's hits (then sorted) only when at most this many rows match;
  * otherwise it is found by walking the sort order, which stops once the page is full.
  */
 export const SORT_LIMIT = 5_000;
@@ -60,7 +68,7 @@ export type SqliteStoreOptions = {
   searchIndexDelayMs?: number;
   /** Rows waiting for search beyond which each commit also indexes some (tests lower it). */
   searchBacklog?: number;
-  /** Search hits a page may sort rather than walk the sort order (tests raise it). */
+  /** Matching rows a page may sort from the search hits rather than walk the sort order (tests raise it). */
   sortLimit?: number;
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
   onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
