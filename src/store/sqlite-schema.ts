@@ -132,22 +132,27 @@ END;
 `;
 
 /**
- * Moves up to `limit` pending rows (oldest first) into the search index; returns how many it took.
- * The caller holds the write transaction.
+ * The step that moves up to `limit` pending rows (oldest first) into the search index and returns how
+ * many it took; its statements are prepared once. The caller holds the write transaction.
  */
-export function indexPending(db: DatabaseSync, limit: number): number {
+export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
+  const rangeStmt = db.prepare('SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?)');
   // CROSS JOIN fixes the loop order: the queue drives. Left to itself the planner walks every message
   // below the highest pending rowid, and indexing slows as the table grows.
-  const range = db.prepare('SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?)').get(limit) as Row;
-  const n = Number(range.n);
-  if (n === 0) return 0;
-  db.prepare(
+  const indexStmt = db.prepare(
     `INSERT INTO messages_fts (rowid, text)
      SELECT m.rowid, lower(m.text) FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
      WHERE p.id <= ? AND m.text IS NOT NULL`,
-  ).run(Number(range.upto));
-  db.prepare('DELETE FROM search_pending WHERE id <= ?').run(Number(range.upto));
-  return n;
+  );
+  const dequeueStmt = db.prepare('DELETE FROM search_pending WHERE id <= ?');
+  return (limit) => {
+    const range = rangeStmt.get(limit) as Row;
+    const n = Number(range.n);
+    if (n === 0) return 0;
+    indexStmt.run(Number(range.upto));
+    dequeueStmt.run(Number(range.upto));
+    return n;
+  };
 }
 
 // Every step runs in one transaction: a crash mid-migration leaves the previous version intact. Only a

@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -15,6 +15,7 @@ import {
 } from './store.ts';
 import {
   createWriter,
+  fileId,
   IDLE_INDEX_MS,
   INDEX_BACKLOG,
   type InsertRow,
@@ -202,7 +203,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       for (const p of batch) p.reject(mapError(err));
       return;
     }
-    const outcomes = batch.map((_, i) => reply.outcomes?.[i] ?? 'duplicate');
+    const outcomes = reply.outcomes ?? [];
     if (outcomes.some((o) => typeof o === 'string')) noteWriteOk();
     batch.forEach((p, i) => {
       const outcome = outcomes[i] ?? 'duplicate';
@@ -418,12 +419,6 @@ export function searchPhrase(q: string): string | null {
   // ASCII-only lower-casing, as SQLite's lower() did to the indexed text. Quoted ("" escapes a quote),
   // so no character of q is FTS5 query syntax.
   return `"${q.replace(/[A-Z]+/g, (c) => c.toLowerCase()).replaceAll('"', '""')}"`;
-}
-
-/** Device and inode of the file at `path`, or null when nothing is there. */
-function fileId(path: string): string | null {
-  const st = statSync(path, { throwIfNoEntry: false });
-  return st ? `${st.dev}:${st.ino}` : null;
 }
 
 function toMessage(r: Row): Message {

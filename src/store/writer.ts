@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorInfo, fileMoved, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
-import { indexPending } from './sqlite-schema.ts';
+import { pendingIndexer } from './sqlite-schema.ts';
 
 export type WriterConfig = {
   path: string;
@@ -63,6 +63,12 @@ const ROLLBACK_PROBE = Symbol('rollback probe');
 
 type Row = Record<string, unknown>;
 
+/** Device and inode of the file at `path`, or null when nothing is there. */
+export function fileId(path: string): string | null {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}` : null;
+}
+
 /** The writer's work, apart from the thread plumbing: each request in, its reply out. */
 export function createWriter(
   config: WriterConfig,
@@ -87,14 +93,13 @@ export function createWriter(
      VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING RETURNING rowid`,
   );
   const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
+  const indexPending = pendingIndexer(db);
   let pending = Number((db.prepare('SELECT count(*) AS n FROM search_pending').get() as Row).n);
 
   // SQLite keeps writing to a file that was deleted or moved away (its directory removed, say): commits
   // succeed and vanish at the next start. Comparing the inode before each COMMIT turns that into a refusal.
   const assertSameFile = (): void => {
-    if (config.fileId === null) return;
-    const st = statSync(config.path, { throwIfNoEntry: false });
-    if (!st || `${st.dev}:${st.ino}` !== config.fileId) throw fileMoved();
+    if (config.fileId !== null && fileId(config.path) !== config.fileId) throw fileMoved();
   };
 
   const inTransaction = <T>(work: () => T): T => {
@@ -124,7 +129,7 @@ export function createWriter(
     if (queued === 0 || pending < config.indexBacklog) return;
     db.exec('SAVEPOINT index_pending');
     try {
-      pending -= indexPending(db, Math.min(INDEX_STEP, 2 * queued));
+      pending -= indexPending(Math.min(INDEX_STEP, 2 * queued));
       db.exec('RELEASE index_pending');
     } catch (err) {
       // Some errors (a full disk, say) roll the whole transaction back: then the batch fails with them.
@@ -226,21 +231,22 @@ export function createWriter(
       const replies: WriterReply[] = [];
       let inserts: Extract<WriterRequest, { kind: 'insert' }>[] = [];
       let rows = 0;
-      for (const req of reqs) {
-        if (req.kind === 'insert' && rows + req.rows.length <= MAX_TRANSACTION_ROWS) {
-          inserts.push(req);
-          rows += req.rows.length;
-          continue;
-        }
+      const commitInserts = (): void => {
         if (inserts.length > 0) replies.push(...handleInserts(inserts));
         inserts = [];
         rows = 0;
-        if (req.kind === 'insert') {
-          inserts.push(req);
-          rows = req.rows.length;
-        } else replies.push(handleOne(req));
+      };
+      for (const req of reqs) {
+        if (req.kind !== 'insert') {
+          commitInserts();
+          replies.push(handleOne(req));
+          continue;
+        }
+        if (rows + req.rows.length > MAX_TRANSACTION_ROWS) commitInserts();
+        inserts.push(req);
+        rows += req.rows.length;
       }
-      if (inserts.length > 0) replies.push(...handleInserts(inserts));
+      commitInserts();
       return replies;
     },
 
@@ -248,7 +254,7 @@ export function createWriter(
     idle() {
       try {
         if (pending === 0) return 'done';
-        const took = inTransaction(() => indexPending(db, IDLE_INDEX_STEP));
+        const took = inTransaction(() => indexPending(IDLE_INDEX_STEP));
         pending = took < IDLE_INDEX_STEP ? 0 : pending - took;
         return took === IDLE_INDEX_STEP ? 'more' : 'done';
       } catch {
@@ -267,27 +273,26 @@ function serve(): void {
   const port = workerData.port as MessagePort;
   const config = workerData.writer as WriterConfig;
   // The first reply (seq 0) says whether the writer could open the database: the store's `ready`.
-  let opened: ReturnType<typeof createWriter> | null = null;
+  let writer: ReturnType<typeof createWriter>;
   try {
-    opened = createWriter(config);
+    writer = createWriter(config);
     port.postMessage({ seq: 0, ok: true } satisfies WriterReply);
   } catch (err) {
     port.postMessage({ seq: 0, ok: false, error: errorInfo(err) } satisfies WriterReply);
     port.close();
+    return;
   }
-  const writer = opened;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const idleSoon = (): void => {
     clearTimeout(timer);
     if (!Number.isFinite(config.idleIndexMs)) return;
     timer = setTimeout(function step() {
-      if (closed || !writer) return;
+      if (closed) return;
       const next = writer.idle();
       if (next !== 'done') timer = setTimeout(step, next === 'more' ? 0 : IDLE_RETRY_MS);
     }, config.idleIndexMs);
   };
-  if (!writer) return;
   port.on('message', (first: WriterRequest) => {
     if (closed) return;
     const reqs = [first];
