@@ -4,7 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import { createSqliteStore } from '../src/store/sqlite.ts';
 import { isStoreUnavailable, type Message } from '../src/store/store.ts';
-import { getJson, message, postSigned, startApp, tempDir } from './helpers.ts';
+import { getJson, message, postSigned, startApp, tempDir, waitFor } from './helpers.ts';
 
 const msg = (id: string, fields: Partial<Message> = {}): Message => ({
   messageId: id,
@@ -113,12 +113,7 @@ describe('SQLite store', () => {
       reader.close();
     }
   };
-  const untilIndexed = async (path: string): Promise<void> => {
-    for (const until = Date.now() + 10_000; pendingRows(path) > 0; ) {
-      assert.ok(Date.now() < until, 'the writer never indexed the pending rows');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
+  const untilIndexed = (path: string): Promise<void> => waitFor(() => pendingRows(path) === 0, 10_000);
 
   for (const state of ['waiting for the index', 'indexed'] as const) {
     test(`search follows an operator's DELETE, UPDATE and VACUUM through another connection (rows ${state})`, async (t) => {
