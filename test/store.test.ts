@@ -153,7 +153,7 @@ describe('SQLite store', () => {
 
   test('the search index and a row-by-row LIKE agree on every query shape', async (t) => {
     const path = join(tempDir(t), 'a.db');
-    const texts = ['Order #12 shipped', 'ORDER 50% off', 'snake_case order', 'Été à Paris', 'été', 'x "quoted" y', null, 'ok', 'Reorder now'];
+    const texts = ['Order #12 shipped', 'ORDER 50% off', 'snake_case order', 'Été à Paris', 'été', 'x "quoted" y', null, 'ok', 'Reorder now', 'a\u0001b', ''];
     const insertRange = (store: ReturnType<typeof createSqliteStore>, from: number, to: number): Promise<unknown> =>
       Promise.all(
         Array.from({ length: to - from }, (_, k) => {
@@ -169,14 +169,15 @@ describe('SQLite store', () => {
     const indexed = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: Infinity });
     t.after(() => indexed.close());
     await insertRange(indexed, 200, 300);
-    // 100 new rows, 11 of them without text (i % 9 === 6): nothing to search in those.
-    assert.equal(pendingRows(path), 89);
+    // 100 new rows, 9 of them without text (i % 11 === 6): nothing to search in those.
+    assert.equal(pendingRows(path), 91);
     const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY });
     t.after(() => scanning.close());
     // Pages from the index's hits, sorted, wherever that beats walking the sort order.
     const sorting = createSqliteStore({ path, walkLimit: 0, sortLimit: Number.POSITIVE_INFINITY });
     t.after(() => sorting.close());
-    const queries = ['order', 'ORDER', 'der', '50%', 'e_c', 'été', 'ÉTÉ', '"quoted"', 'ok', 'zzz', 'or'];
+    // 1-2 characters too: the index's terms that begin with them, wherever in a text they stand.
+    const queries = ['order', 'ORDER', 'der', '50%', 'e_c', 'été', 'ÉTÉ', '"quoted"', 'ok', 'zzz', 'or', 'OK', 'w', 'é', 'É', '%', '"', '#', 'k', 'a\u0001', '\u0001', 'zq'];
     for (const q of queries) {
       for (const extra of [{}, { from: '+3' }, { since: '2025-01-20T00:00:00Z' }, { from: '+2', since: '2025-01-10T00:00:00Z' }]) {
         const after = { ts: '2025-01-12T00:00:05Z', messageId: 'm5' };
@@ -188,7 +189,8 @@ describe('SQLite store', () => {
         }
       }
     }
-    assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'ORDER' })).total, 34 * 3 + 33);
+    assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'ORDER' })).total, 28 * 3 + 27);
+    assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'Ok' })).total, 27);
   });
 
   test('past the backlog limit each commit indexes along, and search stays exact throughout', async (t) => {
@@ -244,6 +246,28 @@ describe('SQLite store', () => {
     assert.equal(events[1]?.[1]?.percent, 100);
     assert.deepEqual(await search(store, 'REPORT'), [['a', 'b'], 2]);
     assert.deepEqual(await search(store, 'quarter'), [['a'], 1]);
+  });
+
+  test('migrating a version 3 database rebuilds the search index so that 1-2 character queries use it', async (t) => {
+    const path = join(tempDir(t), 'v3.db');
+    const first = createSqliteStore({ path, searchIndexDelayMs: 0 });
+    await Promise.all([first.insert(msg('a', { text: 'Book it' })), first.insert(msg('b', { text: 'ok' })), first.insert(msg('c', { text: 'no' }))]);
+    await untilIndexed(path);
+    await first.close();
+    // What version 3 indexed: lower(text) alone, in which a text's last two characters start no term.
+    const old = new DatabaseSync(path);
+    old.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+      INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages; PRAGMA user_version = 3;`);
+    old.close();
+    const events: string[] = [];
+    const store = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: Infinity, onEvent: (m) => events.push(m) });
+    t.after(() => store.close());
+    assert.deepEqual(events, ['migrating existing messages', 'building search index', 'schema ready']);
+    assert.equal(pendingRows(path), 0);
+    assert.deepEqual(await search(store, 'OK'), [['a', 'b'], 2]);
+    assert.deepEqual(await search(store, 'o'), [['a', 'b', 'c'], 3]);
+    assert.deepEqual(await search(store, 't'), [['a'], 1]);
+    assert.deepEqual(await search(store, 'book'), [['a'], 1]);
   });
 
   test('an up-to-date database opens without migration events', async (t) => {

@@ -3,7 +3,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 
 /** The schema version this code applies (PRAGMA user_version). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 /** Rows per step while a migration fills the search index, one progress event each. */
 export const INDEX_BUILD_CHUNK = 100_000;
 
@@ -80,8 +80,8 @@ END;
 // exactly LIKE's case-insensitivity, so a phrase query of the ASCII-lower-cased q finds the same rows as
 // `text LIKE '%q%'` (with % and _ literal) and its count is the total without touching a row. Contentless
 // (the text is stored once, in messages) with contentless_delete so triggers can remove a row by rowid.
-// Dropped and rebuilt whole by this migration, which is also how to rebuild it by hand (set
-// user_version to 1). Version 3 replaces its triggers.
+// Version 2 creates it; version 4 fills it (see searchTextSql), which is also how to rebuild it by hand
+// (set user_version to 3). Version 3 replaces its triggers.
 const MIGRATION_2 = `
 DROP TABLE IF EXISTS messages_fts;
 CREATE VIRTUAL TABLE messages_fts USING fts5(
@@ -90,8 +90,6 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
 DROP TRIGGER IF EXISTS messages_fts_ai;
 DROP TRIGGER IF EXISTS messages_fts_ad;
 DROP TRIGGER IF EXISTS messages_fts_au;
--- A rebuild indexes every row: none is left waiting (version 3's queue).
-DROP TABLE IF EXISTS search_pending;
 CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
   INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, lower(new.text));
 END;
@@ -103,6 +101,15 @@ CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages BEGIN
   INSERT INTO messages_fts (rowid, text) SELECT new.rowid, lower(new.text) WHERE new.text IS NOT NULL;
 END;
 `;
+
+/**
+ * What the search index holds for a text: lower(text) between SEARCH_PAD marks, one before and two
+ * after. Every character of the text then starts a trigram, so the rows holding a 1-2 character q are
+ * those of the index's terms that begin with it: found from the term list, not by reading every row.
+ * A q containing the mark itself cannot use the index.
+ */
+export const SEARCH_PAD = '\u0001';
+const searchTextSql = (x: string): string => `(char(1) || lower(${x}) || char(1, 1))`;
 
 // Search indexing after the commit. Feeding FTS5 one row per insert costs a sender's request about
 // 30 us (a segment flushed per small transaction, merged again and again); fed hundreds of rows at once
@@ -131,6 +138,19 @@ CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
 END;
 `;
 
+// Version 4: the index holds padded text (searchTextSql) so that 1-2 character queries can use it. It is
+// emptied here and refilled with every row by the migration (buildSearchIndex); nothing is left queued.
+const MIGRATION_4 = `
+INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+DELETE FROM search_pending;
+DROP TRIGGER IF EXISTS messages_fts_au;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
+  WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid) BEGIN
+  DELETE FROM messages_fts WHERE rowid = old.rowid;
+  INSERT INTO messages_fts (rowid, text) SELECT new.rowid, ${searchTextSql('new.text')} WHERE new.text IS NOT NULL;
+END;
+`;
+
 /**
  * The step that moves up to `limit` pending rows (oldest first) into the search index and returns how
  * many it took; its statements are prepared once. The caller holds the write transaction.
@@ -141,7 +161,7 @@ export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
   // below the highest pending rowid, and indexing slows as the table grows.
   const indexStmt = db.prepare(
     `INSERT INTO messages_fts (rowid, text)
-     SELECT m.rowid, lower(m.text) FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
+     SELECT m.rowid, ${searchTextSql('m.text')} FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
      WHERE p.id <= ? AND m.text IS NOT NULL`,
   );
   const dequeueStmt = db.prepare('DELETE FROM search_pending WHERE id <= ?');
@@ -169,8 +189,12 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
     const existing = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as Row).n);
     if (existing > 0) onEvent('migrating existing messages', { rows: existing, from_version: version, to_version: SCHEMA_VERSION });
     if (version < 1) migrateTo1(db);
-    if (version < 2) migrateTo2(db, existing, onEvent);
+    if (version < 2) db.exec(MIGRATION_2);
     if (version < 3) db.exec(MIGRATION_3);
+    if (version < 4) {
+      db.exec(MIGRATION_4);
+      buildSearchIndex(db, existing, onEvent);
+    }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
     onEvent('schema ready', { version: SCHEMA_VERSION, rows: existing });
@@ -190,14 +214,13 @@ function migrateTo1(db: DatabaseSync): void {
   }
 }
 
-function migrateTo2(db: DatabaseSync, existing: number, onEvent: OnEvent): void {
-  db.exec(MIGRATION_2);
+function buildSearchIndex(db: DatabaseSync, existing: number, onEvent: OnEvent): void {
   if (existing === 0) return;
   // Filled in rowid ranges so a long build reports progress instead of looking hung.
   const range = db.prepare('SELECT min(rowid) AS lo, max(rowid) AS hi FROM messages').get() as Row;
   const [minRowid, maxRowid] = [Number(range.lo), Number(range.hi)];
   const fill = db.prepare(
-    'INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
+    `INSERT INTO messages_fts (rowid, text) SELECT rowid, ${searchTextSql('text')} FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL`,
   );
   const started = performance.now();
   for (let low = minRowid - 1; low < maxRowid; low += INDEX_BUILD_CHUNK) {
