@@ -138,11 +138,29 @@ CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
 END;
 `;
 
+/** Rows of the search index per zone of search_zones: rowid >> ZONE_BITS is a row's zone. */
+export const ZONE_BITS = 10;
+
+/** Upserts zone bounds from a query of (zone, lo, hi) rows: a zone's bounds only ever widen. */
+const widenZones = (select: string): string => `
+INSERT INTO search_zones (zone, lo, hi) ${select}
+  ON CONFLICT (zone) DO UPDATE SET lo = min(lo, excluded.lo), hi = max(hi, excluded.hi)`;
+
 // Version 4: the index holds padded text (searchTextSql) so that 1-2 character queries can use it. It is
 // emptied here and refilled with every row by the migration (buildSearchIndex); nothing is left queued.
+// search_zones: for the rows in the search index, per block of 1,024 rowids, bounds (lo <= hi) of their
+// sort keys. Rows mostly arrive in time order, so a query with `since` finds whole rowid ranges at or
+// after it and counts the search hits there by rowid range, without reading a row (see sqlite.ts). The
+// indexer widens a zone as it indexes rows; a deleted row leaves its zone's bounds as they were (still
+// bounds), and an operator's UPDATE of ts widens them by trigger.
 const MIGRATION_4 = `
 INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
 DELETE FROM search_pending;
+CREATE TABLE IF NOT EXISTS search_zones (zone INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL);
+DELETE FROM search_zones;
+CREATE TRIGGER IF NOT EXISTS messages_zone_au AFTER UPDATE OF ts ON messages BEGIN
+  ${widenZones(`VALUES (new.rowid >> ${ZONE_BITS}, new.ts_key, new.ts_key)`)};
+END;
 DROP TRIGGER IF EXISTS messages_fts_au;
 CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
   WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid) BEGIN
@@ -164,12 +182,17 @@ export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
      SELECT m.rowid, ${searchTextSql('m.text')} FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
      WHERE p.id <= ? AND m.text IS NOT NULL`,
   );
+  const zonesStmt = db.prepare(
+    widenZones(`SELECT m.rowid >> ${ZONE_BITS}, min(m.ts_key), max(m.ts_key) FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
+     WHERE p.id <= ? AND m.text IS NOT NULL GROUP BY 1`),
+  );
   const dequeueStmt = db.prepare('DELETE FROM search_pending WHERE id <= ?');
   return (limit) => {
     const range = rangeStmt.get(limit) as Row;
     const n = Number(range.n);
     if (n === 0) return 0;
     indexStmt.run(Number(range.upto));
+    zonesStmt.run(Number(range.upto));
     dequeueStmt.run(Number(range.upto));
     return n;
   };
@@ -222,9 +245,14 @@ function buildSearchIndex(db: DatabaseSync, existing: number, onEvent: OnEvent):
   const fill = db.prepare(
     `INSERT INTO messages_fts (rowid, text) SELECT rowid, ${searchTextSql('text')} FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL`,
   );
+  const zones = db.prepare(
+    widenZones(`SELECT rowid >> ${ZONE_BITS}, min(ts_key), max(ts_key) FROM messages
+     WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL GROUP BY 1`),
+  );
   const started = performance.now();
   for (let low = minRowid - 1; low < maxRowid; low += INDEX_BUILD_CHUNK) {
     fill.run(low, low + INDEX_BUILD_CHUNK);
+    zones.run(low, low + INDEX_BUILD_CHUNK);
     onEvent('building search index', {
       percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK - minRowid + 1) / (maxRowid - minRowid + 1)) * 100)),
       elapsed_ms: Math.round(performance.now() - started),

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { describeSqliteError, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
-import { migrate, SEARCH_PAD, sortKeySql } from './sqlite-schema.ts';
+import { migrate, SEARCH_PAD, sortKeySql, ZONE_BITS } from './sqlite-schema.ts';
 import {
   storeUnavailable,
   type InsertOutcome,
@@ -58,6 +58,12 @@ export const SORT_LIMIT = 5_000;
  * on; reads keep their own, larger cache on the main thread.
  */
 export const WRITER_CACHE_KIB = 8_000;
+/**
+ * A `since` with a text query counts the hits zone by zone (search_zones) unless more zones than this
+ * straddle `since` or break the zones at or after it into runs: rows far out of time order.
+ */
+export const MAX_ZONE_STEPS = 32;
+const ZONE_ROWS = 2 ** ZONE_BITS;
 /** What reading one row by rowid costs, in index entries walked (measured at 1M rows: about 5). */
 const LOOKUP_COST = 5;
 
@@ -267,6 +273,43 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // No term at all: an empty phrase, which matches nothing.
     return terms.length === 0 ? '""' : terms.join(' OR ');
   };
+  const sortKeyStmt = db.prepare(`SELECT ${sortKeySql(':since')} AS k`);
+  // Per zone: 1 when all its indexed rows are at or after the key, -1 when all are before, 0 both.
+  const zoneSidesStmt = db.prepare('SELECT zone, (lo >= :key) - (hi < :key) AS side FROM search_zones ORDER BY zone');
+  const rangeHitsStmt = db.prepare('SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH :match AND rowid BETWEEN :lo AND :hi');
+  const zoneHitsStmt = db.prepare(
+    `SELECT count(*) AS n FROM messages WHERE rowid BETWEEN :lo AND :hi AND +ts_key >= :key
+     AND rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match AND rowid BETWEEN :lo AND :hi)`,
+  );
+
+  // Indexed rows matching `match` at or after `since`, counted zone by zone: each run of zones wholly at
+  // or after it by one rowid range of the search index (reading no row; zones between them hold no
+  // indexed row), each zone that straddles it by checking its rows. null: too many steps (MAX_ZONE_STEPS).
+  const zonedHits = (match: string, since: string): number | null => {
+    const key = String((sortKeyStmt.get({ since }) as Row).k);
+    const steps: { lo: number; hi: number; straddles: boolean }[] = [];
+    let run: { lo: number; hi: number; straddles: boolean } | null = null;
+    for (const row of zoneSidesStmt.all({ key }) as Row[]) {
+      const [zone, side] = [Number(row.zone), Number(row.side)];
+      if (side === 1) {
+        if (run === null) steps.push((run = { lo: zone * ZONE_ROWS, hi: 0, straddles: false }));
+        run.hi = (zone + 1) * ZONE_ROWS - 1;
+        continue;
+      }
+      run = null;
+      if (side === 0) steps.push({ lo: zone * ZONE_ROWS, hi: (zone + 1) * ZONE_ROWS - 1, straddles: true });
+      if (steps.length > MAX_ZONE_STEPS) return null;
+    }
+    if (steps.length > MAX_ZONE_STEPS) return null;
+    let n = 0;
+    // Rowid bounds as BigInt, so SQLite gets integers: given a JavaScript number (a REAL), FTS5 does not
+    // seek to the range but filters every hit (measured: 19 ms instead of 0.6 for 1 % of the rows).
+    for (const { lo: low, hi: high, straddles } of steps) {
+      const [lo, hi] = [BigInt(low), BigInt(high)];
+      n += Number(((straddles ? zoneHitsStmt : rangeHitsStmt).get(straddles ? { match, lo, hi, key } : { match, lo, hi }) as Row).n);
+    }
+    return n;
+  };
   const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
   const beforeStmt = db.prepare(`SELECT count(*) AS n FROM messages WHERE ts_key < ${sortKeySql(':since')}`);
   const listStmts = new Map<string, StatementSync>();
@@ -331,10 +374,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.
     const match = q.q === undefined || walkRows <= walkLimit ? null : searchMatch(q.q, String(params.pattern));
     if (match !== null) params.match = match;
+    const waiting = match === null ? 0 : Number((pendingStmt.get() as Row).n);
     // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
-    const indexed = match === null ? null : Number((hitsStmt.get(match) as Row).n);
-    const waiting = indexed === null ? 0 : Number((pendingStmt.get() as Row).n);
-    const hits = indexed === null ? null : indexed + waiting;
+    // Counted only when a choice below needs them: for a common word that count takes tens of ms.
+    let indexedCount: number | undefined;
+    const indexed = (): number => (indexedCount ??= Number((hitsStmt.get(match) as Row).n));
+    const hits = (): number | null => (match === null ? null : indexed() + waiting);
     const base = { from: q.from !== undefined, since: q.since !== undefined, after: false };
     const like: Shape['q'] = q.q === undefined ? 'none' : 'like';
     const waitingMatches = (): number =>
@@ -344,17 +389,23 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // through whichever way in is smallest.
     let total: number;
     if (q.since === undefined && q.q === undefined) total = senderRows;
-    else if (q.from === undefined && q.since === undefined && indexed !== null) total = indexed + waitingMatches();
+    else if (q.from === undefined && q.since === undefined && match !== null) total = indexed() + waitingMatches();
     else if (q.from === undefined && q.q === undefined && q.since !== undefined) {
       // Count the smaller side of the boundary.
       total = sinceRows * 2 > all
         ? all - Number((beforeStmt.get({ since: q.since }) as Row).n)
         : Number((listStatement({ ...base, q: 'none', count: true }).get(params) as Row).n);
     } else {
-      // A row lookup costs several index entries: walk when the hits are not far fewer than the walk.
-      const textCount: Shape['q'] = hits === null ? like : hits * LOOKUP_COST < walkRows ? 'count-search' : 'count-walk';
-      total = Number((listStatement({ ...base, q: textCount, count: true }).get(params) as Row).n);
-      if (hits !== null) total += waitingMatches();
+      // `since` and q alone: by zones, when the rows are in time order enough for that.
+      const zoned = q.from === undefined && q.since !== undefined && match !== null ? zonedHits(match, q.since) : null;
+      if (zoned !== null) total = zoned + waitingMatches();
+      else {
+        // A row lookup costs several index entries: walk when the hits are not far fewer than the walk.
+        const h = hits();
+        const textCount: Shape['q'] = h === null ? like : h * LOOKUP_COST < walkRows ? 'count-search' : 'count-walk';
+        total = Number((listStatement({ ...base, q: textCount, count: true }).get(params) as Row).n);
+        if (h !== null) total += waitingMatches();
+      }
     }
     if (total === 0 || (q.after === undefined && q.offset >= total)) return { data: [], total, more: false };
 
@@ -362,7 +413,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // than that walk would visit, take its hits and sort them.
     const walkCost = Math.min(walkRows, ((q.offset + q.limit + 1) * walkRows) / total);
     // The rows sorted are those that match (total); the rows looked at, the hits.
-    const viaSearch = hits !== null && total <= sortLimit && hits < walkCost;
+    const viaSearch = match !== null && total <= sortLimit && (hits() ?? Infinity) < walkCost;
     const page = listStatement({ ...base, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
     const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
     if (q.after) Object.assign(pageParams, { after_ts: q.after.ts, after_id: q.after.messageId });
