@@ -1,5 +1,5 @@
 import type { ListPosition, ListQuery } from '../store/store.ts';
-import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH, timestampError } from './message.ts';
+import { isMessageId, MAX_TEXT_LENGTH, timestampError } from './message.ts';
 import { isTimestamp } from './timestamp.ts';
 import { codePointLength, type FieldError, type Validated } from './validation.ts';
 
@@ -74,7 +74,7 @@ export function decodeCursor(cursor: string): ListPosition | null {
   if (!Array.isArray(value) || value.length !== 2) return null;
   const [ts, messageId]: unknown[] = value;
   if (typeof ts !== 'string' || !isTimestamp(ts)) return null;
-  if (typeof messageId !== 'string' || messageId === '' || codePointLength(messageId) > MAX_MESSAGE_ID_LENGTH) return null;
+  if (typeof messageId !== 'string' || !isMessageId(messageId)) return null;
   return { ts, messageId };
 }
 

@@ -27,6 +27,11 @@ export function parseMessage(body: Uint8Array): Validated<Message> {
   return validateMessage(parsed);
 }
 
+/** What a message_id can be: non-empty, well-formed Unicode, at most MAX_MESSAGE_ID_LENGTH code points. */
+export function isMessageId(id: string): boolean {
+  return id.length > 0 && id.isWellFormed() && codePointLength(id) <= MAX_MESSAGE_ID_LENGTH;
+}
+
 export function validateMessage(input: unknown): Validated<Message> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return invalid([{ loc: ['body'], msg: 'Input should be a valid dictionary or object', type: 'model_attributes_type' }]);
@@ -35,7 +40,8 @@ export function validateMessage(input: unknown): Validated<Message> {
   const field = (name: string): unknown => (Object.hasOwn(input, name) ? (input as Record<string, unknown>)[name] : undefined);
 
   const messageId = requiredString(field('message_id'), 'message_id', errors);
-  if (messageId !== null) {
+  // The checks of isMessageId, one at a time, each with its own error.
+  if (messageId !== null && !isMessageId(messageId)) {
     if (messageId.length === 0) errors.push(tooShort('message_id'));
     else if (!messageId.isWellFormed()) errors.push(malformed('message_id'));
     else if (codePointLength(messageId) > MAX_MESSAGE_ID_LENGTH) errors.push(tooLong('message_id', MAX_MESSAGE_ID_LENGTH));
