@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import { createSqliteStore } from '../src/store/sqlite.ts';
+import { createWriter } from '../src/store/writer.ts';
 import { isStoreUnavailable, type Message } from '../src/store/store.ts';
 import { getJson, message, postSigned, startApp, tempDir, waitFor } from './helpers.ts';
 
@@ -231,6 +232,18 @@ describe('SQLite store', () => {
       DELETE FROM messages WHERE message_id IN ('m2000', 'm2001')`);
     operator.close();
     assert.deepEqual(await agree(), [1998, 1667, 1366, 1199, 335, 1, 1, 1]);
+    // A rowid far past what a JavaScript number holds exactly (2^62 + 1), inserted by an operator.
+    const far = new DatabaseSync(path);
+    far.exec(`INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at)
+      VALUES (4611686018427387905, 'far', '+1', '+2', '2031-01-01T00:00:00Z', 'parcel far', '2031-01-01T00:00:00Z')`);
+    far.close();
+    await store.insert(msg('wake', { ts: minute(3000), text: 'parcel' }));
+    await untilIndexed(path);
+    for (const since of ['2030-06-01T00:00:00Z', minute(2990)]) {
+      const query = { q: 'PARCEL', since, limit: 5, offset: 0 };
+      assert.deepEqual(await store.list(query), await scanning.list(query), since);
+    }
+    assert.deepEqual((await store.list({ q: 'parcel', since: '2030-06-01T00:00:00Z', limit: 5, offset: 0 })).data.map((m) => m.messageId), ['far']);
   });
 
   test('past the backlog limit each commit indexes along, and search stays exact throughout', async (t) => {
@@ -295,8 +308,12 @@ describe('SQLite store', () => {
     await untilIndexed(path);
     await first.close();
     // What version 3 indexed: lower(text) alone, in which a text's last two characters start no term.
+    // And a row an operator inserted with a rowid past what a JavaScript number holds exactly.
     const old = new DatabaseSync(path);
-    old.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+    old.exec(`INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at)
+        VALUES (4611686018427387905, 'far', '+1', '+2', '2025-01-01T00:00:00Z', 'Okay', '2025-01-01T00:00:00Z');
+      DELETE FROM search_pending;
+      INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
       INSERT INTO messages_fts (rowid, text) SELECT rowid, lower(text) FROM messages; PRAGMA user_version = 3;`);
     old.close();
     const events: string[] = [];
@@ -304,13 +321,32 @@ describe('SQLite store', () => {
     t.after(() => store.close());
     assert.deepEqual(events, ['migrating existing messages', 'building search index', 'schema ready']);
     assert.equal(pendingRows(path), 0);
-    assert.deepEqual(await search(store, 'OK'), [['a', 'b'], 2]);
-    assert.deepEqual(await search(store, 'o'), [['a', 'b', 'c'], 3]);
+    assert.deepEqual(await search(store, 'OK'), [['a', 'b', 'far'], 3]);
+    assert.deepEqual(await search(store, 'o'), [['a', 'b', 'c', 'far'], 4]);
     assert.deepEqual(await search(store, 't'), [['a'], 1]);
     assert.deepEqual(await search(store, 'book'), [['a'], 1]);
     // The migration also bounds the indexed rows' timestamps (search_zones), which `since` counts by.
     const since = (s: string): Promise<number> => store.list({ limit: 10, offset: 0, q: 'ok', since: s }).then((r) => r.total);
-    assert.deepEqual([await since('2025-01-01T00:00:00Z'), await since('2025-01-01T00:00:00.001Z')], [2, 0]);
+    assert.deepEqual([await since('2025-01-01T00:00:00Z'), await since('2025-01-01T00:00:00.001Z')], [3, 0]);
+  });
+
+  test('a committed write probe removes only its own row, even past the rowids a JavaScript number holds', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    await createSqliteStore({ path }).close();
+    const operator = new DatabaseSync(path);
+    t.after(() => operator.close());
+    for (const [rowid, id] of [['4611686018427387904', 'low'], ['4611686018427387905', 'high']]) {
+      operator.exec(`INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at)
+        VALUES (${rowid}, '${id}', '+1', '+2', '2025-01-01T00:00:00Z', NULL, '2025-01-01T00:00:00Z')`);
+    }
+    // In storage trouble the probe commits: the next rowid (2^62 + 2) rounds to 2^62 as a number.
+    const writer = createWriter({
+      path, synchronous: 'FULL', cacheKib: 1_000, busyTimeoutMs: 50, fileId: null, allowExec: false,
+      idleIndexMs: Number.POSITIVE_INFINITY, indexBacklog: 20_000,
+    });
+    assert.deepEqual(writer.handle([{ kind: 'probe', seq: 1, commit: true }, { kind: 'close', seq: 2 }]), [{ seq: 1, ok: true }, { seq: 2, ok: true }]);
+    const ids = operator.prepare('SELECT message_id FROM messages ORDER BY rowid').all().map((r) => r.message_id);
+    assert.deepEqual(ids, ['low', 'high']);
   });
 
   test('an up-to-date database opens without migration events', async (t) => {

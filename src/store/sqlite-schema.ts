@@ -175,6 +175,8 @@ END;
  */
 export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
   const rangeStmt = db.prepare('SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?)');
+  // A rowid may exceed what a JavaScript number holds exactly (an operator's INSERT can choose it).
+  rangeStmt.setReadBigInts(true);
   // CROSS JOIN fixes the loop order: the queue drives. Left to itself the planner walks every message
   // below the highest pending rowid, and indexing slows as the table grows.
   const indexStmt = db.prepare(
@@ -191,9 +193,10 @@ export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
     const range = rangeStmt.get(limit) as Row;
     const n = Number(range.n);
     if (n === 0) return 0;
-    indexStmt.run(Number(range.upto));
-    zonesStmt.run(Number(range.upto));
-    dequeueStmt.run(Number(range.upto));
+    const upto = range.upto as bigint;
+    indexStmt.run(upto);
+    zonesStmt.run(upto);
+    dequeueStmt.run(upto);
     return n;
   };
 }
@@ -239,23 +242,33 @@ function migrateTo1(db: DatabaseSync): void {
 
 function buildSearchIndex(db: DatabaseSync, existing: number, onEvent: OnEvent): void {
   if (existing === 0) return;
-  // Filled in rowid ranges so a long build reports progress instead of looking hung.
-  const range = db.prepare('SELECT min(rowid) AS lo, max(rowid) AS hi FROM messages').get() as Row;
-  const [minRowid, maxRowid] = [Number(range.lo), Number(range.hi)];
+  // Filled INDEX_BUILD_CHUNK rows at a time, in rowid order, so a long build reports progress instead of
+  // looking hung. Rowids are read as BigInt and steps found by counting rows, not by arithmetic on
+  // rowids: an operator may have chosen any rowid, however sparse or large.
+  const first = db.prepare('SELECT min(rowid) AS r FROM messages');
+  const next = db.prepare('SELECT rowid AS r FROM messages WHERE rowid >= ? ORDER BY rowid LIMIT 1 OFFSET ?');
+  const last = db.prepare('SELECT max(rowid) AS r FROM messages');
+  for (const stmt of [first, next, last]) stmt.setReadBigInts(true);
   const fill = db.prepare(
-    `INSERT INTO messages_fts (rowid, text) SELECT rowid, ${searchTextSql('text')} FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL`,
+    `INSERT INTO messages_fts (rowid, text) SELECT rowid, ${searchTextSql('text')} FROM messages WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL`,
   );
   const zones = db.prepare(
     widenZones(`SELECT rowid >> ${ZONE_BITS}, min(ts_key), max(ts_key) FROM messages
-     WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL GROUP BY 1`),
+     WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL GROUP BY 1`),
   );
   const started = performance.now();
-  for (let low = minRowid - 1; low < maxRowid; low += INDEX_BUILD_CHUNK) {
-    fill.run(low, low + INDEX_BUILD_CHUNK);
-    zones.run(low, low + INDEX_BUILD_CHUNK);
+  const end = (last.get() as Row).r as bigint;
+  let from = (first.get() as Row).r as bigint;
+  for (let done = INDEX_BUILD_CHUNK; ; done += INDEX_BUILD_CHUNK) {
+    const after = (next.get(from, INDEX_BUILD_CHUNK) as Row | undefined)?.r as bigint | undefined;
+    const upto = after === undefined ? end : after - 1n;
+    fill.run(from, upto);
+    zones.run(from, upto);
     onEvent('building search index', {
-      percent: Math.min(100, Math.round(((low + INDEX_BUILD_CHUNK - minRowid + 1) / (maxRowid - minRowid + 1)) * 100)),
+      percent: Math.min(100, Math.round((done / existing) * 100)),
       elapsed_ms: Math.round(performance.now() - started),
     });
+    if (after === undefined) return;
+    from = after;
   }
 }

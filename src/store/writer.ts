@@ -92,6 +92,8 @@ export function createWriter(
     `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
      VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING RETURNING rowid`,
   );
+  // Its rowid read exactly: past 2^53 a JavaScript number would name a neighbouring row.
+  probeInsertStmt.setReadBigInts(true);
   const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
   const indexPending = pendingIndexer(db);
   let pending = Number((db.prepare('SELECT count(*) AS n FROM search_pending').get() as Row).n);
@@ -182,7 +184,7 @@ export function createWriter(
     try {
       inTransaction(() => {
         const row = probeInsertStmt.get(PROBE_ID, PROBE_TEXT) as Row | undefined;
-        if (row) probeDeleteStmt.run(Number(row.rowid));
+        if (row) probeDeleteStmt.run(row.rowid as bigint);
         if (!commit) {
           assertSameFile();
           throw ROLLBACK_PROBE;
