@@ -194,6 +194,26 @@ describe('SQLite store', () => {
     assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'Ok' })).total, 27);
   });
 
+  test('a q holding U+0000 finds exactly the texts that hold it, by scan and through the index alike', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const indexed = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: 0 });
+    t.after(() => indexed.close());
+    await Promise.all([
+      indexed.insert(msg('a', { text: 'hello' })),
+      indexed.insert(msg('b', { text: 'x\u0000y' })),
+      indexed.insert(msg('c', { text: 'X\u0000Y and more' })),
+    ]);
+    await untilIndexed(path);
+    const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY });
+    t.after(() => scanning.close());
+    // LIKE (and FTS5's query syntax) stop at a NUL: '\u0000' matched every row, 'x\u0000y' failed with a
+    // 500 through the index, and 'more' (after the NUL) was counted by the index but missing by LIKE.
+    const cases = [['\u0000', ['b', 'c']], ['x\u0000Y', ['b', 'c']], ['\u0000y a', ['c']], ['a\u0000', []], ['hel\u0000', []], ['MORE', ['c']], ['y', ['b', 'c']], ['ell', ['a']]] as const;
+    for (const [q, ids] of cases) {
+      for (const store of [indexed, scanning]) assert.deepEqual(await search(store, q), [ids, ids.length], JSON.stringify(q));
+    }
+  });
+
   test('since with a text query counts whole runs of rowids by the search index, and stays exact for rows out of time order', async (t) => {
     const path = join(tempDir(t), 'a.db');
     const store = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: 0 });

@@ -157,6 +157,8 @@ const MIGRATION_4 = `
 INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
 DELETE FROM search_pending;
 CREATE TABLE IF NOT EXISTS search_zones (zone INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL);
+-- The rare texts holding U+0000, at which LIKE stops reading: while there are none, searches use LIKE alone.
+CREATE INDEX IF NOT EXISTS idx_messages_text_nul ON messages (message_id) WHERE instr(text, char(0)) > 0;
 DELETE FROM search_zones;
 CREATE TRIGGER IF NOT EXISTS messages_zone_au AFTER UPDATE OF ts ON messages BEGIN
   ${widenZones(`VALUES (new.rowid >> ${ZONE_BITS}, new.ts_key, new.ts_key)`)};

@@ -107,6 +107,13 @@ type Shape = {
   q: 'none' | 'like' | 'search' | 'count-search' | 'count-walk' | 'count-pending';
   after: boolean;
   count: boolean;
+  /**
+   * How a row's text is checked against q. LIKE ends a string at its first U+0000 (so does FTS5's query
+   * syntax); instr and lower() do not. like: LIKE alone, while no stored text holds a NUL (the usual
+   * case, checked through a partial index); nul-safe: LIKE, or instr over lower(text) for a text that
+   * holds one; instr: instr alone, for a q that holds one.
+   */
+  check: 'like' | 'nul-safe' | 'instr';
 };
 
 type Pending = { row: InsertRow; resolve: (o: InsertOutcome) => void; reject: (e: unknown) => void };
@@ -260,7 +267,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   // The FTS5 query for q, or null when the index cannot answer it and each row is checked instead.
   // 3+ code points: one phrase of q's trigrams. 1-2: any term that begins with q (see SEARCH_PAD).
   const searchMatch = (q: string, pattern: string): string | null => {
-    if (q.includes(SEARCH_PAD)) return null;
+    if (q.includes(SEARCH_PAD) || q.includes('\u0000')) return null;
     const folded = foldAscii(q);
     const length = Array.from(q).length;
     if (length >= MIN_INDEXED_QUERY) return quotePhrase(folded);
@@ -312,6 +319,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return n;
   };
   const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
+  // Whether any text holds U+0000: one probe of the partial index idx_messages_text_nul.
+  const nulTextStmt = db.prepare('SELECT 1 FROM messages WHERE instr(text, char(0)) > 0 LIMIT 1');
   const beforeStmt = db.prepare(`SELECT count(*) AS n FROM messages WHERE ts_key < ${sortKeySql(':since')}`);
   const listStmts = new Map<string, StatementSync>();
 
@@ -333,7 +342,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         where.push('rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match UNION ALL SELECT id FROM search_pending)');
       } else if (shape.q === 'count-pending') where.push('rowid IN (SELECT id FROM search_pending)');
       // Also checked when the index drives a page: a stale index can never put a wrong row on it.
-      if (shape.q === 'like' || shape.q === 'search' || shape.q === 'count-pending') where.push("text LIKE :pattern ESCAPE '\\'");
+      if (shape.q === 'like' || shape.q === 'search' || shape.q === 'count-pending') where.push(TEXT_CHECKS[shape.check]);
       // A cursor is a range on the sort-order index, however deep: no rows skipped one by one.
       if (shape.after) where.push(`(${plus}ts_key, message_id) > (${sortKeySql(':after_ts')}, :after_id)`);
       const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
@@ -367,6 +376,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (q.from !== undefined) params.from = q.from;
     if (q.since !== undefined) params.since = q.since;
     if (q.q !== undefined) params.pattern = `%${escapeLike(q.q)}%`;
+    if (q.q !== undefined) params.needle = foldAscii(q.q);
+    const check: Shape['check'] =
+      q.q === undefined ? 'like' : q.q.includes('\u0000') ? 'instr' : nulTextStmt.get() === undefined ? 'like' : 'nul-safe';
 
     // Sizes of the candidate ways in: exact for the sender and the search, estimated for since.
     const senderRows = q.from === undefined ? all : Number((senderCountStmt.get(q.from) as Row | undefined)?.count ?? 0);
@@ -381,7 +393,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     let indexedCount: number | undefined;
     const indexed = (): number => (indexedCount ??= Number((hitsStmt.get(match) as Row).n));
     const hits = (): number | null => (match === null ? null : indexed() + waiting);
-    const base = { from: q.from !== undefined, since: q.since !== undefined, after: false };
+    const base = { from: q.from !== undefined, since: q.since !== undefined, after: false, check };
     const like: Shape['q'] = q.q === undefined ? 'none' : 'like';
     const waitingMatches = (): number =>
       waiting === 0 ? 0 : Number((listStatement({ ...base, q: 'count-pending', count: true }).get(params) as Row).n);
@@ -524,6 +536,12 @@ function toMessage(r: Row): Message {
     text: r.text === null || r.text === undefined ? null : String(r.text),
   };
 }
+
+const TEXT_CHECKS: Record<Shape['check'], string> = {
+  like: "text LIKE :pattern ESCAPE '\\'",
+  'nul-safe': "(text LIKE :pattern ESCAPE '\\' OR (instr(text, char(0)) > 0 AND instr(lower(text), :needle) > 0))",
+  instr: 'instr(lower(text), :needle) > 0',
+};
 
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
