@@ -2,7 +2,8 @@
 // counted without a full scan, and how the page is found. Runs on the store's reading connection,
 // inside the read transaction the store opens for each answer.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { SEARCH_PAD, sortKeySql, ZONE_BITS } from './sqlite-schema.ts';
+import { charSlot, countOf, ZONE_BITS } from './sqlite-chars.ts';
+import { SEARCH_PAD, sortKeySql } from './sqlite-schema.ts';
 import type { ListQuery, ListResult, Message } from './store.ts';
 
 /** A text query of fewer code points than this is no trigram: the index's terms that begin with it are. */
@@ -131,6 +132,53 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     }
     return n;
   };
+  // Per zone with character counts: the counts, whether dirty, and its side of the key as in
+  // zoneSidesStmt (a zone without bounds counts as straddling).
+  const charZonesStmt = db.prepare(
+    `SELECT c.zone AS zone, c.counts AS counts, c.dirty AS dirty, coalesce((z.lo >= :key) - (z.hi < :key), 0) AS side
+     FROM search_chars c LEFT JOIN search_zones z ON z.zone = c.zone`,
+  );
+  const zoneRowsStmts = new Map<string, StatementSync>();
+  // Indexed texts of one zone that hold q (and are at or after the key), checked row by row.
+  const zoneRowsStatement = (check: Shape['check'], since: boolean): StatementSync => {
+    const key = `${check}/${since}`;
+    let stmt = zoneRowsStmts.get(key);
+    if (!stmt) {
+      stmt = db.prepare(
+        `SELECT count(*) AS n FROM messages WHERE rowid BETWEEN :lo AND :hi AND rowid NOT IN (SELECT id FROM search_pending)
+         ${since ? 'AND +ts_key >= :key' : ''} AND ${TEXT_CHECKS[check]}`,
+      );
+      stmt.setAllowUnknownNamedParameters(true);
+      zoneRowsStmts.set(key, stmt);
+    }
+    return stmt;
+  };
+
+  // Indexed texts holding the 1-character q of `slot` (at or after `since`): the sum of the zones'
+  // counts, with each dirty or straddling zone checked row by row. null: more such zones than
+  // MAX_ZONE_STEPS; the caller counts another way.
+  const charCount = (slot: number, since: string | undefined, check: Shape['check'], params: Record<string, string | number>): number | null => {
+    // Every sort key is at or after '': without `since` each zone with bounds lies wholly after it.
+    const key = since === undefined ? '' : String((sortKeyStmt.get({ since }) as Row).k);
+    let n = 0;
+    const checks: bigint[] = [];
+    for (const row of charZonesStmt.all({ key }) as Row[]) {
+      const side = Number(row.side);
+      if (side === -1) continue;
+      if (side === 1 && Number(row.dirty) === 0) {
+        n += countOf(row.counts as Uint8Array, slot);
+        continue;
+      }
+      checks.push(BigInt(Number(row.zone)));
+      if (checks.length > MAX_ZONE_STEPS) return null;
+    }
+    const stmt = zoneRowsStatement(check, since !== undefined);
+    for (const zone of checks) {
+      const [lo, hi] = [zone << ZONE_SHIFT, ((zone + 1n) << ZONE_SHIFT) - 1n];
+      n += Number((stmt.get({ ...params, lo, hi, key }) as Row).n);
+    }
+    return n;
+  };
   const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
   // Whether any text holds U+0000: one probe of the partial index idx_messages_text_nul.
   const nulTextStmt = db.prepare('SELECT 1 FROM messages WHERE instr(text, char(0)) > 0 LIMIT 1');
@@ -199,7 +247,10 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.
     const match = q.q === undefined || walkRows <= options.walkLimit ? null : searchMatch(q.q, String(params.pattern));
     if (match !== null) params.match = match;
-    const waiting = match === null ? 0 : Number((pendingStmt.get() as Row).n);
+    // A 1-character q of printable ASCII and no sender: counted from the zones' character counts.
+    const slot = q.q === undefined || q.from !== undefined || walkRows <= options.walkLimit ? null : charSlot(q.q);
+    const counted = slot === null ? null : charCount(slot, q.since, check, params);
+    const waiting = match === null && counted === null ? 0 : Number((pendingStmt.get() as Row).n);
     // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
     // Counted only when a choice below needs them: for a common word that count takes tens of ms.
     let indexedCount: number | undefined;
@@ -214,6 +265,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // through whichever way in is smallest.
     let total: number;
     if (q.since === undefined && q.q === undefined) total = senderRows;
+    else if (counted !== null) total = counted + waitingMatches();
     else if (q.from === undefined && q.since === undefined && match !== null) total = indexed() + waitingMatches();
     else if (q.from === undefined && q.q === undefined && q.since !== undefined) {
       // Count the smaller side of the boundary.

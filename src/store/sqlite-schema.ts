@@ -1,6 +1,7 @@
 // The database's shape: the seed's table, the versions that extend it, and the migration that applies
 // them at start. Shared by the store (reads) and its writer thread.
 import type { DatabaseSync } from 'node:sqlite';
+import { charCounter, ZONE_BITS } from './sqlite-chars.ts';
 
 /** The schema version this code applies (PRAGMA user_version). */
 export const SCHEMA_VERSION = 4;
@@ -138,9 +139,6 @@ CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
 END;
 `;
 
-/** Rows of the search index per zone of search_zones: rowid >> ZONE_BITS is a row's zone. */
-export const ZONE_BITS = 10;
-
 /** Upserts zone bounds from a query of (zone, lo, hi) rows: a zone's bounds only ever widen. */
 const widenZones = (select: string): string => `
 INSERT INTO search_zones (zone, lo, hi) ${select}
@@ -159,6 +157,18 @@ DELETE FROM search_pending;
 CREATE TABLE IF NOT EXISTS search_zones (zone INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL);
 -- The rare texts holding U+0000, at which LIKE stops reading: while there are none, searches use LIKE alone.
 CREATE INDEX IF NOT EXISTS idx_messages_text_nul ON messages (message_id) WHERE instr(text, char(0)) > 0;
+-- Per zone, how many indexed texts hold each printable ASCII character (see sqlite-chars.ts). Deleting
+-- or editing an indexed row marks its zone dirty; a row still queued for the index changes nothing.
+CREATE TABLE IF NOT EXISTS search_chars (zone INTEGER PRIMARY KEY, counts BLOB NOT NULL, dirty INTEGER NOT NULL DEFAULT 0);
+DELETE FROM search_chars;
+DROP TRIGGER IF EXISTS messages_fts_ad;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+  UPDATE search_chars SET dirty = 1 WHERE zone = old.rowid >> ${ZONE_BITS} AND old.text IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid);
+  DELETE FROM messages_fts WHERE rowid = old.rowid AND old.text IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid);
+  DELETE FROM search_pending WHERE id = old.rowid;
+END;
 DELETE FROM search_zones;
 CREATE TRIGGER IF NOT EXISTS messages_zone_au AFTER UPDATE OF ts ON messages BEGIN
   ${widenZones(`VALUES (new.rowid >> ${ZONE_BITS}, new.ts_key, new.ts_key)`)};
@@ -166,6 +176,7 @@ END;
 DROP TRIGGER IF EXISTS messages_fts_au;
 CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
   WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid) BEGIN
+  UPDATE search_chars SET dirty = 1 WHERE zone = old.rowid >> ${ZONE_BITS};
   DELETE FROM messages_fts WHERE rowid = old.rowid;
   INSERT INTO messages_fts (rowid, text) SELECT new.rowid, ${searchTextSql('new.text')} WHERE new.text IS NOT NULL;
 END;
@@ -190,6 +201,12 @@ export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
     widenZones(`SELECT m.rowid >> ${ZONE_BITS}, min(m.ts_key), max(m.ts_key) FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
      WHERE p.id <= ? AND m.text IS NOT NULL GROUP BY 1`),
   );
+  const textsStmt = db.prepare(
+    `SELECT m.rowid AS id, m.text AS text FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
+     WHERE p.id <= ? AND m.text IS NOT NULL`,
+  );
+  textsStmt.setReadBigInts(true);
+  const chars = charCounter(db);
   const dequeueStmt = db.prepare('DELETE FROM search_pending WHERE id <= ?');
   return (limit) => {
     const range = rangeStmt.get(limit) as Row;
@@ -198,6 +215,7 @@ export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
     const upto = range.upto as bigint;
     indexStmt.run(upto);
     zonesStmt.run(upto);
+    chars.add(textsStmt.iterate(upto) as Iterable<Row>);
     dequeueStmt.run(upto);
     return n;
   };
@@ -258,6 +276,9 @@ function buildSearchIndex(db: DatabaseSync, existing: number, onEvent: OnEvent):
     widenZones(`SELECT rowid >> ${ZONE_BITS}, min(ts_key), max(ts_key) FROM messages
      WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL GROUP BY 1`),
   );
+  const texts = db.prepare('SELECT rowid AS id, text FROM messages WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL');
+  texts.setReadBigInts(true);
+  const chars = charCounter(db);
   const started = performance.now();
   const end = (last.get() as Row).r as bigint;
   let from = (first.get() as Row).r as bigint;
@@ -266,6 +287,7 @@ function buildSearchIndex(db: DatabaseSync, existing: number, onEvent: OnEvent):
     const upto = after === undefined ? end : after - 1n;
     fill.run(from, upto);
     zones.run(from, upto);
+    chars.add(texts.iterate(from, upto) as Iterable<Row>);
     onEvent('building search index', {
       percent: Math.min(100, Math.round((done / existing) * 100)),
       elapsed_ms: Math.round(performance.now() - started),

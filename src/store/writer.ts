@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorInfo, fileMoved, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
+import { charCounter } from './sqlite-chars.ts';
 import { pendingIndexer } from './sqlite-schema.ts';
 
 export type WriterConfig = {
@@ -53,6 +54,8 @@ export const INDEX_STEP = 256;
 /** Time without inserts after which the writer indexes what is pending, a step (a few ms) per turn. */
 export const IDLE_INDEX_MS = 50;
 export const IDLE_INDEX_STEP = 512;
+/** Dirty zones of search_chars recounted per quiet step, once nothing waits for the index. */
+export const IDLE_RECOUNT_STEP = 8;
 /** After a failed indexing step (another writer's lock, a full disk), the wait before the next try. */
 export const IDLE_RETRY_MS = 1_000;
 
@@ -96,6 +99,7 @@ export function createWriter(
   probeInsertStmt.setReadBigInts(true);
   const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
   const indexPending = pendingIndexer(db);
+  const chars = charCounter(db);
   let pending = Number((db.prepare('SELECT count(*) AS n FROM search_pending').get() as Row).n);
 
   // SQLite keeps writing to a file that was deleted or moved away (its directory removed, say): commits
@@ -252,13 +256,17 @@ export function createWriter(
       return replies;
     },
 
-    /** One step of indexing while nothing else is asked: more to do, all done, or try again later. */
+    /**
+     * One step of indexing while nothing else is asked (then of recounting zones an operator's DELETE or
+     * UPDATE left dirty): more to do, all done, or try again later.
+     */
     idle() {
       try {
-        if (pending === 0) return 'done';
+        if (pending === 0) return inTransaction(() => chars.clean(IDLE_RECOUNT_STEP)) === IDLE_RECOUNT_STEP ? 'more' : 'done';
         const took = inTransaction(() => indexPending(IDLE_INDEX_STEP));
         pending = took < IDLE_INDEX_STEP ? 0 : pending - took;
-        return took === IDLE_INDEX_STEP ? 'more' : 'done';
+        // Even after the last rows: the next step recounts dirty zones, if any.
+        return 'more';
       } catch {
         // Locked by another writer or out of room: the rows stay queued, and searchable, for later.
         return 'later';
