@@ -281,6 +281,18 @@ describe('SQLite store', () => {
       assert.deepEqual(await store.list(query), await scanning.list(query), since);
     }
     assert.deepEqual((await store.list({ q: 'parcel', since: '2030-06-01T00:00:00Z', limit: 5, offset: 0 })).data.map((m) => m.messageId), ['far']);
+    // A row alone in its zone, without text (so never indexed), then given one by an operator: the
+    // update puts it in the index, and its zone in the bounds and the character counts with it.
+    const blank = new DatabaseSync(path);
+    blank.exec(`INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at)
+      VALUES (1099511627776, 'blank', '+1', '+2', '${minute(2995)}', NULL, '${minute(2995)}');
+      UPDATE messages SET text = 'Parcel void' WHERE message_id = 'blank'`);
+    blank.close();
+    for (const q of ['parcel', 'V', 'd']) {
+      const query = { q, since: minute(2990), limit: 5, offset: 0 };
+      assert.deepEqual(await store.list(query), await scanning.list(query), q);
+    }
+    assert.equal((await store.list({ q: 'v', since: minute(2990), limit: 5, offset: 0 })).total, 4);
   });
 
   test('past the backlog limit each commit indexes along, and search stays exact throughout', async (t) => {

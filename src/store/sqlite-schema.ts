@@ -1,7 +1,7 @@
 // The database's shape: the seed's table, the versions that extend it, and the migration that applies
 // them at start. Shared by the store (reads) and its writer thread.
 import type { DatabaseSync } from 'node:sqlite';
-import { charCounter, ZONE_BITS } from './sqlite-chars.ts';
+import { CHAR_SLOTS, charCounter, ZONE_BITS } from './sqlite-chars.ts';
 
 /** The schema version this code applies (PRAGMA user_version). */
 export const SCHEMA_VERSION = 4;
@@ -176,7 +176,11 @@ END;
 DROP TRIGGER IF EXISTS messages_fts_au;
 CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
   WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid) BEGIN
-  UPDATE search_chars SET dirty = 1 WHERE zone = old.rowid >> ${ZONE_BITS};
+  -- The zone is recounted (created dirty if it had no counts: a text set where there was none puts the
+  -- row in the index only now), and its bounds are widened to the row for the same reason.
+  INSERT INTO search_chars (zone, counts, dirty) VALUES (old.rowid >> ${ZONE_BITS}, zeroblob(${CHAR_SLOTS * 4}), 1)
+    ON CONFLICT (zone) DO UPDATE SET dirty = 1;
+  ${widenZones(`SELECT new.rowid >> ${ZONE_BITS}, new.ts_key, new.ts_key WHERE new.text IS NOT NULL`)};
   DELETE FROM messages_fts WHERE rowid = old.rowid;
   INSERT INTO messages_fts (rowid, text) SELECT new.rowid, ${searchTextSql('new.text')} WHERE new.text IS NOT NULL;
 END;
