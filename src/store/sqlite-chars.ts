@@ -42,6 +42,8 @@ function addText(counts: Uint32Array, text: string, seen: Uint8Array): void {
   }
 }
 
+const fromBlob = (blob: Uint8Array): Uint32Array => Uint32Array.from({ length: CHAR_SLOTS }, (_, slot) => countOf(blob, slot));
+
 const toBlob = (counts: Uint32Array): Uint8Array => {
   const out = new Uint8Array(CHAR_SLOTS * 4);
   const view = new DataView(out.buffer);
@@ -80,9 +82,8 @@ export function charCounter(db: DatabaseSync): {
         const zone = (row.id as bigint) >> shift;
         let counts = zones.get(zone);
         if (!counts) {
-          counts = new Uint32Array(CHAR_SLOTS);
           const stored = getStmt.get(zone) as Row | undefined;
-          if (stored) counts.forEach((_, slot) => (counts![slot] = countOf(stored.counts as Uint8Array, slot)));
+          counts = stored ? fromBlob(stored.counts as Uint8Array) : new Uint32Array(CHAR_SLOTS);
           zones.set(zone, counts);
         }
         addText(counts, String(row.text), seen);
