@@ -2,7 +2,7 @@
 // counted without a full scan, and how the page is found. Runs on the store's reading connection,
 // inside the read transaction the store opens for each answer.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { charSlot, countOf, ZONE_BITS } from './sqlite-chars.ts';
+import { countedChar, ZONE_BITS } from './sqlite-chars.ts';
 import { SEARCH_PAD, sortKeySql } from './sqlite-schema.ts';
 import type { ListQuery, ListResult, Message } from './store.ts';
 
@@ -132,11 +132,11 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     }
     return n;
   };
-  // Per zone with character counts: the counts, whether dirty, and its side of the key as in
-  // zoneSidesStmt (a zone without bounds counts as straddling).
+  // Per zone of the index: its side of the key (as zoneSidesStmt), how many of its texts hold :ch, and
+  // whether that count awaits a recount.
   const charZonesStmt = db.prepare(
-    `SELECT c.zone AS zone, c.counts AS counts, c.dirty AS dirty, coalesce((z.lo >= :key) - (z.hi < :key), 0) AS side
-     FROM search_chars c LEFT JOIN search_zones z ON z.zone = c.zone`,
+    `SELECT z.zone AS zone, (z.lo >= :key) - (z.hi < :key) AS side, coalesce(c.n, 0) AS n, d.zone IS NOT NULL AS dirty
+     FROM search_zones z LEFT JOIN search_chars c ON c.zone = z.zone AND c.ch = :ch LEFT JOIN search_dirty d ON d.zone = z.zone`,
   );
   const zoneRowsStmts = new Map<string, StatementSync>();
   // Indexed texts of one zone that hold q (and are at or after the key), checked row by row.
@@ -154,19 +154,19 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     return stmt;
   };
 
-  // Indexed texts holding the 1-character q of `slot` (at or after `since`): the sum of the zones'
-  // counts, with each dirty or straddling zone checked row by row. null: more such zones than
-  // MAX_ZONE_STEPS; the caller counts another way.
-  const charCount = (slot: number, since: string | undefined, check: Shape['check'], params: Record<string, string | number>): number | null => {
+  // Indexed texts holding the 1-character q `ch` (at or after `since`): the sum of the zones' counts,
+  // with each dirty or straddling zone checked row by row. null: more such zones than MAX_ZONE_STEPS;
+  // the caller counts another way.
+  const charCount = (ch: string, since: string | undefined, check: Shape['check'], params: Record<string, string | number>): number | null => {
     // Every sort key is at or after '': without `since` each zone with bounds lies wholly after it.
     const key = since === undefined ? '' : String((sortKeyStmt.get({ since }) as Row).k);
     let n = 0;
     const checks: bigint[] = [];
-    for (const row of charZonesStmt.all({ key }) as Row[]) {
+    for (const row of charZonesStmt.all({ key, ch }) as Row[]) {
       const side = Number(row.side);
       if (side === -1) continue;
       if (side === 1 && Number(row.dirty) === 0) {
-        n += countOf(row.counts as Uint8Array, slot);
+        n += Number(row.n);
         continue;
       }
       checks.push(BigInt(Number(row.zone)));
@@ -247,9 +247,9 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.
     const match = q.q === undefined || walkRows <= options.walkLimit ? null : searchMatch(q.q, String(params.pattern));
     if (match !== null) params.match = match;
-    // A 1-character q of printable ASCII and no sender: counted from the zones' character counts.
-    const slot = q.q === undefined || q.from !== undefined || walkRows <= options.walkLimit ? null : charSlot(q.q);
-    const counted = slot === null ? null : charCount(slot, q.since, check, params);
+    // A 1-character q and no sender: counted from the zones' character counts.
+    const ch = q.q === undefined || q.from !== undefined || walkRows <= options.walkLimit ? null : countedChar(q.q);
+    const counted = ch === null ? null : charCount(ch, q.since, check, params);
     const waiting = match === null && counted === null ? 0 : Number((pendingStmt.get() as Row).n);
     // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
     // Counted only when a choice below needs them: for a common word that count takes tens of ms.

@@ -1,7 +1,7 @@
 // The database's shape: the seed's table, the versions that extend it, and the migration that applies
 // them at start. Shared by the store (reads) and its writer thread.
 import type { DatabaseSync } from 'node:sqlite';
-import { CHAR_SLOTS, charCounter, ZONE_BITS } from './sqlite-chars.ts';
+import { charCounter, ZONE_BITS } from './sqlite-chars.ts';
 
 /** The schema version this code applies (PRAGMA user_version). */
 export const SCHEMA_VERSION = 4;
@@ -154,32 +154,33 @@ INSERT INTO search_zones (zone, lo, hi) ${select}
 const MIGRATION_4 = `
 INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
 DELETE FROM search_pending;
-CREATE TABLE IF NOT EXISTS search_zones (zone INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL);
+DROP TABLE IF EXISTS search_zones;
+CREATE TABLE search_zones (zone INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL);
 -- The rare texts holding U+0000, at which LIKE stops reading: while there are none, searches use LIKE alone.
 CREATE INDEX IF NOT EXISTS idx_messages_text_nul ON messages (message_id) WHERE instr(text, char(0)) > 0;
--- Per zone, how many indexed texts hold each printable ASCII character (see sqlite-chars.ts). Deleting
--- or editing an indexed row marks its zone dirty; a row still queued for the index changes nothing.
-CREATE TABLE IF NOT EXISTS search_chars (zone INTEGER PRIMARY KEY, counts BLOB NOT NULL, dirty INTEGER NOT NULL DEFAULT 0);
-DELETE FROM search_chars;
+-- Per zone, how many indexed texts hold each character (see sqlite-chars.ts). Deleting or editing an
+-- indexed row marks its zone dirty (search_dirty); a row still queued for the index changes nothing.
+DROP TABLE IF EXISTS search_chars;
+CREATE TABLE search_chars (zone INTEGER NOT NULL, ch TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (zone, ch)) WITHOUT ROWID;
+DROP TABLE IF EXISTS search_dirty;
+CREATE TABLE search_dirty (zone INTEGER PRIMARY KEY);
 DROP TRIGGER IF EXISTS messages_fts_ad;
 CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
-  UPDATE search_chars SET dirty = 1 WHERE zone = old.rowid >> ${ZONE_BITS} AND old.text IS NOT NULL
+  INSERT OR IGNORE INTO search_dirty (zone) SELECT old.rowid >> ${ZONE_BITS} WHERE old.text IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid);
   DELETE FROM messages_fts WHERE rowid = old.rowid AND old.text IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid);
   DELETE FROM search_pending WHERE id = old.rowid;
 END;
-DELETE FROM search_zones;
 CREATE TRIGGER IF NOT EXISTS messages_zone_au AFTER UPDATE OF ts ON messages BEGIN
   ${widenZones(`VALUES (new.rowid >> ${ZONE_BITS}, new.ts_key, new.ts_key)`)};
 END;
 DROP TRIGGER IF EXISTS messages_fts_au;
 CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages
   WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.rowid) BEGIN
-  -- The zone is recounted (created dirty if it had no counts: a text set where there was none puts the
-  -- row in the index only now), and its bounds are widened to the row for the same reason.
-  INSERT INTO search_chars (zone, counts, dirty) VALUES (old.rowid >> ${ZONE_BITS}, zeroblob(${CHAR_SLOTS * 4}), 1)
-    ON CONFLICT (zone) DO UPDATE SET dirty = 1;
+  -- The zone is recounted, and its bounds are widened to the row (a text set where there was none puts
+  -- the row in the index only now, maybe as the zone's first).
+  INSERT OR IGNORE INTO search_dirty (zone) VALUES (old.rowid >> ${ZONE_BITS});
   ${widenZones(`SELECT new.rowid >> ${ZONE_BITS}, new.ts_key, new.ts_key WHERE new.text IS NOT NULL`)};
   DELETE FROM messages_fts WHERE rowid = old.rowid;
   INSERT INTO messages_fts (rowid, text) SELECT new.rowid, ${searchTextSql('new.text')} WHERE new.text IS NOT NULL;
