@@ -171,7 +171,7 @@ describe('SQLite store', () => {
 
   test('the search index and a row-by-row LIKE agree on every query shape', async (t) => {
     const path = join(tempDir(t), 'a.db');
-    const texts = ['Order #12 shipped', 'ORDER 50% off', 'snake_case order', 'Été à Paris', 'été', 'x "quoted" y', null, 'ok', 'Reorder now', 'a\u0001b', ''];
+    const texts = ['Order #12 shipped', 'ORDER 50% off', 'snake_case order', 'Été à Paris', 'été', 'x "quoted" y 😀😀', null, 'ok', 'Reorder now', 'a\u0001b', ''];
     const insertRange = (store: ReturnType<typeof createSqliteStore>, from: number, to: number): Promise<unknown> =>
       Promise.all(
         Array.from({ length: to - from }, (_, k) => {
@@ -195,7 +195,7 @@ describe('SQLite store', () => {
     const sorting = createSqliteStore({ path, walkLimit: 0, sortLimit: Number.POSITIVE_INFINITY });
     t.after(() => sorting.close());
     // 1-2 characters too: the index's terms that begin with them, wherever in a text they stand.
-    const queries = ['order', 'ORDER', 'der', '50%', 'e_c', 'été', 'ÉTÉ', '"quoted"', 'ok', 'zzz', 'or', 'OK', 'w', 'é', 'É', '%', '"', '#', 'k', 'R', 'a\u0001', '\u0001', 'zq'];
+    const queries = ['order', 'ORDER', 'der', '50%', 'e_c', 'été', 'ÉTÉ', '"quoted"', 'ok', 'zzz', 'or', 'OK', 'w', 'é', 'É', '%', '"', '#', 'k', 'R', '😀', 'y 😀', 'a\u0001', '\u0001', 'zq'];
     for (const q of queries) {
       for (const extra of [{}, { from: '+3' }, { since: '2025-01-20T00:00:00Z' }, { from: '+2', since: '2025-01-10T00:00:00Z' }]) {
         const after = { ts: '2025-01-12T00:00:05Z', messageId: 'm5' };

@@ -21,11 +21,6 @@ function fold(ch: string): string {
   return ch >= 'A' && ch <= 'Z' ? ch.toLowerCase() : ch;
 }
 
-/** Adds one text to a zone's counts: each character it holds once, however often. */
-function addText(counts: Map<string, number>, text: string): void {
-  for (const ch of new Set(Array.from(text, fold))) counts.set(ch, (counts.get(ch) ?? 0) + 1);
-}
-
 /**
  * The writer's side: `add` counts newly indexed rows into their zones (in the caller's transaction);
  * `clean` recounts up to `limit` dirty zones from their indexed rows and says how many it did.
@@ -40,35 +35,66 @@ export function charCounter(db: DatabaseSync): {
   const dirtyStmt = db.prepare('SELECT zone FROM search_dirty LIMIT ?');
   dirtyStmt.setReadBigInts(true);
   const zoneTextsStmt = db.prepare(
-    `SELECT text FROM messages WHERE rowid BETWEEN ? AND ? AND text IS NOT NULL
+    `SELECT rowid AS id, text FROM messages WHERE rowid BETWEEN ? AND ? AND text IS NOT NULL
      AND rowid NOT IN (SELECT id FROM search_pending)`,
   );
+  zoneTextsStmt.setReadBigInts(true);
   const dropStmt = db.prepare('DELETE FROM search_chars WHERE zone = ?');
   const cleanStmt = db.prepare('DELETE FROM search_dirty WHERE zone = ?');
   const shift = BigInt(ZONE_BITS);
-  const store = (zone: bigint, counts: Map<string, number>): void => {
-    for (const [ch, n] of counts) addStmt.run(zone, ch, n);
+
+  // One zone's counts at a time, by code point (a few microseconds a text less than strings in a Map):
+  // rows come in rowid order, so a zone's rows are together; were they not, a zone would be stored
+  // twice, which adds up the same. `seen` marks what the current text already counted.
+  const counts = new Map<number, number>();
+  const seen = new Uint32Array(0x10000);
+  const seenAstral = new Set<number>();
+  let text = 0;
+  const count = (code: number): void => void counts.set(code, (counts.get(code) ?? 0) + 1);
+  const addText = (value: string): void => {
+    text = (text + 1) >>> 0 || 1;
+    seenAstral.clear();
+    for (let i = 0; i < value.length; i += 1) {
+      let code = value.charCodeAt(i);
+      const low = code >= 0xd800 && code <= 0xdbff ? value.charCodeAt(i + 1) : 0;
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        i += 1;
+        if (!seenAstral.has(code)) {
+          seenAstral.add(code);
+          count(code);
+        }
+        continue;
+      }
+      if (code >= 0x41 && code <= 0x5a) code += 0x20;
+      if (seen[code] === text) continue;
+      seen[code] = text;
+      count(code);
+    }
+  };
+  const store = (zone: bigint): void => {
+    for (const [code, n] of counts) addStmt.run(zone, String.fromCodePoint(code), n);
+    counts.clear();
+  };
+  const addRows = (rows: Iterable<Row>): void => {
+    let zone: bigint | null = null;
+    for (const row of rows) {
+      const z = (row.id as bigint) >> shift;
+      if (zone !== null && z !== zone) store(zone);
+      zone = z;
+      addText(String(row.text));
+    }
+    if (zone !== null) store(zone);
   };
 
   return {
-    add(rows) {
-      const zones = new Map<bigint, Map<string, number>>();
-      for (const row of rows) {
-        const zone = (row.id as bigint) >> shift;
-        let counts = zones.get(zone);
-        if (!counts) zones.set(zone, (counts = new Map()));
-        addText(counts, String(row.text));
-      }
-      for (const [zone, counts] of zones) store(zone, counts);
-    },
+    add: addRows,
     clean(limit) {
       const dirty = dirtyStmt.all(limit) as Row[];
       for (const { zone } of dirty) {
         const z = zone as bigint;
-        const counts = new Map<string, number>();
-        for (const row of zoneTextsStmt.iterate(z << shift, ((z + 1n) << shift) - 1n) as Iterable<Row>) addText(counts, String(row.text));
         dropStmt.run(z);
-        store(z, counts);
+        addRows(zoneTextsStmt.iterate(z << shift, ((z + 1n) << shift) - 1n) as Iterable<Row>);
         cleanStmt.run(z);
       }
       return dirty.length;
