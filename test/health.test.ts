@@ -38,7 +38,7 @@ describe('health probes', () => {
 
   test('ready reports the database when its schema is gone', async (t) => {
     const app = await startApp(t);
-    const other = new DatabaseSync(app.dbPath);
+    const other = new DatabaseSync(app.dbPath, { timeout: 5_000 });
     other.exec('DROP TABLE message_totals');
     other.close();
     const ready = await getJson(`${app.url}/health/ready`);

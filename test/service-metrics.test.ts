@@ -23,7 +23,7 @@ describe("the service's own metrics", () => {
     await postSigned(app.url, message({ message_id: 'a' }));
     assert.equal(sample(await scrape(app.url), 'messages_stored'), 2);
 
-    const other = new DatabaseSync(app.dbPath);
+    const other = new DatabaseSync(app.dbPath, { timeout: 5_000 });
     other.exec("DELETE FROM messages WHERE message_id = 'a'");
     other.close();
     assert.equal(sample(await scrape(app.url), 'messages_stored'), 1);
@@ -33,7 +33,7 @@ describe("the service's own metrics", () => {
     const app = await startApp(t);
     assert.equal(sample(await scrape(app.url), 'search_index_backlog'), 0);
     // Rows an operator writes through the sqlite3 CLI are queued by the same trigger as the service's.
-    const other = new DatabaseSync(app.dbPath);
+    const other = new DatabaseSync(app.dbPath, { timeout: 5_000 });
     other.exec(`INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES
       ('cli-1', '+1', '+2', '2025-01-01T00:00:00Z', 'parcel one', 'x'),
       ('cli-2', '+1', '+2', '2025-01-01T00:00:01Z', 'parcel two', 'x'),
@@ -87,7 +87,7 @@ describe("the service's own metrics", () => {
 
   test('a database that no longer answers still scrapes: messages_stored NaN, service_ready 0', async (t) => {
     const app = await startApp(t);
-    const other = new DatabaseSync(app.dbPath);
+    const other = new DatabaseSync(app.dbPath, { timeout: 5_000 });
     other.exec('DROP TABLE message_totals');
     other.close();
     const res = await fetch(`${app.url}/metrics`);
@@ -136,7 +136,7 @@ describe('createSqliteStore onCommit', () => {
     const rows: number[] = [];
     const store = createSqliteStore({ path, onCommit: (n) => rows.push(n) });
     t.after(() => store.close());
-    const other = new DatabaseSync(path);
+    const other = new DatabaseSync(path, { timeout: 5_000 });
     other.exec("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN new.message_id = 'p' BEGIN SELECT RAISE(ABORT, 'no'); END");
     other.close();
     const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };

@@ -95,7 +95,7 @@ describe('GET /stats', () => {
     ] as const) {
       await postSigned(app.url, message({ message_id: id, from }));
     }
-    const other = new DatabaseSync(app.dbPath);
+    const other = new DatabaseSync(app.dbPath, { timeout: 5_000 });
     other.exec("DELETE FROM messages WHERE from_msisdn = '+2'");
     other.close();
     const { body } = await getJson(`${app.url}/stats`);

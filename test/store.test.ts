@@ -135,7 +135,7 @@ describe('SQLite store', () => {
       if (state === 'indexed') await untilIndexed(path);
       else assert.equal(pendingRows(path), 3);
       assert.deepEqual(await search(store, 'INVOICE'), [['a', 'b'], 2]);
-      const operator = new DatabaseSync(path);
+      const operator = new DatabaseSync(path, { timeout: 5_000 });
       operator.exec("DELETE FROM messages WHERE message_id IN ('a', 'd')");
       operator.exec("UPDATE messages SET text = 'invoice 1003 lunch' WHERE message_id = 'c'");
       assert.deepEqual(await search(store, 'invoice'), [['b', 'c'], 2]);
@@ -264,13 +264,13 @@ describe('SQLite store', () => {
     };
     assert.deepEqual(await agree(), [1999, 1667, 1366, 1199, 334, 0, 0, 0]);
     // An operator moves an old row into the future and deletes two: its zone's bounds widen by trigger.
-    const operator = new DatabaseSync(path);
+    const operator = new DatabaseSync(path, { timeout: 5_000 });
     operator.exec(`UPDATE messages SET ts = '2030-01-01T00:00:00Z' WHERE message_id = 'm10';
       DELETE FROM messages WHERE message_id IN ('m2000', 'm2001')`);
     operator.close();
     assert.deepEqual(await agree(), [1998, 1667, 1366, 1199, 335, 1, 1, 1]);
     // A rowid far past what a JavaScript number holds exactly (2^62 + 1), inserted by an operator.
-    const far = new DatabaseSync(path);
+    const far = new DatabaseSync(path, { timeout: 5_000 });
     far.exec(`INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at)
       VALUES (4611686018427387905, 'far', '+1', '+2', '2031-01-01T00:00:00Z', 'parcel far', '2031-01-01T00:00:00Z')`);
     far.close();
@@ -283,7 +283,7 @@ describe('SQLite store', () => {
     assert.deepEqual((await store.list({ q: 'parcel', since: '2030-06-01T00:00:00Z', limit: 5, offset: 0 })).data.map((m) => m.messageId), ['far']);
     // A row alone in its zone, without text (so never indexed), then given one by an operator: the
     // update puts it in the index, and its zone in the bounds and the character counts with it.
-    const blank = new DatabaseSync(path);
+    const blank = new DatabaseSync(path, { timeout: 5_000 });
     blank.exec(`INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at)
       VALUES (1099511627776, 'blank', '+1', '+2', '${minute(2995)}', NULL, '${minute(2995)}');
       UPDATE messages SET text = 'Parcel void' WHERE message_id = 'blank'`);

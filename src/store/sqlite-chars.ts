@@ -27,11 +27,13 @@ function fold(ch: string): string {
  */
 export function charCounter(db: DatabaseSync): {
   add(rows: Iterable<Row>): void;
+  dirty(): boolean;
   clean(limit: number): number;
 } {
   const addStmt = db.prepare(
     'INSERT INTO search_chars (zone, ch, n) VALUES (?, ?, ?) ON CONFLICT (zone, ch) DO UPDATE SET n = n + excluded.n',
   );
+  const anyDirtyStmt = db.prepare('SELECT 1 FROM search_dirty LIMIT 1');
   const dirtyStmt = db.prepare('SELECT zone FROM search_dirty LIMIT ?');
   dirtyStmt.setReadBigInts(true);
   const zoneTextsStmt = db.prepare(
@@ -89,6 +91,8 @@ export function charCounter(db: DatabaseSync): {
 
   return {
     add: addRows,
+    /** Whether a zone waits for a recount: read without a write transaction, so a quiet writer takes no lock. */
+    dirty: () => anyDirtyStmt.get() !== undefined,
     clean(limit) {
       const dirty = dirtyStmt.all(limit) as Row[];
       for (const { zone } of dirty) {

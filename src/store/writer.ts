@@ -262,7 +262,10 @@ export function createWriter(
      */
     idle() {
       try {
-        if (pending === 0) return inTransaction(() => chars.clean(IDLE_RECOUNT_STEP)) === IDLE_RECOUNT_STEP ? 'more' : 'done';
+        if (pending === 0) {
+          if (!chars.dirty()) return 'done';
+          return inTransaction(() => chars.clean(IDLE_RECOUNT_STEP)) === IDLE_RECOUNT_STEP ? 'more' : 'done';
+        }
         const took = inTransaction(() => indexPending(IDLE_INDEX_STEP));
         pending = took < IDLE_INDEX_STEP ? 0 : pending - took;
         // Even after the last rows: the next step recounts dirty zones, if any.
