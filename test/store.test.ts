@@ -295,6 +295,24 @@ describe('SQLite store', () => {
     assert.equal((await store.list({ q: 'v', since: minute(2990), limit: 5, offset: 0 })).total, 4);
   });
 
+  test('a quiet writer finds and does the work an operator left: rows inserted, zones to recount', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: 0, searchRecheckMs: 100 });
+    t.after(() => store.close());
+    await Promise.all([store.insert(msg('a', { text: 'Kiwi' })), store.insert(msg('b', { text: 'plum' }))]);
+    await untilIndexed(path);
+    // Behind the service's back, and no insert through it afterwards.
+    const operator = new DatabaseSync(path, { timeout: 5_000 });
+    operator.exec(`DELETE FROM messages WHERE message_id = 'a';
+      INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+      VALUES ('c', '+1', '+2', '2025-01-01T00:00:00Z', 'kiwi again', '2025-01-01T00:00:00Z')`);
+    operator.close();
+    assert.deepEqual([pendingRows(path), dirtyZones(path)], [1, 1]);
+    await waitFor(() => pendingRows(path) === 0 && dirtyZones(path) === 0, 10_000);
+    assert.deepEqual(await search(store, 'K'), [['c'], 1]);
+    assert.deepEqual(await search(store, 'kiwi'), [['c'], 1]);
+  });
+
   test('past the backlog limit each commit indexes along, and search stays exact throughout', async (t) => {
     const path = join(tempDir(t), 'a.db');
     // Never idle-indexed: only the commits can bring the backlog down.
@@ -391,7 +409,7 @@ describe('SQLite store', () => {
     // In storage trouble the probe commits: the next rowid (2^62 + 2) rounds to 2^62 as a number.
     const writer = createWriter({
       path, synchronous: 'FULL', cacheKib: 1_000, busyTimeoutMs: 50, fileId: null, allowExec: false,
-      idleIndexMs: Number.POSITIVE_INFINITY, indexBacklog: 20_000,
+      idleIndexMs: Number.POSITIVE_INFINITY, indexBacklog: 20_000, recheckMs: Number.POSITIVE_INFINITY,
     });
     assert.deepEqual(writer.handle([{ kind: 'probe', seq: 1, commit: true }, { kind: 'close', seq: 2 }]), [{ seq: 1, ok: true }, { seq: 2, ok: true }]);
     const ids = operator.prepare('SELECT message_id FROM messages ORDER BY rowid').all().map((r) => r.message_id);

@@ -16,6 +16,7 @@ import {
   fileId,
   IDLE_INDEX_MS,
   INDEX_BACKLOG,
+  RECHECK_MS,
   type InsertRow,
   type WriterConfig,
   type WriterReply,
@@ -56,6 +57,8 @@ export type SqliteStoreOptions = {
   searchIndexDelayMs?: number;
   /** Rows waiting for search beyond which each commit also indexes some (tests lower it). */
   searchBacklog?: number;
+  /** How often the writer looks for work another connection left it (tests lower it). */
+  searchRecheckMs?: number;
   /** Matching rows a page may sort from the search hits rather than walk the sort order (tests raise it). */
   sortLimit?: number;
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
@@ -98,6 +101,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     allowExec: options.onOpen !== undefined,
     idleIndexMs: options.searchIndexDelayMs ?? IDLE_INDEX_MS,
     indexBacklog: options.searchBacklog ?? INDEX_BACKLOG,
+    recheckMs: options.searchRecheckMs ?? RECHECK_MS,
   };
   // A file gets its writer thread. ':memory:' is private to one connection, so its writer works inline.
   const writer = options.path === ':memory:' ? inlineWriter(writerConfig, db) : threadWriter(writerConfig);

@@ -22,6 +22,8 @@ export type WriterConfig = {
   idleIndexMs: number;
   /** Pending rows beyond which commits index along (INDEX_BACKLOG; tests lower it). */
   indexBacklog: number;
+  /** How often a quiet writer looks for work another connection left (RECHECK_MS; tests lower it). */
+  recheckMs: number;
 };
 
 /** message_id, from, to, ts, text, created_at: the columns of one insert, in order. */
@@ -56,6 +58,12 @@ export const IDLE_INDEX_MS = 50;
 export const IDLE_INDEX_STEP = 512;
 /** Dirty zones of search_chars recounted per quiet step, once nothing waits for the index. */
 export const IDLE_RECOUNT_STEP = 8;
+/**
+ * How often the writer looks for work another connection left it: rows an operator inserted through the
+ * sqlite3 CLI wait in search_pending, and zones whose rows an operator deleted or edited wait in
+ * search_dirty, unseen by the writer's own count until then. Searches are right meanwhile, only slower.
+ */
+export const RECHECK_MS = 30_000;
 /** After a failed indexing step (another writer's lock, a full disk), the wait before the next try. */
 export const IDLE_RETRY_MS = 1_000;
 
@@ -76,7 +84,7 @@ export function fileId(path: string): string | null {
 export function createWriter(
   config: WriterConfig,
   shared?: DatabaseSync,
-): { handle(reqs: WriterRequest[]): WriterReply[]; idle(): 'more' | 'done' | 'later' } {
+): { handle(reqs: WriterRequest[]): WriterReply[]; idle(): 'more' | 'done' | 'later'; recount(): void } {
   // `shared`: the store's own connection, for ':memory:' (a database no second connection can see).
   const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
   db.exec(`PRAGMA synchronous = ${config.synchronous}`);
@@ -100,7 +108,8 @@ export function createWriter(
   const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
   const indexPending = pendingIndexer(db);
   const chars = charCounter(db);
-  let pending = Number((db.prepare('SELECT count(*) AS n FROM search_pending').get() as Row).n);
+  const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
+  let pending = Number((pendingStmt.get() as Row).n);
 
   // SQLite keeps writing to a file that was deleted or moved away (its directory removed, say): commits
   // succeed and vanish at the next start. Comparing the inode before each COMMIT turns that into a refusal.
@@ -256,6 +265,11 @@ export function createWriter(
       return replies;
     },
 
+    /** Counts the queue again: another connection may have added to it. */
+    recount() {
+      pending = Number((pendingStmt.get() as Row).n);
+    },
+
     /**
      * One step of indexing while nothing else is asked (then of recounting zones an operator's DELETE or
      * UPDATE left dirty): more to do, all done, or try again later.
@@ -306,6 +320,13 @@ function serve(): void {
       if (next !== 'done') timer = setTimeout(step, next === 'more' ? 0 : IDLE_RETRY_MS);
     }, config.idleIndexMs);
   };
+  const recheck = Number.isFinite(config.recheckMs)
+    ? setInterval(() => {
+        writer.recount();
+        idleSoon();
+      }, config.recheckMs)
+    : undefined;
+  recheck?.unref();
   port.on('message', (first: WriterRequest) => {
     if (closed) return;
     const reqs = [first];
@@ -314,6 +335,7 @@ function serve(): void {
     if (reqs.some((r) => r.kind === 'close')) {
       closed = true;
       clearTimeout(timer);
+      clearInterval(recheck);
       port.close();
       return;
     }
