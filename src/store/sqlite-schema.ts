@@ -148,7 +148,7 @@ INSERT INTO search_zones (zone, lo, hi) ${select}
 // emptied here and refilled with every row by the migration (buildSearchIndex); nothing is left queued.
 // search_zones: for the rows in the search index, per block of 1,024 rowids, bounds (lo <= hi) of their
 // sort keys. Rows mostly arrive in time order, so a query with `since` finds whole rowid ranges at or
-// after it and counts the search hits there by rowid range, without reading a row (see sqlite.ts). The
+// after it and counts the search hits there by rowid range, without reading a row (see sqlite-list.ts). The
 // indexer widens a zone as it indexes rows; a deleted row leaves its zone's bounds as they were (still
 // bounds), and an operator's UPDATE of ts widens them by trigger.
 const MIGRATION_4 = `
@@ -188,6 +188,24 @@ END;
 `;
 
 /**
+ * Puts the rows of `source` (a FROM ... WHERE fragment over `messages m` with text, its parameters
+ * bound by the caller) into the search index: the trigram index, the zones' time bounds and the zones'
+ * character counts. Shared by the writer's indexer and the migration, so both fill all three alike.
+ */
+function rowIndexer(db: DatabaseSync, source: string): (...params: bigint[]) => void {
+  const indexStmt = db.prepare(`INSERT INTO messages_fts (rowid, text) SELECT m.rowid, ${searchTextSql('m.text')} ${source}`);
+  const zonesStmt = db.prepare(widenZones(`SELECT m.rowid >> ${ZONE_BITS}, min(m.ts_key), max(m.ts_key) ${source} GROUP BY 1`));
+  const textsStmt = db.prepare(`SELECT m.rowid AS id, m.text AS text ${source}`);
+  textsStmt.setReadBigInts(true);
+  const chars = charCounter(db);
+  return (...params) => {
+    indexStmt.run(...params);
+    zonesStmt.run(...params);
+    chars.add(textsStmt.iterate(...params) as Iterable<Row>);
+  };
+}
+
+/**
  * The step that moves up to `limit` pending rows (oldest first) into the search index and returns how
  * many it took; its statements are prepared once. The caller holds the write transaction.
  */
@@ -197,30 +215,14 @@ export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
   rangeStmt.setReadBigInts(true);
   // CROSS JOIN fixes the loop order: the queue drives. Left to itself the planner walks every message
   // below the highest pending rowid, and indexing slows as the table grows.
-  const indexStmt = db.prepare(
-    `INSERT INTO messages_fts (rowid, text)
-     SELECT m.rowid, ${searchTextSql('m.text')} FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
-     WHERE p.id <= ? AND m.text IS NOT NULL`,
-  );
-  const zonesStmt = db.prepare(
-    widenZones(`SELECT m.rowid >> ${ZONE_BITS}, min(m.ts_key), max(m.ts_key) FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
-     WHERE p.id <= ? AND m.text IS NOT NULL GROUP BY 1`),
-  );
-  const textsStmt = db.prepare(
-    `SELECT m.rowid AS id, m.text AS text FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id
-     WHERE p.id <= ? AND m.text IS NOT NULL`,
-  );
-  textsStmt.setReadBigInts(true);
-  const chars = charCounter(db);
+  const index = rowIndexer(db, 'FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id WHERE p.id <= ? AND m.text IS NOT NULL');
   const dequeueStmt = db.prepare('DELETE FROM search_pending WHERE id <= ?');
   return (limit) => {
     const range = rangeStmt.get(limit) as Row;
     const n = Number(range.n);
     if (n === 0) return 0;
     const upto = range.upto as bigint;
-    indexStmt.run(upto);
-    zonesStmt.run(upto);
-    chars.add(textsStmt.iterate(upto) as Iterable<Row>);
+    index(upto);
     dequeueStmt.run(upto);
     return n;
   };
@@ -274,25 +276,14 @@ function buildSearchIndex(db: DatabaseSync, existing: number, onEvent: OnEvent):
   const next = db.prepare('SELECT rowid AS r FROM messages WHERE rowid >= ? ORDER BY rowid LIMIT 1 OFFSET ?');
   const last = db.prepare('SELECT max(rowid) AS r FROM messages');
   for (const stmt of [first, next, last]) stmt.setReadBigInts(true);
-  const fill = db.prepare(
-    `INSERT INTO messages_fts (rowid, text) SELECT rowid, ${searchTextSql('text')} FROM messages WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL`,
-  );
-  const zones = db.prepare(
-    widenZones(`SELECT rowid >> ${ZONE_BITS}, min(ts_key), max(ts_key) FROM messages
-     WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL GROUP BY 1`),
-  );
-  const texts = db.prepare('SELECT rowid AS id, text FROM messages WHERE rowid >= ? AND rowid <= ? AND text IS NOT NULL');
-  texts.setReadBigInts(true);
-  const chars = charCounter(db);
+  const index = rowIndexer(db, 'FROM messages m WHERE m.rowid >= ? AND m.rowid <= ? AND m.text IS NOT NULL');
   const started = performance.now();
   const end = (last.get() as Row).r as bigint;
   let from = (first.get() as Row).r as bigint;
   for (let done = INDEX_BUILD_CHUNK; ; done += INDEX_BUILD_CHUNK) {
     const after = (next.get(from, INDEX_BUILD_CHUNK) as Row | undefined)?.r as bigint | undefined;
     const upto = after === undefined ? end : after - 1n;
-    fill.run(from, upto);
-    zones.run(from, upto);
-    chars.add(texts.iterate(from, upto) as Iterable<Row>);
+    index(from, upto);
     onEvent('building search index', {
       percent: Math.min(100, Math.round((done / existing) * 100)),
       elapsed_ms: Math.round(performance.now() - started),
