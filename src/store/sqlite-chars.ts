@@ -8,17 +8,13 @@ import type { DatabaseSync } from 'node:sqlite';
 
 /** rowid >> ZONE_BITS is a row's zone (search_zones uses the same). */
 export const ZONE_BITS = 10;
+const SHIFT = BigInt(ZONE_BITS);
 
 type Row = Record<string, unknown>;
 
-/** A 1-character q as the counts key it (ASCII folded), or null when q is not one character. */
-export function countedChar(q: string): string | null {
-  const chars = Array.from(q);
-  return chars.length === 1 && chars[0] !== undefined ? fold(chars[0]) : null;
-}
-
-function fold(ch: string): string {
-  return ch >= 'A' && ch <= 'Z' ? ch.toLowerCase() : ch;
+/** The first and last rowid of zones `first` to `last`, as BigInt (SQLite then binds integers). */
+export function zoneRowids(first: bigint, last: bigint = first): [bigint, bigint] {
+  return [first << SHIFT, ((last + 1n) << SHIFT) - 1n];
 }
 
 /**
@@ -43,7 +39,6 @@ export function charCounter(db: DatabaseSync): {
   zoneTextsStmt.setReadBigInts(true);
   const dropStmt = db.prepare('DELETE FROM search_chars WHERE zone = ?');
   const cleanStmt = db.prepare('DELETE FROM search_dirty WHERE zone = ?');
-  const shift = BigInt(ZONE_BITS);
 
   // One zone's counts at a time, by code point (a few microseconds a text less than strings in a Map):
   // rows come in rowid order, so a zone's rows are together; were they not, a zone would be stored
@@ -68,6 +63,7 @@ export function charCounter(db: DatabaseSync): {
         }
         continue;
       }
+      // A to Z folded, as foldAscii folds q (sqlite-list.ts) and lower() the indexed text.
       if (code >= 0x41 && code <= 0x5a) code += 0x20;
       if (seen[code] === text) continue;
       seen[code] = text;
@@ -81,7 +77,7 @@ export function charCounter(db: DatabaseSync): {
   const addRows = (rows: Iterable<Row>): void => {
     let zone: bigint | null = null;
     for (const row of rows) {
-      const z = (row.id as bigint) >> shift;
+      const z = (row.id as bigint) >> SHIFT;
       if (zone !== null && z !== zone) store(zone);
       zone = z;
       addText(String(row.text));
@@ -98,7 +94,7 @@ export function charCounter(db: DatabaseSync): {
       for (const { zone } of dirty) {
         const z = zone as bigint;
         dropStmt.run(z);
-        addRows(zoneTextsStmt.iterate(z << shift, ((z + 1n) << shift) - 1n) as Iterable<Row>);
+        addRows(zoneTextsStmt.iterate(...zoneRowids(z)) as Iterable<Row>);
         cleanStmt.run(z);
       }
       return dirty.length;
