@@ -101,11 +101,10 @@ export function createWriter(
   // a fresh page, so a full database, a read-only file or another writer's lock fail it as an insert would.
   const probeInsertStmt = db.prepare(
     `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
-     VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING RETURNING rowid`,
+     VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z') ON CONFLICT (message_id) DO NOTHING`,
   );
-  // Its rowid read exactly: past 2^53 a JavaScript number would name a neighbouring row.
-  probeInsertStmt.setReadBigInts(true);
-  const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE rowid = ?');
+  // By its id, which no message can have: no rowid to carry (past 2^53 a number would name another row).
+  const probeDeleteStmt = db.prepare('DELETE FROM messages WHERE message_id = ?');
   const indexPending = pendingIndexer(db);
   const chars = charCounter(db);
   const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
@@ -196,8 +195,8 @@ export function createWriter(
   const probe = (commit: boolean): void => {
     try {
       inTransaction(() => {
-        const row = probeInsertStmt.get(PROBE_ID, PROBE_TEXT) as Row | undefined;
-        if (row) probeDeleteStmt.run(row.rowid as bigint);
+        probeInsertStmt.run(PROBE_ID, PROBE_TEXT);
+        probeDeleteStmt.run(PROBE_ID);
         if (!commit) {
           assertSameFile();
           throw ROLLBACK_PROBE;
