@@ -1,6 +1,7 @@
 // `make bench`: one command, no manual steps. Measures in one run, on this machine:
 //   1. the ceiling (bench/ceiling.ts: read body, HMAC, JSON.parse, no storage), req/s at 50 connections;
-//   2. ingest on the real service (synchronous=FULL), signed unique messages, then all duplicates;
+//   2. ingest on the real service (synchronous=FULL): signed unique messages, all duplicates, then unique
+//      ones with senders and ids in no order;
 //   3. queries at 1,000,000 stored messages over one keep-alive connection, and a mixed read load;
 //   4. the one-time migration of the seeded file, start-up to ready on it, and peak RSS.
 // Prints a table and writes the same figures to bench/results.json (git-ignored).
@@ -147,13 +148,22 @@ function load(url: string, connections: number, seconds: number, file: string, c
 
 // ---- request files --------------------------------------------------------------------------------
 
-function writeBodies(file: string, count: number, prefix: string): void {
+/**
+ * Signed bodies, one per line. In order: sender after sender (+15550000000, +15550000001, ...) and ids
+ * that sort as they come, so consecutive inserts touch neighbouring index pages. Shuffled: senders and
+ * ids in no order (a fixed permutation), as traffic from many senders arrives: each insert lands on
+ * pages of its own.
+ */
+function writeBodies(file: string, count: number, prefix: string, order: 'in order' | 'shuffled' = 'in order'): void {
   const lines: string[] = [];
   const t0 = Date.parse('2026-01-01T00:00:00Z');
   for (let i = 0; i < count; i += 1) {
+    // 7,919 is prime to 50,000; 2,654,435,761 (Knuth's multiplicative hash) scatters the ids.
+    const sender = order === 'in order' ? i % 50_000 : (i * 7_919 + 13) % 50_000;
+    const id = order === 'in order' ? `${prefix}-${i}` : `${prefix}-${((i * 2_654_435_761) % 2 ** 32).toString(16).padStart(8, '0')}-${i}`;
     const body = JSON.stringify({
-      message_id: `${prefix}-${i}`,
-      from: `+1555${String(i % 50_000).padStart(7, '0')}`,
+      message_id: id,
+      from: `+1555${String(sender).padStart(7, '0')}`,
       to: '+14155550100',
       ts: new Date(t0 + i * 1000).toISOString(),
       text: `Order ${i} is on its way, tracking number ${(i * 7919) % 1_000_003}`,
@@ -174,8 +184,10 @@ const getFile = (name: string, paths: string[]): string => {
 async function ingestPhase(): Promise<Record<string, unknown>> {
   const warm = join(DATA, 'warm.txt');
   const unique = join(DATA, 'unique.txt');
+  const shuffled = join(DATA, 'shuffled.txt');
   writeBodies(warm, 20_000, 'warm');
   writeBodies(unique, UNIQUE_BODIES, 'bench');
+  writeBodies(shuffled, UNIQUE_BODIES, 'shuffled', 'shuffled');
 
   const ceiling = await startCeiling();
   load(ceiling.url, INGEST_CONNECTIONS, 2, warm);
@@ -193,6 +205,10 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
   const stored = (await storedNow()) - before;
   // The same bodies again, only those stored: every one a duplicate.
   const dup = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique, Math.min(stored, UNIQUE_BODIES));
+  // Unique again, senders and ids in no order, into the same (now larger) database.
+  const beforeShuffled = await storedNow();
+  const shuf = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, shuffled);
+  const storedShuffled = (await storedNow()) - beforeShuffled;
   const rss = peakRssMb(service);
   await stop(service);
 
@@ -213,6 +229,7 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
     // wrk does not count requests still in flight at the end, which were stored too.
     unique: { ...row(ingest), stored, all_unique: stored >= ingest.requests && ingest.requests < UNIQUE_BODIES },
     duplicate: row(dup),
+    shuffled: { ...row(shuf), stored: storedShuffled },
     peak_rss_mb: rss,
   };
 }
@@ -360,11 +377,21 @@ function table(r: { ingest: Record<string, any> | null; queries: Record<string, 
 
 function ingestTable(out: string[], ingest: Record<string, any>): void {
   out.push(`ingest: ${ingest.connections} keep-alive connections, ${ingest.seconds} s each, signed unique messages, synchronous=FULL`);
-  out.push(`  ${pad('case', 22)}${padL('req/s', 8)}${padL('p50 ms', 9)}${padL('p99 ms', 9)}${padL('x ceiling', 11)}`);
-  for (const [name, row] of [['ceiling (no storage)', ingest.ceiling], ['ingest, unique', ingest.unique], ['ingest, all duplicate', ingest.duplicate]] as const) {
-    out.push(`  ${pad(name, 22)}${padL(row.rps, 8)}${padL(row.p50_ms, 9)}${padL(row.p99_ms, 9)}${padL(row.ratio.toFixed(2), 11)}`);
+  out.push(`  ${pad('case', 26)}${padL('req/s', 8)}${padL('p50 ms', 9)}${padL('p99 ms', 9)}${padL('x ceiling', 11)}`);
+  const rows = [
+    ['ceiling (no storage)', ingest.ceiling],
+    ['ingest, unique', ingest.unique],
+    ['ingest, all duplicate', ingest.duplicate],
+    ['ingest, unique, shuffled', ingest.shuffled],
+  ] as const;
+  for (const [name, row] of rows) {
+    if (row === undefined) continue;
+    out.push(`  ${pad(name, 26)}${padL(row.rps, 8)}${padL(row.p50_ms, 9)}${padL(row.p99_ms, 9)}${padL(row.ratio.toFixed(2), 11)}`);
   }
   out.push(`  ${ingest.unique.stored} rows stored for ${ingest.unique.requests} completed unique requests; non-2xx ${ingest.unique.non_2xx}`);
+  if (ingest.shuffled) {
+    out.push(`  shuffled: senders and ids in no order; ${ingest.shuffled.stored} rows stored for ${ingest.shuffled.requests} completed requests; non-2xx ${ingest.shuffled.non_2xx}`);
+  }
   out.push('');
 }
 

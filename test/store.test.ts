@@ -295,6 +295,80 @@ describe('SQLite store', () => {
     assert.equal((await store.list({ q: 'v', since: minute(2990), limit: 5, offset: 0 })).total, 4);
   });
 
+  // Sender counts: an insert appends a delta, the writer folds deltas into sender_counts in bulk (along a
+  // commit past SENDER_FOLD_AT, or when quiet); an operator's DELETE or UPDATE applies to the row directly
+  // when no delta waits, and appends deltas otherwise. Every answer must be what the rows say.
+  for (const state of ['waiting', 'folded'] as const) {
+    test(`sender counts are exact with their deltas ${state}, through an operator's DELETE and UPDATE`, async (t) => {
+      const path = join(tempDir(t), 'a.db');
+      let store = createSqliteStore({ path, searchIndexDelayMs: state === 'folded' ? 0 : Infinity });
+      t.after(() => store.close());
+      const deltas = (): number => countIn(path, 'SELECT count(*) AS n FROM sender_deltas');
+      const settled = (): Promise<void> => (state === 'folded' ? waitFor(() => deltas() === 0, 10_000) : Promise.resolve());
+      let next = 0;
+      // 30 senders, in no order: +100 to +129.
+      const insertSome = async (rows: number): Promise<void> => {
+        const batch = Array.from({ length: rows }, () => store.insert(msg(`m${next}`, { from: `+${100 + ((next++ * 7) % 30)}` })));
+        assert.ok((await Promise.all(batch)).every((o) => o === 'created'));
+      };
+      const operator = (sql: string): void => {
+        const db = new DatabaseSync(path, { timeout: 5_000 });
+        db.exec(sql);
+        db.close();
+      };
+      const check = async (step: string): Promise<void> => {
+        const truth = new DatabaseSync(path, { readOnly: true });
+        const counts = truth.prepare('SELECT from_msisdn AS f, count(*) AS n FROM messages GROUP BY 1 ORDER BY 2 DESC, 1').all() as { f: string; n: number }[];
+        truth.close();
+        const stats = await store.stats(10);
+        assert.equal(stats.sendersCount, counts.length, step);
+        assert.equal(stats.totalMessages, counts.reduce((a, c) => a + c.n, 0), step);
+        assert.deepEqual(stats.messagesPerSender, counts.slice(0, 10).map((c) => ({ from: c.f, count: c.n })), step);
+        for (const c of counts) assert.equal((await store.list({ limit: 1, offset: 0, from: c.f })).total, c.n, `${step}: ${c.f}`);
+        assert.equal((await store.list({ limit: 1, offset: 0, from: '+999' })).total, 0, step);
+      };
+
+      // Past SENDER_FOLD_AT a commit folds along, even with the quiet-time fold held off.
+      await insertSome(1_300);
+      if (state === 'waiting') assert.ok(deltas() > 0 && deltas() < 1_300, `deltas folded along: ${deltas()} left`);
+      await settled();
+      await check('inserts');
+      // One sender gone entirely, a few rows of others, rows moved to a new sender and to an existing one.
+      operator(`DELETE FROM messages WHERE from_msisdn = '+100';
+        DELETE FROM messages WHERE rowid % 7 = 0;
+        UPDATE messages SET from_msisdn = '+555' WHERE rowid % 11 = 0;
+        UPDATE messages SET from_msisdn = '+101' WHERE from_msisdn = '+102';`);
+      await check('operator edits');
+      await insertSome(200);
+      await settled();
+      await check('more inserts');
+      operator("DELETE FROM messages WHERE from_msisdn IN ('+101', '+555')");
+      await check('operator deletes');
+      // Whatever waited, a quiet writer folds at last (senders whose deltas take them to zero leave).
+      await store.close();
+      store = createSqliteStore({ path, searchIndexDelayMs: 0 });
+      await waitFor(() => deltas() === 0, 10_000);
+      await check('all folded');
+    });
+  }
+
+  test('migrating again from version 0 recounts senders from the rows, dropping waiting deltas', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const first = createSqliteStore({ path, searchIndexDelayMs: Infinity });
+    await Promise.all(['+1', '+1', '+2'].map((from, i) => first.insert(msg(`m${i}`, { from }))));
+    await first.close();
+    const old = new DatabaseSync(path);
+    assert.equal(Number((old.prepare('SELECT count(*) AS n FROM sender_deltas').get() as { n: number }).n), 3);
+    old.exec('PRAGMA user_version = 0');
+    old.close();
+    const store = createSqliteStore({ path, searchIndexDelayMs: Infinity });
+    t.after(() => store.close());
+    const stats = await store.stats(10);
+    assert.equal(stats.sendersCount, 2);
+    assert.deepEqual(stats.messagesPerSender, [{ from: '+1', count: 2 }, { from: '+2', count: 1 }]);
+    assert.equal((await store.list({ limit: 1, offset: 0, from: '+1' })).total, 2);
+  });
+
   test('a quiet writer finds and does the work an operator left: rows inserted, zones to recount', async (t) => {
     const path = join(tempDir(t), 'a.db');
     const store = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: 0, searchRecheckMs: 100 });

@@ -68,7 +68,11 @@ export type ListReaderOptions = {
 
 /** A page of messages and the total of all matches, for one list query. */
 export function createListReader(db: DatabaseSync, options: ListReaderOptions): (q: ListQuery) => ListResult {
-  const senderCountStmt = db.prepare('SELECT count FROM sender_counts WHERE from_msisdn = ?');
+  // A sender's count: its row plus the deltas waiting to be folded into it (see MIGRATION_5).
+  const senderCountStmt = db.prepare(
+    `SELECT coalesce((SELECT count FROM sender_counts WHERE from_msisdn = :from), 0)
+       + (SELECT coalesce(sum(d), 0) FROM sender_deltas WHERE from_msisdn = :from) AS count`,
+  );
   const hitsStmt = db.prepare('SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?');
   // The search index's term list, in order (temp: a view of this connection, nothing written to the file).
   db.exec('CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms USING fts5vocab(main, messages_fts, row)');
@@ -240,7 +244,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
       q.q === undefined ? 'like' : q.q.includes('\u0000') ? 'instr' : nulTextStmt.get() === undefined ? 'like' : 'nul-safe';
 
     // Sizes of the candidate ways in: exact for the sender and the search, estimated for since.
-    const senderRows = q.from === undefined ? all : Number((senderCountStmt.get(q.from) as Row | undefined)?.count ?? 0);
+    const senderRows = q.from === undefined ? all : Number((senderCountStmt.get({ from: q.from }) as Row).count);
     const sinceRows = q.since === undefined ? all : sinceEstimate(q.since, all);
     const walkRows = Math.min(senderRows, sinceRows);
     // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.

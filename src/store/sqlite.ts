@@ -4,7 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { describeSqliteError, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
 import { createListReader, SORT_LIMIT, WALK_LIMIT } from './sqlite-list.ts';
-import { migrate } from './sqlite-schema.ts';
+import { migrate, SENDER_DELTAS_SQL } from './sqlite-schema.ts';
 import {
   storeUnavailable,
   type InsertOutcome,
@@ -116,6 +116,24 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const totalsStmt = db.prepare('SELECT messages, senders FROM message_totals WHERE id = 0');
   const topStmt = db.prepare(
     'SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?',
+  );
+  // While sender deltas wait to be folded (see MIGRATION_5), a count is its row plus its deltas. The top
+  // senders are then those with deltas, counted so, and the top of the rest, from the index as above.
+  const deltasWaitStmt = db.prepare('SELECT 1 FROM sender_deltas LIMIT 1');
+  const topWithDeltasStmt = db.prepare(
+    `WITH p AS (${SENDER_DELTAS_SQL})
+     SELECT from_msisdn, count FROM (
+       SELECT p.from_msisdn, coalesce(c.count, 0) + p.d AS count FROM p LEFT JOIN sender_counts c USING (from_msisdn)
+       UNION ALL
+       SELECT * FROM (SELECT from_msisdn, count FROM sender_counts WHERE from_msisdn NOT IN (SELECT from_msisdn FROM p)
+         ORDER BY count DESC, from_msisdn ASC LIMIT :n)
+     ) WHERE count > 0 ORDER BY count DESC, from_msisdn ASC LIMIT :n`,
+  );
+  // Senders the deltas add (no row yet, a positive sum) less those they take away (their count to zero).
+  const sendersDeltaStmt = db.prepare(
+    `WITH p AS (${SENDER_DELTAS_SQL})
+     SELECT coalesce(sum(CASE WHEN c.count IS NULL THEN p.d > 0 WHEN c.count + p.d <= 0 THEN -1 ELSE 0 END), 0) AS n
+     FROM p LEFT JOIN sender_counts c USING (from_msisdn)`,
   );
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
@@ -240,10 +258,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     stats(topSenders) {
       return read((): Stats => {
         const t = totals();
-        const top = topStmt.all(topSenders) as Row[];
+        const waiting = deltasWaitStmt.get() !== undefined;
+        const top = (waiting ? topWithDeltasStmt.all({ n: topSenders }) : topStmt.all(topSenders)) as Row[];
+        const senders = t.senders + (waiting ? Number((sendersDeltaStmt.get() as Row).n) : 0);
         return {
           totalMessages: t.messages,
-          sendersCount: t.senders,
+          sendersCount: senders,
           messagesPerSender: top.map((r) => ({ from: String(r.from_msisdn), count: Number(r.count) })),
           firstMessageTs: firstTs(),
           lastMessageTs: lastTs(),
