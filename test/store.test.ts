@@ -352,6 +352,30 @@ describe('SQLite store', () => {
     });
   }
 
+  test('stats read while commits fold sender deltas are one snapshot: the senders count never dips', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path, searchIndexDelayMs: Infinity });
+    t.after(() => store.close());
+    let done = false;
+    const seen: number[] = [];
+    const poll = (async () => {
+      while (!done) {
+        seen.push((await store.stats(10)).sendersCount);
+        // A turn of the event loop, so the writer's replies come in.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    // Every row a new sender, so only inserts and folds happen: the count can only grow.
+    for (let round = 0; round < 12; round++) {
+      await Promise.all(Array.from({ length: 1_100 }, (_, i) => store.insert(msg(`r${round}-${i}`, { from: `+${round + 1}${String(i).padStart(4, '0')}` }))));
+    }
+    done = true;
+    await poll;
+    const dips = seen.filter((n, i) => i > 0 && n < (seen[i - 1] ?? 0));
+    assert.deepEqual(dips, [], `senders count went down in ${dips.length} of ${seen.length} reads`);
+    assert.equal((await store.stats(10)).sendersCount, 13_200);
+  });
+
   test('migrating again from version 0 recounts senders from the rows, dropping waiting deltas', async (t) => {
     const path = join(tempDir(t), 'a.db');
     const first = createSqliteStore({ path, searchIndexDelayMs: Infinity });

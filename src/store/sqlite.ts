@@ -256,7 +256,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     stats(topSenders) {
-      return read((): Stats => {
+      // One snapshot: a fold committed between two of these reads would move senders from the deltas
+      // into sender_counts after the totals were read, and count them nowhere.
+      return read(() => snapshot((): Stats => {
         const t = totals();
         const waiting = deltasWaitStmt.get() !== undefined;
         const top = (waiting ? topWithDeltasStmt.all({ n: topSenders }) : topStmt.all(topSenders)) as Row[];
@@ -268,7 +270,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           firstMessageTs: firstTs(),
           lastMessageTs: lastTs(),
         };
-      });
+      }));
     },
 
     searchBacklog() {
