@@ -298,6 +298,8 @@ async function queryPhase(): Promise<Record<string, unknown>> {
     { name: 'since (all but a day)', path: `/messages?since=${since.old}`, bar_ms: 100 },
     { name: `since (a year)+q=${facts.commonWord}`, path: `/messages?since=${since.year}&q=${facts.commonWord}`, bar_ms: 100 },
     { name: 'cursor mid-way', path: `/messages?cursor=${cursorPage.next_cursor}`, bar_ms: 100 },
+    { name: `q=${facts.commonWord}, offset=99000`, path: `/messages?q=${facts.commonWord}&offset=99000`, bar_ms: 100 },
+    { name: `since (a year)+q, offset=90000`, path: `/messages?since=${since.year}&q=${facts.commonWord}&offset=90000`, bar_ms: 100 },
     { name: 'offset=100000', path: '/messages?offset=100000' },
   ];
 

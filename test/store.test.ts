@@ -211,6 +211,41 @@ describe('SQLite store', () => {
     assert.equal((await indexed.list({ limit: 1, offset: 0, q: 'Ok' })).total, 27);
   });
 
+  test('a deep offset into a text query starts near it, and pages exactly as a walk from the first row', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const texts = ['Order 1 shipped', 'ok then', null, 'tax form', 'reorder?', 'see you'];
+    // A row a minute, in five zones of 1,024 rowids, except that every 10th row of the last zone is
+    // dated inside the third zone's span: a guess at the fourth zone then starts past the offset, and the
+    // zone before it must be tried. The rows waiting for the index go back further still.
+    const minute = (n: number): string => new Date(Date.parse('2025-03-01T00:00:00Z') + n * 60_000).toISOString().replace('.000Z', 'Z');
+    const row = (i: number): Message => {
+      const at = i >= 5_000 ? (i * 7) % 5_000 - 300 : i >= 4_096 && i % 10 === 0 ? 2_048 + 500 + (i % 100) : i;
+      return msg(`m${String(i).padStart(5, '0')}`, { ts: minute(at), text: texts[i % texts.length] ?? null });
+    };
+    const first = createSqliteStore({ path, searchIndexDelayMs: 0 });
+    await Promise.all(Array.from({ length: 5_000 }, (_, i) => first.insert(row(i))));
+    await untilIndexed(path);
+    await first.close();
+    // The index, pages walked (never sorted from the hits), and the start near the offset wherever usable.
+    const deep = createSqliteStore({ path, walkLimit: 0, sortLimit: 0, deepWalk: 0, searchIndexDelayMs: Infinity });
+    t.after(() => deep.close());
+    // 300 more waiting for the index, some of them older than everything indexed.
+    await Promise.all(Array.from({ length: 300 }, (_, k) => deep.insert(row(5_000 + k))));
+    assert.ok(pendingRows(path) > 0);
+    const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY, deepWalk: Number.POSITIVE_INFINITY });
+    t.after(() => scanning.close());
+    for (const q of ['order', 'OK', 'x', 'e', 'er']) {
+      for (const since of [{}, { since: minute(1_000) }, { since: minute(2_600) }, { since: minute(-200) }]) {
+        const { total } = await scanning.list({ q, ...since, limit: 1, offset: 0 });
+        assert.ok(total > 200, `${q}: ${total}`);
+        for (const offset of [...Array.from({ length: Math.ceil(total / 37) }, (_, k) => k * 37), total - 1, total, total + 3]) {
+          const query = { q, ...since, limit: 7, offset };
+          assert.deepEqual(await deep.list(query), await scanning.list(query), JSON.stringify(query));
+        }
+      }
+    }
+  });
+
   test('a q holding U+0000 finds exactly the texts that hold it, by scan and through the index alike', async (t) => {
     const path = join(tempDir(t), 'a.db');
     const indexed = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: 0 });

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { describeSqliteError, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
-import { createListReader, SORT_LIMIT, WALK_LIMIT } from './sqlite-list.ts';
+import { createListReader, DEEP_WALK, SORT_LIMIT, WALK_LIMIT } from './sqlite-list.ts';
 import { migrate, SENDER_DELTAS_SQL } from './sqlite-schema.ts';
 import {
   storeUnavailable,
@@ -61,6 +61,8 @@ export type SqliteStoreOptions = {
   searchRecheckMs?: number;
   /** Matching rows a page may sort from the search hits rather than walk the sort order (tests raise it). */
   sortLimit?: number;
+  /** Rows a page's walk may visit before a deep text query starts it near its offset (tests lower it). */
+  deepWalk?: number;
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
   onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
   /**
@@ -144,6 +146,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const list = createListReader(db, {
     walkLimit: options.walkLimit ?? WALK_LIMIT,
     sortLimit: options.sortLimit ?? SORT_LIMIT,
+    deepWalk: options.deepWalk ?? DEEP_WALK,
     messages: () => totals().messages,
     timeRange: () => {
       const [first, last] = [firstTs(), lastTs()];
