@@ -29,7 +29,7 @@ export const SORT_LIMIT = 5_000;
 export const MAX_ZONE_STEPS = 32;
 /**
  * A text query's page whose walk would visit more rows than this (a deep `offset` into a common word),
- * and more rows than the search finds, starts the walk at a zone near the offset instead (see skipTo):
+ * and more rows than match in all, starts the walk at a zone near the offset instead (see skipTo):
  * at 1M rows, `q=order&offset=99000` walked 500,000 rows (140-230 ms).
  */
 export const DEEP_WALK = 25_000;
