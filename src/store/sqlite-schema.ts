@@ -226,13 +226,33 @@ END;
 export const SENDER_DELTAS_SQL = 'SELECT from_msisdn, sum(d) AS d FROM sender_deltas GROUP BY from_msisdn';
 
 /**
+ * A step that takes up to `limit` entries of a queue table (an INTEGER PRIMARY KEY `id`, oldest first),
+ * hands the highest id taken to `work`, removes them and returns how many it took. Shared by the
+ * sender-delta fold and the search indexer. The caller holds the write transaction.
+ */
+function queueStep(db: DatabaseSync, table: string, work: (upto: bigint) => void): (limit: number) => number {
+  const rangeStmt = db.prepare(`SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM ${table} ORDER BY id LIMIT ?)`);
+  // An id may exceed what a JavaScript number holds exactly (search_pending holds rowids an operator's
+  // INSERT can choose).
+  rangeStmt.setReadBigInts(true);
+  const dequeueStmt = db.prepare(`DELETE FROM ${table} WHERE id <= ?`);
+  return (limit) => {
+    const range = rangeStmt.get(limit) as Row;
+    const n = Number(range.n);
+    if (n === 0) return 0;
+    const upto = range.upto as bigint;
+    work(upto);
+    dequeueStmt.run(upto);
+    return n;
+  };
+}
+
+/**
  * The step that folds up to `limit` sender deltas (oldest first) into sender_counts and returns how
  * many it took. A sender whose count reaches zero leaves the table (and senders_count, by trigger).
  * The caller holds the write transaction.
  */
 export function senderFolder(db: DatabaseSync): (limit: number) => number {
-  const rangeStmt = db.prepare('SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM sender_deltas ORDER BY id LIMIT ?)');
-  rangeStmt.setReadBigInts(true);
   // In sender order (GROUP BY), so the pages of sender_counts are visited in order, each once.
   const addStmt = db.prepare(
     `INSERT INTO sender_counts (from_msisdn, count)
@@ -241,16 +261,10 @@ export function senderFolder(db: DatabaseSync): (limit: number) => number {
   );
   // Through the top-senders index, whose last entries these are: no other row is ever at zero.
   const emptiedStmt = db.prepare('DELETE FROM sender_counts WHERE count <= 0');
-  const dequeueStmt = db.prepare('DELETE FROM sender_deltas WHERE id <= ?');
-  return (limit) => {
-    const range = rangeStmt.get(limit) as Row;
-    const n = Number(range.n);
-    if (n === 0) return 0;
-    addStmt.run(range.upto as bigint);
+  return queueStep(db, 'sender_deltas', (upto) => {
+    addStmt.run(upto);
     emptiedStmt.run();
-    dequeueStmt.run(range.upto as bigint);
-    return n;
-  };
+  });
 }
 
 /**
@@ -276,22 +290,10 @@ function rowIndexer(db: DatabaseSync, source: string): (...params: bigint[]) => 
  * many it took; its statements are prepared once. The caller holds the write transaction.
  */
 export function pendingIndexer(db: DatabaseSync): (limit: number) => number {
-  const rangeStmt = db.prepare('SELECT max(id) AS upto, count(*) AS n FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?)');
-  // A rowid may exceed what a JavaScript number holds exactly (an operator's INSERT can choose it).
-  rangeStmt.setReadBigInts(true);
   // CROSS JOIN fixes the loop order: the queue drives. Left to itself the planner walks every message
   // below the highest pending rowid, and indexing slows as the table grows.
   const index = rowIndexer(db, 'FROM search_pending p CROSS JOIN messages m ON m.rowid = p.id WHERE p.id <= ? AND m.text IS NOT NULL');
-  const dequeueStmt = db.prepare('DELETE FROM search_pending WHERE id <= ?');
-  return (limit) => {
-    const range = rangeStmt.get(limit) as Row;
-    const n = Number(range.n);
-    if (n === 0) return 0;
-    const upto = range.upto as bigint;
-    index(upto);
-    dequeueStmt.run(upto);
-    return n;
-  };
+  return queueStep(db, 'search_pending', index);
 }
 
 // Every step runs in one transaction: a crash mid-migration leaves the previous version intact. Only a
