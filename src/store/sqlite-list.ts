@@ -311,8 +311,12 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     const hits = (): number | null => (match === null ? null : indexed() + waiting);
     const base = { from: q.from !== undefined, since: q.since !== undefined, after: false, check };
     const like: Shape['q'] = q.q === undefined ? 'none' : 'like';
-    const waitingMatches = (): number =>
-      waiting === 0 ? 0 : Number((listStatement({ ...base, q: 'count-pending', count: true }).get(params) as Row).n);
+    // Rows waiting for the index that match, at or after `since` (the query's own by default).
+    const waitingMatches = (since = q.since): number => {
+      if (waiting === 0) return 0;
+      const stmt = listStatement({ ...base, since: since !== undefined, q: 'count-pending', count: true });
+      return Number((stmt.get(since === undefined ? params : { ...params, since }) as Row).n);
+    };
 
     // total: from kept counts or the index when one filter alone is set; otherwise count the matches
     // through whichever way in is smallest.
@@ -348,9 +352,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     const deep =
       !viaSearch && match !== null && q.from === undefined && q.after === undefined &&
       walkCost > options.deepWalk && total < walkCost
-        ? skipTo(match, q.offset, total, q.since, (since) =>
-            waiting === 0 ? 0 : Number((listStatement({ ...base, since: true, q: 'count-pending', count: true }).get({ ...params, since }) as Row).n),
-          )
+        ? skipTo(match, q.offset, total, q.since, waitingMatches)
         : null;
     const page = listStatement({ ...base, since: base.since || deep !== null, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
     const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
