@@ -35,4 +35,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/sbin/tini", "--"]
-CMD ["node", "--max-semi-space-size=4", "--optimize-for-size", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=4", "--no-concurrent-recompilation", "--heap-growing-percent=10", "src/main.ts"]

@@ -77,6 +77,10 @@ const machine =
   `Linux ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, Node ${process.version}, SQLite ${sqliteVersion}; ` +
   `load: ${generator}${PIN ? `, pinned to core ${LOAD_CORE}; ceiling on core 0, service on cores ${ALL_CORES}` : ', not pinned'}`;
 
+/** The V8 flags `make run` gives the service (the Makefile's NODE_FLAGS): the bench measures what ships. */
+const SERVICE_FLAGS = (/^NODE_FLAGS := (.+)$/m.exec(readFileSync(join(ROOT, 'Makefile'), 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
+if (SERVICE_FLAGS.length === 0) throw new Error('no NODE_FLAGS line in the Makefile');
+
 // ---- processes ------------------------------------------------------------------------------------
 
 function freePort(): Promise<number> {
@@ -104,7 +108,7 @@ async function startService(dbPath: string, name: string): Promise<Running & { r
   await new Promise((r) => out.once('open', r));
   const startMs = performance.now();
   // Launched as `make run`, `npm start` and the Dockerfile launch it.
-  const [cmd, args] = pinned(ALL_CORES, process.execPath, ['--max-semi-space-size=4', '--optimize-for-size', join(ROOT, 'src', 'main.ts')]);
+  const [cmd, args] = pinned(ALL_CORES, process.execPath, [...SERVICE_FLAGS, join(ROOT, 'src', 'main.ts')]);
   const child = spawn(cmd, args, {
     env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO' },
     stdio: ['ignore', out, 'inherit'],

@@ -9,6 +9,8 @@ import { loadConfig } from '../src/config.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const read = (name: string): string => readFileSync(join(ROOT, name), 'utf8');
+/** The V8 flags `make run` starts the service with; npm start, the image and the bench must use the same. */
+const serviceFlags = (): string[] => (/^NODE_FLAGS := (.+)$/m.exec(read('Makefile'))?.[1] ?? '').split(' ').filter(Boolean);
 
 type Instruction = { op: string; args: string };
 type Stage = { from: string; name: string; instructions: Instruction[] };
@@ -152,8 +154,15 @@ describe('Dockerfile', () => {
     const [health = ''] = ops('HEALTHCHECK');
     assert.match(health, /CMD \["node", "-e", ".*\/health\/ready.*"\]$/);
     assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0] ?? '[]'), ['/sbin/tini', '--']);
-    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', '--max-semi-space-size=4', '--optimize-for-size', 'src/main.ts']);
+    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', ...serviceFlags(), 'src/main.ts']);
     assert.ok(ops('RUN').some((r) => /apk add .*\btini\b/.test(r) && /\bsqlite\b/.test(r)));
+  });
+
+  test('npm start and the image start the service with the V8 flags of make run', () => {
+    const flags = serviceFlags();
+    assert.ok(flags.includes('--max-semi-space-size=4'), `NODE_FLAGS: ${flags.join(' ')}`);
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts.start, ['node', ...flags, 'src/main.ts'].join(' '));
   });
 
   test('.dockerignore keeps dependencies, data, secrets and git history out of the build context', () => {
