@@ -148,6 +148,10 @@ describe('SQLite store', () => {
       assert.deepEqual(await search(store, '?'), [[], 0]);
       assert.deepEqual(await search(store, 'V'), [['b', 'c'], 2]);
       assert.deepEqual(await search(store, '3'), [['c'], 1]);
+      // 2 ASCII characters, counted by zone the same way.
+      assert.deepEqual(await search(store, 'IN'), [['b', 'c'], 2]);
+      assert.deepEqual(await search(store, '3 '), [['c'], 1]);
+      assert.deepEqual(await search(store, 'h?'), [[], 0]);
       // Whatever was waiting is indexed later without changing a single answer.
       if (state !== 'indexed') {
         await store.close();
@@ -165,6 +169,8 @@ describe('SQLite store', () => {
         assert.deepEqual(await search(current, '?'), [[], 0]);
         assert.deepEqual(await search(current, 'v'), [['b', 'c'], 2]);
         assert.deepEqual(await search(current, 'L'), [['c', 'e'], 2]);
+        assert.deepEqual(await search(current, 'in'), [['b', 'c'], 2]);
+        assert.deepEqual(await search(current, 'te'), [['e'], 1]);
       }
     });
   }
@@ -528,6 +534,36 @@ describe('SQLite store', () => {
     // The migration also bounds the indexed rows' timestamps (search_zones), which `since` counts by.
     const since = (s: string): Promise<number> => store.list({ limit: 10, offset: 0, q: 'ok', since: s }).then((r) => r.total);
     assert.deepEqual([await since('2025-01-01T00:00:00Z'), await since('2025-01-01T00:00:00.001Z')], [3, 0]);
+  });
+
+  test('migrating a version 5 database counts the pairs of ASCII characters, reporting progress', async (t) => {
+    const path = join(tempDir(t), 'v5.db');
+    const texts = ['Invoice due', 'in time', 'Main road', 'no', 'ÉTÉ à Paris', null];
+    const first = createSqliteStore({ path, searchIndexDelayMs: 0 });
+    // Three zones of the index, and a few rows left waiting for it.
+    await Promise.all(Array.from({ length: 2_500 }, (_, i) => first.insert(msg(`m${i}`, { text: texts[i % texts.length] ?? null }))));
+    await untilIndexed(path);
+    await first.close();
+    // What version 5 counted: single characters only.
+    const old = new DatabaseSync(path);
+    old.exec(`DELETE FROM search_chars WHERE length(ch) = 2; PRAGMA user_version = 5;`);
+    old.close();
+    const events: [string, Record<string, unknown> | undefined][] = [];
+    const store = createSqliteStore({ path, walkLimit: 0, searchIndexDelayMs: Infinity, onEvent: (m, f) => events.push([m, f]) });
+    t.after(() => store.close());
+    assert.deepEqual(events.map(([m]) => m), ['migrating existing messages', 'counting search characters', 'schema ready']);
+    assert.equal(events[1]?.[1]?.percent, 100);
+    assert.equal(dirtyZones(path), 0);
+    assert.ok(countIn(path, 'SELECT count(*) AS n FROM search_chars WHERE ch = \'in\'') === 3, 'a count per zone');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.insert(msg(`w${i}`, { text: texts[i % texts.length] ?? null }))));
+    const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY });
+    t.after(() => scanning.close());
+    for (const q of ['in', 'IN', 'n ', 'ai', 'é ', 'no', 'zz']) {
+      const query = { q, limit: 3, offset: 1 };
+      assert.deepEqual(await store.list(query), await scanning.list(query), q);
+    }
+    // 'Invoice due', 'in time' and 'Main road': 417 + 417 + 417 of the first rows, 4 + 4 + 3 of the later.
+    assert.equal((await store.list({ q: 'In', limit: 1, offset: 0 })).total, 1_262);
   });
 
   test('a committed write probe removes only its own row, even past the rowids a JavaScript number holds', async (t) => {

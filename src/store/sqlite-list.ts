@@ -29,8 +29,8 @@ export const SORT_LIMIT = 5_000;
 export const MAX_ZONE_STEPS = 32;
 /**
  * A text query's page whose walk would visit more rows than this (a deep `offset` into a common word),
- * and more rows than match in all, starts the walk at a zone near the offset instead (see skipTo):
- * at 1M rows, `q=order&offset=99000` walked 500,000 rows (140-230 ms).
+ * and more rows than match in all (or any, for a q counted per zone), starts the walk at a zone near the
+ * offset instead (see skipTo): at 1M rows, `q=order&offset=99000` walked 500,000 rows (140-230 ms).
  */
 export const DEEP_WALK = 25_000;
 /** What reading one row by rowid costs, in index entries walked (measured at 1M rows: about 5). */
@@ -156,7 +156,8 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
 
   // Where a deep page of a text query (with or without `since`) can start: a later `since`, at the
   // earliest sort key of a zone, and how many matches lie between the two, counted exactly (the total
-  // less the matches at or after it, by zones as for since+q). Rows mostly arrive in time order, so the
+  // less the indexed matches at or after it, `indexedFrom`: by zones as for since+q, or from the zones'
+  // character counts, and less the waiting ones). Rows mostly arrive in time order, so the
   // zone of the offset's hit counted in rowid order from the first zone that reaches `since` is a good
   // guess; if the exact count says it starts past the offset (rows out of time order), the two zones
   // before it are tried. null: no later start found.
@@ -166,6 +167,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     total: number,
     since: string | undefined,
     waitingFrom: (since: string) => number,
+    indexedFrom: (since: string) => number | null,
   ): { since: string; before: number } | null => {
     const sinceKey = since === undefined ? '' : String((sortKeyStmt.get({ since }) as Row).k);
     const first = (firstZoneStmt.get({ key: sinceKey }) as Row).zone as bigint | null;
@@ -178,7 +180,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
       // A sort key with a Z is a timestamp whose key it is again (checked: an operator may store anything).
       const start = `${lo}Z`;
       if ((sortKeyStmt.get({ since: start }) as Row).k !== lo) return null;
-      const after = zonedHits(match, start);
+      const after = indexedFrom(start);
       if (after === null) return null;
       const before = total - after - waitingFrom(start);
       if (before >= 0 && before <= offset) return { since: start, before };
@@ -207,7 +209,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     return stmt;
   };
 
-  // Indexed texts holding the 1-character q `ch` (at or after `since`): the sum of the zones' counts,
+  // Indexed texts holding `ch`, 1 character or an ASCII pair (at or after `since`): the sum of the zones' counts,
   // with each dirty or straddling zone checked row by row. null: more such zones than MAX_ZONE_STEPS;
   // the caller counts another way.
   const charCount = (ch: string, since: string | undefined, check: Shape['check'], params: Record<string, string | number>): number | null => {
@@ -300,8 +302,8 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // Over few rows a LIKE on each beats any index; the search index is asked only beyond that.
     const match = q.q === undefined || walkRows <= options.walkLimit ? null : searchMatch(q.q, String(params.pattern));
     if (match !== null) params.match = match;
-    // A 1-character q and no sender: counted from the zones' character counts.
-    const ch = q.q === undefined || q.from !== undefined || walkRows <= options.walkLimit || Array.from(q.q).length !== 1 ? null : foldAscii(q.q);
+    // A 1-character q, or 2 ASCII characters, and no sender: counted from the zones' character counts.
+    const ch = q.q === undefined || q.from !== undefined || walkRows <= options.walkLimit || !counts(q.q) ? null : foldAscii(q.q);
     const counted = ch === null ? null : charCount(ch, q.since, check, params);
     const waiting = match === null && counted === null ? 0 : Number((pendingStmt.get() as Row).n);
     // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
@@ -349,10 +351,14 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // The rows sorted are those that match (total); the rows looked at, the hits.
     const viaSearch = match !== null && total <= options.sortLimit && (hits() ?? Infinity) < walkCost;
     // A deep offset into a text query (and `since`): the walk starts near the offset, not at the top.
+    // Counting the matches after the start costs about what the total did: from the search index, worth
+    // it only when the walk would visit more rows than match in all; from the zones' counts, always.
     const deep =
       !viaSearch && match !== null && q.from === undefined && q.after === undefined &&
-      walkCost > options.deepWalk && total < walkCost
-        ? skipTo(match, q.offset, total, q.since, waitingMatches)
+      walkCost > options.deepWalk && (total < walkCost || counted !== null)
+        ? skipTo(match, q.offset, total, q.since, waitingMatches, (start) =>
+            ch !== null && counted !== null ? charCount(ch, start, check, params) : zonedHits(match, start),
+          )
         : null;
     const page = listStatement({ ...base, since: base.since || deep !== null, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
     const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
@@ -362,6 +368,12 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     const rows = page.all(pageParams) as Row[];
     return { data: rows.slice(0, q.limit).map(toMessage), total, more: rows.length > q.limit };
   };
+}
+
+/** Whether search_chars counts q per zone: any 1 character, or a pair of ASCII ones (see sqlite-chars.ts). */
+function counts(q: string): boolean {
+  const length = Array.from(q).length;
+  return length === 1 || (length === 2 && /^[\x00-\x7f]{2}$/.test(q));
 }
 
 /** ASCII-only lower-casing, as SQLite's lower() did to the indexed text. */

@@ -4,9 +4,11 @@ import type { DatabaseSync } from 'node:sqlite';
 import { charCounter, ZONE_BITS } from './sqlite-chars.ts';
 
 /** The schema version this code applies (PRAGMA user_version). */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 /** Rows per step while a migration fills the search index, one progress event each. */
 export const INDEX_BUILD_CHUNK = 100_000;
+/** Zones per step while version 6 recounts the search index's characters, one progress event each. */
+export const RECOUNT_CHUNK_ZONES = 100;
 
 export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
 type Row = Record<string, unknown>;
@@ -317,6 +319,8 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
       buildSearchIndex(db, existing, onEvent);
     }
     if (version < 5) db.exec(MIGRATION_5);
+    // Version 6: search_chars also counts ASCII pairs. A build (version < 4) counted them already.
+    if (version >= 4 && version < 6) recountSearchChars(db, onEvent);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
     onEvent('schema ready', { version: SCHEMA_VERSION, rows: existing });
@@ -336,6 +340,23 @@ function migrateTo1(db: DatabaseSync): void {
     db.exec(MIGRATION_1.replace(/^ALTER TABLE messages ADD COLUMN ts_key[^\n]*\n/m, ''));
   } else {
     db.exec(MIGRATION_1);
+  }
+}
+
+// Every zone of the index is marked dirty and recounted from its indexed rows (the writer's own recount),
+// a chunk of zones at a time with a progress event each: about 8 s for 1M rows.
+function recountSearchChars(db: DatabaseSync, onEvent: OnEvent): void {
+  db.exec('INSERT OR IGNORE INTO search_dirty (zone) SELECT zone FROM search_zones');
+  const zones = Number((db.prepare('SELECT count(*) AS n FROM search_dirty').get() as Row).n);
+  const chars = charCounter(db);
+  const started = performance.now();
+  let done = 0;
+  for (let step = chars.clean(RECOUNT_CHUNK_ZONES); step > 0; step = chars.clean(RECOUNT_CHUNK_ZONES)) {
+    done += step;
+    onEvent('counting search characters', {
+      percent: Math.min(100, Math.round((done / zones) * 100)),
+      elapsed_ms: Math.round(performance.now() - started),
+    });
   }
 }
 
