@@ -1,10 +1,12 @@
 // Composition root: environment -> config -> logger -> service; process signals and exit codes.
 import { enableCompileCache } from 'node:module';
 
-// Node strips the TypeScript types of every module at each start, through a WebAssembly compiler that
-// keeps its memory. With the on-disk compile cache (in the OS temp folder) later starts skip it: about
-// half the start-up time and 35 MB less resident memory. The modules are therefore imported after it.
-// Worker threads (the store's writer) use the cache only when told through the environment.
+// The service runs as JavaScript built from these sources (dist/, `make build`). Run as TypeScript
+// (tests, `node src/main.ts`), Node strips the types of every module at each start through a WebAssembly
+// compiler that keeps its memory; the on-disk compile cache (in the OS temp folder) lets later starts
+// skip it, and for the build it keeps V8's compiled code between starts. The modules are therefore
+// imported after it. Worker threads (the store's writer) use the cache only when told through the
+// environment.
 const compileCache = enableCompileCache();
 if (compileCache.directory && process.env.NODE_COMPILE_CACHE === undefined) process.env.NODE_COMPILE_CACHE = compileCache.directory;
 

@@ -135,10 +135,10 @@ describe('Dockerfile', () => {
     for (const stage of stages) assert.match(image(stage.from), /^node:24(-alpine|-slim|-bookworm-slim)?$/);
   });
 
-  test('the runtime stage holds only production files: package.json and src/, copied from the build', () => {
+  test('the runtime stage holds only production files: package.json and dist/, copied from the build', () => {
     const copies = ops('COPY');
     assert.ok(copies.length > 0);
-    for (const c of copies) assert.match(c, /^--from=build (--chown=\S+ )?\/app\/(package\.json|src) /, c);
+    for (const c of copies) assert.match(c, /^--from=build (--chown=\S+ )?\/app\/(package\.json|dist) /, c);
     assert.ok(!ops('RUN').some((r) => /\bnpm (ci|install)\b/.test(r)), 'no npm install in the runtime stage');
   });
 
@@ -154,7 +154,7 @@ describe('Dockerfile', () => {
     const [health = ''] = ops('HEALTHCHECK');
     assert.match(health, /CMD \["node", "-e", ".*\/health\/ready.*"\]$/);
     assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0] ?? '[]'), ['/sbin/tini', '--']);
-    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', ...serviceFlags(), 'src/main.ts']);
+    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', ...serviceFlags(), 'dist/main.js']);
     assert.ok(ops('RUN').some((r) => /apk add .*\btini\b/.test(r) && /\bsqlite\b/.test(r)));
   });
 
@@ -162,7 +162,10 @@ describe('Dockerfile', () => {
     const flags = serviceFlags();
     assert.ok(flags.includes('--max-semi-space-size=4'), `NODE_FLAGS: ${flags.join(' ')}`);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    assert.equal(pkg.scripts.start, ['node', ...flags, 'src/main.ts'].join(' '));
+    assert.equal(pkg.scripts.start, ['node', ...flags, 'dist/main.js'].join(' '));
+    // npm runs prestart first: the build, so a fresh checkout starts with `npm ci && npm start`.
+    assert.equal(pkg.scripts.prestart, 'npm run build');
+    assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
   });
 
   test('.dockerignore keeps dependencies, data, secrets and git history out of the build context', () => {

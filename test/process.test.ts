@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -11,9 +11,11 @@ import { message, postSigned, SECRET, tempDir, type LogLine } from './helpers.ts
 type Running = { proc: ChildProcess; lines: LogLine[]; url: string; exit: Promise<number | string | null> };
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
+/** What `make run`, `npm start` and the image run: the JavaScript tsc emits (`make build`). */
+const BUILT = join(import.meta.dirname, '..', 'dist', 'main.js');
 
-function launch(env: Record<string, string>): { proc: ChildProcess; lines: LogLine[]; raw: () => string; exit: Promise<number | string | null> } {
-  const proc = spawn(process.execPath, [MAIN], {
+function launch(env: Record<string, string>, main = MAIN): { proc: ChildProcess; lines: LogLine[]; raw: () => string; exit: Promise<number | string | null> } {
+  const proc = spawn(process.execPath, [main], {
     env: { PATH: process.env.PATH ?? '', NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -33,8 +35,8 @@ function launch(env: Record<string, string>): { proc: ChildProcess; lines: LogLi
   return { proc, lines, raw: () => err, exit };
 }
 
-async function startMain(env: Record<string, string>): Promise<Running> {
-  const r = launch(env);
+async function startMain(env: Record<string, string>, main = MAIN): Promise<Running> {
+  const r = launch(env, main);
   const until = Date.now() + 10_000;
   for (;;) {
     const listening = r.lines.find((l) => l.msg === 'listening');
@@ -61,6 +63,18 @@ describe('the process', () => {
       assert.ok(Array.isArray(r.lines[0]?.errors));
       assert.equal(r.raw(), '');
     }
+  });
+
+  test('the build the service runs (dist/) stores a message through its writer thread and stops on SIGTERM', async (t) => {
+    assert.ok(existsSync(BUILT), 'dist/main.js is missing: `make test` builds it first (`make build`)');
+    const dir = tempDir(t);
+    const s = await startMain({ WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dir}/app.db` }, BUILT);
+    t.after(() => s.proc.kill('SIGKILL'));
+    assert.equal((await postSigned(s.url, message({ message_id: 'built' }))).status, 200);
+    const page = (await (await fetch(`${s.url}/messages`)).json()) as { total: number; data: { message_id: string }[] };
+    assert.deepEqual([page.total, page.data[0]?.message_id], [1, 'built']);
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exit, 0);
   });
 
   test('without a secret it starts, logs an ERROR and is not ready', async (t) => {

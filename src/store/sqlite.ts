@@ -327,10 +327,14 @@ type WriterLink = {
   stop(): Promise<void>;
 };
 
+// The writer's module beside this one: writer.ts when Node runs the sources, writer.js when it runs the
+// build (dist/, see tsconfig.build.json), whose import specifiers tsc rewrites but not this URL.
+const WRITER_MODULE = import.meta.url.endsWith('.ts') ? './writer.ts' : './writer.js';
+
 function threadWriter(config: WriterConfig): WriterLink {
   // Its own channel, so the writer can take every request already queued (receiveMessageOnPort).
   const { port1: port, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./writer.ts', import.meta.url), {
+  const worker = new Worker(new URL(WRITER_MODULE, import.meta.url), {
     workerData: { writer: config, port: port2 },
     transferList: [port2],
     // Its JavaScript holds a batch at a time: a small young generation keeps the thread's memory small.
