@@ -166,6 +166,8 @@ describe('Dockerfile', () => {
     // npm runs prestart first: the build, so a fresh checkout starts with `npm ci && npm start`.
     assert.equal(pkg.scripts.prestart, 'npm run build');
     assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
+    // npm test as well: a test starts the build.
+    assert.match(pkg.scripts.test ?? '', /npm run build && c8 /);
   });
 
   test('.dockerignore keeps dependencies, data, secrets and git history out of the build context', () => {
