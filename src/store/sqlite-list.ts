@@ -209,9 +209,9 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     return stmt;
   };
 
-  // Indexed texts holding `ch`, 1 character or an ASCII pair (at or after `since`): the sum of the zones' counts,
-  // with each dirty or straddling zone checked row by row. null: more such zones than MAX_ZONE_STEPS;
-  // the caller counts another way.
+  // Indexed texts holding `ch`, 1 character or an ASCII pair (at or after `since`): the sum of the
+  // zones' counts, with each dirty or straddling zone checked row by row. null: more such zones than
+  // MAX_ZONE_STEPS; the caller counts another way.
   const charCount = (ch: string, since: string | undefined, check: Shape['check'], params: Record<string, string | number>): number | null => {
     // Every sort key is at or after '': without `since` each zone with bounds lies wholly after it.
     const key = since === undefined ? '' : String((sortKeyStmt.get({ since }) as Row).k);
