@@ -109,22 +109,26 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
   // Per zone: 1 when all its indexed rows are at or after the key, -1 when all are before, 0 both.
   const zoneSidesStmt = db.prepare('SELECT zone, (lo >= :key) - (hi < :key) AS side FROM search_zones ORDER BY zone');
   const rangeHitsStmt = db.prepare('SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH :match AND rowid BETWEEN :lo AND :hi');
-  const zoneHitsStmt = db.prepare(
-    `SELECT count(*) AS n FROM messages WHERE rowid BETWEEN :lo AND :hi AND +ts_key >= :key
-     AND rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match AND rowid BETWEEN :lo AND :hi)`,
-  );
+  const zoneHitsStmts = [true, false].map((below) =>
+    db.prepare(
+      `SELECT count(*) AS n FROM messages WHERE rowid BETWEEN :lo AND :hi AND +ts_key ${below ? '<' : '>='} :key
+       AND rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :match AND rowid BETWEEN :lo AND :hi)`,
+    ),
+  ) as [StatementSync, StatementSync];
 
-  // Indexed rows matching `match` at or after `since`, counted zone by zone: each run of zones wholly at
-  // or after it by one rowid range of the search index (reading no row; zones between them hold no
-  // indexed row), each zone that straddles it by checking its rows. null: too many steps (MAX_ZONE_STEPS).
-  const zonedHits = (match: string, since: string): number | null => {
+  // Indexed rows matching `match` at or after `since` (or, `below`, before it), counted zone by zone:
+  // each run of zones wholly on that side by one rowid range of the search index (reading no row; zones
+  // between them hold no indexed row), each zone that straddles it by checking its rows. null: too many
+  // steps (MAX_ZONE_STEPS).
+  const zonedHits = (match: string, since: string, below = false): number | null => {
     const key = String((sortKeyStmt.get({ since }) as Row).k);
+    const [wanted, zoneHitsStmt] = below ? [-1, zoneHitsStmts[0]] : [1, zoneHitsStmts[1]];
     // Zones (rowid >> ZONE_BITS: exact as numbers) first to last, of a run or one straddling zone.
     const steps: { first: number; last: number; straddles: boolean }[] = [];
     let run: { first: number; last: number; straddles: boolean } | null = null;
     for (const row of zoneSidesStmt.all({ key }) as Row[]) {
       const [zone, side] = [Number(row.zone), Number(row.side)];
-      if (side === 1) {
+      if (side === wanted) {
         if (run === null) steps.push((run = { first: zone, last: zone, straddles: false }));
         run.last = zone;
         continue;
@@ -155,19 +159,16 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
   const zonesUpToStmt = db.prepare('SELECT lo FROM search_zones WHERE zone <= ? ORDER BY zone DESC LIMIT 3');
 
   // Where a deep page of a text query (with or without `since`) can start: a later `since`, at the
-  // earliest sort key of a zone, and how many matches lie between the two, counted exactly (the total
-  // less the indexed matches at or after it, `indexedFrom`: by zones as for since+q, or from the zones'
-  // character counts, and less the waiting ones). Rows mostly arrive in time order, so the
+  // earliest sort key of a zone, and how many matches lie between the two, counted exactly by
+  // `between` (see the caller). Rows mostly arrive in time order, so the
   // zone of the offset's hit counted in rowid order from the first zone that reaches `since` is a good
   // guess; if the exact count says it starts past the offset (rows out of time order), the two zones
   // before it are tried. null: no later start found.
   const skipTo = (
     match: string,
     offset: number,
-    total: number,
     since: string | undefined,
-    waitingFrom: (since: string) => number,
-    indexedFrom: (since: string) => number | null,
+    between: (start: string, match: string) => number | null,
   ): { since: string; before: number } | null => {
     const sinceKey = since === undefined ? '' : String((sortKeyStmt.get({ since }) as Row).k);
     const first = (firstZoneStmt.get({ key: sinceKey }) as Row).zone as bigint | null;
@@ -180,9 +181,8 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
       // A sort key with a Z is a timestamp whose key it is again (checked: an operator may store anything).
       const start = `${lo}Z`;
       if ((sortKeyStmt.get({ since: start }) as Row).k !== lo) return null;
-      const after = indexedFrom(start);
-      if (after === null) return null;
-      const before = total - after - waitingFrom(start);
+      const before = between(start, match);
+      if (before === null) return null;
       if (before >= 0 && before <= offset) return { since: start, before };
     }
     return null;
@@ -351,14 +351,23 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // The rows sorted are those that match (total); the rows looked at, the hits.
     const viaSearch = match !== null && total <= options.sortLimit && (hits() ?? Infinity) < walkCost;
     // A deep offset into a text query (and `since`): the walk starts near the offset, not at the top.
-    // Counting the matches after the start costs about what the total did: from the search index, worth
-    // it only when the walk would visit more rows than match in all; from the zones' counts, always.
+    // The matches between `since` and the start: the total less those at or after the start, which the
+    // zones' counts give cheaply and the search index at about the cost of the total; or, without
+    // `since` and with the offset in the first half, the search index's matches before the start
+    // (about the offset's worth of hits) plus the waiting ones before it.
+    const fromTop = q.since === undefined && q.offset * 2 < total;
+    const between = (start: string, match: string): number | null => {
+      if (fromTop && counted === null) {
+        const below = zonedHits(match, start, true);
+        return below === null ? null : below + waitingMatches() - waitingMatches(start);
+      }
+      const after = ch !== null && counted !== null ? charCount(ch, start, check, params) : zonedHits(match, start);
+      return after === null ? null : total - after - waitingMatches(start);
+    };
     const deep =
       !viaSearch && match !== null && q.from === undefined && q.after === undefined &&
-      walkCost > options.deepWalk && (total < walkCost || counted !== null)
-        ? skipTo(match, q.offset, total, q.since, waitingMatches, (start) =>
-            ch !== null && counted !== null ? charCount(ch, start, check, params) : zonedHits(match, start),
-          )
+      walkCost > options.deepWalk && (total < walkCost || counted !== null || fromTop)
+        ? skipTo(match, q.offset, q.since, between)
         : null;
     const page = listStatement({ ...base, since: base.since || deep !== null, q: viaSearch ? 'search' : like, after: q.after !== undefined, count: false });
     const pageParams: Record<string, string | number> = { ...params, limit: q.limit + 1, offset: q.offset };
