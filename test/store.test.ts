@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { describe, test } from 'node:test';
-import { createSqliteStore } from '../src/store/sqlite.ts';
+import { describe, test, type TestContext } from 'node:test';
+import { createSqliteStore, type SqliteStoreOptions } from '../src/store/sqlite.ts';
 import { createWriter } from '../src/store/writer.ts';
 import { isStoreUnavailable, type Message } from '../src/store/store.ts';
 import { getJson, message, postSigned, startApp, tempDir, waitFor } from './helpers.ts';
@@ -119,6 +119,24 @@ describe('SQLite store', () => {
   const untilIndexed = (path: string): Promise<void> => waitFor(() => pendingRows(path) === 0, 10_000);
   // Zones whose character counts an operator's DELETE or UPDATE left for the writer to recount.
   const dirtyZones = (path: string): number => countIn(path, 'SELECT count(*) AS n FROM search_dirty');
+  // Rows 0 to indexedRows - 1 put in the search index; then a store with `options` that leaves the next
+  // waitingRows waiting for it (closed after the test).
+  const withWaiting = async (
+    t: TestContext,
+    path: string,
+    row: (i: number) => Message,
+    [indexedRows, waitingRows]: [number, number],
+    options: Partial<SqliteStoreOptions>,
+  ): Promise<ReturnType<typeof createSqliteStore>> => {
+    const first = createSqliteStore({ path, searchIndexDelayMs: 0 });
+    await Promise.all(Array.from({ length: indexedRows }, (_, i) => first.insert(row(i))));
+    await untilIndexed(path);
+    await first.close();
+    const store = createSqliteStore({ ...options, path, searchIndexDelayMs: Infinity });
+    t.after(() => store.close());
+    await Promise.all(Array.from({ length: waitingRows }, (_, k) => store.insert(row(indexedRows + k))));
+    return store;
+  };
 
   for (const state of ['waiting for the index', 'indexed'] as const) {
     test(`search follows an operator's DELETE, UPDATE and VACUUM through another connection (rows ${state})`, async (t) => {
@@ -234,15 +252,9 @@ describe('SQLite store', () => {
         : i;
       return msg(`m${String(i).padStart(5, '0')}`, { ts: minute(at), text: texts[i % texts.length] ?? null });
     };
-    const first = createSqliteStore({ path, searchIndexDelayMs: 0 });
-    await Promise.all(Array.from({ length: 5_000 }, (_, i) => first.insert(row(i))));
-    await untilIndexed(path);
-    await first.close();
-    // The index, pages walked (never sorted from the hits), and the start near the offset wherever usable.
-    const deep = createSqliteStore({ path, walkLimit: 0, sortLimit: 0, deepWalk: 0, searchIndexDelayMs: Infinity });
-    t.after(() => deep.close());
-    // 300 more waiting for the index, some of them older than everything indexed.
-    await Promise.all(Array.from({ length: 300 }, (_, k) => deep.insert(row(5_000 + k))));
+    // The index, pages walked (never sorted from the hits), and the start near the offset wherever usable;
+    // 300 more rows waiting for the index, some of them older than everything indexed.
+    const deep = await withWaiting(t, path, row, [5_000, 300], { walkLimit: 0, sortLimit: 0, deepWalk: 0 });
     assert.ok(pendingRows(path) > 0);
     const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY, deepWalk: Number.POSITIVE_INFINITY });
     t.after(() => scanning.close());
@@ -276,6 +288,31 @@ describe('SQLite store', () => {
     for (const [q, ids] of cases) {
       for (const store of [indexed, scanning]) assert.deepEqual(await search(store, q), [ids, ids.length], JSON.stringify(q));
     }
+  });
+
+  test('the search index, which reads past a NUL, counts no text where q would only span one', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const texts = ['x\u0000in', 'xin there', 'Ship\u0000ment', 'shipment', 'a\u0000é', 'plain text'];
+    const row = (i: number): Message =>
+      msg(`m${String(i).padStart(4, '0')}`, { from: `+${i % 3}`, ts: `2025-02-${String((i % 28) + 1).padStart(2, '0')}T00:00:00Z`, text: texts[i % texts.length] ?? null });
+    // Through the index always, pages walked from a start near the offset wherever it can; 60 rows waiting.
+    const indexed = await withWaiting(t, path, row, [1_200, 60], { walkLimit: 0, sortLimit: 0, deepWalk: 0 });
+    const sorting = createSqliteStore({ path, walkLimit: 0, sortLimit: Number.POSITIVE_INFINITY, searchIndexDelayMs: Infinity });
+    t.after(() => sorting.close());
+    const scanning = createSqliteStore({ path, walkLimit: Number.POSITIVE_INFINITY, deepWalk: Number.POSITIVE_INFINITY });
+    t.after(() => scanning.close());
+    for (const q of ['xin', 'XIN', 'shipment', 'pment', 'aé', 'in', 'ment']) {
+      for (const extra of [{}, { from: '+1' }, { since: '2025-02-10T00:00:00Z' }, { from: '+2', since: '2025-02-20T00:00:00Z' }]) {
+        for (const paging of [{ limit: 5, offset: 0 }, { limit: 5, offset: 90 }, { limit: 5, offset: 150 }]) {
+          const query = { q, ...extra, ...paging };
+          const expected = await scanning.list(query);
+          assert.deepEqual(await indexed.list(query), expected, JSON.stringify(query));
+          assert.deepEqual(await sorting.list(query), expected, JSON.stringify(query));
+        }
+      }
+    }
+    // 'xin there' only: 1 in 6 of 1,260 rows.
+    assert.equal((await indexed.list({ q: 'xin', limit: 1, offset: 0 })).total, 210);
   });
 
   test('since with a text query counts whole runs of rowids by the search index, and stays exact for rows out of time order', async (t) => {

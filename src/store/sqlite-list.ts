@@ -234,6 +234,27 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     }
     return n;
   };
+  // The search index reads past a NUL as if it were not there, so it also matches a text holding one
+  // where q would span the NUL (`xin` in `x` NUL `in`); it never misses a text that holds q. While any
+  // text holds a NUL, counts from the index are corrected by such texts (few; found through the partial
+  // index idx_messages_text_nul): indexed, matched by the index, not holding q, within the count's filters.
+  const falseHitStmts = new Map<string, StatementSync>();
+  const nulFalseHits = (filters: { from?: boolean; since?: boolean; key?: '>=' | '<' }, params: Record<string, unknown>): number => {
+    const id = JSON.stringify(filters);
+    let stmt = falseHitStmts.get(id);
+    if (!stmt) {
+      const where = ['instr(text, char(0)) > 0', 'rowid NOT IN (SELECT id FROM search_pending)'];
+      if (filters.from) where.push('from_msisdn = :from');
+      if (filters.since) where.push(`ts_key >= ${sortKeySql(':since')}`);
+      if (filters.key) where.push(`ts_key ${filters.key} :key`);
+      where.push('EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH :match AND rowid = messages.rowid)');
+      where.push(`NOT ${TEXT_CHECKS['nul-safe']}`);
+      stmt = db.prepare(`SELECT count(*) AS n FROM messages WHERE ${where.join(' AND ')}`);
+      stmt.setAllowUnknownNamedParameters(true);
+      falseHitStmts.set(id, stmt);
+    }
+    return Number((stmt.get(params as Record<string, string | number>) as Row).n);
+  };
   const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
   // Whether any text holds U+0000: one probe of the partial index idx_messages_text_nul.
   const nulTextStmt = db.prepare('SELECT 1 FROM messages WHERE instr(text, char(0)) > 0 LIMIT 1');
@@ -309,7 +330,16 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
     // Counted only when a choice below needs them: for a common word that count takes tens of ms.
     let indexedCount: number | undefined;
-    const indexed = (): number => (indexedCount ??= Number((hitsStmt.get(match) as Row).n));
+    const nul = check === 'nul-safe';
+    const indexed = (): number =>
+      (indexedCount ??= Number((hitsStmt.get(match) as Row).n) - (nul && match !== null ? nulFalseHits({}, params) : 0));
+    // Indexed matches at or after `since` (or before it), by zones, less the index's false hits.
+    const zoned = (m: string, since: string, below = false): number | null => {
+      const n = zonedHits(m, since, below);
+      if (n === null || !nul) return n;
+      const key = String((sortKeyStmt.get({ since }) as Row).k);
+      return n - nulFalseHits({ key: below ? '<' : '>=' }, { ...params, match: m, key });
+    };
     const hits = (): number | null => (match === null ? null : indexed() + waiting);
     const base = { from: q.from !== undefined, since: q.since !== undefined, after: false, check };
     const like: Shape['q'] = q.q === undefined ? 'none' : 'like';
@@ -333,14 +363,14 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
         : Number((listStatement({ ...base, q: 'none', count: true }).get(params) as Row).n);
     } else {
       // `since` and q alone: by zones, when the rows are in time order enough for that.
-      const zoned = q.from === undefined && q.since !== undefined && match !== null ? zonedHits(match, q.since) : null;
-      if (zoned !== null) total = zoned + waitingMatches();
+      const byZones = q.from === undefined && q.since !== undefined && match !== null ? zoned(match, q.since) : null;
+      if (byZones !== null) total = byZones + waitingMatches();
       else {
         // A row lookup costs several index entries: walk when the hits are not far fewer than the walk.
         const h = hits();
         const textCount: Shape['q'] = h === null ? like : h * LOOKUP_COST < walkRows ? 'count-search' : 'count-walk';
         total = Number((listStatement({ ...base, q: textCount, count: true }).get(params) as Row).n);
-        if (h !== null) total += waitingMatches();
+        if (h !== null) total += waitingMatches() - (nul ? nulFalseHits({ from: base.from, since: base.since }, params) : 0);
       }
     }
     if (total === 0 || (q.after === undefined && q.offset >= total)) return { data: [], total, more: false };
@@ -358,10 +388,10 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     const fromTop = q.since === undefined && q.offset * 2 < total;
     const between = (start: string, match: string): number | null => {
       if (fromTop && counted === null) {
-        const below = zonedHits(match, start, true);
+        const below = zoned(match, start, true);
         return below === null ? null : below + waitingMatches() - waitingMatches(start);
       }
-      const after = ch !== null && counted !== null ? charCount(ch, start, check, params) : zonedHits(match, start);
+      const after = ch !== null && counted !== null ? charCount(ch, start, check, params) : zoned(match, start);
       return after === null ? null : total - after - waitingMatches(start);
     };
     const deep =
