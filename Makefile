@@ -46,7 +46,7 @@ test: $(BUILD) ## Type-check, build, then run every test with a coverage report
 	tsc --noEmit -p .
 	c8 $(NODE_TESTS) test/*.test.ts
 
-soak: $(DEPS) ## SIGKILL/restart cycles under signed load, then the signature timing check; prints a summary table
+soak: $(BUILD) ## SIGKILL/restart cycles under signed load, then the signature timing check; prints a summary table
 	node scripts/soak.ts
 
 typecheck: $(DEPS) ## Type-check only (tsc --noEmit, strict)

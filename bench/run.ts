@@ -6,13 +6,14 @@
 //   4. the one-time migration of the seeded file, start-up to ready on it, and peak RSS.
 // Prints a table and writes the same figures to bench/results.json (git-ignored).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { sign } from '../src/domain/signature.ts';
+import { serviceArgs } from '../scripts/service-command.ts';
 import { seedDatabase, type SeedFacts } from './seed.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -77,12 +78,8 @@ const machine =
   `Linux ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, Node ${process.version}, SQLite ${sqliteVersion}; ` +
   `load: ${generator}${PIN ? `, pinned to core ${LOAD_CORE}; ceiling on core 0, service on cores ${ALL_CORES}` : ', not pinned'}`;
 
-/** The V8 flags `make run` gives the service (the Makefile's NODE_FLAGS): the bench measures what ships. */
-const SERVICE_FLAGS = (/^NODE_FLAGS := (.+)$/m.exec(readFileSync(join(ROOT, 'Makefile'), 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
-if (SERVICE_FLAGS.length === 0) throw new Error('no NODE_FLAGS line in the Makefile');
-/** The JavaScript the service runs (`make build`; `make bench` builds it first). */
-const BUILT = join(ROOT, 'dist', 'main.js');
-if (!existsSync(BUILT)) throw new Error('dist/main.js is missing: run `make bench` (or `make build` first)');
+/** Node's arguments for the service as it ships (the Makefile's NODE_FLAGS, dist/): the bench measures that. */
+const SERVICE_ARGS = serviceArgs();
 
 // ---- processes ------------------------------------------------------------------------------------
 
@@ -111,7 +108,7 @@ async function startService(dbPath: string, name: string): Promise<Running & { r
   await new Promise((r) => out.once('open', r));
   const startMs = performance.now();
   // Launched as `make run`, `npm start` and the Dockerfile launch it.
-  const [cmd, args] = pinned(ALL_CORES, process.execPath, [...SERVICE_FLAGS, BUILT]);
+  const [cmd, args] = pinned(ALL_CORES, process.execPath, SERVICE_ARGS);
   const child = spawn(cmd, args, {
     env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO' },
     stdio: ['ignore', out, 'inherit'],

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { sign } from '../src/domain/signature.ts';
 import { createRandom, type Random } from './prng.ts';
+import { serviceArgs } from './service-command.ts';
 
-const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 const SECRET = 'soak-secret';
 
 export type CrashOptions = {
@@ -194,9 +194,9 @@ export function postWebhook(agent: Agent, port: number, raw: string, signature: 
 
 type Launched = { proc: ChildProcess; port: number; exit: Promise<void> };
 
-/** Starts src/main.ts on a free port; null when it does not come up within 10 s. */
+/** Starts the service as it ships (the build, with its V8 flags) on a free port; null when it does not come up within 10 s. */
 export async function launch(dbPath: string, env: Record<string, string> = {}): Promise<Launched | null> {
-  const proc = spawn(process.execPath, [MAIN], {
+  const proc = spawn(process.execPath, serviceArgs(), {
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
