@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: the build stage type-checks with the dev toolchain; the runtime stage holds only the
-# service's own files (no node_modules: the service has zero runtime dependencies).
+# Multi-stage: the build stage type-checks with the dev toolchain and emits the JavaScript (dist/); the
+# runtime stage holds only the service's own files (no node_modules: zero runtime dependencies).
 ARG NODE_IMAGE=node:24-alpine
 
 FROM ${NODE_IMAGE} AS build
