@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-DEPS := node_modules/.deps-installed
+# npm writes node_modules/.package-lock.json at every install, so a manual `npm ci` counts as installed too.
+DEPS := node_modules/.package-lock.json
 # The service as it runs: plain JavaScript that tsc emits from src/ (tsconfig.build.json). Node could run
 # the sources, but its TypeScript stripper then stays in memory in both threads (about 48 MB more, the
 # compile cache aside, which a fresh container never has).
