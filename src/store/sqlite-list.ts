@@ -116,12 +116,11 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     ),
   ) as [StatementSync, StatementSync];
 
-  // Indexed rows matching `match` at or after `since` (or, `below`, before it), counted zone by zone:
-  // each run of zones wholly on that side by one rowid range of the search index (reading no row; zones
-  // between them hold no indexed row), each zone that straddles it by checking its rows. null: too many
-  // steps (MAX_ZONE_STEPS).
-  const zonedHits = (match: string, since: string, below = false): number | null => {
-    const key = String((sortKeyStmt.get({ since }) as Row).k);
+  // Indexed rows matching `match` at or after the sort key `key` (or, `below`, before it), counted zone
+  // by zone: each run of zones wholly on that side by one rowid range of the search index (reading no
+  // row; zones between them hold no indexed row), each zone that straddles it by checking its rows.
+  // null: too many steps (MAX_ZONE_STEPS).
+  const zonedHits = (match: string, key: string, below: boolean): number | null => {
     const [wanted, zoneHitsStmt] = below ? [-1, zoneHitsStmts[0]] : [1, zoneHitsStmts[1]];
     // Zones (rowid >> ZONE_BITS: exact as numbers) first to last, of a run or one straddling zone.
     const steps: { first: number; last: number; straddles: boolean }[] = [];
@@ -335,9 +334,9 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
       (indexedCount ??= Number((hitsStmt.get(match) as Row).n) - (nul && match !== null ? nulFalseHits({}, params) : 0));
     // Indexed matches at or after `since` (or before it), by zones, less the index's false hits.
     const zoned = (m: string, since: string, below = false): number | null => {
-      const n = zonedHits(m, since, below);
-      if (n === null || !nul) return n;
       const key = String((sortKeyStmt.get({ since }) as Row).k);
+      const n = zonedHits(m, key, below);
+      if (n === null || !nul) return n;
       return n - nulFalseHits({ key: below ? '<' : '>=' }, { ...params, match: m, key });
     };
     const hits = (): number | null => (match === null ? null : indexed() + waiting);
