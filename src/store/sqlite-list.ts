@@ -70,6 +70,8 @@ export type ListReaderOptions = {
   deepWalk: number;
   /** Messages stored (kept by trigger). */
   messages: () => number;
+  /** Rows waiting in search_pending for the search index. */
+  waiting: () => number;
   /** The earliest and latest `ts` stored, or null when empty. */
   timeRange: () => { first: string; last: string } | null;
 };
@@ -254,7 +256,6 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     }
     return Number((stmt.get(params as Record<string, string | number>) as Row).n);
   };
-  const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
   // Whether any text holds U+0000: one probe of the partial index idx_messages_text_nul.
   const nulTextStmt = db.prepare('SELECT 1 FROM messages WHERE instr(text, char(0)) > 0 LIMIT 1');
   const beforeStmt = db.prepare(`SELECT count(*) AS n FROM messages WHERE ts_key < ${sortKeySql(':since')}`);
@@ -325,7 +326,7 @@ export function createListReader(db: DatabaseSync, options: ListReaderOptions): 
     // A 1-character q, or 2 ASCII characters, and no sender: counted from the zones' character counts.
     const ch = q.q === undefined || q.from !== undefined || walkRows <= options.walkLimit || !counts(q.q) ? null : foldAscii(q.q);
     const counted = ch === null ? null : charCount(ch, q.since, check, params);
-    const waiting = match === null && counted === null ? 0 : Number((pendingStmt.get() as Row).n);
+    const waiting = match === null && counted === null ? 0 : options.waiting();
     // Hits: rows the index finds plus rows still waiting to be indexed (each a candidate, checked by LIKE).
     // Counted only when a choice below needs them: for a common word that count takes tens of ms.
     let indexedCount: number | undefined;

@@ -140,6 +140,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
   const pendingStmt = db.prepare('SELECT count(*) AS n FROM search_pending');
+  const waiting = (): number => Number((pendingStmt.get() as Row).n);
   const tsOf = (row: unknown): string | null => (row === undefined ? null : String((row as Row).ts));
   const firstTs = (): string | null => tsOf(firstStmt.get());
   const lastTs = (): string | null => tsOf(lastStmt.get());
@@ -148,6 +149,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     sortLimit: options.sortLimit ?? SORT_LIMIT,
     deepWalk: options.deepWalk ?? DEEP_WALK,
     messages: () => totals().messages,
+    waiting,
     timeRange: () => {
       const [first, last] = [firstTs(), lastTs()];
       return first === null || last === null ? null : { first, last };
@@ -277,7 +279,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     searchBacklog() {
-      return read(() => Number((pendingStmt.get() as Row).n));
+      return read(waiting);
     },
 
     async ping() {
