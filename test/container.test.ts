@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { serviceFlags } from '../scripts/service-command.ts';
 import { loadConfig } from '../src/config.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const read = (name: string): string => readFileSync(join(ROOT, name), 'utf8');
-/** The V8 flags `make run` starts the service with; npm start, the image and the bench must use the same. */
-const serviceFlags = (): string[] => (/^NODE_FLAGS := (.+)$/m.exec(read('Makefile'))?.[1] ?? '').split(' ').filter(Boolean);
 
 type Instruction = { op: string; args: string };
 type Stage = { from: string; name: string; instructions: Instruction[] };
