@@ -56,6 +56,8 @@ await Promise.all(Array.from({ length: Number(connections) }, worker));
 const duration = (performance.now() - started) * 1000;
 latencies.sort((a, b) => a - b);
 const at = (f: number): number => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? 0);
-const line = { requests: latencies.length, duration_us: Math.round(duration), errors, non_2xx: non2xx, p50_us: at(0.5), p99_us: at(0.99), max_us: at(1) };
+// Uncorrected, so the raw figures are the same ones (wrk's corrected figures have no counterpart here).
+const [p50, p99, max] = [at(0.5), at(0.99), at(1)];
+const line = { requests: latencies.length, duration_us: Math.round(duration), errors, non_2xx: non2xx, p50_us: p50, p99_us: p99, max_us: max, raw_p50_us: p50, raw_p99_us: p99, raw_max_us: max };
 process.stdout.write(`WRK_JSON ${JSON.stringify(line)}\n`);
 agent.destroy();
