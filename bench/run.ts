@@ -6,7 +6,7 @@
 //   4. the one-time migration of the seeded file, start-up to ready on it, and peak RSS.
 // Prints a table and writes the same figures to bench/results.json (git-ignored).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,6 +43,8 @@ type Load = {
   raw_p50_us?: number;
   raw_p99_us?: number;
   raw_max_us?: number;
+  /** CPU the load generator itself used during the run (wrk with LuaJIT's FFI only). */
+  cpu_us?: number;
 };
 type Running = { child: ChildProcess; url: string; log: string; startMs: number };
 
@@ -148,6 +150,48 @@ function peakRssMb(p: Running): number {
   return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
 
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU seconds each thread of a process used so far, summed by thread name (Node's are MainThread and WorkerThread). */
+function threadCpu(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    // After the name: state (field 3) onwards; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+  }
+  return byName;
+}
+
+type CpuPerRequest = { http: number; writer: number; other: number; wrk: number | null };
+
+/** A load run on a server, with the CPU each side spent on a request (microseconds). */
+function loadMeasured(p: Running, ...args: Parameters<typeof load>): { l: Load; cpu: CpuPerRequest } {
+  const pid = p.child.pid ?? 0;
+  const before = threadCpu(pid);
+  const l = load(...args);
+  const after = threadCpu(pid);
+  const per = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, l.requests));
+  const used = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+  const all = [...after.keys()].reduce((sum, name) => sum + used(name), 0);
+  return {
+    l,
+    cpu: {
+      http: per(used('MainThread')),
+      writer: per(used('WorkerThread')),
+      other: per(all - used('MainThread') - used('WorkerThread')),
+      wrk: l.cpu_us === undefined ? null : per(l.cpu_us / 1e6),
+    },
+  };
+}
+
 async function stop(p: Running): Promise<void> {
   if (p.child.exitCode !== null) return;
   const exited = new Promise((r) => p.child.once('exit', r));
@@ -212,7 +256,7 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
 
   const ceiling = await startCeiling();
   load(ceiling.url, INGEST_CONNECTIONS, 2, warm);
-  const ceil = load(ceiling.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
+  const ceil = loadMeasured(ceiling, ceiling.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
   await stop(ceiling);
 
   const dbPath = join(DATA, 'ingest.db');
@@ -222,18 +266,19 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
     ((await (await get(`${service.url}/stats`)).json()) as { total_messages: number }).total_messages;
   load(service.url, INGEST_CONNECTIONS, 2, warm);
   const before = await storedNow();
-  const ingest = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
+  const ingest = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
   const stored = (await storedNow()) - before;
   // The same bodies again, only those stored: every one a duplicate.
-  const dup = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique, Math.min(stored, UNIQUE_BODIES));
+  const dup = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique, Math.min(stored, UNIQUE_BODIES));
   // Unique again, senders and ids in no order, into the same (now larger) database.
   const beforeShuffled = await storedNow();
-  const shuf = load(service.url, INGEST_CONNECTIONS, INGEST_SECONDS, shuffled);
+  const shuf = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, shuffled);
   const storedShuffled = (await storedNow()) - beforeShuffled;
   const rss = peakRssMb(service);
   await stop(service);
 
-  const row = (l: Load): Record<string, number> => ({
+  const ceilingRate = rate(ceil.l);
+  const row = ({ l, cpu }: { l: Load; cpu: CpuPerRequest }): Record<string, unknown> => ({
     rps: rate(l),
     p50_ms: ms(l.p50_us),
     p99_ms: ms(l.p99_us),
@@ -241,14 +286,17 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
     requests: l.requests,
     errors: l.errors,
     non_2xx: l.non_2xx,
-    ratio: Math.round((rate(l) / rate(ceil)) * 100) / 100,
+    ratio: Math.round((rate(l) / ceilingRate) * 100) / 100,
+    cpu_us_per_request: cpu,
+    // What 0.8 x the ceiling's rate would take at this run's CPU per request, server and wrk together.
+    cores_at_bar: cpu.wrk === null ? null : Math.round(((cpu.http + cpu.writer + cpu.other + cpu.wrk) * 0.8 * ceilingRate) / 1e4) / 100,
   });
   return {
     connections: INGEST_CONNECTIONS,
     seconds: INGEST_SECONDS,
     ceiling: row(ceil),
     // wrk does not count requests still in flight at the end, which were stored too.
-    unique: { ...row(ingest), stored, all_unique: stored >= ingest.requests && ingest.requests < UNIQUE_BODIES },
+    unique: { ...row(ingest), stored, all_unique: stored >= ingest.l.requests && ingest.l.requests < UNIQUE_BODIES },
     duplicate: row(dup),
     shuffled: { ...row(shuf), stored: storedShuffled },
     peak_rss_mb: rss,
@@ -416,6 +464,14 @@ function ingestTable(out: string[], ingest: Record<string, any>): void {
   for (const [name, row] of rows) {
     if (row === undefined) continue;
     out.push(`  ${pad(name, 26)}${padL(row.rps, 8)}${padL(row.p50_ms, 9)}${padL(row.p99_ms, 9)}${padL(row.ratio.toFixed(2), 11)}`);
+  }
+  out.push('  CPU per request, us (this run): server threads (HTTP / writer / others) and wrk; what 0.8 x the');
+  out.push(`  ceiling's rate would take at that cost, in cores of the machine's ${CORES}:`);
+  for (const [name, row] of rows) {
+    if (row === undefined) continue;
+    const c = row.cpu_us_per_request;
+    const server = name.startsWith('ceiling') ? `${c.http + c.other}` : `${c.http} / ${c.writer} / ${c.other}`;
+    out.push(`  ${pad(name, 26)}${padL(server, 16)}${padL(c.wrk ?? '-', 6)}${padL(row.cores_at_bar === null ? '-' : `${row.cores_at_bar} cores`, 12)}`);
   }
   out.push(`  ${ingest.unique.stored} rows stored for ${ingest.unique.requests} completed unique requests; non-2xx ${ingest.unique.non_2xx}`);
   if (ingest.shuffled) {
