@@ -24,6 +24,7 @@ let next = 0;
 let errors = 0;
 let non2xx = 0;
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 const until = started + Number(seconds) * 1000;
 
 const one = (p: Prepared): Promise<void> =>
@@ -58,6 +59,19 @@ latencies.sort((a, b) => a - b);
 const at = (f: number): number => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? 0);
 // Uncorrected, so the raw figures are the same ones (wrk's corrected figures have no counterpart here).
 const [p50, p99, max] = [at(0.5), at(0.99), at(1)];
-const line = { requests: latencies.length, duration_us: Math.round(duration), errors, non_2xx: non2xx, p50_us: p50, p99_us: p99, max_us: max, raw_p50_us: p50, raw_p99_us: p99, raw_max_us: max };
+const cpu = process.cpuUsage(cpuBefore);
+const line = {
+  requests: latencies.length,
+  duration_us: Math.round(duration),
+  errors,
+  non_2xx: non2xx,
+  p50_us: p50,
+  p99_us: p99,
+  max_us: max,
+  raw_p50_us: p50,
+  raw_p99_us: p99,
+  raw_max_us: max,
+  cpu_us: cpu.user + cpu.system,
+};
 process.stdout.write(`WRK_JSON ${JSON.stringify(line)}\n`);
 agent.destroy();
