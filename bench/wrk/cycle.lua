@@ -7,6 +7,7 @@
 -- samples for the requests a steady sender would have sent meanwhile. Over one connection a few pauses
 -- of some ms then decide the p99. With RAW_LATENCY=1 in the environment (for -c1 runs only, where each
 -- response answers the request just sent) this script also times each request itself, uncorrected.
+-- Both need LuaJIT's FFI (Debian's wrk has it), as does `cpu_us`: the CPU wrk used during the run.
 local prepared = {}
 local i = 0
 
