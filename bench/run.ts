@@ -43,7 +43,7 @@ type Load = {
   raw_p50_us?: number;
   raw_p99_us?: number;
   raw_max_us?: number;
-  /** CPU the load generator itself used during the run (wrk with LuaJIT's FFI only). */
+  /** CPU the load generator itself used during the run (wrk with LuaJIT's FFI, or bench/load.ts). */
   cpu_us?: number;
 };
 type Running = { child: ChildProcess; url: string; log: string; startMs: number };
@@ -453,7 +453,7 @@ function table(r: { ingest: Record<string, any> | null; queries: Record<string, 
 
 function ingestTable(out: string[], ingest: Record<string, any>): void {
   out.push(`ingest: ${ingest.connections} keep-alive connections, ${ingest.seconds} s each, signed unique messages, synchronous=FULL`);
-  out.push(`  (p50/p99: wrk's figures, corrected for coordinated omission)`);
+  out.push(useWrk ? `  (p50/p99: wrk's figures, corrected for coordinated omission)` : '  (p50/p99: as bench/load.ts timed each request)');
   out.push(`  ${pad('case', 26)}${padL('req/s', 8)}${padL('p50 ms', 9)}${padL('p99 ms', 9)}${padL('x ceiling', 11)}`);
   const rows = [
     ['ceiling (no storage)', ingest.ceiling],
@@ -465,7 +465,7 @@ function ingestTable(out: string[], ingest: Record<string, any>): void {
     if (row === undefined) continue;
     out.push(`  ${pad(name, 26)}${padL(row.rps, 8)}${padL(row.p50_ms, 9)}${padL(row.p99_ms, 9)}${padL(row.ratio.toFixed(2), 11)}`);
   }
-  out.push('  CPU per request, us (this run): server threads (HTTP / writer / others) and wrk; what 0.8 x the');
+  out.push(`  CPU per request, us (this run): server threads (HTTP / writer / others) and ${useWrk ? 'wrk' : 'the load generator'}; what 0.8 x the`);
   out.push(`  ceiling's rate would take at that cost, in cores of the machine's ${CORES}:`);
   for (const [name, row] of rows) {
     if (row === undefined) continue;
@@ -482,13 +482,13 @@ function ingestTable(out: string[], ingest: Record<string, any>): void {
 
 function queryTable(out: string[], queries: Record<string, any>, ingest: Record<string, any> | null): void {
   out.push(`queries at ${queries.rows.toLocaleString('en')} messages, one keep-alive connection; p50/p99: each request timed as it was (service time)`);
-  out.push(`  (wrk p99: wrk's own figure, corrected for coordinated omission, which a few pauses of some ms decide)`);
+  if (useWrk) out.push(`  (wrk p99: wrk's own figure, corrected for coordinated omission, which a few pauses of some ms decide)`);
   if (!queries.cases.every((c: { timed_raw: boolean }) => c.timed_raw)) out.push('  (this wrk could not time requests itself: p50/p99 are its corrected figures)');
-  out.push(`  ${pad('case', 34)}${padL('p50 ms', 8)}${padL('p99 ms', 8)}${padL('bar', 6)}${padL('wrk p99', 9)}  total`);
+  out.push(`  ${pad('case', 34)}${padL('p50 ms', 8)}${padL('p99 ms', 8)}${padL('bar', 6)}${padL(useWrk ? 'wrk p99' : '', 9)}  total`);
   for (const c of [...queries.cases, ...queries.others]) {
     const total = c.total === null ? '' : `${c.total}${c.total_ok === undefined ? '' : c.total_ok ? ' (ok)' : ` (WRONG, expected ${c.expected_total})`}`;
     const bar = c.bar_ms === undefined ? '' : `${c.within_bar ? '' : '!'}${c.bar_ms}`;
-    out.push(`  ${pad(c.name, 34)}${padL(c.p50_ms, 8)}${padL(c.p99_ms, 8)}${padL(bar, 6)}${padL(c.p99_corrected_ms, 9)}  ${total}`);
+    out.push(`  ${pad(c.name, 34)}${padL(c.p50_ms, 8)}${padL(c.p99_ms, 8)}${padL(bar, 6)}${padL(useWrk ? c.p99_corrected_ms : '', 9)}  ${total}`);
   }
   out.push(`  mixed reads, ${queries.mixed.connections} connections: ${queries.mixed.rps} req/s, p99 ${queries.mixed.p99_ms} ms`);
   out.push('');
