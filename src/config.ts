@@ -97,7 +97,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
 /** `sqlite:///rel/path` -> `rel/path`; `sqlite:////abs/path` -> `/abs/path`; `sqlite:///:memory:` -> `:memory:`. */
 export function parseDatabaseUrl(url: string): string | null {
   const prefix = 'sqlite:///';
-  if (!url.startsWith(prefix)) return null;
+  // A stray space or newline (a copied value, a quoted .env line) would name another file: refused.
+  if (!url.startsWith(prefix) || url.trim() !== url) return null;
   const path = url.slice(prefix.length);
   if (path === '' || path === '/' || path.includes('\0') || path.includes('?')) return null;
   return path;

@@ -69,6 +69,21 @@ describe('hostile clients', () => {
     assert.ok(res, 'the connection was dropped without an answer');
     assert.equal(res.status, 405);
     assert.deepEqual(JSON.parse(res.body.toString()), { detail: 'method not allowed' });
+    // As every 405: the methods the server does serve, and a request id that its log line carries.
+    assert.equal(res.headers.get('allow')?.[0], 'GET, HEAD, POST');
+    const id = res.headers.get('x-request-id')?.[0] ?? '';
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.ok(app().logs.some((l) => l.request_id === id && l.status === 405 && l.method === 'CONNECT'));
+  });
+
+  test('a request target in absolute form (as sent through a proxy) is routed by its path', async () => {
+    const live = await rawRequest(portOf(app().url), 'GET http://127.0.0.1/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    assert.equal(live?.status, 200);
+    const page = await rawRequest(portOf(app().url), 'GET HTTP://example.com:80/messages?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(page?.status, 200);
+    assert.equal((JSON.parse(page.body.toString()) as { limit: number }).limit, 1);
+    const root = await rawRequest(portOf(app().url), 'GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(root?.status, (await fetch(`${app().url}/`)).status);
   });
 
   test('a lone surrogate in message_id or text is a 422, not stored as U+FFFD', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
-import { getJson, message, postSigned, startApp, STREAM_LIMIT, streamUntilAnswered, useApp } from './helpers.ts';
+import { sign } from '../src/domain/signature.ts';
+import { getJson, message, postSigned, SECRET, startApp, STREAM_LIMIT, streamUntilAnswered, useApp, waitFor } from './helpers.ts';
 
 /** Sends raw bytes and resolves with everything the server wrote before closing. */
 function rawExchange(url: string, bytes: string, opts: { end?: boolean; timeoutMs?: number } = {}): Promise<string> {
@@ -109,6 +110,54 @@ describe('stalled clients', () => {
     const out = await rawExchange(app.url, 'POST /webhook HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5_000 });
     assert.ok(Date.now() - started < 3_000);
     assert.match(out, /^(HTTP\/1\.1 408 |$)/);
+  });
+
+  test('a request cut off mid-body is answered 408 under its own id, logged and counted once, on its route', async (t) => {
+    const app = await startApp(t, { timeouts: { headersMs: 300, requestMs: 600, checkIntervalMs: 100 } });
+    const out = await rawExchange(app.url, 'POST /webhook HTTP/1.1\r\nHost: x\r\nX-Request-ID: stall-1\r\nContent-Length: 100\r\n\r\n{"mess', {
+      timeoutMs: 5_000,
+    });
+    assert.match(out, /^HTTP\/1\.1 408 /);
+    assert.match(out, /\r\nX-Request-ID: stall-1\r\n/i);
+    await waitFor(() => app.logs.some((l) => l.request_id === 'stall-1'));
+    // Its own line only: no second line for the client's end of the connection, no phantom 400.
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = app.logs.filter((l) => l.msg === 'request' || l.msg === 'client error');
+    assert.deepEqual(
+      lines.map((l) => [l.request_id, l.path, l.status, l.result]),
+      [['stall-1', '/webhook', 408, 'incomplete_body']],
+    );
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    assert.match(metrics, /^http_requests_total\{path="\/webhook",status="408"\} 1$/m);
+    assert.doesNotMatch(metrics, /^http_requests_total\{path="(\/webhook|unmatched)",status="400"\}/m);
+    assert.match(metrics, /^webhook_requests_total\{result="incomplete_body"\} 1$/m);
+  });
+
+  test('headers cut off at the headers timeout make one log line and one count, however the client then closes', async (t) => {
+    const app = await startApp(t, { timeouts: { headersMs: 300, requestMs: 600, checkIntervalMs: 100 } });
+    const out = await rawExchange(app.url, 'POST /webhook HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5_000 });
+    assert.match(out, /^HTTP\/1\.1 408 /);
+    await new Promise((r) => setTimeout(r, 300));
+    const errors = app.logs.filter((l) => l.msg === 'client error');
+    assert.deepEqual(errors.map((l) => l.status), [408]);
+    assert.match(String(errors[0]?.request_id), /^[0-9a-f-]{36}$/);
+    assert.match(out, new RegExp(`\r\nX-Request-ID: ${String(errors[0]?.request_id)}\r\n`, 'i'));
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    assert.match(metrics, /^http_requests_total\{path="unmatched",status="408"\} 1$/m);
+    assert.doesNotMatch(metrics, /status="400"/);
+  });
+
+  test('bad bytes after a whole signed POST: the POST still gets its true 200, then the connection closes', async (t) => {
+    const app = await startApp(t);
+    const body = JSON.stringify(message({ message_id: 'then-garbage' }));
+    const head = `POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Signature: ${sign(body, SECRET)}\r\n`;
+    const out = await rawExchange(app.url, `${head}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}GARBAGE\r\n\r\n`, {
+      timeoutMs: 5_000,
+    });
+    assert.match(out, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(out, /HTTP\/1\.1 400/);
+    const page = (await (await fetch(`${app.url}/messages`)).json()) as { data: { message_id: string }[] };
+    assert.deepEqual(page.data.map((m) => m.message_id), ['then-garbage']);
   });
 
   test('a client that stalls mid-body is cut off at the request timeout, and others are still served', async (t) => {

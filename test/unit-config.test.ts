@@ -106,6 +106,9 @@ describe('DATABASE_URL', () => {
     'sqlite:////',
     'sqlite:///app.db?mode=ro',
     '',
+    'sqlite:////tmp/app.db ',
+    ' sqlite:///app.db',
+    'sqlite:///app.db\n',
   ];
   for (const url of rejected) {
     test(`${JSON.stringify(url)} is rejected with a message naming the variable and the value`, () => {

@@ -232,6 +232,17 @@ describe('POST /webhook', () => {
     assert.deepEqual(await storedIds(app.url), []);
   });
 
+  test('a 422 logs the message_id when that field itself was valid, and only then', async (t) => {
+    const app = await startApp(t);
+    await postSigned(app.url, message({ message_id: 'known-id', from: '911234567890' }), undefined, { 'x-request-id': 'bad-from' });
+    await postSigned(app.url, message({ message_id: '', from: '911234567890' }), undefined, { 'x-request-id': 'bad-id' });
+    const line = (id: string): Record<string, unknown> | undefined => app.logs.find((l) => l.request_id === id);
+    assert.equal(line('bad-from')?.status, 422);
+    assert.equal(line('bad-from')?.message_id, 'known-id');
+    assert.equal(line('bad-id')?.status, 422);
+    assert.ok(line('bad-id') !== undefined && !('message_id' in (line('bad-id') ?? {})));
+  });
+
   test('outcomes are counted in webhook_requests_total{result}', async (t) => {
     const app = await startApp(t);
     await postSigned(app.url, message());

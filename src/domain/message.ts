@@ -8,8 +8,14 @@ export const MSISDN = /^\+[0-9]{1,15}$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+/**
+ * A Message, or every field problem at once; with the problems, the message_id when it was valid itself
+ * (the access log names it, SPEC: "message_id (when known)").
+ */
+export type ParsedMessage = Validated<Message> | { ok: false; errors: FieldError[]; messageId: string };
+
 /** Raw request bytes -> a Message, or every field problem at once. */
-export function parseMessage(body: Uint8Array): Validated<Message> {
+export function parseMessage(body: Uint8Array): ParsedMessage {
   let text: string;
   try {
     text = utf8.decode(body);
@@ -32,7 +38,7 @@ export function isMessageId(id: string): boolean {
   return id.length > 0 && id.isWellFormed() && codePointLength(id) <= MAX_MESSAGE_ID_LENGTH;
 }
 
-export function validateMessage(input: unknown): Validated<Message> {
+export function validateMessage(input: unknown): ParsedMessage {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return invalid([{ loc: ['body'], msg: 'Input should be a valid dictionary or object', type: 'model_attributes_type' }]);
   }
@@ -69,7 +75,9 @@ export function validateMessage(input: unknown): Validated<Message> {
     }
   }
 
-  if (errors.length > 0 || messageId === null || from === null || to === null || ts === null) return invalid(errors);
+  if (errors.length > 0 || messageId === null || from === null || to === null || ts === null) {
+    return messageId !== null && isMessageId(messageId) ? { ok: false, errors, messageId } : invalid(errors);
+  }
   return { ok: true, value: { messageId, from, to, ts, text } };
 }
 

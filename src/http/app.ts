@@ -11,7 +11,7 @@ import { createStatsHandler } from './handlers/stats.ts';
 import { createWebhookHandler } from './handlers/webhook.ts';
 import { createOpenApiDocument, type About } from './openapi.ts';
 import { json } from './response.ts';
-import { createRouter, type Route } from './router.ts';
+import { createRouter, servedMethods, type Route } from './router.ts';
 import { createHttpServer, type ServerOptions } from './server.ts';
 
 export type AppDeps = {
@@ -68,6 +68,7 @@ export function createApp(deps: AppDeps): App {
 
   const server = createHttpServer({
     match: createRouter(routes),
+    methods: servedMethods(routes),
     logger,
     maxBodyBytes: config.maxBodyBytes,
     observe: metrics.httpRequest,

@@ -26,3 +26,10 @@ export function createRouter(routes: readonly Route[]): (method: string, path: s
     return { kind: 'method', allowed };
   };
 }
+
+/** Every method some route serves, HEAD with GET: what `Allow` names for a request no route can take. */
+export function servedMethods(routes: readonly Route[]): string[] {
+  const methods = [...new Set(routes.map((r) => r.method))];
+  if (methods.includes('GET')) methods.push('HEAD');
+  return methods.sort();
+}

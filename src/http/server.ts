@@ -29,8 +29,20 @@ const MAX_LOGGED_PATH = 256;
 
 export type HttpObserver = (event: { path: string; status: number; seconds: number }) => void;
 
+/** A request whose handler runs, as its socket's error handler sees it. */
+type InFlight = {
+  req: IncomingMessage;
+  requestId: string;
+  /** The status refuse() answered it with, when its reading was cut off. */
+  refused?: number;
+  /** Close the connection after its answer: bad bytes followed it. */
+  closeAfter?: boolean;
+};
+
 export type ServerOptions = {
   match: (method: string, path: string) => Match;
+  /** Every method some route serves (a CONNECT is told these in `Allow`). */
+  methods: readonly string[];
   logger: Logger;
   maxBodyBytes: number;
   /** Called once per answered request, for http metrics. */
@@ -44,6 +56,9 @@ export type ServerOptions = {
 export function createHttpServer(options: ServerOptions): Server {
   const { logger, match, maxBodyBytes, observe, draining } = options;
   const t = options.timeouts ?? {};
+  // The request a socket is being answered for: a timeout that cuts it off (Node answers it through
+  // 'clientError') is then that request's answer, logged and counted once, on its own line.
+  const inFlight = new WeakMap<Socket, InFlight>();
 
   const handle = async (raw: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -51,13 +66,15 @@ export function createHttpServer(options: ServerOptions): Server {
     // A well-formed caller id is kept for tracing; anything else is replaced, never echoed or logged.
     const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
     const method = raw.method ?? 'GET';
-    const url = raw.url ?? '/';
+    const url = originForm(raw.url ?? '/');
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 
     const found = match(method, path);
     const label = found ? path : UNMATCHED_PATH;
+    const slot: InFlight = { req: raw, requestId };
+    inFlight.set(raw.socket, slot);
     let reply: Reply;
     // RFC 9112 requires Host on HTTP/1.1; checked here (not by Node) so the 400 is JSON, logged and counted.
     const hostMissing = raw.httpVersion === '1.1' && raw.headers.host === undefined;
@@ -88,17 +105,20 @@ export function createHttpServer(options: ServerOptions): Server {
 
     // A body left unread (413, a 404/405 with a body, a failed read) would have to be drained to keep the
     // connection: close it instead, so an oversized upload is never read to the end.
-    const close = !raw.complete || hostMissing || draining();
-    send(res, reply, method, requestId, close);
+    const close = !raw.complete || hostMissing || draining() || slot.closeAfter === true;
+    if (inFlight.get(raw.socket) === slot) inFlight.delete(raw.socket);
+    // Cut off meanwhile: the client got that answer (written by refuse), not this one.
+    const status = slot.refused ?? reply.status;
+    if (slot.refused === undefined) send(res, reply, method, requestId, close);
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    observe({ path: label, status: reply.status, seconds });
-    const level = reply.logLevel ?? (reply.status >= 500 ? 'ERROR' : 'INFO');
+    observe({ path: label, status, seconds });
+    const level = reply.logLevel ?? (status >= 500 ? 'ERROR' : status === 408 ? 'WARNING' : 'INFO');
     logger.log(level, 'request', {
       request_id: requestId,
       method: method.slice(0, 16),
       path: path.slice(0, MAX_LOGGED_PATH),
-      status: reply.status,
+      status,
       latency_ms: Math.round(seconds * 1e6) / 1e3,
       ...reply.log,
     });
@@ -124,29 +144,55 @@ export function createHttpServer(options: ServerOptions): Server {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'request timeout']
           : [400, 'bad request'];
+    // Already answered and closing: the client's end of it (an EOF mid-request) is no new request.
+    if (refused.has(socket)) return;
+    const current = inFlight.get(socket);
+    if (current && !current.req.complete && err.code !== 'ECONNRESET' && socket.writable) {
+      // The request being read was cut off (a timeout, a broken body): this is its answer, which its
+      // handler logs and counts under its route once its body read fails.
+      current.refused = status;
+      refuse(socket, status, text, { 'X-Request-ID': current.requestId });
+      return;
+    }
+    const requestId = randomUUID();
     if (err.code !== 'ECONNRESET') observe({ path: UNMATCHED_PATH, status, seconds: 0 });
-    logger.log('WARNING', 'client error', { status, error: err.code ?? 'unknown' });
+    logger.log('WARNING', 'client error', { request_id: requestId, status, error: err.code ?? 'unknown' });
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
-    refuse(socket, status, text);
+    if (current) {
+      // Bad bytes after a whole request still being answered (a stored message, say): that answer goes
+      // out first, then the connection closes.
+      current.closeAfter = true;
+      return;
+    }
+    refuse(socket, status, text, { 'X-Request-ID': requestId });
   });
   // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    const requestId = randomUUID();
     observe({ path: UNMATCHED_PATH, status: 405, seconds: 0 });
-    logger.log('WARNING', 'client error', { status: 405, error: 'CONNECT' });
-    refuse(socket, 405, 'method not allowed');
+    logger.log('WARNING', 'client error', { request_id: requestId, method: 'CONNECT', status: 405, error: 'CONNECT' });
+    refuse(socket, 405, 'method not allowed', { Allow: options.methods.join(', '), 'X-Request-ID': requestId });
   });
   return server;
 }
 
-/** A JSON answer written straight to a socket that never became a request, then the socket is closed. */
-function refuse(socket: Socket, status: number, text: string): void {
+/** Sockets answered by refuse(): whatever they send afterwards is not a request. */
+const refused = new WeakSet<Socket>();
+
+/**
+ * A JSON answer written straight to a socket whose request Node's parser gave up on (or never had), then
+ * the socket is closed.
+ */
+function refuse(socket: Socket, status: number, text: string, headers: Record<string, string>): void {
+  refused.add(socket);
   const body = JSON.stringify({ detail: text });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Connection: close\r\n\r\n${body}`,
+      `${extra}Connection: close\r\n\r\n${body}`,
   );
   // end() only half-closes. Such sockets are outside the server's connection tracking, so one left
   // waiting for the client's FIN would block server.close() (and shutdown) for ever: read to EOF, and
@@ -212,6 +258,17 @@ function readBody(req: IncomingMessage, limit: number, continueTo: ServerRespons
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
+}
+
+/**
+ * The path and query of a request target. RFC 9112 has servers accept the absolute form
+ * (`http://host/path?q`), which clients send through proxies: its scheme and authority are dropped.
+ */
+export function originForm(target: string): string {
+  const prefix = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (prefix === null) return target;
+  const rest = target.slice(prefix[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 function describeError(err: unknown): string {

@@ -8,6 +8,7 @@ export const WEBHOOK_RESULTS = [
   'invalid_signature',
   'validation_error',
   'payload_too_large',
+  'incomplete_body',
   'secret_not_configured',
   'store_unavailable',
   'error',

@@ -34,6 +34,8 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
       if (err instanceof HttpError && err.status === 413) {
         return answer(413, err.body, 'payload_too_large');
       }
+      // The client went away or stalled past the request timeout before its body was whole.
+      if (err instanceof HttpError) return answer(err.status, err.body, 'incomplete_body');
       throw err;
     }
     if (secrets.length === 0) {
@@ -44,7 +46,9 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
       return answer(401, { detail: 'invalid signature' }, 'invalid_signature');
     }
     const parsed = parseMessage(raw);
-    if (!parsed.ok) return answer(422, { detail: parsed.errors }, 'validation_error');
+    if (!parsed.ok) {
+      return answer(422, { detail: parsed.errors }, 'validation_error', 'messageId' in parsed ? { message_id: parsed.messageId } : {});
+    }
 
     const messageId = parsed.value.messageId;
     try {
