@@ -65,6 +65,15 @@ describe('the process', () => {
     }
   });
 
+  test('a database folder that cannot be made (under /proc) is one ERROR line and exit 1, not a hang', async () => {
+    const r = launch({ WEBHOOK_SECRET: SECRET, DATABASE_URL: 'sqlite:////proc/lyftr-no-such/app.db' });
+    const code = await Promise.race([r.exit, new Promise((res) => setTimeout(() => res('hung'), 8_000))]);
+    if (code === 'hung') r.proc.kill('SIGKILL');
+    assert.equal(code, 1);
+    assert.deepEqual(r.lines.map((l) => [l.level, l.msg]), [['ERROR', 'cannot start']]);
+    assert.match(String(r.lines[0]?.error), /ENOENT/);
+  });
+
   test('the build the service runs (dist/) stores a message through its writer thread and stops on SIGTERM', async (t) => {
     assert.ok(existsSync(BUILT), 'dist/main.js is missing: `make test` builds it first (`make build`)');
     const dir = tempDir(t);

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { describeSqliteError, isTransient, type SqliteErrorInfo } from './sqlite-errors.ts';
@@ -78,10 +78,27 @@ type Row = Record<string, unknown>;
 /** A Store on SQLite; `ready` settles once its writer thread has the database open. */
 export type SqliteStore = Store & { ready: Promise<void> };
 
+/**
+ * `mkdir -p` by hand: Node's recursive mkdir loops for ever where mkdir fails with ENOENT under a folder
+ * that exists (`/proc/x`), so a mistyped DATABASE_URL hung the start without a word.
+ */
+export function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.push(d);
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      // Made meanwhile by someone else: as good.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const clock = options.clock ?? (() => new Date());
   const onEvent = options.onEvent ?? (() => {});
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  if (options.path !== ':memory:') makeFolders(dirname(options.path));
 
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
   try {
