@@ -21,15 +21,16 @@ export function createRouter(routes: readonly Route[]): (method: string, path: s
     const wanted = method === 'HEAD' ? 'GET' : method;
     const route = candidates.find((r) => r.method === wanted);
     if (route) return { kind: 'found', route };
-    const allowed = candidates.map((r) => r.method);
-    if (allowed.includes('GET')) allowed.push('HEAD');
-    return { kind: 'method', allowed };
+    return { kind: 'method', allowed: withHead(candidates.map((r) => r.method)) };
   };
 }
 
 /** Every method some route serves, HEAD with GET: what `Allow` names for a request no route can take. */
 export function servedMethods(routes: readonly Route[]): string[] {
-  const methods = [...new Set(routes.map((r) => r.method))];
-  if (methods.includes('GET')) methods.push('HEAD');
-  return methods.sort();
+  return withHead([...new Set(routes.map((r) => r.method))]).sort();
+}
+
+/** HEAD is served wherever GET is (by the GET route). */
+function withHead(methods: string[]): string[] {
+  return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
 }
