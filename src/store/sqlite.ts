@@ -299,6 +299,14 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       return read(waiting);
     },
 
+    prune() {
+      return Promise.reject(new Error('retention is not implemented by this engine'));
+    },
+
+    load() {
+      return { pendingInserts: queue.length + inFlight };
+    },
+
     async ping() {
       await read(totals);
       if (closing) throw storeUnavailable('store is closed');

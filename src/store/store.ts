@@ -1,5 +1,6 @@
-// The storage contract. Async even though node:sqlite is synchronous, so another engine can drop in.
-// This file imports nothing: the domain and HTTP layers depend on it, never the reverse.
+// The storage contract every engine implements (SQLite, PostgreSQL) and test/store-contract.ts holds them
+// to. Async even though node:sqlite is synchronous, so another engine can drop in. This file imports
+// nothing: the domain and HTTP layers depend on it, never the reverse.
 
 export type Message = {
   messageId: string;
@@ -41,21 +42,35 @@ export type Stats = {
   lastMessageTs: string | null;
 };
 
+/** What an operator watches to see trouble coming; read without side effects. */
+export type StoreLoad = {
+  /** Inserts accepted and not yet answered (waiting for, or in, a group commit). */
+  pendingInserts: number;
+  /** Engines with a connection pool: connections in use and the pool's size. */
+  pool?: { busy: number; size: number };
+};
+
 export type Store = {
-  /** Resolves once the row is committed (durable), or with 'duplicate' when the id is already stored. */
+  /**
+   * Resolves once the row is durably committed ('created'), or with 'duplicate' when the id is already
+   * stored (the first copy is kept). Rejects when the outcome is unknown; never guesses one.
+   */
   insert(message: Message): Promise<InsertOutcome>;
   list(query: ListQuery): Promise<ListResult>;
   stats(topSenders: number): Promise<Stats>;
   /** Throws unless the database answers a query on the applied schema. */
   ping(): Promise<void>;
-  /** Messages stored but not yet in the search index (search still finds them, by a slower scan). */
+  /** Deletes at most `limit` of the messages received before `before`; resolves with how many went. */
+  prune(before: Date, limit: number): Promise<number>;
+  load(): StoreLoad;
+  /** Messages stored but not yet searchable by index (the SQLite engine being replaced defers it). */
   searchBacklog(): Promise<number>;
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
 };
 
 /**
- * Trouble that may pass (disk full, file locked or read-only, directory gone): callers answer 503 with
+ * Trouble that may pass (disk full, file locked or read-only, server gone): callers answer 503 with
  * Retry-After instead of 500, and readiness reports it.
  */
 export type StoreUnavailable = Error & { readonly storeUnavailable: true };
