@@ -39,6 +39,7 @@ async function liveMetrics(): Promise<string> {
     {
       secrets: [SECRET],
       databasePath: join(dir, 'app.db'),
+      retentionDays: null,
       logLevel: 'ERROR',
       port: 0,
       host: '127.0.0.1',

@@ -17,6 +17,8 @@ export type Config = {
   readonly port: number;
   readonly host: string;
   readonly maxBodyBytes: number;
+  /** Messages received longer ago than this many days are deleted (RETENTION_DAYS); null keeps them for ever. */
+  readonly retentionDays: number | null;
 };
 
 export type ConfigResult =
@@ -80,6 +82,12 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     errors.push(`MAX_BODY_BYTES must be an integer from 1 to 1073741824, got ${JSON.stringify(env.MAX_BODY_BYTES)}`);
   }
 
+  const rawRetention = env.RETENTION_DAYS?.trim() ?? '';
+  const retentionDays = rawRetention === '' ? null : parseInteger(rawRetention, 0, 1, 1_000_000);
+  if (rawRetention !== '' && retentionDays === null) {
+    errors.push(`RETENTION_DAYS must be a whole number of days from 1 to 1000000, got ${JSON.stringify(env.RETENTION_DAYS)}`);
+  }
+
   if (errors.length > 0 || databasePath === null || logLevel === undefined || port === null || maxBodyBytes === null) {
     return { ok: false, errors };
   }
@@ -90,6 +98,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     port,
     host,
     maxBodyBytes,
+    retentionDays,
   });
   return { ok: true, config, warnings };
 }

@@ -7,7 +7,8 @@ import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
 import { createServiceMetrics } from './observability/service-metrics.ts';
-import { createSqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
+import { startRetention, type Retention } from './retention.ts';
+import { createSqliteStore, type SqliteTesting } from './store/sqlite/sqlite-store.ts';
 
 /** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
 export const SHUTDOWN_GRACE_MS = 8_000;
@@ -23,8 +24,10 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
-  /** Fault injection for tests: control of the store's writer thread, once it is started. */
-  onDatabaseOpen?: SqliteStoreOptions['onOpen'];
+  /** When messages are received (created_at, which retention goes by); tests move it. */
+  clock?: () => Date;
+  /** Tests only: fault injection into the store. */
+  testing?: SqliteTesting;
 };
 
 /** Composition: store -> metrics -> app -> listen. Throws when the database cannot be opened or the port bound. */
@@ -32,17 +35,20 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const { logger } = options;
   const startedAt = new Date();
   const about = readAbout(); // before the database opens: a broken install fails without leaving it open
-  const store = createSqliteStore({
-    // `metrics` is declared just below; commits only happen once requests arrive.
-    onCommit: (rows, seconds) => metrics.commit(rows, seconds),
-    path: config.databasePath,
-    // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
-    onEvent: (msg, fields, level) => {
-      logger.log(level ?? 'INFO', msg, fields);
-      logger.flush();
+  const store = createSqliteStore(
+    {
+      // `metrics` is declared just below; commits only happen once requests arrive.
+      onCommit: (rows, seconds) => metrics.commit(rows, seconds),
+      path: config.databasePath,
+      // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
+      onEvent: (msg, fields, level) => {
+        logger.log(level ?? 'INFO', msg, fields);
+        logger.flush();
+      },
+      ...(options.clock && { clock: options.clock }),
     },
-    ...(options.onDatabaseOpen && { onOpen: options.onDatabaseOpen }),
-  });
+    options.testing,
+  );
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
@@ -63,6 +69,16 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
     await store.close();
     throw err;
   }
+  const retention: Retention | null =
+    config.retentionDays === null
+      ? null
+      : startRetention({
+          store,
+          days: config.retentionDays,
+          ...(options.clock && { clock: options.clock }),
+          onPruned: (rows) => metrics.pruned(rows),
+          onError: (err) => logger.warning('retention run failed; the next one tries again', { error: String(err) }),
+        });
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info('listening', { host: config.host, port, database: config.databasePath });
@@ -84,6 +100,7 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
         await closed;
       }
       clearTimeout(timer);
+      await retention?.stop();
       await store.close();
       stopProcessMetrics();
       logger.info('stopped');

@@ -33,7 +33,7 @@ export function tempDir(t: Cleanup): string {
 /** The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder; stopped in t.after. */
 export async function startApp(
   t: Cleanup,
-  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'onDatabaseOpen'> = {},
+  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'testing' | 'clock'> = {},
 ): Promise<TestApp> {
   const dir = overrides.databasePath ? '' : tempDir(t);
   const dbPath = overrides.databasePath ?? join(dir, 'app.db');
@@ -51,13 +51,15 @@ export async function startApp(
     port: 0,
     host: '127.0.0.1',
     maxBodyBytes: 1_048_576,
+    retentionDays: null,
     ...overrides,
   };
   const service = await startService(config, {
     logger,
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
-    ...(overrides.onDatabaseOpen && { onDatabaseOpen: overrides.onDatabaseOpen }),
+    ...(overrides.testing && { testing: overrides.testing }),
+    ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
   return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };

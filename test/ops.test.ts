@@ -94,7 +94,7 @@ describe('ops artefacts read metrics the service really exports', () => {
       }
     }
     // The service's own families all have a panel.
-    for (const name of ['messages_stored', 'search_index_backlog', 'database_size_bytes', 'service_ready', 'store_commit_batch_size', 'store_commit_duration_seconds', 'webhook_requests_total', 'http_requests_total', 'http_request_duration_seconds']) {
+    for (const name of ['messages_stored', 'store_pending_inserts', 'messages_pruned_total', 'database_size_bytes', 'service_ready', 'store_commit_batch_size', 'store_commit_duration_seconds', 'webhook_requests_total', 'http_requests_total', 'http_request_duration_seconds']) {
       assert.ok(queried.has(name), `no panel for ${name}`);
     }
   });

@@ -24,12 +24,13 @@ export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 /** What a scrape reads from the store and the readiness checks just before rendering. */
-export type ScrapeSnapshot = { ready: boolean; messagesStored: number; searchBacklog: number };
+export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingInserts: number };
 
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
   webhookResult(result: WebhookResult): void;
   commit(rows: number, seconds: number): void;
+  pruned(rows: number): void;
   scraped(snapshot: ScrapeSnapshot): void;
 };
 
@@ -60,16 +61,18 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     COMMIT_BUCKETS,
   );
   // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
-  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, searchBacklog: NaN };
+  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, pendingInserts: NaN };
   registry.gauge('service_ready', '1 when /health/ready would answer 200 (database, secret, not shutting down), else 0.', () =>
     snapshot.ready ? 1 : 0,
   );
   registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);
   registry.gauge(
-    'search_index_backlog',
-    'Stored messages not yet in the search index (searched by a slower scan); drains when ingest is quiet.',
-    () => snapshot.searchBacklog,
+    'store_pending_inserts',
+    'Inserts accepted and waiting for their group commit; grows when the database cannot keep up.',
+    () => snapshot.pendingInserts,
   );
+  const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
+  pruned.inc({}, 0);
   const path = options.databasePath;
   registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
     path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
@@ -86,6 +89,9 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     commit(rows, seconds) {
       batchSize.observe({}, rows);
       commitDuration.observe({}, seconds);
+    },
+    pruned(rows) {
+      pruned.inc({}, rows);
     },
     scraped(next) {
       snapshot = next;
