@@ -155,6 +155,30 @@ describe('SQLite engine: the sort key (schema.ts sortKey), as the store orders b
   });
 });
 
+describe('SQLite engine: texts holding U+0000, which LIKE does not read past', () => {
+  test('found after the NUL by every way a q is matched, counted once, pages and totals alike', async (t) => {
+    const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
+    t.after(() => store.close());
+    await store.insert(msg('plain', { text: 'Order here' }));
+    await store.insert(msg('nul', { text: 'a\u0000Order THERE', ts: '2025-01-01T00:00:01Z' }));
+    const search = async (q: string, from?: string): Promise<[string[], number]> => {
+      const page = await store.list({ limit: 10, offset: 0, q, ...(from !== undefined && { from }) });
+      return [page.data.map((m) => m.messageId), page.total];
+    };
+    assert.deepEqual(await search('or'), [['plain', 'nul'], 2], 'scan, 2 characters');
+    assert.deepEqual(await search('ORDER'), [['plain', 'nul'], 2], 'trigram index');
+    assert.deepEqual(await search('ORDER', '+1'), [['plain', 'nul'], 2], 'walk of a sender');
+    assert.deepEqual(await search('there'), [['nul'], 1]);
+    assert.deepEqual(await search('a\u0000o'), [['nul'], 1], 'a q holding a NUL');
+    assert.deepEqual(await search('\u0000'), [['nul'], 1]);
+    assert.deepEqual(await search('ao'), [[], 0], 'the NUL is a character, not skipped');
+    assert.deepEqual(await search('aor'), [[], 0], 'nor by the trigram index');
+    assert.deepEqual(await search('aor', '+1'), [[], 0]);
+    const since = await store.list({ limit: 10, offset: 0, q: 'aor', since: '2025-01-01T00:00:00Z' });
+    assert.deepEqual([since.data, since.total], [[], 0]);
+  });
+});
+
 describe("an operator's sqlite3 CLI on the live file", () => {
   const hasCli = spawnSync('sqlite3', ['-version']).status === 0;
 

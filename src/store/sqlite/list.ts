@@ -14,7 +14,7 @@ type Params = Record<string, SQLInputValue>;
 type Row = Record<string, SQLInputValue>;
 
 /** How a q is matched: through the trigram index (3 characters or more), or row by row. */
-type TextMatch = { indexed: boolean; params: Params; scan: string };
+type TextMatch = { indexed: boolean; params: Params; scan: string; index: string; nulTexts: boolean };
 
 const INDEXED = 'rowid IN (SELECT rowid FROM messages_search WHERE messages_search MATCH :phrase)';
 // LIKE folds ASCII case as lower() does, and stops at a NUL: texts holding one are checked by instr.
@@ -22,15 +22,20 @@ const LIKE = "text LIKE :pattern ESCAPE '\\'";
 const NUL_TEXT = 'instr(text, char(0)) > 0';
 const FOLDED = 'instr(lower(text), :folded) > 0';
 
-function textMatch(q: string): TextMatch {
+/** `nulTexts`: some stored text holds a NUL, which LIKE would not read past. */
+function textMatch(q: string, nulTexts: boolean): TextMatch {
   // SPEC: case-insensitive, with `%` and `_` literal; ASCII folding, as SQLite's lower() and LIKE do.
   const folded = q.replace(/[A-Z]+/g, (s) => s.toLowerCase());
-  if (q.includes('\0')) return { indexed: false, params: { folded }, scan: FOLDED };
+  if (q.includes('\0')) return { indexed: false, params: { folded }, scan: FOLDED, index: FOLDED, nulTexts };
   return {
     // The trigram index needs three characters; FTS5 reads a query up to its first NUL only.
     indexed: [...q].length >= 3,
     params: { folded, pattern: `%${q.replace(/[\\%_]/g, '\\$&')}%`, phrase: `"${folded.replaceAll('"', '""')}"` },
-    scan: `(${LIKE} OR (${NUL_TEXT} AND ${FOLDED}))`,
+    scan: nulTexts ? `(${LIKE} OR (${NUL_TEXT} AND ${FOLDED}))` : LIKE,
+    // The trigram index reads a NUL as if it were not there (`xin` matches `x` NUL `in`): such hits are
+    // checked with instr.
+    index: nulTexts ? `(${INDEXED} AND (NOT ${NUL_TEXT} OR ${FOLDED}))` : INDEXED,
+    nulTexts,
   };
 }
 
@@ -49,9 +54,11 @@ export function createListReader(db: DatabaseSync, messages: () => number): (q: 
   const count = (conditions: string[], params: Params, table = 'messages'): number =>
     Number((prepare(`SELECT count(*) AS n FROM ${table}${where(conditions)}`).get(params) as Row).n);
 
+  // One probe of a partial index: the usual database has no NUL in any text, and pays nothing for them.
+  const nulProbe = db.prepare(`SELECT 1 FROM messages INDEXED BY idx_messages_text_nul WHERE ${NUL_TEXT} LIMIT 1`);
   // Row by row: LIKE over the rows the other filters leave, plus the NUL-holding texts LIKE cut short.
   const scanCount = (filters: string[], text: TextMatch, params: Params): number => {
-    if (text.params.pattern === undefined) return count([...filters, text.scan], params);
+    if (text.params.pattern === undefined || !text.nulTexts) return count([...filters, text.scan], params);
     return (
       count([...filters, LIKE], params) +
       count([NUL_TEXT, ...filters, `NOT (${LIKE})`, FOLDED], params, 'messages INDEXED BY idx_messages_text_nul')
@@ -69,7 +76,7 @@ export function createListReader(db: DatabaseSync, messages: () => number): (q: 
       filters.push(`ts_key >= ${sortKey(':since')}`);
       params.since = q.since;
     }
-    const text = q.q === undefined ? null : textMatch(q.q);
+    const text = q.q === undefined ? null : textMatch(q.q, nulProbe.get() !== undefined);
     if (text) Object.assign(params, text.params);
     // Through the index only without `from`: a sender's rows, walked with LIKE, are always fewer.
     const viaIndex = text !== null && text.indexed && q.from === undefined;
@@ -79,8 +86,9 @@ export function createListReader(db: DatabaseSync, messages: () => number): (q: 
     if (!text) total = filters.length === 0 ? messages() : count(filters, params);
     else if (viaIndex) {
       hits = count(['messages_search MATCH :phrase'], { phrase: params.phrase ?? null }, 'messages_search');
+      if (text.nulTexts) hits -= count([NUL_TEXT, INDEXED, `NOT ${FOLDED}`], params, 'messages INDEXED BY idx_messages_text_nul');
       if (q.since === undefined) total = hits;
-      else total = hits <= INDEX_COUNT_LIMIT ? count([...filters, INDEXED], params) : scanCount(filters, text, params);
+      else total = hits <= INDEX_COUNT_LIMIT ? count([...filters, text.index], params) : scanCount(filters, text, params);
     } else total = scanCount(filters, text, params);
     if (total === 0 || (q.after === undefined && q.offset >= total)) return { data: [], total, more: false };
 
@@ -94,7 +102,7 @@ export function createListReader(db: DatabaseSync, messages: () => number): (q: 
       // Sorting the index's hits costs about 4 times walking a row in time order; a walk visits the rows
       // up to the page's end, fewer the denser the matches.
       const sortHits = hits !== null && 4 * hits * hits < (q.offset + q.limit) * messages();
-      conditions.push(sortHits ? INDEXED : text.scan);
+      conditions.push(sortHits ? text.index : text.scan);
     }
     params.limit = q.limit + 1;
     params.offset = q.offset;
