@@ -7,7 +7,7 @@ import { storeUnavailable, type InsertOutcome, type Stats, type Store } from '..
 import { describe, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createListReader } from './list.ts';
 import { migrate, type OnEvent } from './migrate.ts';
-import { connectWriter, type WriterControl } from './writer-link.ts';
+import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
 
 /** How long a statement waits for another connection's lock; node:sqlite blocks its thread meanwhile. */
@@ -39,14 +39,12 @@ type Pending = { row: InsertRow; resolve: (o: InsertOutcome) => void; reject: (e
 type Row = Record<string, unknown>;
 
 export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteTesting): SqliteStore {
-  const clock = options.clock ?? (() => new Date());
-  const onEvent = options.onEvent ?? (() => {});
   const memory = options.path === ':memory:';
   if (!memory) makeFolders(dirname(options.path));
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
   try {
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -${CACHE_KIB}`);
-    migrate(db, onEvent);
+    migrate(db, options.onEvent ?? (() => {}));
   } catch (err) {
     db.close();
     throw err;
@@ -56,82 +54,10 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     memory ? db : undefined,
   );
   testing?.onWriter(writer.control);
-
-  const totalsStmt = db.prepare('SELECT messages FROM message_totals WHERE id = 0');
-  const sendersStmt = db.prepare('SELECT count(*) AS n FROM sender_counts');
-  const topStmt = db.prepare('SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?');
-  const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
-  const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
-  const messages = (): number => {
-    const row = totalsStmt.get() as Row | undefined;
-    if (!row) throw new Error('message_totals has no row: the schema was changed by hand');
-    return Number(row.messages);
-  };
-  const tsOf = (row: unknown): string | null => (row === undefined ? null : String((row as Row).ts));
-  const list = createListReader(db, messages);
-
-  let queue: Pending[] = [];
-  let inFlight = 0;
-  let closing = false;
+  const reads = createReads(db);
+  const writes = createWrites(writer, options);
   let closed = false;
-  let drained: (() => void) | null = null;
-  // The trouble writes last met; readiness stays 503 until a write succeeds again.
-  let trouble: string | null = null;
-
-  /** The error a writer's failure is for its caller; trouble that may pass is noted (and logged once). */
-  const failure = (info: SqliteErrorInfo): Error => {
-    if (isTransient(info)) {
-      const reason = describe(info);
-      // Logged once an episode (and when the cause changes), not once a refused request.
-      if (trouble !== reason) onEvent('storage trouble: writes refused until it passes', { error: reason }, 'ERROR');
-      trouble = reason;
-    }
-    return toError(info);
-  };
-  const wrote = (): void => {
-    if (trouble !== null) onEvent('storage recovered', { was: trouble });
-    trouble = null;
-  };
-  const ask = async (req: WriterRequest): Promise<WriterReply & { ok: true }> => {
-    const reply = await writer.send(req);
-    if (!reply.ok) throw failure(reply.error);
-    return reply;
-  };
-
-  // Group commit: every insert that arrived while the writer committed the last batch goes into the next
-  // transaction, one fsync for all; each caller hears back only once its batch's COMMIT is done.
-  const flush = (): void => {
-    if (inFlight > 0) return;
-    if (queue.length === 0) return drained?.();
-    const batch = queue;
-    queue = [];
-    inFlight = batch.length;
-    void ask({ kind: 'insert', rows: batch.map((p) => p.row) }).then(
-      (reply) => {
-        inFlight = 0;
-        settle(batch, reply);
-        flush();
-      },
-      (err: unknown) => {
-        inFlight = 0;
-        for (const p of batch) p.reject(err);
-        flush();
-      },
-    );
-  };
-  const settle = (batch: Pending[], reply: WriterReply & { ok: true }): void => {
-    const outcomes = reply.outcomes ?? [];
-    // Fail closed: a reply that does not account for every row is an error for the rows it leaves out.
-    batch.forEach((p, i) => {
-      const outcome = outcomes[i];
-      if (outcome === undefined) return p.reject(new Error('the writer gave no outcome for this insert'));
-      if (typeof outcome === 'string') return p.resolve(outcome);
-      p.reject(failure(outcome.error));
-    });
-    if (outcomes.some((o) => typeof o === 'string')) wrote();
-    // Last: an observer can neither fail a committed batch nor delay its answers.
-    for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
-  };
+  let closing: Promise<void> | null = null;
 
   // One read transaction: the counts and the page of one answer come from the same snapshot.
   const read = <T>(work: () => T): Promise<T> => {
@@ -150,7 +76,100 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
 
   return {
     ready: writer.ready,
+    insert: writes.insert,
+    list: (q) => read(() => reads.list(q)),
+    stats: (top) => read(() => reads.stats(top)),
+    async ping() {
+      await read(reads.messages);
+      await writes.probe();
+    },
+    prune: writes.prune,
+    load: writes.load,
+    close() {
+      closing ??= writes.close().then(() => {
+        closed = true;
+        db.close();
+      });
+      return closing;
+    },
+  };
+}
 
+/** The reading side, on the store's own connection. */
+function createReads(db: DatabaseSync): { messages(): number; stats(top: number): Stats; list: ReturnType<typeof createListReader> } {
+  const totalsStmt = db.prepare('SELECT messages FROM message_totals WHERE id = 0');
+  const sendersStmt = db.prepare('SELECT count(*) AS n FROM sender_counts');
+  const topStmt = db.prepare('SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?');
+  const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
+  const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
+  const tsOf = (row: unknown): string | null => (row === undefined ? null : String((row as Row).ts));
+  const messages = (): number => {
+    const row = totalsStmt.get() as Row | undefined;
+    if (!row) throw new Error('message_totals has no row: the schema was changed by hand');
+    return Number(row.messages);
+  };
+  return {
+    messages,
+    list: createListReader(db, messages),
+    stats: (top) => ({
+      totalMessages: messages(),
+      sendersCount: Number((sendersStmt.get() as Row).n),
+      messagesPerSender: (topStmt.all(top) as Row[]).map((r) => ({ from: String(r.from_msisdn), count: Number(r.count) })),
+      firstMessageTs: tsOf(firstStmt.get()),
+      lastMessageTs: tsOf(lastStmt.get()),
+    }),
+  };
+}
+
+type Writes = Pick<Store, 'insert' | 'prune' | 'load'> & { probe(): Promise<void>; close(): Promise<void> };
+
+/** The writing side: group commit through the writer, and the storage trouble its replies report. */
+function createWrites(writer: WriterLink, options: SqliteStoreOptions): Writes {
+  const clock = options.clock ?? (() => new Date());
+  const { failure, wrote, inTrouble } = troubleLog(options.onEvent ?? (() => {}));
+  let queue: Pending[] = [];
+  let inFlight = 0;
+  let closing = false;
+  let drained: (() => void) | null = null;
+
+  const ask = async (req: WriterRequest): Promise<WriterReply & { ok: true }> => {
+    if (closing && req.kind !== 'insert') throw storeUnavailable('store is closed');
+    const reply = await writer.send(req);
+    if (!reply.ok) throw failure(reply.error);
+    return reply;
+  };
+  const settle = (batch: Pending[], reply: WriterReply & { ok: true }): void => {
+    const outcomes = reply.outcomes ?? [];
+    // Fail closed: a reply that does not account for every row is an error for the rows it leaves out.
+    batch.forEach((p, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) return p.reject(new Error('the writer gave no outcome for this insert'));
+      if (typeof outcome === 'string') return p.resolve(outcome);
+      p.reject(failure(outcome.error));
+    });
+    if (outcomes.some((o) => typeof o === 'string')) wrote();
+    // Last: an observer can neither fail a committed batch nor delay its answers.
+    for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
+  };
+  // Group commit: every insert that arrived while the writer committed the last batch goes into the next
+  // transaction, one fsync for all; each caller hears back only once its batch's COMMIT is done.
+  const flush = (): void => {
+    if (inFlight > 0) return;
+    if (queue.length === 0) return drained?.();
+    const batch = queue;
+    queue = [];
+    inFlight = batch.length;
+    const done = (): void => {
+      inFlight = 0;
+      flush();
+    };
+    ask({ kind: 'insert', rows: batch.map((p) => p.row) }).then(
+      (reply) => (settle(batch, reply), done()),
+      (err: unknown) => (batch.forEach((p) => p.reject(err)), done()),
+    );
+  };
+
+  return {
     insert(message) {
       if (closing) return Promise.reject(storeUnavailable('store is closed'));
       const row: InsertRow = [message.messageId, message.from, message.to, message.ts, message.text, clock().toISOString()];
@@ -160,43 +179,46 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
         if (queue.length === 1) setImmediate(flush);
       });
     },
-
-    list: (q) => read(() => list(q)),
-
-    stats: (top) =>
-      read((): Stats => ({
-        totalMessages: messages(),
-        sendersCount: Number((sendersStmt.get() as Row).n),
-        messagesPerSender: (topStmt.all(top) as Row[]).map((r) => ({ from: String(r.from_msisdn), count: Number(r.count) })),
-        firstMessageTs: tsOf(firstStmt.get()),
-        lastMessageTs: tsOf(lastStmt.get()),
-      })),
-
-    async ping() {
-      await read(messages);
-      if (closing) throw storeUnavailable('store is closed');
-      await ask({ kind: 'probe', commit: trouble !== null });
+    async probe() {
+      // Rolled back while all is well; committed in trouble, since only a commit shows the disk has room.
+      await ask({ kind: 'probe', commit: inTrouble() });
       wrote();
     },
-
     async prune(before, limit) {
-      if (closing) throw storeUnavailable('store is closed');
       const reply = await ask({ kind: 'prune', before: before.toISOString(), limit });
       if (reply.deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
       return reply.deleted;
     },
-
     load: () => ({ pendingInserts: queue.length + inFlight }),
-
+    // Called once, by the store's close().
     async close() {
-      if (closing) return;
       closing = true;
       // Pending inserts were promised an answer: they are committed before the handle goes.
-      if (queue.length > 0 || inFlight > 0) await new Promise<void>((done) => (drained = done));
+      if (queue.length > 0 || inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await writer.close();
-      closed = true;
-      db.close();
     },
+  };
+}
+
+/** Storage trouble, logged once an episode (and when its cause changes), not once a refused request. */
+function troubleLog(onEvent: OnEvent): { failure(info: SqliteErrorInfo): Error; wrote(): void; inTrouble(): boolean } {
+  // The trouble writes last met; readiness stays 503 until a write succeeds again.
+  let trouble: string | null = null;
+  return {
+    /** The error a writer's failure is for its caller; trouble that may pass is noted. */
+    failure(info) {
+      if (isTransient(info)) {
+        const reason = describe(info);
+        if (trouble !== reason) onEvent('storage trouble: writes refused until it passes', { error: reason }, 'ERROR');
+        trouble = reason;
+      }
+      return toError(info);
+    },
+    wrote() {
+      if (trouble !== null) onEvent('storage recovered', { was: trouble });
+      trouble = null;
+    },
+    inTrouble: () => trouble !== null,
   };
 }
 

@@ -48,10 +48,8 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
   db.exec(`PRAGMA synchronous = ${config.synchronous}`);
   // Triggers that write make every insert keep a statement journal: in memory, not a file write a page.
   db.exec('PRAGMA temp_store = MEMORY');
-  const insert = db.prepare(
-    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
-     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
-  );
+  const transaction = transactions(db, config);
+  const insert = inserts(db, transaction);
   const prune = db.prepare(
     'DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)',
   );
@@ -61,63 +59,11 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
   );
   const unprobe = db.prepare('DELETE FROM messages WHERE message_id = ?');
 
-  // SQLite goes on writing into a file that was deleted or moved away (its folder removed): the commits
-  // would vanish at the next start. Comparing the inode before each COMMIT refuses them instead.
-  const sameFile = (): void => {
-    if (config.fileId !== null && fileId(config.path) !== config.fileId) {
-      throw Object.assign(new Error('database file moved or deleted'), {
-        errstr: 'the database file was moved or deleted while open; restore it or restart the service',
-        passing: true,
-      });
-    }
-  };
-  // The error that ended the transaction is the one worth reporting, not a failing ROLLBACK's.
-  const rollback = (): void => {
-    try {
-      db.exec('ROLLBACK');
-    } catch {}
-  };
-  const transaction = <T>(work: () => T, commit = true): T => {
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = work();
-      sameFile();
-      db.exec(commit ? 'COMMIT' : 'ROLLBACK');
-      return result;
-    } catch (err) {
-      if (db.isTransaction) rollback();
-      throw err;
-    }
-  };
-  // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
-  const insertRow = (row: InsertRow): 'created' | 'duplicate' => (insert.run(...row).changes === 1 ? 'created' : 'duplicate');
-
-  let commits: [number, number][] = [];
-  const timed = <T>(rows: number, work: () => T): T => {
-    const started = performance.now();
-    const result = transaction(work);
-    commits.push([rows, (performance.now() - started) / 1000]);
-    return result;
-  };
-  const insertAll = (rows: InsertRow[]): WriterReply => {
-    commits = [];
-    try {
-      return { ok: true, outcomes: timed(rows.length, () => rows.map(insertRow)), commits };
-    } catch (err) {
-      const info = errorInfo(err);
-      if (isTransient(info) || rows.length === 1) return { ok: false, error: info };
-    }
-    // One row failed for a reason of its own (a trigger an operator added, say): the others still go in,
-    // each in its own transaction.
-    const outcomes = rows.map((row) => attempt(() => timed(1, () => insertRow(row))));
-    return { ok: true, outcomes, commits };
-  };
-
   return (req) => {
     try {
       switch (req.kind) {
         case 'insert':
-          return insertAll(req.rows);
+          return insert(req.rows);
         case 'prune':
           return { ok: true, deleted: Number(transaction(() => prune.run(req.before, req.limit)).changes) };
         case 'probe':
@@ -138,6 +84,68 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
     } catch (err) {
       return { ok: false, error: errorInfo(err) };
     }
+  };
+}
+
+type Transaction = <T>(work: () => T, commit?: boolean) => T;
+
+/** Runs work in a write transaction, committed (or rolled back) only while the file is still the one opened. */
+function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
+  // SQLite goes on writing into a file that was deleted or moved away (its folder removed): the commits
+  // would vanish at the next start. Comparing the inode before each COMMIT refuses them instead.
+  const sameFile = (): void => {
+    if (config.fileId !== null && fileId(config.path) !== config.fileId) {
+      throw Object.assign(new Error('database file moved or deleted'), {
+        errstr: 'the database file was moved or deleted while open; restore it or restart the service',
+        passing: true,
+      });
+    }
+  };
+  return (work, commit = true) => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      sameFile();
+      db.exec(commit ? 'COMMIT' : 'ROLLBACK');
+      return result;
+    } catch (err) {
+      // The error that ended the transaction is the one worth reporting, not a failing ROLLBACK's.
+      if (db.isTransaction) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {}
+      }
+      throw err;
+    }
+  };
+}
+
+/** A batch of inserts in one transaction, each row's outcome, and the transactions it took. */
+function inserts(db: DatabaseSync, transaction: Transaction): (rows: InsertRow[]) => WriterReply {
+  // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
+  const statement = db.prepare(
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+  );
+  const insertRow = (row: InsertRow): 'created' | 'duplicate' => (statement.run(...row).changes === 1 ? 'created' : 'duplicate');
+  return (rows) => {
+    const commits: [number, number][] = [];
+    const timed = <T>(n: number, work: () => T): T => {
+      const started = performance.now();
+      const result = transaction(work);
+      commits.push([n, (performance.now() - started) / 1000]);
+      return result;
+    };
+    try {
+      return { ok: true, outcomes: timed(rows.length, () => rows.map(insertRow)), commits };
+    } catch (err) {
+      const info = errorInfo(err);
+      if (isTransient(info) || rows.length === 1) return { ok: false, error: info };
+    }
+    // One row failed for a reason of its own (a trigger an operator added, say): the others still go in,
+    // each in its own transaction.
+    const outcomes = rows.map((row) => attempt(() => timed(1, () => insertRow(row))));
+    return { ok: true, outcomes, commits };
   };
 }
 
