@@ -1,11 +1,12 @@
 // The Store contract suite (STYLE.md, Storage): every engine runs it through runStoreContract(harness),
 // as hono's router variants run runTest({ newRouter }). Named cases, one per rule of SPEC.md (GET
-// /messages, GET /stats, Storage, Retention).
+// /messages, GET /stats, Storage, Retention), then a seeded random run against the in-memory model.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { isStoreUnavailable, type Message, type Store } from '../src/store/store.ts';
 import { ids, insertAll, list, manualClock, msg, type Open } from './store-contract-helpers.ts';
 import { listCases } from './store-contract-list.ts';
+import { DEFAULT_OPS, runRandomOps } from './store-contract-random.ts';
 
 export type OpenedStore = {
   store: Store;
@@ -29,7 +30,11 @@ export type StoreHarness = {
 
 /** Parts of the contract an engine does not meet yet: their cases run as todo, with this reason. */
 export type ContractPart = 'retention';
-export type ContractOptions = { pending?: Partial<Record<ContractPart, string>> };
+export type ContractOptions = {
+  pending?: Partial<Record<ContractPart, string>>;
+  /** Operations in the random run (DEFAULT_OPS); STORE_OPS in the environment overrides it. */
+  randomOps?: number;
+};
 
 export function runStoreContract(harness: StoreHarness, options: ContractOptions = {}): void {
   const open: Open = async (t) => {
@@ -48,6 +53,9 @@ export function runStoreContract(harness: StoreHarness, options: ContractOptions
     lifecycleCases(open);
     test('retention: prune deletes at most `limit` rows received before `before`; reads stay right', pending('retention'), (t) =>
       retentionCase(t, open),
+    );
+    test('a seeded random run agrees with the in-memory model', (t) =>
+      runRandomOps(t, open, { prune: options.pending?.retention === undefined, ops: options.randomOps ?? DEFAULT_OPS }),
     );
   });
 }
