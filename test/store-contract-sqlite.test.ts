@@ -48,7 +48,8 @@ function sqliteHarness(name: string, tuning: Omit<SqliteStoreOptions, 'path' | '
 
 const pending = { retention: 'retention lands with the new engine' };
 runStoreContract(sqliteHarness('sqlite', {}), { pending });
-// Every text query through the index costs a few ms here (its ways in are built for 1M rows): a shorter
-// random run.
-const throughIndex = { walkLimit: 0, searchIndexDelayMs: 0 };
+// Every text query through the index, and its other ways to a page at their smallest thresholds: sorted
+// from the hits only up to 3 matches, a walk started near its offset beyond 1 row. Each query then costs
+// a few ms (these ways are built for 1M rows): a shorter random run.
+const throughIndex = { walkLimit: 0, searchIndexDelayMs: 0, deepWalk: 1, sortLimit: 3 };
 runStoreContract(sqliteHarness('sqlite, searches through the index', throughIndex), { pending, randomOps: 1_000 });
