@@ -9,7 +9,7 @@ import type { Open } from './store-contract-helpers.ts';
 import { createModelStore } from './store-model.ts';
 
 export const DEFAULT_OPS = 3_000;
-export type RandomOptions = { prune: boolean; ops: number };
+export type RandomOptions = { ops: number };
 
 // Few of each, so that duplicates, ties, shared senders and matches are common.
 const SENDERS = Array.from({ length: 12 }, (_, i) => `+${i + 1}`);
@@ -123,7 +123,7 @@ export async function runRandomOps(t: TestContext, open: Open, options: RandomOp
   const seed = seedFrom('STORE_SEED');
   const ops = process.env.STORE_OPS ? Number(process.env.STORE_OPS) : options.ops;
   if (!Number.isSafeInteger(ops) || ops < 0) throw new Error('STORE_OPS must be a whole number');
-  t.diagnostic(`STORE_SEED=${seed} STORE_OPS=${ops}${options.prune ? '' : ' (no prune: retention pending)'}`);
+  t.diagnostic(`STORE_SEED=${seed} STORE_OPS=${ops}`);
   const { store, clock } = await open(t);
   const model = createModelStore(clock.now);
   const s: State = { r: createRandom(seed), used: [], texts: [], next: 0 };
@@ -135,7 +135,7 @@ export async function runRandomOps(t: TestContext, open: Open, options: RandomOp
       span.now += s.r.int(1000);
       clock.set(new Date(span.now).toISOString());
       step = insertStep(s, store, model);
-    } else if (roll < 0.43 && options.prune) step = pruneStep(s, store, model, span);
+    } else if (roll < 0.43) step = pruneStep(s, store, model, span);
     else step = readStep(s, store, model);
     try {
       await step.run();

@@ -28,10 +28,7 @@ export type StoreHarness = {
   open(t: TestContext, options: { clock: () => Date }): Promise<OpenedStore>;
 };
 
-/** Parts of the contract an engine does not meet yet: their cases run as todo, with this reason. */
-export type ContractPart = 'retention';
 export type ContractOptions = {
-  pending?: Partial<Record<ContractPart, string>>;
   /** Operations in the random run (DEFAULT_OPS); STORE_OPS in the environment overrides it. */
   randomOps?: number;
 };
@@ -41,21 +38,15 @@ export function runStoreContract(harness: StoreHarness, options: ContractOptions
     const clock = manualClock();
     return { ...(await harness.open(t, { clock: clock.now })), clock };
   };
-  const pending = (part: ContractPart): { todo?: string } => {
-    const reason = options.pending?.[part];
-    return reason === undefined ? {} : { todo: reason };
-  };
 
   describe(`store contract: ${harness.name}`, () => {
     writeCases(open);
     listCases(open);
     statsCases(open);
     lifecycleCases(open);
-    test('retention: prune deletes at most `limit` rows received before `before`; reads stay right', pending('retention'), (t) =>
-      retentionCase(t, open),
-    );
+    test('retention: prune deletes at most `limit` rows received before `before`; reads stay right', (t) => retentionCase(t, open));
     test('a seeded random run agrees with the in-memory model', (t) =>
-      runRandomOps(t, open, { prune: options.pending?.retention === undefined, ops: options.randomOps ?? DEFAULT_OPS }),
+      runRandomOps(t, open, { ops: options.randomOps ?? DEFAULT_OPS }),
     );
   });
 }

@@ -132,7 +132,6 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
 
     load: () => ({ pendingInserts: 0 }),
 
-    searchBacklog: () => op(false, () => 0),
 
     close: async () => {
       closed = true;
