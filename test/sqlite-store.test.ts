@@ -74,7 +74,7 @@ describe('SQLite engine: migrations', () => {
     const db = new DatabaseSync(path, { readOnly: true });
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'messages_search%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     db.close();
-    assert.deepEqual(tables, ['message_totals', 'messages', 'sender_counts']);
+    assert.deepEqual(tables, ['message_totals', 'messages', 'search_state', 'sender_counts']);
   });
 
   test('large files report progress while the search index is built', async (t) => {
@@ -152,6 +152,40 @@ describe('SQLite engine: the sort key (schema.ts sortKey), as the store orders b
     assert.deepEqual(since.data.map((m) => m.ts), chronological.slice(7));
     const after = await store.list({ limit: 100, offset: 0, after: { ts: '2025-01-15T10:00:00.0Z', messageId: 'm98' } });
     assert.deepEqual(after.data.map((m) => m.ts), chronological.slice(2));
+  });
+});
+
+describe('SQLite engine: rows waiting for the search index', () => {
+  test('indexed 512 at a time along the commits; searched meanwhile by a scan; an operator may delete either', async (t) => {
+    const path = join(tempDir(t), 'a.db');
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    const upto = (): number => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        return Number((db.prepare('SELECT upto FROM search_state').get() as { upto: number }).upto);
+      } finally {
+        db.close();
+      }
+    };
+    // Batches of 100 (one transaction each): the sixth finds 600 waiting and indexes the first 512.
+    for (let b = 0; b < 7; b += 1) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.insert(msg(`m${b * 100 + i}`, { text: i % 2 ? `Parcel ${b}-${i}` : 'other' }))));
+    }
+    assert.equal(upto(), 512);
+    const total = async (q: string, since?: string): Promise<number> =>
+      (await store.list({ limit: 5, offset: 0, q, ...(since !== undefined && { since }) })).total;
+    assert.equal(await total('PARCEL'), 350);
+    assert.equal(await total('parcel 6-'), 50, 'all waiting');
+    assert.equal(await total('parcel 0-1'), 6, 'all indexed: 0-1, 0-11, 0-13, ..., 0-19');
+    assert.equal(await total('parcel', '2025-01-01T00:00:00Z'), 350);
+    const cli = new DatabaseSync(path, { timeout: 5_000 });
+    cli.exec("DELETE FROM messages WHERE message_id IN ('m1', 'm601'); UPDATE messages SET text = 'parcel again' WHERE message_id IN ('m2', 'm602')");
+    cli.close();
+    assert.equal(await total('PARCEL'), 350);
+    assert.equal(await total('parcel again'), 2);
+    const page = await store.list({ limit: 2, offset: 0, q: 'parcel again' });
+    assert.deepEqual(page.data.map((m) => m.messageId), ['m2', 'm602']);
   });
 });
 

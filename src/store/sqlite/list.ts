@@ -16,7 +16,9 @@ type Row = Record<string, SQLInputValue>;
 /** How a q is matched: through the trigram index (3 characters or more), or row by row. */
 type TextMatch = { indexed: boolean; params: Params; scan: string; index: string; nulTexts: boolean };
 
-const INDEXED = 'rowid IN (SELECT rowid FROM messages_search WHERE messages_search MATCH :phrase)';
+// Rows past search_state.upto wait for the index (schema.ts): a scan of their rowid range finds them.
+const WAITING = 'rowid > (SELECT upto FROM search_state)';
+const MATCHED = 'SELECT rowid FROM messages_search WHERE messages_search MATCH :phrase';
 // LIKE folds ASCII case as lower() does, and stops at a NUL: texts holding one are checked by instr.
 const LIKE = "text LIKE :pattern ESCAPE '\\'";
 const NUL_TEXT = 'instr(text, char(0)) > 0';
@@ -27,14 +29,16 @@ function textMatch(q: string, nulTexts: boolean): TextMatch {
   // SPEC: case-insensitive, with `%` and `_` literal; ASCII folding, as SQLite's lower() and LIKE do.
   const folded = q.replace(/[A-Z]+/g, (s) => s.toLowerCase());
   if (q.includes('\0')) return { indexed: false, params: { folded }, scan: FOLDED, index: FOLDED, nulTexts };
+  const scan = nulTexts ? `(${LIKE} OR (${NUL_TEXT} AND ${FOLDED}))` : LIKE;
+  const indexed = `rowid IN (${MATCHED} UNION ALL SELECT rowid FROM messages WHERE ${WAITING} AND ${scan})`;
   return {
     // The trigram index needs three characters; FTS5 reads a query up to its first NUL only.
     indexed: [...q].length >= 3,
     params: { folded, pattern: `%${q.replace(/[\\%_]/g, '\\$&')}%`, phrase: `"${folded.replaceAll('"', '""')}"` },
-    scan: nulTexts ? `(${LIKE} OR (${NUL_TEXT} AND ${FOLDED}))` : LIKE,
+    scan,
     // The trigram index reads a NUL as if it were not there (`xin` matches `x` NUL `in`): such hits are
     // checked with instr.
-    index: nulTexts ? `(${INDEXED} AND (NOT ${NUL_TEXT} OR ${FOLDED}))` : INDEXED,
+    index: nulTexts ? `(${indexed} AND (NOT ${NUL_TEXT} OR ${FOLDED}))` : indexed,
     nulTexts,
   };
 }
@@ -86,7 +90,8 @@ export function createListReader(db: DatabaseSync, messages: () => number): (q: 
     if (!text) total = filters.length === 0 ? messages() : count(filters, params);
     else if (viaIndex) {
       hits = count(['messages_search MATCH :phrase'], { phrase: params.phrase ?? null }, 'messages_search');
-      if (text.nulTexts) hits -= count([NUL_TEXT, INDEXED, `NOT ${FOLDED}`], params, 'messages INDEXED BY idx_messages_text_nul');
+      hits += count([WAITING, text.scan], params);
+      if (text.nulTexts) hits -= count([NUL_TEXT, `rowid IN (${MATCHED})`, `NOT ${FOLDED}`], params, 'messages INDEXED BY idx_messages_text_nul');
       if (q.since === undefined) total = hits;
       else total = hits <= INDEX_COUNT_LIMIT ? count([...filters, text.index], params) : scanCount(filters, text, params);
     } else total = scanCount(filters, text, params);

@@ -34,6 +34,7 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
     db.exec(`INSERT INTO message_totals (id, messages) VALUES (0, ${rows})`);
     db.exec('INSERT INTO sender_counts (from_msisdn, count) SELECT from_msisdn, count(*) FROM messages GROUP BY from_msisdn');
     fillSearchIndex(db, rows, onEvent);
+    db.exec('INSERT INTO search_state (id, upto) VALUES (0, coalesce((SELECT max(rowid) FROM messages), 0))');
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {
