@@ -43,6 +43,10 @@ async function liveMetrics(): Promise<string> {
       port: 0,
       host: '127.0.0.1',
       maxBodyBytes: MAX_BODY_BYTES,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     },
     { logger: createLogger({ level: 'ERROR', sink: () => {} }) },
   );

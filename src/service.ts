@@ -23,6 +23,8 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
+  /** The clock Standard Webhooks timestamps are checked against; tests inject one. */
+  clock?: () => Date;
   /** Fault injection for tests: control of the store's writer thread, once it is started. */
   onDatabaseOpen?: SqliteStoreOptions['onOpen'];
 };
@@ -46,7 +48,16 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
-  const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
+  const app = createApp({
+    config,
+    store,
+    logger,
+    registry,
+    metrics,
+    about,
+    ...(options.timeouts && { timeouts: options.timeouts }),
+    ...(options.clock && { clock: options.clock }),
+  });
 
   try {
     // Listening only once writes can be committed: the first requests never wait for the writer.

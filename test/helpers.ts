@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { sign } from '../src/domain/signature.ts';
+import { parseSigningKey, signStandard } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
 
@@ -33,7 +34,7 @@ export function tempDir(t: Cleanup): string {
 /** The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder; stopped in t.after. */
 export async function startApp(
   t: Cleanup,
-  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'onDatabaseOpen'> = {},
+  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'onDatabaseOpen' | 'clock'> = {},
 ): Promise<TestApp> {
   const dir = overrides.databasePath ? '' : tempDir(t);
   const dbPath = overrides.databasePath ?? join(dir, 'app.db');
@@ -51,6 +52,10 @@ export async function startApp(
     port: 0,
     host: '127.0.0.1',
     maxBodyBytes: 1_048_576,
+    standardKeys: [],
+    toleranceSeconds: 300,
+    readTokens: [],
+    metricsTokens: [],
     ...overrides,
   };
   const service = await startService(config, {
@@ -58,6 +63,7 @@ export async function startApp(
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
     ...(overrides.onDatabaseOpen && { onDatabaseOpen: overrides.onDatabaseOpen }),
+    ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
   return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };
@@ -107,6 +113,28 @@ export function postSigned(
   return fetch(`${url}/webhook`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature': sign(raw, secret), ...headers },
+    body: raw,
+  });
+}
+
+export type StandardDelivery = { id: string; timestamp: number | string; headers?: Record<string, string> };
+
+/** POST /webhook signed the Standard Webhooks way: `key` is a `whsec_` secret or a `whsk_` signing key. */
+export function postStandard(url: string, body: WebhookMessage | string, key: string, delivery: StandardDelivery): Promise<Response> {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const parsed = parseSigningKey(key);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const timestamp = String(delivery.timestamp);
+  const signature = signStandard(parsed.key, delivery.id, timestamp, raw);
+  return fetch(`${url}/webhook`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': delivery.id,
+      'webhook-timestamp': timestamp,
+      'webhook-signature': signature,
+      ...delivery.headers,
+    },
     body: raw,
   });
 }

@@ -42,6 +42,10 @@ describe('loadConfig defaults', () => {
       port: 8000,
       host: '0.0.0.0',
       maxBodyBytes: 1_048_576,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     });
     assert.deepEqual(warnings, []);
   });
@@ -71,6 +75,10 @@ describe('loadConfig defaults', () => {
       port: 9000,
       host: '127.0.0.1',
       maxBodyBytes: 2048,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     });
     assert.deepEqual(warnings, []);
   });

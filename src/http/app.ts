@@ -15,7 +15,7 @@ import { createRouter, servedMethods, type Route } from './router.ts';
 import { createHttpServer, type ServerOptions } from './server.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'secrets' | 'maxBodyBytes'>;
+  config: Pick<Config, 'secrets' | 'maxBodyBytes' | 'standardKeys' | 'toleranceSeconds'>;
   store: Store;
   logger: Logger;
   registry: Registry;
@@ -23,6 +23,8 @@ export type AppDeps = {
   /** Name and version for GET / and the OpenAPI document (package.json, read once at start). */
   about: About;
   timeouts?: ServerOptions['timeouts'];
+  /** The time Standard Webhooks timestamps are checked against (tests inject one). */
+  clock?: () => Date;
 };
 
 export type App = {
@@ -38,7 +40,7 @@ export function createApp(deps: AppDeps): App {
   const { config, store, logger, registry, metrics } = deps;
   let draining = false;
   const isDraining = (): boolean => draining;
-  const readiness = { store, secretConfigured: config.secrets.length > 0, draining: isDraining };
+  const readiness = { store, secretConfigured: config.secrets.length > 0 || config.standardKeys.length > 0, draining: isDraining };
   const openapi = createOpenApiDocument(deps.about);
 
   const routes: Route[] = [
@@ -47,7 +49,14 @@ export function createApp(deps: AppDeps): App {
     {
       method: 'POST',
       path: '/webhook',
-      handler: createWebhookHandler({ store, secrets: config.secrets, onResult: metrics.webhookResult }),
+      handler: createWebhookHandler({
+        store,
+        secrets: config.secrets,
+        standardKeys: config.standardKeys,
+        toleranceSeconds: config.toleranceSeconds,
+        clock: deps.clock ?? (() => new Date()),
+        onResult: metrics.webhookResult,
+      }),
     },
     { method: 'GET', path: '/messages', handler: createMessagesHandler(store) },
     { method: 'GET', path: '/stats', handler: createStatsHandler(store) },

@@ -6,6 +6,7 @@ export const WEBHOOK_RESULTS = [
   'created',
   'duplicate',
   'invalid_signature',
+  'stale_timestamp',
   'validation_error',
   'payload_too_large',
   'incomplete_body',
