@@ -133,7 +133,7 @@ function parseStandardKeys(raw: string, errors: string[]): StandardKey[] {
   texts.forEach((text, i) => {
     const parsed = parseStandardKey(text);
     if (parsed.ok) keys.push(parsed.key);
-    else errors.push(`STANDARD_WEBHOOKS_SECRET key ${i + 1} of ${texts.length} ${parsed.error}`);
+    else errors.push(`STANDARD_WEBHOOKS_SECRET key ${i + 1} of ${texts.length}: ${parsed.error}`);
   });
   return keys;
 }

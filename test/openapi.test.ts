@@ -17,7 +17,7 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 function routeTable(): string[] {
   const registry = createRegistry();
   const app = createApp({
-    config: { secrets: ['s'], maxBodyBytes: 1024, standardKeys: [], toleranceSeconds: 300 },
+    config: { secrets: ['s'], maxBodyBytes: 1024, standardKeys: [], toleranceSeconds: 300, readTokens: [], metricsTokens: [] },
     store: {} as Store,
     logger: createLogger({ level: 'ERROR', sink: () => {} }),
     registry,

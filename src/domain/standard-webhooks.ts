@@ -41,7 +41,7 @@ export function decodeBase64(text: string): Buffer | null {
 /** A configured key: `whsec_<base64>` or bare base64 (HMAC secret), `whpk_<base64>` (Ed25519 public key). */
 export function parseStandardKey(text: string): KeyResult<StandardKey> {
   if (text.startsWith(SIGNING_PREFIX)) {
-    return { ok: false, error: 'is a whsk_ signing key, which stays with the sender: configure its whpk_ public key' };
+    return { ok: false, error: 'a whsk_ signing key stays with the sender: configure its whpk_ public key' };
   }
   if (text.startsWith(PUBLIC_PREFIX)) {
     const raw = decodeBase64(text.slice(PUBLIC_PREFIX.length));

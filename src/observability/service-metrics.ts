@@ -16,6 +16,10 @@ export const WEBHOOK_RESULTS = [
 ] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
+/** The endpoints a bearer token can guard, each a value of auth_failures_total{endpoint}. */
+export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics'] as const;
+export type AuthEndpoint = (typeof AUTH_ENDPOINTS)[number];
+
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -30,6 +34,7 @@ export type ScrapeSnapshot = { ready: boolean; messagesStored: number; searchBac
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
   webhookResult(result: WebhookResult): void;
+  authFailure(endpoint: AuthEndpoint): void;
   commit(rows: number, seconds: number): void;
   scraped(snapshot: ScrapeSnapshot): void;
 };
@@ -53,6 +58,12 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
   const webhook = registry.counter('webhook_requests_total', 'POST /webhook outcomes.', ['result']);
   // Every outcome exists from the start, so rate() and alerts work before the first occurrence.
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result }, 0);
+  const authFailures = registry.counter(
+    'auth_failures_total',
+    'Requests to a token-guarded endpoint refused for a missing or wrong bearer token.',
+    ['endpoint'],
+  );
+  for (const endpoint of AUTH_ENDPOINTS) authFailures.inc({ endpoint }, 0);
 
   const batchSize = registry.histogram('store_commit_batch_size', 'Messages written per group-commit transaction.', BATCH_SIZE_BUCKETS);
   const commitDuration = registry.histogram(
@@ -83,6 +94,9 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     },
     webhookResult(result) {
       webhook.inc({ result });
+    },
+    authFailure(endpoint) {
+      authFailures.inc({ endpoint });
     },
     commit(rows, seconds) {
       batchSize.observe({}, rows);
