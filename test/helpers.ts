@@ -5,11 +5,30 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { sign } from '../src/domain/signature.ts';
-import { parseSigningKey, signStandard } from '../src/domain/standard-webhooks.ts';
+import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
 
 export const SECRET = 'test-secret';
+/** The Standard Webhooks specification's Ed25519 test seed, and the public key a receiver configures. */
+export const ED25519_SIGNING_KEY = 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=';
+export const ED25519_PUBLIC_KEY = publicKeyFor(ED25519_SIGNING_KEY);
+
+function publicKeyFor(signing: string): string {
+  const parsed = parseSigningKey(signing);
+  const key = parsed.ok ? publicKeyOf(parsed.key) : null;
+  if (key === null) throw new Error(`${signing} is no Ed25519 signing key`);
+  return key;
+}
+
+/** Config values for STANDARD_WEBHOOKS_SECRET keys (`whsec_...`, `whpk_...`). */
+export function standardKeys(...texts: string[]): StandardKey[] {
+  return texts.map((text) => {
+    const parsed = parseStandardKey(text);
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.key;
+  });
+}
 
 /** What the helpers need of a test context: somewhere to register cleanup. */
 export type Cleanup = { after(fn: () => unknown): void };

@@ -2,27 +2,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sign } from '../src/domain/signature.ts';
-import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
-import { getJson, message, postSigned, postStandard, SECRET, useApp, type LogLine } from './helpers.ts';
+import { parseSigningKey, signStandard } from '../src/domain/standard-webhooks.ts';
+import { ED25519_PUBLIC_KEY, ED25519_SIGNING_KEY, getJson, message, postSigned, postStandard, SECRET, standardKeys, useApp, type LogLine } from './helpers.ts';
 
 const NOW = new Date('2026-03-01T12:00:00.750Z');
 const NOW_S = Math.floor(NOW.getTime() / 1000);
 const CURRENT = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
 const PREVIOUS = `whsec_${Buffer.alloc(24, 2).toString('base64')}`;
 const STRANGER = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
-// The specification's Ed25519 test seed; the sender holds it, the service only its public key.
-const SIGNING = 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=';
-const signing = parseSigningKey(SIGNING);
-if (!signing.ok) throw new Error(signing.error);
-const PUBLIC = publicKeyOf(signing.key) ?? '';
-
-function keys(...texts: string[]): StandardKey[] {
-  return texts.map((text) => {
-    const parsed = parseStandardKey(text);
-    if (!parsed.ok) throw new Error(parsed.error);
-    return parsed.key;
-  });
-}
+// The sender holds the Ed25519 signing key, the service only its public key.
+const SIGNING = ED25519_SIGNING_KEY;
+const PUBLIC = ED25519_PUBLIC_KEY;
+const keys = standardKeys;
 
 const at = (offset = 0, id = 'msg_1'): { id: string; timestamp: number } => ({ id, timestamp: NOW_S + offset });
 
