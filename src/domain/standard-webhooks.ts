@@ -48,8 +48,13 @@ export function parseStandardKey(text: string): KeyResult<StandardKey> {
     if (raw === null || raw.length !== ED25519_KEY_BYTES) {
       return { ok: false, error: 'whpk_ must be followed by the base64 of a 32-byte Ed25519 public key' };
     }
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
-    return { ok: true, key: { kind: 'ed25519', key } };
+    try {
+      const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+      return { ok: true, key: { kind: 'ed25519', key } };
+    } catch {
+      // OpenSSL takes any 32 bytes today; should one ever refuse a value, it is a config error, not a crash.
+      return { ok: false, error: 'whpk_ does not hold an Ed25519 public key node:crypto accepts' };
+    }
   }
   const secret = decodeBase64(text.startsWith(SECRET_PREFIX) ? text.slice(SECRET_PREFIX.length) : text);
   if (secret === null || secret.length === 0) {

@@ -26,11 +26,16 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
   // stale or forged one cannot fall back to the seed's scheme (which signs no time).
   const verify = (raw: Buffer, req: Req): { scheme: string; verdict: StandardVerdict } => {
     if (req.headers['webhook-signature'] === undefined) {
-      return { scheme: 'x-signature', verdict: verifySignature(raw, header(req, 'x-signature'), secrets) ? 'ok' : 'invalid_signature' };
+      const ok = verifySignature(raw, header(req, 'x-signature'), secrets);
+      return { scheme: 'x-signature', verdict: ok ? 'ok' : 'invalid_signature' };
     }
-    const headers = { id: header(req, 'webhook-id'), timestamp: header(req, 'webhook-timestamp'), signature: header(req, 'webhook-signature') };
-    const nowSeconds = Math.floor(deps.clock().getTime() / 1000);
-    return { scheme: 'standard', verdict: verifyStandard(raw, headers, standardKeys, { nowSeconds, toleranceSeconds: deps.toleranceSeconds }) };
+    const headers = {
+      id: header(req, 'webhook-id'),
+      timestamp: header(req, 'webhook-timestamp'),
+      signature: header(req, 'webhook-signature'),
+    };
+    const clock = { nowSeconds: Math.floor(deps.clock().getTime() / 1000), toleranceSeconds: deps.toleranceSeconds };
+    return { scheme: 'standard', verdict: verifyStandard(raw, headers, standardKeys, clock) };
   };
 
   const answer = (status: number, body: unknown, result: WebhookResult, extra: Record<string, unknown> = {}): Reply => {
