@@ -1,5 +1,6 @@
 // POST /webhook with Standard Webhooks signatures, through the real server with an injected clock.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { sign } from '../src/domain/signature.ts';
 import { parseSigningKey, signStandard } from '../src/domain/standard-webhooks.ts';
@@ -45,6 +46,14 @@ describe('POST /webhook with Standard Webhooks only', () => {
     assert.deepEqual(await answer(await postStandard(app().url, message({ message_id: 'cur' }), CURRENT, at(0, 'msg_a'))), OK);
     const ids = await storedIds(app().url);
     for (const id of ['cur', 'prev', 'ed']) assert.ok(ids.includes(id), id);
+  });
+
+  test('a sender that signs by hand (node:crypto, as the specification describes) is accepted', async () => {
+    const raw = JSON.stringify(message({ message_id: 'by-hand' }));
+    const key = Buffer.from(CURRENT.slice('whsec_'.length), 'base64');
+    const mac = createHmac('sha256', key).update(`msg_hand.${NOW_S}.${raw}`).digest('base64');
+    const headers = { 'webhook-id': 'msg_hand', 'webhook-timestamp': String(NOW_S), 'webhook-signature': `v1,${mac}` };
+    assert.deepEqual(await answer(await fetch(`${app().url}/webhook`, { method: 'POST', headers, body: raw })), OK);
   });
 
   test('several signatures in one header: one that matches is enough', async () => {
