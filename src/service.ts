@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createApp, type AppDeps } from './http/app.ts';
+import { isLoopback } from './http/auth.ts';
 import type { About } from './http/openapi.ts';
 import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
@@ -24,7 +25,7 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
-  /** When messages are received (created_at, which retention goes by); tests move it. */
+  /** Now: when messages are received (retention goes by it) and what webhook-timestamp is checked against. */
   clock?: () => Date;
   /** Tests only: fault injection into the store. */
   testing?: SqliteTesting;
@@ -52,7 +53,16 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
-  const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
+  const app = createApp({
+    config,
+    store,
+    logger,
+    registry,
+    metrics,
+    about,
+    ...(options.timeouts && { timeouts: options.timeouts }),
+    ...(options.clock && { clock: options.clock }),
+  });
 
   try {
     // Listening only once writes can be committed: the first requests never wait for the writer.
@@ -82,6 +92,9 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info('listening', { host: config.host, port, database: config.databasePath });
+  if (config.readTokens.length === 0 && !isLoopback(config.host)) {
+    logger.warning('GET /messages and /stats are open to anyone who can reach this address: set READ_TOKENS', { host: config.host });
+  }
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { sign } from '../src/domain/signature.ts';
+import { parseSigningKey, signStandard } from '../src/domain/standard-webhooks.ts';
 import { startApp } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -36,6 +37,16 @@ describe('README', () => {
     assert.ok(body, 'the POST /webhook example sets BODY');
     const answer = /under the secret `change-me` signs to\s+`([0-9a-f]{64})`/.exec(README)?.[1];
     assert.equal(answer, sign(body, 'change-me'));
+  });
+
+  test('the Standard Webhooks header example is the signature of its body under the named test secret', () => {
+    const example = /```\nPOST \/webhook\n([\s\S]*?)\n\n(\{[^\n]+\})\n```/.exec(section('Standard Webhooks'));
+    assert.ok(example, 'the section shows a request with headers and a body');
+    const headers = Object.fromEntries((example[1] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+    const key = parseSigningKey('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+    assert.ok(key.ok);
+    const id = headers['webhook-id'] ?? '';
+    assert.equal(headers['webhook-signature'], signStandard(key.key, id, headers['webhook-timestamp'] ?? '', example[2] ?? ''));
   });
 
   test('the table in "Metrics" names exactly the metric families /metrics exports', async (t) => {

@@ -43,6 +43,10 @@ describe('loadConfig defaults', () => {
       host: '0.0.0.0',
       maxBodyBytes: 1_048_576,
       retentionDays: null,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     });
     assert.deepEqual(warnings, []);
   });
@@ -74,6 +78,10 @@ describe('loadConfig defaults', () => {
       host: '127.0.0.1',
       maxBodyBytes: 2048,
       retentionDays: 30,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     });
     assert.deepEqual(warnings, []);
   });

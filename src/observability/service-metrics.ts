@@ -6,6 +6,7 @@ export const WEBHOOK_RESULTS = [
   'created',
   'duplicate',
   'invalid_signature',
+  'stale_timestamp',
   'validation_error',
   'payload_too_large',
   'incomplete_body',
@@ -14,6 +15,10 @@ export const WEBHOOK_RESULTS = [
   'error',
 ] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
+
+/** The endpoints a bearer token can guard, each a value of auth_failures_total{endpoint}. */
+export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics'] as const;
+export type AuthEndpoint = (typeof AUTH_ENDPOINTS)[number];
 
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,6 +34,7 @@ export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingIn
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
   webhookResult(result: WebhookResult): void;
+  authFailure(endpoint: AuthEndpoint): void;
   commit(rows: number, seconds: number): void;
   pruned(rows: number): void;
   scraped(snapshot: ScrapeSnapshot): void;
@@ -53,6 +59,12 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
   const webhook = registry.counter('webhook_requests_total', 'POST /webhook outcomes.', ['result']);
   // Every outcome exists from the start, so rate() and alerts work before the first occurrence.
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result }, 0);
+  const authFailures = registry.counter(
+    'auth_failures_total',
+    'Requests to a token-guarded endpoint refused for a missing or wrong bearer token.',
+    ['endpoint'],
+  );
+  for (const endpoint of AUTH_ENDPOINTS) authFailures.inc({ endpoint }, 0);
 
   const batchSize = registry.histogram('store_commit_batch_size', 'Messages written per group-commit transaction.', BATCH_SIZE_BUCKETS);
   const commitDuration = registry.histogram(
@@ -85,6 +97,9 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     },
     webhookResult(result) {
       webhook.inc({ result });
+    },
+    authFailure(endpoint) {
+      authFailures.inc({ endpoint });
     },
     commit(rows, seconds) {
       batchSize.observe({}, rows);
