@@ -118,7 +118,7 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 }
 
 /** The real service on a loopback port, logging at INFO to a file as it would in production. */
-async function startService(dbPath: string, name: string): Promise<Running & { readyMs: number }> {
+async function startService(dbPath: string, name: string, extraEnv: Record<string, string> = {}): Promise<Running & { readyMs: number }> {
   const port = await freePort();
   const logPath = join(DATA, `${name}.log`);
   const out = createWriteStream(logPath);
@@ -127,7 +127,7 @@ async function startService(dbPath: string, name: string): Promise<Running & { r
   // Launched as `make run`, `npm start` and the Dockerfile launch it.
   const [cmd, args] = pinned(ALL_CORES, process.execPath, SERVICE_ARGS);
   const child = spawn(cmd, args, {
-    env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO' },
+    env: { ...process.env, WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dbPath}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'INFO', ...extraEnv },
     stdio: ['ignore', out, 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -253,6 +253,8 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
   writeBodies(warm, 20_000, 'warm');
   writeBodies(unique, UNIQUE_BODIES, 'bench');
   writeBodies(shuffled, UNIQUE_BODIES, 'shuffled', 'shuffled');
+  const pruning = join(DATA, 'pruning.txt');
+  writeBodies(pruning, UNIQUE_BODIES, 'pruning');
 
   const ceiling = await startCeiling();
   load(ceiling.url, INGEST_CONNECTIONS, 2, warm);
@@ -276,6 +278,7 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
   const storedShuffled = (await storedNow()) - beforeShuffled;
   const rss = peakRssMb(service);
   await stop(service);
+  const prune = await ingestWhilePruning(dbPath, warm, pruning);
 
   const ceilingRate = rate(ceil.l);
   const row = ({ l, cpu }: { l: Load; cpu: CpuPerRequest }): Record<string, unknown> => ({
@@ -299,8 +302,28 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
     unique: { ...row(ingest), stored, all_unique: stored >= ingest.l.requests && ingest.l.requests < UNIQUE_BODIES },
     duplicate: row(dup),
     shuffled: { ...row(shuf), stored: storedShuffled },
+    pruning: { ...row(prune.run), pruned: prune.pruned },
     peak_rss_mb: rss,
   };
+}
+
+/**
+ * Unique ingest while retention deletes: every row stored so far is made 30 days old, then the service
+ * starts with RETENTION_DAYS=1 and deletes them, 200 a transaction, while the load runs.
+ */
+async function ingestWhilePruning(dbPath: string, warm: string, bodies: string): Promise<{ run: { l: Load; cpu: CpuPerRequest }; pruned: number }> {
+  const db = new DatabaseSync(dbPath);
+  db.exec(`UPDATE messages SET created_at = '${new Date(Date.now() - 30 * 86_400_000).toISOString()}'`);
+  db.close();
+  const service = await startService(dbPath, 'pruning', { RETENTION_DAYS: '1' });
+  const pruned = async (): Promise<number> =>
+    Number(/^messages_pruned_total (\S+)$/m.exec(await (await get(`${service.url}/metrics`)).text())?.[1] ?? NaN);
+  load(service.url, INGEST_CONNECTIONS, 2, warm); // stored already: duplicates, to warm the code up
+  const before = await pruned();
+  const run = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, bodies);
+  const during = (await pruned()) - before;
+  await stop(service);
+  return { run, pruned: during };
 }
 
 type QueryCase = { name: string; path: string; expected?: number; bar_ms?: number };
@@ -467,6 +490,7 @@ function ingestTable(out: string[], ingest: Record<string, any>): void {
     ['ingest, unique', ingest.unique],
     ['ingest, all duplicate', ingest.duplicate],
     ['ingest, unique, shuffled', ingest.shuffled],
+    ['ingest, unique, pruning', ingest.pruning],
   ] as const;
   for (const [name, row] of rows) {
     if (row === undefined) continue;
@@ -483,6 +507,9 @@ function ingestTable(out: string[], ingest: Record<string, any>): void {
   out.push(`  ${ingest.unique.stored} rows stored for ${ingest.unique.requests} completed unique requests; non-2xx ${ingest.unique.non_2xx}`);
   if (ingest.shuffled) {
     out.push(`  shuffled: senders and ids in no order; ${ingest.shuffled.stored} rows stored for ${ingest.shuffled.requests} completed requests; non-2xx ${ingest.shuffled.non_2xx}`);
+  }
+  if (ingest.pruning) {
+    out.push(`  pruning: RETENTION_DAYS=1 deleted ${ingest.pruning.pruned} older rows while this load ran; non-2xx ${ingest.pruning.non_2xx}`);
   }
   out.push('');
 }
