@@ -111,7 +111,8 @@ describe('storage trouble', () => {
   });
 
   test('a sqlite3 CLI holding BEGIN EXCLUSIVE: 503 and not ready while it holds, fine once it lets go', async (t) => {
-    if (spawnSync('sqlite3', ['-version']).status !== 0) {
+    // CI installs Debian's sqlite3: there a missing CLI fails the test.
+    if (spawnSync('sqlite3', ['-version']).status !== 0 && process.env.CI !== 'true') {
       t.skip('no sqlite3 CLI on this machine');
       return;
     }
