@@ -2,10 +2,10 @@
 # Multi-stage: the build stage type-checks with the dev toolchain and emits the JavaScript (dist/); the deps
 # stage installs the production dependencies alone (none on the SQLite engine; `postgres` once declared);
 # the runtime stage holds only package.json, dist/ and those, with no npm.
-# NODE_IMAGE: the official Node 24 image on Debian 12, slim. Any base works that is Debian bookworm with
+# NODE_IMAGE: the official Node 24 image on Debian 13, slim. Any base works that is Debian trixie with
 # Node at /usr/local/bin/node, npm on PATH and a `node` user of uid 1000, as that image is; CI builds on
 # one assembled from Debian packages and the project's pinned Node (scripts/container-check.ts).
-ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+ARG NODE_IMAGE=node:24.21.0-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -25,8 +25,8 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
  && mkdir -p node_modules && rm -f node_modules/.package-lock.json
 
 FROM ${NODE_IMAGE} AS runtime
-# tini: PID 1 that forwards SIGTERM, so `docker stop` drains gracefully. sqlite3: for operators'
-# `docker compose exec api sqlite3 /data/app.db ...`. npm, npx, corepack and yarn are removed: the service
+# tini: PID 1 that forwards SIGTERM, so `docker stop` drains gracefully. sqlite3 (3.46; the search index
+# needs 3.43 or later to be written): for operators' `docker compose exec api sqlite3 /data/app.db ...`. npm, npx, corepack and yarn are removed: the service
 # never installs anything at run time, and what is not there cannot be exploited.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini sqlite3 \

@@ -1,7 +1,7 @@
 // The Node 24 base image CI builds the Dockerfile on, since no image registry is reachable from the build
-// machines: Debian bookworm (debootstrap --variant=minbase, from the mirror apt already uses), the project's
-// pinned Node at /usr/local/bin/node, this machine's npm at /usr/local/lib/node_modules/npm and a `node`
-// user of uid 1000, as in the official node:24-bookworm-slim. npm's own folder also holds an npmrc with this
+// machines: Debian trixie (debootstrap --variant=minbase, from the Debian mirror apt already uses), the
+// project's pinned Node at /usr/local/bin/node, this machine's npm at /usr/local/lib/node_modules/npm and a
+// `node` user of uid 1000, as in the official node:24-trixie-slim. npm's own folder also holds an npmrc with this
 // machine's registry and CA bundle, so `npm ci` in the build stage reaches the registry the way npm on
 // this machine does; the runtime stage deletes that folder with npm. Nothing of the machine enters the repo.
 // Imported once under a name keyed by what went into it, and reused while it exists.
@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './container-files.ts';
 
-export const SUITE = 'bookworm';
+export const SUITE = 'trixie';
 /** Raised when what the base holds changes, so an old one is not reused. */
-const RECIPE = 2;
+const RECIPE = 3;
 const NODE_BINARY = join(ROOT, 'node_modules', 'node', 'bin', 'node');
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -57,8 +57,14 @@ export function must(r: Run, what: string): string {
   return r.stdout.trim();
 }
 
-/** The URI of the bookworm entry in apt's sources (deb822 *.sources or one-line *.list). */
-export function debianMirror(dir = '/etc/apt'): string {
+/** The machine's Debian release, whose entry in apt's sources names the mirror. */
+function hostCodename(): string {
+  const release = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
+  return /^VERSION_CODENAME=(\S+)$/m.exec(release)?.[1] ?? '';
+}
+
+/** The URI of the Debian archive in apt's sources (deb822 *.sources or one-line *.list): the entry of `suite`. */
+export function debianMirror(dir = '/etc/apt', suite = hostCodename()): string {
   const files = [join(dir, 'sources.list')];
   const parts = join(dir, 'sources.list.d');
   if (existsSync(parts)) files.push(...readdirSync(parts).map((f) => join(parts, f)));
@@ -70,14 +76,14 @@ export function debianMirror(dir = '/etc/apt'): string {
           (new RegExp(`^${name}:\\s*(.*)$`, 'mi').exec(stanza)?.[1] ?? '').split(/\s+/).filter(Boolean);
         if (field('Enabled')[0] === 'no' || !field('Types').includes('deb')) continue;
         const uri = field('URIs')[0];
-        if (uri && field('Suites').includes(SUITE)) return uri;
+        if (uri && field('Suites').includes(suite)) return uri;
       }
     } else {
-      const m = new RegExp(`^deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${SUITE}\\s`, 'm').exec(text);
+      const m = new RegExp(`^deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${suite}\\s`, 'm').exec(text);
       if (m?.[1]) return m[1];
     }
   }
-  throw new Error(`no "${SUITE}" entry in ${dir}/sources.list or sources.list.d: debootstrap needs a Debian mirror`);
+  throw new Error(`no "${suite}" entry in ${dir}/sources.list or sources.list.d: debootstrap needs a Debian mirror`);
 }
 
 type Inputs = { nodeVersion: string; npmDir: string; npmVersion: string; registry: string; mirror: string; ca: string | null };

@@ -113,7 +113,7 @@ describe('one service, described alike everywhere', () => {
     const version = pkg.devDependencies.node ?? '';
     assert.match(version, /^24\.\d+\.\d+$/);
     assert.equal(readRepoFile('.nvmrc').trim(), version);
-    assert.equal(dockerfile.args.NODE_IMAGE, `node:${version}-bookworm-slim`);
+    assert.equal(dockerfile.args.NODE_IMAGE, `node:${version}-trixie-slim`);
     for (const stage of dockerfile.stages) assert.equal(stage.from, '${NODE_IMAGE}', stage.name);
   });
 });
