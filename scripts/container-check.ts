@@ -118,10 +118,14 @@ async function healthy(name: string, ms = 20_000): Promise<string> {
 
 function build(base: string): string | null {
   const started = Date.now();
+  const previous = podman(['image', 'inspect', IMAGE, '--format', '{{.Id}}']).stdout.trim();
   const r = podman(['build', '--layers=false', '--format', 'docker', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-t', IMAGE, '.']);
   if (!check(`the Dockerfile builds on ${base}`, r.status === 0, r.status === 0 ? '' : r.stderr.trim().split('\n').slice(-5).join(' | '))) return null;
   note(`build: ${seconds(started)}`);
-  return inspect(IMAGE, '{{.Id}}');
+  const id = inspect(IMAGE, '{{.Id}}');
+  // The last run's image, untagged by this one, would otherwise stay behind at full size (vfs).
+  if (previous !== '' && previous !== id) podman(['rmi', previous]);
+  return id;
 }
 
 /** The lockfile's production packages, by their folder directly under node_modules. */
