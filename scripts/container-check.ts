@@ -334,6 +334,15 @@ function composeFiles(): void {
   note(`profiles ${[...profiles.keys()].join(', ')}: \`up\` not run here, their images (${[...new Set(images)].join(', ')}) need a registry this machine cannot reach`);
 }
 
+/** `haproxy -c` on the scale profile's config, with Debian's haproxy (3.0, as the compose image) on the base. */
+function haproxyConfig(base: string): void {
+  const script = 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null 2>&1' +
+    ' && haproxy -v | head -1 && haproxy -c -V -f /cfg/haproxy.cfg';
+  const r = podman(['run', '--rm', '--network', 'host', '-v', `${join(ROOT, 'ops', 'haproxy')}:/cfg:ro`, base, 'sh', '-c', script]);
+  const version = /HAProxy version (\S+)/.exec(r.stdout)?.[1] ?? '?';
+  check(`haproxy ${version} -c: ops/haproxy/haproxy.cfg is valid`, r.status === 0 && /Configuration file is valid/.test(r.stdout + r.stderr), (r.stderr || r.stdout).trim().slice(-500));
+}
+
 /** podman-compose up of the api service with the secret-file override; its settings read back. */
 async function podmanCompose(dir: string, port: number): Promise<void> {
   const project = `${PREFIX}-compose`;
@@ -392,6 +401,7 @@ async function main(): Promise<void> {
       await podmanCompose(dir, await freePort());
     }
     composeFiles();
+    haproxyConfig(base);
   } catch (err) {
     check('the check ran to its end', false, err instanceof Error ? err.message : String(err));
   } finally {
