@@ -383,12 +383,16 @@ async function freePort(): Promise<number> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  if (process.getuid?.() !== 0) throw new Error('run as root: podman keeps the image in root storage, debootstrap needs root');
-  process.stdout.write(`== container check: ${must(podman(['--version']), 'podman')}, ${run('runc', ['--version']).stdout.split('\n')[0]}\n`);
+  if (!check('running as root (podman keeps the images in root storage; debootstrap needs root)', process.getuid?.() === 0)) {
+    process.stdout.write(`container-check: ${passed} passed, ${failed} failed\n`);
+    process.exitCode = 1;
+    return;
+  }
   const unknown = Object.keys(API !== null && typeof API === 'object' ? API : {}).filter((k) => !HANDLED.includes(k));
   check('every setting of the compose service `api` is one this check applies', unknown.length === 0, unknown.join(' '));
   const dir = mkdtempSync(join(tmpdir(), 'lyftr-check-'));
   try {
+    note(`${must(podman(['--version']), 'podman')}, ${must(run('runc', ['--version']), 'runc').split('\n')[0]}`);
     const baseStarted = Date.now();
     const base = ensureBase(note);
     note(`base: ${seconds(baseStarted)}`);
