@@ -24,7 +24,7 @@ NODE_FLAGS := --max-semi-space-size=4 --no-concurrent-recompilation --heap-growi
 .PHONY: help build run test soak typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-16s %s\n", $$1, $$2}'
 
 # Installed only when missing or older than the manifest/lockfile, so a second `make run` starts at once.
 $(DEPS): package.json package-lock.json
@@ -79,12 +79,15 @@ health: ## Ask the running service whether it is live and ready
 	@curl -fsS http://localhost:$(PORT)/health/live && echo
 	@curl -sS http://localhost:$(PORT)/health/ready && echo
 
-.PHONY: send ops-check
+.PHONY: send ops-check container-check
 send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) and POST it to localhost:PORT/webhook; ARGS='--scheme standard --count 100 ...', ARGS='sign ...'
 	@node scripts/send.ts $${ARGS} --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
 
 ops-check: $(DEPS) ## promtool checks: live /metrics, ops/prometheus config, alert rules and their tests (PROMTOOL=path)
 	node scripts/ops-check.ts
+
+container-check: $(DEPS) ## Build the image on a local Node 24 base, run it as docker-compose.yml does, check it (root, podman)
+	node scripts/container-check.ts
 
 clean: ## Remove installed packages and reports (never ./data)
 	rm -rf node_modules coverage dist

@@ -1,116 +1,47 @@
-// No Docker engine runs where this project is built, so the Dockerfile and the compose files are checked
-// here by reading them: a purpose-built line parser for each (not a general YAML parser; it reads the
-// subset these files use) and assertions on what the README promises operators.
+// The Dockerfile, docker-compose.yml (and its override), the Makefile's `make run` and
+// scripts/service-command.ts each say how the service starts. This test fails when they disagree on its
+// flags, port, user, data path or health probe. Building, running and attacking the real image is
+// `make container-check` (scripts/container-check.ts), which CI runs.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { posix } from 'node:path';
 import { describe, test } from 'node:test';
+import { at, list, parseDockerfile, parseYaml, readRepoFile, stringMap, type Yaml } from '../scripts/container-files.ts';
 import { serviceFlags } from '../scripts/service-command.ts';
-import { loadConfig } from '../src/config.ts';
+import { DEFAULT_DATABASE_URL, DEFAULT_PORT, loadConfig, parseDatabaseUrl } from '../src/config.ts';
 
-const ROOT = join(import.meta.dirname, '..');
-const read = (name: string): string => readFileSync(join(ROOT, name), 'utf8');
+const dockerfile = parseDockerfile(readRepoFile('Dockerfile'));
+const runtime = dockerfile.stages.at(-1) ?? { from: '', name: '', instructions: [] };
+const ops = (op: string): string[] => runtime.instructions.filter((i) => i.op === op).map((i) => i.args);
+/** KEY=value pairs of the runtime stage's ENV lines. */
+const imageEnv = Object.fromEntries(ops('ENV').flatMap((e) => [...e.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])));
+const compose = parseYaml(readRepoFile('docker-compose.yml'));
+const services = (at(compose, 'services') ?? {}) as Record<string, Yaml>;
+/** The services that run this image (the others are Prometheus, PostgreSQL, HAProxy). */
+const ours = Object.entries(services).filter(([, s]) => at(s, 'build') === '.');
+const api = services.api;
+const makefile = readRepoFile('Makefile');
+const containerPort = (mapping: Yaml): string => String(mapping).split(':').at(-1) ?? '';
 
-type Instruction = { op: string; args: string };
-type Stage = { from: string; name: string; instructions: Instruction[] };
-
-/** Dockerfile -> ARG defaults before the first FROM, and stages of instructions (continuations joined). */
-function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
-  const logical = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  const args: Record<string, string> = {};
-  const stages: Stage[] = [];
-  for (const line of logical) {
-    const [op = '', ...rest] = line.split(/\s+/);
-    const instruction = { op: op.toUpperCase(), args: rest.join(' ') };
-    if (instruction.op === 'FROM') {
-      const [from = '', , name = ''] = rest;
-      stages.push({ from, name, instructions: [] });
-    } else if (stages.length === 0 && instruction.op === 'ARG') {
-      const [k = '', v = ''] = instruction.args.split('=');
-      args[k] = v;
-    } else {
-      stages.at(-1)?.instructions.push(instruction);
-    }
-  }
-  return { args, stages };
+/** HEALTHCHECK [--option=value ...] CMD [json] -> options and command. */
+function imageHealthcheck(): { options: Record<string, string>; command: string[] } {
+  const [line = ''] = ops('HEALTHCHECK');
+  const cmd = line.indexOf('CMD ');
+  const options = Object.fromEntries([...line.slice(0, cmd).matchAll(/--([\w-]+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+  const command: unknown = JSON.parse(line.slice(cmd + 4));
+  assert.ok(Array.isArray(command) && command.every((w) => typeof w === 'string'), line);
+  return { options, command };
 }
 
-type Yaml = string | boolean | null | Yaml[] | { [key: string]: Yaml };
-
-/** The YAML these files use: block maps and lists, `- key: value` items, quoted, plain and JSON-flow scalars. */
-function parseYaml(text: string): Yaml {
-  const lines = text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))
-    .map((l) => ({ indent: l.length - l.trimStart().length, text: l.trim() }));
-  const KEY = /^("[^"]*"|[A-Za-z0-9_.\-/]+):(?:\s+(.*))?$/;
-
-  const scalar = (v: string): Yaml => {
-    if (v.startsWith('"') || v.startsWith('[') || v.startsWith('{')) return JSON.parse(v) as Yaml;
-    if (v.startsWith("'")) return v.slice(1, -1).replace(/''/g, "'");
-    if (v === 'true' || v === 'false') return v === 'true';
-    return v;
-  };
-
-  const block = (i: number, indent: number): [Yaml, number] => {
-    const first = lines[i];
-    if (!first || first.indent < indent) return [null, i];
-    if (first.text === '-' || first.text.startsWith('- ')) {
-      const list: Yaml[] = [];
-      while (lines[i]?.indent === indent && lines[i]?.text.startsWith('-')) {
-        const rest = (lines[i]?.text ?? '').slice(1).trim();
-        if (KEY.test(rest)) {
-          // `- key: value` opens a map whose keys sit two columns further in.
-          lines[i] = { indent: indent + 2, text: rest };
-          const [map, next] = block(i, indent + 2);
-          list.push(map);
-          i = next;
-        } else {
-          list.push(scalar(rest));
-          i += 1;
-        }
-      }
-      return [list, i];
-    }
-    const map: { [key: string]: Yaml } = {};
-    while (lines[i]?.indent === indent) {
-      const m = KEY.exec(lines[i]?.text ?? '');
-      if (!m) throw new Error(`cannot parse line: ${lines[i]?.text}`);
-      const key = (m[1] ?? '').replace(/^"|"$/g, '');
-      if (m[2] !== undefined) {
-        map[key] = scalar(m[2]);
-        i += 1;
-      } else {
-        const nextIndent = lines[i + 1]?.indent ?? 0;
-        const [value, next] = nextIndent > indent ? block(i + 1, nextIndent) : [null, i + 1];
-        map[key] = value;
-        i = next;
-      }
-    }
-    return [map, i];
-  };
-  return block(0, 0)[0];
-}
-
-function at(node: Yaml | undefined, ...path: string[]): Yaml | undefined {
-  let cur = node;
-  for (const key of path) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
-    cur = cur[key];
-  }
-  return cur;
-}
-
-const list = (node: Yaml | undefined): Yaml[] => (Array.isArray(node) ? node : []);
-
-describe('the purpose-built parsers', () => {
-  test('YAML: nested maps, scalar and map list items, quoted and flow values', () => {
-    const yaml = 'a:\n  b: "x: y"\n  c:\n    - one\n    - k: v\n      n: true\n  d: ["p", "q"]\n# note\ne: \'it\'\'s\'\n';
-    assert.deepEqual(parseYaml(yaml), { a: { b: 'x: y', c: ['one', { k: 'v', n: true }], d: ['p', 'q'] }, e: "it's" });
+describe('the purpose-built readers (scripts/container-files.ts)', () => {
+  test('YAML: nested maps, scalar and map list items, quoted and flow values, anchors merged', () => {
+    const yaml =
+      'x: &base\n  k: 1\n  m: old\na:\n  <<: *base\n  m: new\n  b: "x: y"\n  c:\n    - one\n    - k: v\n      n: true\n  d: ["p", "q"]\n# note\ne: \'it\'\'s\'\n';
+    assert.deepEqual(parseYaml(yaml), {
+      x: { k: '1', m: 'old' },
+      a: { k: '1', m: 'new', b: 'x: y', c: ['one', { k: 'v', n: true }], d: ['p', 'q'] },
+      e: "it's",
+    });
+    assert.throws(() => parseYaml('a:\n  <<: *nowhere\n'), /no map anchor/);
   });
 
   test('Dockerfile: continuation lines joined, stages named', () => {
@@ -123,95 +54,129 @@ describe('the purpose-built parsers', () => {
   });
 });
 
-describe('Dockerfile', () => {
-  const { args, stages } = parseDockerfile(read('Dockerfile'));
-  const runtime = stages.at(-1) ?? { from: '', name: '', instructions: [] };
-  const ops = (op: string): string[] => runtime.instructions.filter((i) => i.op === op).map((i) => i.args);
-  const image = (from: string): string => from.replace(/^\$\{(\w+)\}$/, (_, name: string) => args[name] ?? '');
-
-  test('is multi-stage on the official Node 24 image', () => {
-    assert.ok(stages.length >= 2, 'a build stage and a runtime stage');
-    for (const stage of stages) assert.match(image(stage.from), /^node:24(-alpine|-slim|-bookworm-slim)?$/);
-  });
-
-  test('the runtime stage holds only production files: package.json and dist/, copied from the build', () => {
-    const copies = ops('COPY');
-    assert.ok(copies.length > 0);
-    for (const c of copies) assert.match(c, /^--from=build (--chown=\S+ )?\/app\/(package\.json|dist) /, c);
-    assert.ok(!ops('RUN').some((r) => /\bnpm (ci|install)\b/.test(r)), 'no npm install in the runtime stage');
-  });
-
-  test('runs as a non-root user, with a /data volume and port 8000', () => {
-    const user = ops('USER').at(-1) ?? '';
-    assert.ok(user !== '' && !/^(root|0)(:|$)/.test(user), `USER ${user}`);
-    assert.ok(ops('VOLUME').some((v) => v.includes('/data')));
-    assert.deepEqual(ops('EXPOSE'), ['8000']);
-    assert.ok(ops('RUN').some((r) => /chown node:node \/data/.test(r)), 'the volume is writable by that user');
-  });
-
-  test('HEALTHCHECK runs Node itself against /health/ready; PID 1 is tini; sqlite3 is installed', () => {
-    const [health = ''] = ops('HEALTHCHECK');
-    assert.match(health, /CMD \["node", "-e", ".*\/health\/ready.*"\]$/);
-    assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0] ?? '[]'), ['/sbin/tini', '--']);
-    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), ['node', ...serviceFlags(), 'dist/main.js']);
-    assert.ok(ops('RUN').some((r) => /apk add .*\btini\b/.test(r) && /\bsqlite\b/.test(r)));
-  });
-
-  test('npm start and the image start the service with the V8 flags of make run', () => {
+describe('one service, described alike everywhere', () => {
+  test('flags: the image, npm start and make run start node with NODE_FLAGS on dist/main.js; compose keeps the image\'s command', () => {
     const flags = serviceFlags();
     assert.ok(flags.includes('--max-semi-space-size=4'), `NODE_FLAGS: ${flags.join(' ')}`);
-    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    assert.equal(pkg.scripts.start, ['node', ...flags, 'dist/main.js'].join(' '));
-    // npm runs prestart first: the build, so a fresh checkout starts with `npm ci && npm start`.
-    assert.equal(pkg.scripts.prestart, 'npm run build');
-    assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
-    // npm test as well: a test starts the build.
-    assert.match(pkg.scripts.test ?? '', /npm run build && c8 /);
+    const start = ['node', ...flags, 'dist/main.js'];
+    assert.deepEqual(JSON.parse(ops('CMD')[0] ?? '[]'), start);
+    const pkg = JSON.parse(readRepoFile('package.json')) as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts.start, start.join(' '));
+    assert.match(makefile, /^\tDATABASE_URL=\S+ exec node \$\(NODE_FLAGS\) dist\/main\.js$/m);
+    for (const [name, s] of ours) assert.equal(at(s, 'command') ?? at(s, 'entrypoint'), undefined, name);
+    // PID 1 forwards SIGTERM to node, so `docker stop` drains.
+    assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0] ?? '[]'), ['/usr/bin/tini', '--']);
+  });
+
+  test('port: 8000 in the config default, the image, compose, the probes, make health and the load balancer', () => {
+    const port = String(DEFAULT_PORT);
+    assert.equal(imageEnv.PORT, port);
+    assert.deepEqual(ops('EXPOSE'), [port]);
+    assert.deepEqual(list(at(api, 'ports')).map(containerPort), [port]);
+    assert.equal(list(at(api, 'ports'))[0], `\${API_PORT:-${port}}:${port}`);
+    assert.match(makefile, new RegExp(`^PORT \\?= ${port}$`, 'm'));
+    assert.match(JSON.stringify(imageHealthcheck().command), new RegExp(`\\|\\|${port}\\)`));
+    assert.match(readRepoFile('ops/haproxy/haproxy.cfg'), new RegExp(`^\\s+server-template api-pg \\d+ api-pg:${port}$`, 'm'));
+    assert.deepEqual(at(parseYaml(readRepoFile('ops/prometheus/prometheus.yml')), 'scrape_configs'), [
+      {
+        job_name: 'lyftr-webhook-api',
+        metrics_path: '/metrics',
+        authorization: { type: 'Bearer', credentials_file: 'metrics_token' },
+        static_configs: [{ targets: [`api:${port}`] }],
+      },
+    ]);
+  });
+
+  test('user: the image runs as `node`, which owns /data; no compose service overrides the user', () => {
+    assert.deepEqual(ops('USER'), ['node']);
+    assert.ok(ops('RUN').some((r) => /mkdir -p \/data && chown node:node \/data/.test(r)));
+    for (const [name, s] of ours) assert.equal(at(s, 'user'), undefined, name);
+  });
+
+  test('data path: /data/app.db in the config default, the image and compose; make run keeps ./data/app.db', () => {
+    const path = parseDatabaseUrl(DEFAULT_DATABASE_URL) ?? '';
+    assert.equal(path, '/data/app.db');
+    assert.equal(imageEnv.DATABASE_URL, DEFAULT_DATABASE_URL);
+    assert.deepEqual(ops('VOLUME'), [JSON.stringify([posix.dirname(path)])]);
+    assert.equal(at(api, 'environment', 'DATABASE_URL'), DEFAULT_DATABASE_URL);
+    assert.deepEqual(list(at(api, 'volumes')), [`app-data:${posix.dirname(path)}`]);
+    const local = /DATABASE_URL="\$\$\{DATABASE_URL:-(\S+)\}"/.exec(makefile)?.[1] ?? '';
+    assert.equal(parseDatabaseUrl(local), path.slice(1), 'the same file, relative to the checkout');
+  });
+
+  test('health probe: the image\'s HEALTHCHECK only (compose inherits it); /health/ready everywhere', () => {
+    const { options, command } = imageHealthcheck();
+    assert.match(JSON.stringify(command), /^\["node","-e","fetch\('http:\/\/127\.0\.0\.1:.*\/health\/ready'\)/);
+    assert.deepEqual(options, { interval: '10s', timeout: '3s', 'start-period': '10s', retries: '3' });
+    for (const [name, s] of ours) assert.equal(at(s, 'healthcheck'), undefined, `${name}: a second probe would drift from the image's`);
+    assert.match(makefile, /curl -sS http:\/\/localhost:\$\(PORT\)\/health\/ready/);
+    assert.match(readRepoFile('ops/haproxy/haproxy.cfg'), /^\s+option httpchk GET \/health\/ready$/m);
+  });
+
+  test('Node: the image, .nvmrc and the pinned toolchain are the same Node 24', () => {
+    const pkg = JSON.parse(readRepoFile('package.json')) as { devDependencies: Record<string, string> };
+    const version = pkg.devDependencies.node ?? '';
+    assert.match(version, /^24\.\d+\.\d+$/);
+    assert.equal(readRepoFile('.nvmrc').trim(), version);
+    assert.equal(dockerfile.args.NODE_IMAGE, `node:${version}-trixie-slim`);
+    for (const stage of dockerfile.stages) assert.equal(stage.from, '${NODE_IMAGE}', stage.name);
+  });
+});
+
+describe('Dockerfile', () => {
+  test('the runtime stage holds package.json, dist/ and the production node_modules, with no npm', () => {
+    const copies = ops('COPY');
+    assert.deepEqual(copies, [
+      '--from=build --chown=root:root /app/package.json ./package.json',
+      '--from=deps --chown=root:root /app/node_modules ./node_modules',
+      '--from=build --chown=root:root /app/dist ./dist',
+    ]);
+    const deps = dockerfile.stages.find((s) => s.name === 'deps')?.instructions.filter((i) => i.op === 'RUN') ?? [];
+    assert.ok(deps.some((r) => /npm ci --omit=dev .*--ignore-scripts/.test(r.args)));
+    assert.ok(!ops('RUN').some((r) => /\bnpm (ci|install)\b/.test(r)), 'no npm install in the runtime stage');
+    assert.ok(ops('RUN').some((r) => /rm -rf \/usr\/local\/lib\/node_modules \/usr\/local\/bin\/npm /.test(r)));
+    assert.ok(ops('RUN').some((r) => /apt-get install -y --no-install-recommends tini sqlite3/.test(r)));
   });
 
   test('.dockerignore keeps dependencies, data, secrets and git history out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
-    for (const entry of ['node_modules', 'data', 'secrets', '.env', '.git', 'test', '*.db']) assert.ok(ignored.includes(entry), entry);
+    const ignored = readRepoFile('.dockerignore').split('\n').map((l) => l.trim());
+    for (const entry of ['node_modules', 'data', 'secrets', '.env', '.git', 'test', '*.db', 'dist']) assert.ok(ignored.includes(entry), entry);
   });
 });
 
 describe('docker-compose.yml', () => {
-  const compose = parseYaml(read('docker-compose.yml'));
-  const api = at(compose, 'services', 'api');
-  const env = (name: string): Yaml | undefined => at(api, 'environment', name);
-
-  test('service api on port 8000 with its data in a named volume', () => {
-    assert.deepEqual(at(api, 'build'), '.');
-    assert.deepEqual(list(at(api, 'ports')), ['8000:8000']);
-    assert.deepEqual(list(at(api, 'volumes')), ['app-data:/data']);
-    assert.ok(at(compose, 'volumes') !== undefined && 'app-data' in (at(compose, 'volumes') as object));
-    assert.equal(env('DATABASE_URL'), 'sqlite:////data/app.db');
-  });
-
   test('WEBHOOK_SECRET is required: compose stops with a message when it is unset or empty', () => {
-    assert.match(String(env('WEBHOOK_SECRET')), /^\$\{WEBHOOK_SECRET:\?.+\}$/);
+    for (const [name, s] of ours) assert.match(String(at(s, 'environment', 'WEBHOOK_SECRET')), /^\$\{WEBHOOK_SECRET:\?.+\}$/, name);
   });
 
-  test('hardened: read-only root with /data writable, no-new-privileges, no capabilities', () => {
-    assert.equal(at(api, 'read_only'), true);
-    assert.ok(list(at(api, 'tmpfs')).includes('/tmp'));
-    assert.ok(list(at(api, 'security_opt')).includes('no-new-privileges:true'));
-    assert.deepEqual(list(at(api, 'cap_drop')), ['ALL']);
+  test('every container of the image: read-only root, /tmp tmpfs, no-new-privileges, no capabilities, 15 s to drain', () => {
+    assert.deepEqual(ours.map(([name]) => name).sort(), ['api', 'api-pg']);
+    for (const [name, s] of ours) {
+      assert.equal(at(s, 'read_only'), true, name);
+      assert.deepEqual(list(at(s, 'tmpfs')), ['/tmp'], name);
+      assert.deepEqual(list(at(s, 'security_opt')), ['no-new-privileges:true'], name);
+      assert.deepEqual(list(at(s, 'cap_drop')), ['ALL'], name);
+      assert.equal(at(s, 'restart'), 'unless-stopped', name);
+      assert.ok(Number.parseInt(String(at(s, 'stop_grace_period')), 10) > 10, 'longer than the service drain (10 s)');
+    }
   });
 
-  test('healthcheck asks /health/ready with Node; restarts unless stopped; room to drain on stop', () => {
-    const probe = list(at(api, 'healthcheck', 'test'));
-    assert.deepEqual(probe.slice(0, 3), ['CMD', 'node', '-e']);
-    assert.match(String(probe[3]), /fetch\('http:\/\/127\.0\.0\.1:8000\/health\/ready'\)/);
-    assert.equal(at(api, 'restart'), 'unless-stopped');
-    assert.ok(Number.parseInt(String(at(api, 'stop_grace_period')), 10) > 10, 'longer than the service drain (10 s)');
+  test('profile scale: PostgreSQL 15+, two or more replicas on it, HAProxy in front', () => {
+    const pg = services['api-pg'];
+    assert.deepEqual(list(at(pg, 'profiles')), ['scale']);
+    assert.ok(Number(at(pg, 'deploy', 'replicas')) >= 2);
+    assert.match(String(at(pg, 'environment', 'DATABASE_URL')), /^postgres:\/\/lyftr:lyftr@postgres:5432\/lyftr$/);
+    assert.equal(at(pg, 'depends_on', 'postgres', 'condition'), 'service_healthy');
+    assert.ok(Number(/^postgres:(\d+)/.exec(String(at(services.postgres, 'image')))?.[1]) >= 15);
+    assert.deepEqual(list(at(services.haproxy, 'volumes')), ['./ops/haproxy:/usr/local/etc/haproxy:ro']);
+    assert.deepEqual(list(at(services.haproxy, 'profiles')), ['scale']);
   });
 
-  test('Prometheus is optional (profile monitoring) and scrapes api:8000 with the alert rules', () => {
-    const prom = at(compose, 'services', 'prometheus');
+  test('Prometheus is optional (profile monitoring) and loads ops/prometheus', () => {
+    const prom = services.prometheus;
     assert.deepEqual(list(at(prom, 'profiles')), ['monitoring']);
     assert.ok(list(at(prom, 'volumes')).includes('./ops/prometheus:/etc/prometheus:ro'));
-    const config = parseYaml(read('ops/prometheus/prometheus.yml'));
+    const config = parseYaml(readRepoFile('ops/prometheus/prometheus.yml'));
     assert.deepEqual(list(at(config, 'rule_files')), ['alerts.yml']);
     const [job] = list(at(config, 'scrape_configs'));
     assert.equal(at(job, 'job_name'), 'lyftr-webhook-api', 'the job the alert rules select');
@@ -219,25 +184,23 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(at(target, 'targets'), ['api:8000']);
     // METRICS_TOKEN: the bearer token comes from a file next to the config, which git never holds.
     assert.deepEqual(at(job, 'authorization'), { type: 'Bearer', credentials_file: 'metrics_token' });
-    assert.match(read('.gitignore'), /^ops\/prometheus\/metrics_token$/m);
+    assert.match(readRepoFile('.gitignore'), /^ops\/prometheus\/metrics_token$/m);
   });
 });
 
 describe('docker-compose.secret-file.yml (optional Docker secret)', () => {
-  const override = parseYaml(read('docker-compose.secret-file.yml'));
-  const api = at(override, 'services', 'api');
+  const override = parseYaml(readRepoFile('docker-compose.secret-file.yml'));
+  const overrideApi = at(override, 'services', 'api');
 
   test('mounts the secret file and points WEBHOOK_SECRET_FILE at it', () => {
-    assert.deepEqual(list(at(api, 'secrets')), ['webhook_secret']);
-    assert.equal(at(api, 'environment', 'WEBHOOK_SECRET_FILE'), '/run/secrets/webhook_secret');
+    assert.deepEqual(list(at(overrideApi, 'secrets')), ['webhook_secret']);
+    assert.equal(at(overrideApi, 'environment', 'WEBHOOK_SECRET_FILE'), '/run/secrets/webhook_secret');
     assert.match(String(at(override, 'secrets', 'webhook_secret', 'file')), /secrets\/webhook_secret/);
   });
 
   test('merged over docker-compose.yml, the environment starts the service with the secret from the file', () => {
-    const base = at(parseYaml(read('docker-compose.yml')), 'services', 'api', 'environment') as Record<string, string>;
-    const overrides = at(api, 'environment') as Record<string, string>;
     // Compose merges environment maps key by key, the later file winning; the base's own values stand in.
-    const merged = { ...base, ...overrides, LOG_LEVEL: 'INFO', MAX_BODY_BYTES: '1048576', WEBHOOK_SECRET_PREVIOUS: '' };
+    const merged = { ...stringMap(at(api, 'environment')), ...stringMap(at(overrideApi, 'environment')), LOG_LEVEL: 'INFO', MAX_BODY_BYTES: '1048576', WEBHOOK_SECRET_PREVIOUS: '' };
     const loaded = loadConfig(merged, (path) => (path === '/run/secrets/webhook_secret' ? 's3cret\n' : ''));
     assert.ok(loaded.ok, JSON.stringify(loaded));
     assert.deepEqual(loaded.config.secrets, ['s3cret']);
