@@ -25,8 +25,8 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
  && mkdir -p node_modules && rm -f node_modules/.package-lock.json
 
 FROM ${NODE_IMAGE} AS runtime
-# tini: PID 1 that forwards SIGTERM, so `docker stop` drains gracefully. sqlite3 (3.46; the search index
-# needs 3.43 or later to be written): for operators' `docker compose exec api sqlite3 /data/app.db ...`. npm, npx, corepack and yarn are removed: the service
+# tini: PID 1 that forwards SIGTERM, so `docker stop` drains gracefully. sqlite3: for operators'
+# `docker compose exec api sqlite3 /data/app.db ...`. npm, npx, corepack and yarn are removed: the service
 # never installs anything at run time, and what is not there cannot be exploited.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini sqlite3 \
