@@ -9,7 +9,7 @@ export type RawResponse = { status: number; headers: Map<string, string[]>; body
 export function rawRequest(
   port: number,
   bytes: Buffer | string,
-  options: { timeoutMs?: number; head?: boolean } = {},
+  options: { timeoutMs?: number; head?: boolean; halfClose?: boolean } = {},
 ): Promise<RawResponse | null> {
   const { timeoutMs = 5_000, head = false } = options;
   return new Promise((resolve) => {
@@ -31,7 +31,8 @@ export function rawRequest(
       const r = parse(buf, false, head);
       if (r) finish(r);
     });
-    socket.on('connect', () => socket.write(bytes));
+    // halfClose: the client's end is shut once the bytes are sent (shutdown(SHUT_WR)), the socket left to read.
+    socket.on('connect', () => (options.halfClose ? socket.end(bytes) : socket.write(bytes)));
   });
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { sign } from '../src/domain/signature.ts';
+import { rawRequest } from './raw-http.ts';
 import { getJson, message, postSigned, SECRET, startApp, STREAM_LIMIT, streamUntilAnswered, useApp, waitFor } from './helpers.ts';
 
 /** Sends raw bytes and resolves with everything the server wrote before closing. */
@@ -96,6 +97,16 @@ describe('HTTP layer', () => {
   test('oversized headers get 431', async () => {
     const out = await rawExchange(app().url, `GET /stats HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     assert.match(out, /^HTTP\/1\.1 431 /);
+  });
+
+  test('a client that half-closes once its request is sent still gets the answer, and the row its 200 stands for', async () => {
+    const body = JSON.stringify(message({ message_id: 'half-closed' }));
+    const raw = `POST /webhook HTTP/1.1\r\nHost: x\r\nX-Signature: ${sign(body, SECRET)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const res = await rawRequest(Number(new URL(app().url).port), raw, { halfClose: true });
+    assert.equal(res?.status, 200);
+    assert.deepEqual(JSON.parse(res?.body.toString() ?? ''), { status: 'ok' });
+    const listed = (await getJson(`${app().url}/messages`)).body as { data: { message_id: string }[] };
+    assert.ok(listed.data.some((m) => m.message_id === 'half-closed'));
   });
 
   test('the server keeps answering after every kind of bad request', async () => {

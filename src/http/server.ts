@@ -120,6 +120,10 @@ export function createHttpServer(options: ServerOptions): Server {
     connectionsCheckingInterval: t.checkIntervalMs ?? TIMEOUT_CHECK_INTERVAL_MS,
   });
   server.maxConnections = MAX_CONNECTIONS;
+  // A client may half-close once its request is sent (shutdown(SHUT_WR)): Node would then drop the
+  // answer of a request still being handled, a stored message's 200 among them. Answer, then close.
+  // (Node's own switch for it, a property of every http.Server that @types/node does not declare.)
+  Object.assign(server, { httpAllowHalfOpen: true });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   // `Expect: 100-continue`: the limit is checked before the client is invited to send the body.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
