@@ -103,20 +103,26 @@ export function createListReader(db: DatabaseSync, messages: () => number): (q: 
       params.after_ts = q.after.ts;
       params.after_id = q.after.messageId;
     }
+    // A page past the middle of the matches is walked from the end: at most half of them. `total` is
+    // exact and of the same snapshot, so the page is the same (a cursor's page is always walked forward).
+    const fromEnd = q.after === undefined && q.offset * 2 > total;
+    const limit = fromEnd ? Math.min(q.limit, total - q.offset) : q.limit;
+    const depth = fromEnd ? total - q.offset : q.offset + q.limit;
     if (text) {
       // Sorting the index's hits costs about 4 times walking a row in time order; a walk visits the rows
       // up to the page's end, fewer the denser the matches.
-      const sortHits = hits !== null && 4 * hits * hits < (q.offset + q.limit) * messages();
+      const sortHits = hits !== null && 4 * hits * hits < depth * messages();
       conditions.push(sortHits ? text.index : text.scan);
     }
-    params.limit = q.limit + 1;
-    params.offset = q.offset;
+    params.limit = fromEnd ? limit : limit + 1;
+    params.offset = fromEnd ? total - q.offset - limit : q.offset;
+    const order = fromEnd ? 'ts_key DESC, message_id DESC' : 'ts_key, message_id';
     const rows = prepare(
       `SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages${where(conditions)}
-       ORDER BY ts_key, message_id LIMIT :limit OFFSET :offset`,
+       ORDER BY ${order} LIMIT :limit OFFSET :offset`,
     ).all(params) as Row[];
-    const data = rows.slice(0, q.limit).map(toMessage);
-    return { data, total, more: rows.length > q.limit };
+    if (fromEnd) return { data: rows.reverse().map(toMessage), total, more: q.offset + rows.length < total };
+    return { data: rows.slice(0, q.limit).map(toMessage), total, more: rows.length > q.limit };
   };
 }
 
