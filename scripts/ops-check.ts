@@ -38,7 +38,7 @@ async function liveMetrics(): Promise<string> {
   const service = await startService(
     {
       secrets: [SECRET],
-      databasePath: join(dir, 'app.db'),
+      database: { kind: 'sqlite', path: join(dir, 'app.db') },
       logLevel: 'ERROR',
       port: 0,
       host: '127.0.0.1',

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.ts';
+import { describeDatabase, type Config } from './config.ts';
 import { createApp, type AppDeps } from './http/app.ts';
 import type { About } from './http/openapi.ts';
 import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
 import { createServiceMetrics } from './observability/service-metrics.ts';
+import { loadPostgresDriver } from './store/postgres/driver.ts';
+import { createPostgresStore } from './store/postgres/postgres.ts';
 import { createSqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
 
 /** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
@@ -32,19 +34,26 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const { logger } = options;
   const startedAt = new Date();
   const about = readAbout(); // before the database opens: a broken install fails without leaving it open
-  const store = createSqliteStore({
-    // `metrics` is declared just below; commits only happen once requests arrive.
-    onCommit: (rows, seconds) => metrics.commit(rows, seconds),
-    path: config.databasePath,
-    // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
-    onEvent: (msg, fields, level) => {
-      logger.log(level ?? 'INFO', msg, fields);
-      logger.flush();
-    },
-    ...(options.onDatabaseOpen && { onOpen: options.onDatabaseOpen }),
-  });
+  // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
+  const onEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR'): void => {
+    logger.log(level ?? 'INFO', msg, fields);
+    logger.flush();
+  };
+  // `metrics` is declared just below; commits only happen once requests arrive.
+  const onCommit = (rows: number, seconds: number): void => metrics.commit(rows, seconds);
+  const { database } = config;
+  const store =
+    database.kind === 'postgres'
+      ? // The driver is imported only here: the SQLite service needs no node_modules at all.
+        createPostgresStore({ url: database.url, driver: await loadPostgresDriver(), onCommit, onEvent })
+      : createSqliteStore({
+          onCommit,
+          path: database.path,
+          onEvent,
+          ...(options.onDatabaseOpen && { onOpen: options.onDatabaseOpen }),
+        });
   const registry = createRegistry();
-  const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
+  const metrics = createServiceMetrics(registry, database.kind === 'sqlite' ? { databasePath: database.path } : {});
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
   const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
 
@@ -65,7 +74,7 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   }
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  logger.info('listening', { host: config.host, port, database: config.databasePath });
+  logger.info('listening', { host: config.host, port, database: describeDatabase(database) });
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
