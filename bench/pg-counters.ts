@@ -64,5 +64,5 @@ try {
   }
   console.log(out.join('\n'));
 } finally {
-  cluster.stop();
+  await cluster.stop();
 }

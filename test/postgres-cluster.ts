@@ -5,7 +5,8 @@
 // cache survives both; what they prove (a 200 only after COMMIT, nothing acknowledged lost) does not
 // depend on the disk, and with fsync on a shared 2-core machine every commit would wait on other
 // engineers' I/O. The server is otherwise as shipped: defaults for memory and connections.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +17,8 @@ export type Cluster = {
   /** A URL for a new, empty database of its own. */
   database(prefix?: string): Promise<string>;
   /** Stop (fast shutdown: sessions are ended) and start again on the same port. */
-  stop(): void;
-  start(): void;
+  stop(): Promise<void>;
+  start(): Promise<void>;
   /** Open an admin connection (the bootstrap superuser) to one of its databases. */
   admin(database?: string): Sql;
   port: number;
@@ -84,11 +85,18 @@ export function startCluster(settings: { fsync?: boolean } = {}): Cluster {
     ...(settings.fsync === true ? [] : ['-c fsync=off', '-c full_page_writes=off']),
     '-c max_connections=200',
   ].join(' ');
-  const start = (): void => run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '30', 'start']);
-  const stop = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
-  start();
+  const startArgs = ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '30', 'start'];
+  const stopArgs = ['-D', data, '-m', 'fast', '-w', 'stop'];
+  // Later stops and starts run beside the test's load, so they must not block its event loop.
+  const runAsync = async (args: string[]): Promise<void> => {
+    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args]] : [join(bin, 'pg_ctl'), args];
+    await promisify(execFile)(file, argv);
+  };
+  run('pg_ctl', startArgs);
   let up = true;
-  // Synchronous, so it also runs when the test process ends through process.exit.
+  // Synchronous, so it also runs when the test process ends through process.exit; a test runner's
+  // SIGTERM or a ^C ends the process through it too, so no server outlives its tests.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   process.on('exit', () => {
     if (up) {
       const [file, argv] = asRoot
@@ -113,12 +121,12 @@ export function startCluster(settings: { fsync?: boolean } = {}): Cluster {
       await root.unsafe(`CREATE DATABASE ${name}`);
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
-    stop() {
-      stop();
+    async stop() {
+      await runAsync(stopArgs);
       up = false;
     },
-    start() {
-      start();
+    async start() {
+      await runAsync(startArgs);
       up = true;
     },
   };
@@ -133,7 +141,7 @@ function postgresIds(): { uid: number; gid: number } {
 }
 
 /** A port nobody listens on right now (another process may take it; the start then fails loudly). */
-function freePort(): number {
+export function freePort(): number {
   const probe = spawnSync(process.execPath, [
     '-e',
     "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",

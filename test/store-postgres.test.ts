@@ -136,13 +136,13 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
   test('a stopped server makes every call storeUnavailable; back, the same store answers again', async (t) => {
     const store = await open(t);
     await store.insert(msg('before'));
-    cluster().stop();
+    await cluster().stop();
     try {
       for (const call of [() => store.ping(), () => store.insert(msg('during')), () => store.list({ limit: 1, offset: 0 }), () => store.stats(10)]) {
         await assert.rejects(call(), (err) => isStoreUnavailable(err));
       }
     } finally {
-      cluster().start();
+      await cluster().start();
     }
     await store.ping();
     assert.equal(await store.insert(msg('after')), 'created');

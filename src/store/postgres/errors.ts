@@ -35,6 +35,16 @@ function code(err: unknown): string | null {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : null;
 }
 
+/** Errors that say the server cannot be reached at all (not one statement's trouble): fail fast until it answers. */
+const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03']);
+
+export function isUnreachable(err: unknown): boolean {
+  const c = code(err);
+  if (c === null) return false;
+  if (c.startsWith('08') || UNREACHABLE_STATES.has(c)) return true;
+  return TRANSIENT_CODES.has(c);
+}
+
 export function isTransient(err: unknown): boolean {
   const c = code(err);
   if (c === null) return false;

@@ -5,7 +5,7 @@
 import type { Sql } from 'postgres';
 import { storeUnavailable, type ListQuery, type Store } from '../store.ts';
 import type { PostgresDriver } from './driver.ts';
-import { translate, isTransient } from './errors.ts';
+import { isTransient, isUnreachable, translate } from './errors.ts';
 import { createLister } from './list.ts';
 import { migrate } from './migrate.ts';
 import { createStatsReader, foldDeltas } from './stats.ts';
@@ -19,6 +19,13 @@ export const MAX_WAITING = 500;
 export const STATEMENT_TIMEOUT_MS = 5_000;
 /** How long a statement may wait for a row or table lock before it gives up (then 503). */
 export const LOCK_TIMEOUT_MS = 2_000;
+/**
+ * A call the server has not answered by then is refused (503) rather than left to hold its request: the
+ * statement timeout plus a margin, for a server that stopped answering at all.
+ */
+export const CALL_DEADLINE_MS = STATEMENT_TIMEOUT_MS + 1_000;
+/** The most the driver waits before reconnecting to a server that went away (its default grows to 20 s). */
+export const RECONNECT_MAX_S = 0.5;
 /** Connecting (TCP, TLS, authentication) gives up after this many seconds. */
 export const CONNECT_TIMEOUT_S = 5;
 /** Readiness answers within this, whatever the server does. */
@@ -48,6 +55,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     max: poolSize,
     idle_timeout: 60,
     connect_timeout: CONNECT_TIMEOUT_S,
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, RECONNECT_MAX_S),
     // NOTICEs (such as "already exists, skipping") would go to console.log and break the JSON logs.
     onnotice: () => {},
     connection: {
@@ -60,20 +68,39 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   let active = 0;
   let closing = false;
   let closed = false;
+  // While the server cannot be reached, calls fail at once (503) instead of queueing in the driver for
+  // its reconnects; one call at a time (or a readiness ping) still goes through to find it back.
+  let unreachable = false;
+  let probing = false;
   // Every call to the server goes through here: counted (pool use), bounded, errors translated.
-  const run = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const run = async <T>(fn: () => Promise<T>, probe = false): Promise<T> => {
     if (closed) throw new Error('store is closed');
     if (active >= poolSize + MAX_WAITING) throw storeUnavailable('PostgreSQL pool saturated: too many requests waiting');
+    const trial = unreachable && !probe;
+    if (trial && probing) throw storeUnavailable('PostgreSQL unreachable: retrying');
+    if (trial) probing = true;
     active += 1;
     try {
-      return await fn();
+      const value = await fn();
+      unreachable = false;
+      return value;
     } catch (err) {
+      if (isUnreachable(err)) unreachable = true;
       throw translate(err);
     } finally {
       active -= 1;
+      if (trial) probing = false;
     }
   };
-  const writer = createWriter({ sql, ...(options.onCommit && { onCommit: options.onCommit }) });
+  // A call the server does not answer in time: the caller gets a 503 (the statement may still finish).
+  const bounded = <T>(promise: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(storeUnavailable(`PostgreSQL did not answer within ${CALL_DEADLINE_MS} ms`)), CALL_DEADLINE_MS);
+    });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  };
+  const writer = createWriter({ sql, deadlineMs: CALL_DEADLINE_MS, ...(options.onCommit && { onCommit: options.onCommit }) });
   const list = createLister(sql);
   const stats = createStatsReader(sql);
 
@@ -101,8 +128,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   return {
     ready,
     insert: (message) => run(() => writer.insert(message, clock())),
-    list: (query: ListQuery) => run(() => list(query)),
-    stats: (top) => run(() => stats(top)),
+    list: (query: ListQuery) => run(() => bounded(list(query))),
+    stats: (top) => run(() => bounded(stats(top))),
     ping: () =>
       run(async () => {
         let timer: NodeJS.Timeout | undefined;
@@ -115,7 +142,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         } finally {
           clearTimeout(timer);
         }
-      }),
+      }, true),
     prune: (before, limit) =>
       run(async () => {
         // SKIP LOCKED: replicas pruning at once take different rows instead of waiting on each other.
