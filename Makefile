@@ -91,8 +91,8 @@ health: ## Ask the running service whether it is live and ready
 	@curl -sS http://localhost:$(PORT)/health/ready && echo
 
 .PHONY: send ops-check
-send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) with WEBHOOK_SECRET and POST it to localhost:PORT/webhook
-	@node scripts/send.ts --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
+send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) and POST it to localhost:PORT/webhook; ARGS='--scheme standard --count 100 ...', ARGS='sign ...'
+	@node scripts/send.ts $${ARGS} --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
 
 ops-check: $(DEPS) ## promtool checks: live /metrics, ops/prometheus config, alert rules and their tests (PROMTOOL=path)
 	node scripts/ops-check.ts

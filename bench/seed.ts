@@ -3,7 +3,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { SCHEMA } from '../src/store/sqlite.ts';
+import { SEED_TABLE } from '../src/store/sqlite/schema.ts';
 import { createRandom } from '../scripts/prng.ts';
 
 export type SeedOptions = { rows: number; senders: number; days: number; start: string };
@@ -59,7 +59,7 @@ export function seedDatabase(path: string, options: SeedOptions): SeedFacts {
   const db = new DatabaseSync(path);
   // A throwaway build: no journal, no fsync. The service switches the file to WAL when it opens it.
   db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144');
-  db.exec(SCHEMA);
+  db.exec(SEED_TABLE);
   const insert = db.prepare('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)');
   const { next, pick } = generator(42);
   const startMs = Date.parse(options.start);

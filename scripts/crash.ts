@@ -117,12 +117,11 @@ export async function runCrashCycles(options: CrashOptions): Promise<CrashSummar
     // The trigger-kept totals must have survived the kills as well.
     const totals = db.prepare('SELECT messages FROM message_totals WHERE id = 0').get() as { messages: number };
     if (Number(totals.messages) !== rows.length) integrity = `message_totals ${totals.messages} != ${rows.length} rows`;
-    // And each sender's count: its row plus the deltas not yet folded into it.
+    // And each sender's count.
     const wrongSenders = db
       .prepare(
         `WITH truth AS (SELECT from_msisdn, count(*) AS n FROM messages GROUP BY from_msisdn),
-         kept AS (SELECT from_msisdn, sum(n) AS n FROM (SELECT from_msisdn, count AS n FROM sender_counts
-           UNION ALL SELECT from_msisdn, d FROM sender_deltas) GROUP BY from_msisdn HAVING sum(n) <> 0)
+         kept AS (SELECT from_msisdn, count AS n FROM sender_counts)
          SELECT (SELECT count(*) FROM (SELECT * FROM truth EXCEPT SELECT * FROM kept))
            + (SELECT count(*) FROM (SELECT * FROM kept EXCEPT SELECT * FROM truth)) AS n`,
       )

@@ -1,34 +1,60 @@
-// The sender's toolkit: sign a JSON body with the shared secret and POST it to /webhook, printing the
-// status and the answer. Standard library only, like the service.
-//   node scripts/send.ts [--url URL] [--secret SECRET] [BODY | -]
-//   make send BODY='{"message_id":"m1",...}'      npm run send -- '{"message_id":"m1",...}'
+// The sender's toolkit, after the Stripe and Svix CLIs: sign a JSON body and POST it to /webhook (once,
+// repeated, or as a small load), print the headers that sign it, or check headers a receiver got.
+// Standard library only, like the service.
+//   node scripts/send.ts [send|sign|verify] [options] [BODY | -]
+//   make send BODY='{"message_id":"m1",...}' ARGS='--scheme standard'     npm run send -- '{"message_id":"m1",...}'
 import { readFileSync } from 'node:fs';
-import { sign } from '../src/domain/signature.ts';
+import { DEFAULT_TOLERANCE_SECONDS } from '../src/domain/standard-webhooks.ts';
+import { createSigner, deliver, newDeliveryId, runAll, SCHEMES, summarise, verifyHeaders, type Scheme, type Signer } from './deliveries.ts';
 
 export const DEFAULT_URL = 'http://localhost:8000';
+export const COMMANDS = ['send', 'sign', 'verify'] as const;
+export type Command = (typeof COMMANDS)[number];
 
-export type SendOptions = { url: string; secret: string; body: string };
-export type SendResult = { status: number; body: string; requestId: string | null };
+export type CliOptions = {
+  command: Command;
+  url: string;
+  scheme: Scheme;
+  secret: string;
+  body: string | null;
+  id: string | null;
+  timestamp: number | null;
+  skew: number;
+  repeat: number;
+  count: number;
+  concurrency: number;
+  /** verify: the received headers, names in lower case. */
+  headers: Record<string, string>;
+};
 
-const USAGE = `usage: node scripts/send.ts [--url URL] [--secret SECRET] [BODY | -]
-  BODY     the JSON to send, exactly as given ("-" reads stdin); omitted: a sample message with a fresh id
-  --url    the service (default $URL, else ${DEFAULT_URL}); /webhook is appended
-  --secret the shared secret (default $WEBHOOK_SECRET, else the file named by $WEBHOOK_SECRET_FILE)`;
+const USAGE = `usage: node scripts/send.ts [send|sign|verify] [options] [BODY | -]
+  send (default)   sign BODY and POST it to URL/webhook; print the status and the answer (a summary for many)
+  sign             print the headers that sign BODY; nothing is sent
+  verify           check received headers (--header) against BODY, as the service would; exit 0 when valid
+  BODY             the JSON, exactly as given ("-" reads stdin); send without BODY: a sample message, fresh id
+  --url URL        the service (default $URL, else ${DEFAULT_URL}); /webhook is appended
+  --scheme S       xsig (X-Signature, the default) or standard (Standard Webhooks); verify: from the headers
+  --secret S       xsig: the shared secret (default $WEBHOOK_SECRET, else the file $WEBHOOK_SECRET_FILE names);
+                   standard: a whsec_ secret or whsk_ signing key, verify also whpk_ keys, space-separated
+                   (default $STANDARD_WEBHOOKS_SECRET)
+  --id ID          standard: webhook-id (default: a fresh msg_... per delivery)
+  --timestamp T    standard: webhook-timestamp, unix seconds (default: now)
+  --skew S         standard: seconds added to the timestamp (negative: in the past), to try the tolerance
+  --repeat N       send each signed delivery N times, unchanged (a retry or replay: deduplication)
+  --count N        N deliveries, each signed afresh (without BODY, each a new sample message)
+  --concurrency N  requests in flight at once (default 1)
+  --header 'N: V'  verify: one received header (repeat it for each)`;
 
-/** POST the exact bytes of `body` with their HMAC in X-Signature. */
-export async function sendSigned(options: SendOptions): Promise<SendResult> {
-  const res = await fetch(`${options.url.replace(/\/+$/, '')}/webhook`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-signature': sign(options.body, options.secret) },
-    body: options.body,
-  });
-  return { status: res.status, body: await res.text(), requestId: res.headers.get('x-request-id') };
-}
+type Parsed = { ok: true; options: CliOptions } | { ok: false; error: string };
+type Env = Readonly<Record<string, string | undefined>>;
+
+const VALUE_OPTIONS = new Set(['--url', '--scheme', '--secret', '--id', '--timestamp', '--skew', '--repeat', '--count', '--concurrency', '--header']);
+const STANDARD_ONLY = ['--id', '--timestamp', '--skew'];
 
 /** A valid message with a unique id, so `make send` with no BODY stores something new each time. */
-export function sampleBody(now: Date = new Date()): string {
+export function sampleBody(now: Date = new Date(), n?: number): string {
   return JSON.stringify({
-    message_id: `sample-${now.getTime()}`,
+    message_id: `sample-${now.getTime()}${n === undefined ? '' : `-${n}`}`,
     from: '+919876543210',
     to: '+14155550100',
     ts: now.toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -36,54 +62,141 @@ export function sampleBody(now: Date = new Date()): string {
   });
 }
 
-type Parsed = { ok: true; url: string; secret: string; body: string | null } | { ok: false; error: string };
-
-export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Parsed {
-  let url = env.URL || DEFAULT_URL;
-  let secret = env.WEBHOOK_SECRET ?? '';
+export function parseArgs(argv: readonly string[], env: Env): Parsed {
+  const args = [...argv];
+  const command = COMMANDS.find((c) => c === args[0]) ?? 'send';
+  if (args[0] === command) args.shift();
+  const flags = new Map<string, string>();
+  const headers: Record<string, string> = {};
   let body: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--url' || arg === '--secret') {
-      const value = argv[++i];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg.startsWith('--')) {
+      if (!VALUE_OPTIONS.has(arg)) return { ok: false, error: `unknown option ${arg}` };
+      const value = args[++i];
       if (value === undefined) return { ok: false, error: `${arg} needs a value` };
-      if (arg === '--url') url = value;
-      else secret = value;
-    } else if (arg.startsWith('--')) {
-      return { ok: false, error: `unknown option ${arg}` };
+      const header = /^([^:\s]+):\s*(.*)$/.exec(value);
+      if (arg !== '--header') flags.set(arg, value);
+      else if (header) headers[(header[1] ?? '').toLowerCase()] = header[2] ?? '';
+      else return { ok: false, error: `--header takes 'name: value', got ${JSON.stringify(value)}` };
     } else if (body === null) {
       body = arg;
     } else {
       return { ok: false, error: 'give the body once (quote it)' };
     }
   }
-  if (secret === '' && env.WEBHOOK_SECRET_FILE) {
-    try {
-      secret = readFileSync(env.WEBHOOK_SECRET_FILE, 'utf8').replace(/\r?\n$/, '');
-    } catch {
-      return { ok: false, error: `cannot read WEBHOOK_SECRET_FILE ${env.WEBHOOK_SECRET_FILE}` };
-    }
+  const numbers = parseNumbers(flags);
+  if (!numbers.ok) return numbers;
+  const scheme = flags.get('--scheme') ?? (command === 'verify' && 'webhook-signature' in headers ? 'standard' : 'xsig');
+  if (!isScheme(scheme)) return { ok: false, error: `--scheme must be xsig or standard, got ${JSON.stringify(scheme)}` };
+  if (scheme === 'xsig' && STANDARD_ONLY.some((f) => flags.has(f))) {
+    return { ok: false, error: '--id, --timestamp and --skew are Standard Webhooks options: add --scheme standard' };
   }
-  if (secret === '') return { ok: false, error: 'no secret: pass --secret or set WEBHOOK_SECRET' };
-  return { ok: true, url, secret, body };
+  if (command !== 'send' && body === null) return { ok: false, error: `${command} needs the BODY` };
+  if (command === 'verify' && Object.keys(headers).length === 0) {
+    return { ok: false, error: "verify needs the received headers: --header 'webhook-signature: v1,...' (one per header)" };
+  }
+  const given = flags.get('--secret');
+  const secret = given === undefined ? defaultSecret(scheme, env) : { ok: true as const, value: given };
+  if (!secret.ok) return secret;
+  if (secret.value === '') {
+    return { ok: false, error: `no secret: pass --secret or set ${scheme === 'xsig' ? 'WEBHOOK_SECRET' : 'STANDARD_WEBHOOKS_SECRET'}` };
+  }
+  const url = flags.get('--url') ?? (env.URL || DEFAULT_URL);
+  return { ok: true, options: { command, url, scheme, secret: secret.value, body, id: flags.get('--id') ?? null, headers, ...numbers.value } };
+}
+
+function isScheme(value: string): value is Scheme {
+  return SCHEMES.some((s) => s === value);
+}
+
+type Numbers = Pick<CliOptions, 'timestamp' | 'skew' | 'repeat' | 'count' | 'concurrency'>;
+
+function parseNumbers(flags: ReadonlyMap<string, string>): { ok: true; value: Numbers } | { ok: false; error: string } {
+  const errors: string[] = [];
+  const read = (name: string, fallback: number, pattern: RegExp, what: string): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    if (pattern.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
+    errors.push(`${name} must be ${what}, got ${JSON.stringify(raw)}`);
+    return fallback;
+  };
+  const positive = /^[1-9][0-9]*$/;
+  const value: Numbers = {
+    timestamp: flags.has('--timestamp') ? read('--timestamp', 0, /^[0-9]+$/, 'unix seconds') : null,
+    skew: read('--skew', 0, /^-?[0-9]+$/, 'an integer number of seconds'),
+    repeat: read('--repeat', 1, positive, 'a positive integer'),
+    count: read('--count', 1, positive, 'a positive integer'),
+    concurrency: read('--concurrency', 1, positive, 'a positive integer'),
+  };
+  const [error] = errors;
+  return error === undefined ? { ok: true, value } : { ok: false, error };
+}
+
+function defaultSecret(scheme: Scheme, env: Env): { ok: true; value: string } | { ok: false; error: string } {
+  if (scheme === 'standard') return { ok: true, value: env.STANDARD_WEBHOOKS_SECRET?.trim() ?? '' };
+  if (env.WEBHOOK_SECRET || !env.WEBHOOK_SECRET_FILE) return { ok: true, value: env.WEBHOOK_SECRET ?? '' };
+  try {
+    return { ok: true, value: readFileSync(env.WEBHOOK_SECRET_FILE, 'utf8').replace(/\r?\n$/, '') };
+  } catch {
+    return { ok: false, error: `cannot read WEBHOOK_SECRET_FILE ${env.WEBHOOK_SECRET_FILE}` };
+  }
+}
+
+/** Every delivery signed up front (so --repeat sends identical bytes), then sent; one answer or a summary. */
+async function send(o: CliOptions, body: string | null, signer: Signer, out: (s: string) => void): Promise<number> {
+  const now = new Date();
+  const timestamp = (o.timestamp ?? Math.floor(now.getTime() / 1000)) + o.skew;
+  const tasks: (() => ReturnType<typeof deliver>)[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const raw = body ?? sampleBody(now, o.count > 1 ? i : undefined);
+    const headers = signer(raw, o.id ?? newDeliveryId(), timestamp);
+    for (let r = 0; r < o.repeat; r++) tasks.push(() => deliver(o.url, raw, headers));
+  }
+  const started = performance.now();
+  const outcomes = await runAll(tasks, o.concurrency);
+  const seconds = (performance.now() - started) / 1000;
+  const [only] = outcomes;
+  if (outcomes.length === 1 && only?.status === 0) {
+    process.stderr.write(`cannot reach ${o.url}: ${only.error ?? 'unknown error'}\n`);
+    return 1;
+  }
+  if (outcomes.length === 1 && only) out(`HTTP ${only.status} (request id ${only.requestId ?? '-'})\n${only.body}\n`);
+  else out(`${summarise(outcomes, seconds, o.concurrency)}\n`);
+  return outcomes.every((x) => x.status >= 200 && x.status < 300) ? 0 : 1;
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2), process.env);
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--help' || argv[0] === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const args = parseArgs(argv, process.env);
   if (!args.ok) {
     process.stderr.write(`${args.error}\n${USAGE}\n`);
     return 2;
   }
-  const body = args.body === '-' ? readFileSync(0, 'utf8') : (args.body ?? sampleBody());
-  try {
-    const result = await sendSigned({ url: args.url, secret: args.secret, body });
-    process.stdout.write(`HTTP ${result.status} (request id ${result.requestId ?? '-'})\n${result.body}\n`);
-    return result.status >= 200 && result.status < 300 ? 0 : 1;
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    process.stderr.write(`cannot reach ${args.url}${cause}\n`);
-    return 1;
+  const o = args.options;
+  const body = o.body === '-' ? readFileSync(0, 'utf8') : o.body;
+  const out = (s: string): void => void process.stdout.write(s);
+  if (o.command === 'verify') {
+    const tolerance = Number(process.env.WEBHOOK_TOLERANCE_SECONDS) || DEFAULT_TOLERANCE_SECONDS;
+    const clock = { nowSeconds: Math.floor(Date.now() / 1000), toleranceSeconds: tolerance };
+    const verdict = verifyHeaders(body ?? '', o.headers, o.secret, clock);
+    out(`${verdict.text}\n`);
+    return verdict.ok ? 0 : 1;
   }
+  const signer = createSigner(o.scheme, o.secret);
+  if (!signer.ok) {
+    process.stderr.write(`${signer.error}\n`);
+    return 2;
+  }
+  if (o.command === 'send') return send(o, body, signer.sign, out);
+  const timestamp = (o.timestamp ?? Math.floor(Date.now() / 1000)) + o.skew;
+  const headers = signer.sign(body ?? '', o.id ?? newDeliveryId(), timestamp);
+  for (const [name, value] of Object.entries(headers)) out(`${name}: ${value}\n`);
+  return 0;
 }
 
 if (import.meta.main) process.exitCode = await main();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DEFAULT_TOLERANCE_SECONDS, parseStandardKey, type StandardKey } from './domain/standard-webhooks.ts';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -17,6 +18,16 @@ export type Config = {
   readonly port: number;
   readonly host: string;
   readonly maxBodyBytes: number;
+  /** Messages received longer ago than this many days are deleted (RETENTION_DAYS); null keeps them for ever. */
+  readonly retentionDays: number | null;
+  /** Standard Webhooks keys (STANDARD_WEBHOOKS_SECRET); empty when that scheme is off. */
+  readonly standardKeys: readonly StandardKey[];
+  /** Seconds `webhook-timestamp` may be from our clock, either way (WEBHOOK_TOLERANCE_SECONDS). */
+  readonly toleranceSeconds: number;
+  /** Bearer tokens for GET /messages and /stats (READ_TOKENS or READ_TOKENS_FILE); empty: open. */
+  readonly readTokens: readonly string[];
+  /** Bearer token for GET /metrics (METRICS_TOKEN); empty: open. */
+  readonly metricsTokens: readonly string[];
 };
 
 export type Database = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
@@ -83,7 +94,22 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     errors.push(`MAX_BODY_BYTES must be an integer from 1 to 1073741824, got ${JSON.stringify(env.MAX_BODY_BYTES)}`);
   }
 
-  if (errors.length > 0 || database === null || logLevel === undefined || port === null || maxBodyBytes === null) {
+  const rawRetention = env.RETENTION_DAYS?.trim() ?? '';
+  const retentionDays = rawRetention === '' ? null : parseInteger(rawRetention, 0, 1, 1_000_000);
+  if (rawRetention !== '' && retentionDays === null) {
+    errors.push(`RETENTION_DAYS must be a whole number of days from 1 to 1000000, got ${JSON.stringify(env.RETENTION_DAYS)}`);
+  }
+
+  const standardKeys = parseStandardKeys(env.STANDARD_WEBHOOKS_SECRET ?? '', errors);
+  const toleranceSeconds = parseInteger(env.WEBHOOK_TOLERANCE_SECONDS, DEFAULT_TOLERANCE_SECONDS, 1, 31_536_000);
+  if (toleranceSeconds === null) {
+    errors.push(`WEBHOOK_TOLERANCE_SECONDS must be an integer from 1 to 31536000, got ${JSON.stringify(env.WEBHOOK_TOLERANCE_SECONDS)}`);
+  }
+  const readTokens = parseTokens('READ_TOKENS', readValueOrFile(env, 'READ_TOKENS', readFile, errors), errors);
+  const metricsTokens = parseTokens('METRICS_TOKEN', env.METRICS_TOKEN ?? '', errors);
+  if (metricsTokens.length > 1) errors.push('METRICS_TOKEN must be one token (Prometheus sends one)');
+
+  if (errors.length > 0 || database === null || logLevel === undefined || port === null || maxBodyBytes === null || toleranceSeconds === null) {
     return { ok: false, errors };
   }
   const config: Config = Object.freeze({
@@ -93,6 +119,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     port,
     host,
     maxBodyBytes,
+    retentionDays,
+    standardKeys: Object.freeze(standardKeys),
+    toleranceSeconds,
+    readTokens: Object.freeze(readTokens),
+    metricsTokens: Object.freeze(metricsTokens),
   });
   return { ok: true, config, warnings };
 }
@@ -130,6 +161,48 @@ export function parseDatabaseUrl(url: string): string | null {
   const path = url.slice(prefix.length);
   if (path === '' || path === '/' || path.includes('\0') || path.includes('?')) return null;
   return path;
+}
+
+/** Space-separated Standard Webhooks keys; a bad one is reported by position, never echoed. */
+function parseStandardKeys(raw: string, errors: string[]): StandardKey[] {
+  const texts = raw.split(/\s+/).filter((k) => k !== '');
+  const keys: StandardKey[] = [];
+  texts.forEach((text, i) => {
+    const parsed = parseStandardKey(text);
+    if (parsed.ok) keys.push(parsed.key);
+    else errors.push(`STANDARD_WEBHOOKS_SECRET key ${i + 1} of ${texts.length}: ${parsed.error}`);
+  });
+  return keys;
+}
+
+/** `NAME`, or the contents of the file `NAME_FILE` names (container secrets); both set is an error. */
+function readValueOrFile(env: Env, name: string, readFile: (path: string) => string, errors: string[]): string {
+  const value = env[name] ?? '';
+  const file = env[`${name}_FILE`] ?? '';
+  if (file === '') return value;
+  if (value !== '') {
+    errors.push(`${name} and ${name}_FILE are both set; set only one`);
+    return '';
+  }
+  try {
+    return readFile(file);
+  } catch (err) {
+    errors.push(`${name}_FILE: cannot read ${JSON.stringify(file)} (${errorCode(err)})`);
+    return '';
+  }
+}
+
+// RFC 6750's b64token: what can follow `Bearer ` in one Authorization header.
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Whitespace-separated bearer tokens (several, so one can be rotated); tokens are never echoed. */
+function parseTokens(name: string, raw: string, errors: string[]): string[] {
+  const tokens = raw.split(/\s+/).filter((t) => t !== '');
+  const bad = tokens.findIndex((t) => !BEARER_TOKEN.test(t));
+  if (bad !== -1) {
+    errors.push(`${name} token ${bad + 1} of ${tokens.length} has characters a bearer token cannot carry (use letters, digits, -._~+/)`);
+  }
+  return [...new Set(tokens)];
 }
 
 function parseInteger(raw: string | undefined, fallback: number, min: number, max: number): number | null {

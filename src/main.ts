@@ -27,8 +27,10 @@ async function main(): Promise<void> {
   const { config, warnings } = loaded;
   const logger = createLogger({ level: config.logLevel, buffered: true });
   for (const w of warnings) logger.warning(w);
-  if (config.secrets.length === 0) {
-    logger.error('no webhook secret configured: set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE; /webhook and readiness answer 503');
+  if (config.secrets.length === 0 && config.standardKeys.length === 0) {
+    logger.error(
+      'no webhook secret configured: set WEBHOOK_SECRET, WEBHOOK_SECRET_FILE or STANDARD_WEBHOOKS_SECRET; /webhook and readiness answer 503',
+    );
   }
 
   process.on('uncaughtException', (err) => logger.error('uncaught exception', { error: String(err) }));

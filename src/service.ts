@@ -2,14 +2,16 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describeDatabase, type Config } from './config.ts';
 import { createApp, type AppDeps } from './http/app.ts';
+import { isLoopback } from './http/auth.ts';
 import type { About } from './http/openapi.ts';
 import type { Logger } from './observability/logger.ts';
 import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
 import { createServiceMetrics } from './observability/service-metrics.ts';
+import { startRetention, type Retention } from './retention.ts';
 import { loadPostgresDriver } from './store/postgres/driver.ts';
 import { createPostgresStore } from './store/postgres/postgres.ts';
-import { createSqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
+import { createSqliteStore, type SqliteTesting } from './store/sqlite/sqlite-store.ts';
 
 /** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
 export const SHUTDOWN_GRACE_MS = 8_000;
@@ -25,8 +27,10 @@ export type ServiceOptions = {
   logger: Logger;
   timeouts?: AppDeps['timeouts'];
   graceMs?: number;
-  /** Fault injection for tests: control of the store's writer thread, once it is started. */
-  onDatabaseOpen?: SqliteStoreOptions['onOpen'];
+  /** Now: when messages are received (retention goes by it) and what webhook-timestamp is checked against. */
+  clock?: () => Date;
+  /** Tests only: fault injection into the store. */
+  testing?: SqliteTesting;
 };
 
 /** Composition: store -> metrics -> app -> listen. Throws when the database cannot be opened or the port bound. */
@@ -42,20 +46,25 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   // `metrics` is declared just below; commits only happen once requests arrive.
   const onCommit = (rows: number, seconds: number): void => metrics.commit(rows, seconds);
   const { database } = config;
+  const clock = options.clock && { clock: options.clock };
   const store =
     database.kind === 'postgres'
       ? // The driver is imported only here: the SQLite service needs no node_modules at all.
-        createPostgresStore({ url: database.url, driver: await loadPostgresDriver(), onCommit, onEvent })
-      : createSqliteStore({
-          onCommit,
-          path: database.path,
-          onEvent,
-          ...(options.onDatabaseOpen && { onOpen: options.onDatabaseOpen }),
-        });
+        createPostgresStore({ url: database.url, driver: await loadPostgresDriver(), onCommit, onEvent, ...clock })
+      : createSqliteStore({ onCommit, path: database.path, onEvent, ...clock }, options.testing);
   const registry = createRegistry();
   const metrics = createServiceMetrics(registry, database.kind === 'sqlite' ? { databasePath: database.path } : {});
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
-  const app = createApp({ config, store, logger, registry, metrics, about, ...(options.timeouts && { timeouts: options.timeouts }) });
+  const app = createApp({
+    config,
+    store,
+    logger,
+    registry,
+    metrics,
+    about,
+    ...(options.timeouts && { timeouts: options.timeouts }),
+    ...(options.clock && { clock: options.clock }),
+  });
 
   try {
     // Listening only once writes can be committed: the first requests never wait for the writer.
@@ -72,9 +81,22 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
     await store.close();
     throw err;
   }
+  const retention: Retention | null =
+    config.retentionDays === null
+      ? null
+      : startRetention({
+          store,
+          days: config.retentionDays,
+          ...(options.clock && { clock: options.clock }),
+          onPruned: (rows) => metrics.pruned(rows),
+          onError: (err) => logger.warning('retention run failed; the next one tries again', { error: String(err) }),
+        });
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info('listening', { host: config.host, port, database: describeDatabase(database) });
+  if (config.readTokens.length === 0 && !isLoopback(config.host)) {
+    logger.warning('GET /messages and /stats are open to anyone who can reach this address: set READ_TOKENS', { host: config.host });
+  }
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
@@ -93,6 +115,7 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
         await closed;
       }
       clearTimeout(timer);
+      await retention?.stop();
       await store.close();
       stopProcessMetrics();
       logger.info('stopped');

@@ -217,6 +217,9 @@ describe('docker-compose.yml', () => {
     assert.equal(at(job, 'job_name'), 'lyftr-webhook-api', 'the job the alert rules select');
     const [target] = list(at(job, 'static_configs'));
     assert.deepEqual(at(target, 'targets'), ['api:8000']);
+    // METRICS_TOKEN: the bearer token comes from a file next to the config, which git never holds.
+    assert.deepEqual(at(job, 'authorization'), { type: 'Bearer', credentials_file: 'metrics_token' });
+    assert.match(read('.gitignore'), /^ops\/prometheus\/metrics_token$/m);
   });
 });
 

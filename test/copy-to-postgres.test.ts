@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import postgres from 'postgres';
 import { copyToPostgres } from '../scripts/copy-to-postgres.ts';
 import { createPostgresStore } from '../src/store/postgres/postgres.ts';
-import { createSqliteStore } from '../src/store/sqlite.ts';
+import { createSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { ListQuery, Message, Store } from '../src/store/store.ts';
 import { tempDir } from './helpers.ts';
 import { cluster, skipWithoutPostgres } from './postgres-cluster.ts';

@@ -5,10 +5,30 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { sign } from '../src/domain/signature.ts';
+import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
 
 export const SECRET = 'test-secret';
+/** The Standard Webhooks specification's Ed25519 test seed, and the public key a receiver configures. */
+export const ED25519_SIGNING_KEY = 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=';
+export const ED25519_PUBLIC_KEY = publicKeyFor(ED25519_SIGNING_KEY);
+
+function publicKeyFor(signing: string): string {
+  const parsed = parseSigningKey(signing);
+  const key = parsed.ok ? publicKeyOf(parsed.key) : null;
+  if (key === null) throw new Error(`${signing} is no Ed25519 signing key`);
+  return key;
+}
+
+/** Config values for STANDARD_WEBHOOKS_SECRET keys (`whsec_...`, `whpk_...`). */
+export function standardKeys(...texts: string[]): StandardKey[] {
+  return texts.map((text) => {
+    const parsed = parseStandardKey(text);
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.key;
+  });
+}
 
 /** What the helpers need of a test context: somewhere to register cleanup. */
 export type Cleanup = { after(fn: () => unknown): void };
@@ -39,7 +59,7 @@ export function tempDir(t: Cleanup): string {
  */
 export async function startApp(
   t: Cleanup,
-  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'onDatabaseOpen'> = {},
+  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'testing' | 'clock'> = {},
 ): Promise<TestApp> {
   const dir = overrides.database ? '' : tempDir(t);
   const database: Config['database'] =
@@ -62,13 +82,19 @@ export async function startApp(
     port: 0,
     host: '127.0.0.1',
     maxBodyBytes: 1_048_576,
+    retentionDays: null,
+    standardKeys: [],
+    toleranceSeconds: 300,
+    readTokens: [],
+    metricsTokens: [],
     ...overrides,
   };
   const service = await startService(config, {
     logger,
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
-    ...(overrides.onDatabaseOpen && { onDatabaseOpen: overrides.onDatabaseOpen }),
+    ...(overrides.testing && { testing: overrides.testing }),
+    ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
   return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };
@@ -118,6 +144,28 @@ export function postSigned(
   return fetch(`${url}/webhook`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature': sign(raw, secret), ...headers },
+    body: raw,
+  });
+}
+
+export type StandardDelivery = { id: string; timestamp: number | string; headers?: Record<string, string> };
+
+/** POST /webhook signed the Standard Webhooks way: `key` is a `whsec_` secret or a `whsk_` signing key. */
+export function postStandard(url: string, body: WebhookMessage | string, key: string, delivery: StandardDelivery): Promise<Response> {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const parsed = parseSigningKey(key);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const timestamp = String(delivery.timestamp);
+  const signature = signStandard(parsed.key, delivery.id, timestamp, raw);
+  return fetch(`${url}/webhook`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': delivery.id,
+      'webhook-timestamp': timestamp,
+      'webhook-signature': signature,
+      ...delivery.headers,
+    },
     body: raw,
   });
 }

@@ -8,7 +8,7 @@ import { createLogger } from '../src/observability/logger.ts';
 import { createRegistry } from '../src/observability/metrics.ts';
 import { createServiceMetrics } from '../src/observability/service-metrics.ts';
 import type { Store } from '../src/store/store.ts';
-import { getJson, message, postSigned, startApp } from './helpers.ts';
+import { getJson, message, postSigned, postStandard, standardKeys, startApp } from './helpers.ts';
 
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { name: string; version: string };
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -17,7 +17,7 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 function routeTable(): string[] {
   const registry = createRegistry();
   const app = createApp({
-    config: { secrets: ['s'], maxBodyBytes: 1024 },
+    config: { secrets: ['s'], maxBodyBytes: 1024, standardKeys: [], toleranceSeconds: 300, readTokens: [], metricsTokens: [] },
     store: {} as Store,
     logger: createLogger({ level: 'ERROR', sink: () => {} }),
     registry,
@@ -69,7 +69,9 @@ describe('GET /openapi.json', () => {
     const doc = createOpenApiDocument({ name: 'x', version: '0' });
     const expected: Record<string, string[]> = {
       'POST /webhook': ['200', '401', '413', '422', '500', '503'],
-      'GET /messages': ['200', '422', '500'],
+      'GET /messages': ['200', '401', '422', '500'],
+      'GET /stats': ['200', '401', '500'],
+      'GET /metrics': ['200', '401', '500'],
       'GET /health/ready': ['200', '503'],
     };
     const paths = doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>;
@@ -128,6 +130,29 @@ describe('documented bodies match real answers', () => {
     const ready = (await getJson(`${app.url}/health/ready`)).body as { checks: unknown };
     const readiness: Schema = resolve(doc, { $ref: '#/components/schemas/Readiness' });
     check('readiness checks', ready.checks, readiness.properties?.checks ?? {});
+  });
+});
+
+describe('documented 401s match real answers', () => {
+  test('bearer-guarded reads and Standard Webhooks refusals answer as documented', async (t) => {
+    const key = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
+    const app = await startApp(t, { readTokens: ['r'], metricsTokens: ['m'], standardKeys: standardKeys(key) });
+    const doc = (await getJson(`${app.url}/openapi.json`)).body as Record<string, unknown>;
+    type Operation = { security?: unknown; responses: Record<string, DocResponse>; parameters?: { name: string }[] };
+    const paths = doc.paths as Record<string, Record<string, Operation>>;
+    for (const path of ['/messages', '/stats', '/metrics']) {
+      const res = await fetch(`${app.url}${path}`);
+      assert.equal(res.status, 401, path);
+      const documentedReply = resolve(doc, paths[path]?.get?.responses['401'] ?? {}) as { headers?: object };
+      assert.deepEqual(Object.keys(documentedReply.headers ?? {}), ['WWW-Authenticate'], path);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+      assert.deepEqual(Object.keys((await res.json()) as object), ['detail']);
+      assert.ok(paths[path]?.get?.security, `${path} names its security scheme`);
+    }
+    const stale = await postStandard(app.url, message(), key, { id: 'msg_1', timestamp: 1 });
+    assert.deepEqual([stale.status, await stale.json()], [401, { detail: 'timestamp outside tolerance' }]);
+    const names = (paths['/webhook']?.post?.parameters ?? []).map((p) => p.name);
+    assert.deepEqual(names, ['X-Signature', 'webhook-id', 'webhook-timestamp', 'webhook-signature']);
   });
 });
 

@@ -66,6 +66,38 @@ describe('the process', () => {
     }
   });
 
+  test('bad Standard Webhooks keys and read tokens: every problem in the one JSON line, no key echoed', async (t) => {
+    const dir = tempDir(t);
+    const r = launch({
+      DATABASE_URL: `sqlite:///${dir}/a.db`,
+      STANDARD_WEBHOOKS_SECRET: 'whsec_%%%% whpk_QUFBQQ==',
+      READ_TOKENS: 'tok',
+      READ_TOKENS_FILE: join(dir, 'tokens'),
+      WEBHOOK_TOLERANCE_SECONDS: 'soon',
+    });
+    assert.equal(await r.exit, 2);
+    assert.equal(r.lines.length, 1, JSON.stringify(r.lines));
+    const errors = r.lines[0]?.errors as string[];
+    assert.deepEqual(errors.map((e) => e.split(/[:;]| must /)[0]), [
+      'STANDARD_WEBHOOKS_SECRET key 1 of 2',
+      'STANDARD_WEBHOOKS_SECRET key 2 of 2',
+      'WEBHOOK_TOLERANCE_SECONDS',
+      'READ_TOKENS and READ_TOKENS_FILE are both set',
+    ]);
+    assert.ok(!JSON.stringify(errors).includes('%%%%') && !JSON.stringify(errors).includes('QUFBQQ'));
+    assert.equal(r.raw(), '');
+  });
+
+  test('with only STANDARD_WEBHOOKS_SECRET the service is ready and logs no missing-secret ERROR', async (t) => {
+    const dir = tempDir(t);
+    const s = await startMain({ DATABASE_URL: `sqlite:///${dir}/a.db`, STANDARD_WEBHOOKS_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` });
+    t.after(() => s.proc.kill('SIGKILL'));
+    assert.equal((await fetch(`${s.url}/health/ready`)).status, 200);
+    assert.deepEqual(s.lines.filter((l) => l.level === 'ERROR'), []);
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exit, 0);
+  });
+
   test('a database folder that cannot be made (under /proc) is one ERROR line and exit 1, not a hang', async () => {
     const r = launch({ WEBHOOK_SECRET: SECRET, DATABASE_URL: 'sqlite:////proc/lyftr-no-such/app.db' });
     const code = await Promise.race([r.exit, new Promise((res) => setTimeout(() => res('hung'), 8_000))]);

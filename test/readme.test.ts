@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { sign } from '../src/domain/signature.ts';
+import { parseSigningKey, signStandard } from '../src/domain/standard-webhooks.ts';
 import { startApp } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -38,12 +39,23 @@ describe('README', () => {
     assert.equal(answer, sign(body, 'change-me'));
   });
 
-  test('"Metrics" lists every metric family /metrics exports', async (t) => {
+  test('the Standard Webhooks header example is the signature of its body under the named test secret', () => {
+    const example = /```\nPOST \/webhook\n([\s\S]*?)\n\n(\{[^\n]+\})\n```/.exec(section('Standard Webhooks'));
+    assert.ok(example, 'the section shows a request with headers and a body');
+    const headers = Object.fromEntries((example[1] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+    const key = parseSigningKey('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+    assert.ok(key.ok);
+    const id = headers['webhook-id'] ?? '';
+    assert.equal(headers['webhook-signature'], signStandard(key.key, id, headers['webhook-timestamp'] ?? '', example[2] ?? ''));
+  });
+
+  test('the table in "Metrics" names exactly the metric families /metrics exports', async (t) => {
     const app = await startApp(t);
     const text = await (await fetch(`${app.url}/metrics`)).text();
-    const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] ?? '');
-    assert.ok(families.length > 15);
-    const table = section('Metrics');
-    for (const name of families) assert.ok(table.includes(`\`${name}\``), `${name} is not in the README's metrics table`);
+    const exported = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] ?? '').sort();
+    // The first cell of each table row: one or more `names`.
+    const rows = section('Metrics').split('\n').filter((l) => l.startsWith('| `'));
+    const documented = rows.flatMap((l) => [...(l.split('|')[1] ?? '').matchAll(/`([a-z0-9_]+)`/g)].map((m) => m[1] ?? '')).sort();
+    assert.deepEqual(documented, exported);
   });
 });

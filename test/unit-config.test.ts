@@ -42,6 +42,11 @@ describe('loadConfig defaults', () => {
       port: 8000,
       host: '0.0.0.0',
       maxBodyBytes: 1_048_576,
+      retentionDays: null,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     });
     assert.deepEqual(warnings, []);
   });
@@ -62,6 +67,7 @@ describe('loadConfig defaults', () => {
         PORT: '9000',
         HOST: ' 127.0.0.1 ',
         MAX_BODY_BYTES: '2048',
+        RETENTION_DAYS: ' 30 ',
       }),
     );
     assert.deepEqual(config, {
@@ -71,6 +77,11 @@ describe('loadConfig defaults', () => {
       port: 9000,
       host: '127.0.0.1',
       maxBodyBytes: 2048,
+      retentionDays: 30,
+      standardKeys: [],
+      toleranceSeconds: 300,
+      readTokens: [],
+      metricsTokens: [],
     });
     assert.deepEqual(warnings, []);
   });
@@ -79,6 +90,17 @@ describe('loadConfig defaults', () => {
     const { config } = ok(load({ WEBHOOK_SECRET: '' }));
     assert.deepEqual(config.secrets, []);
   });
+});
+
+describe('RETENTION_DAYS', () => {
+  for (const bad of ['0', '-1', '1.5', '7d', '1000001']) {
+    test(`${JSON.stringify(bad)} is refused, naming the variable`, () => {
+      const result = load({ RETENTION_DAYS: bad });
+      assert.equal(result.ok, false);
+      assert.match(result.ok ? '' : result.errors.join(), /RETENTION_DAYS must be a whole number of days/);
+    });
+  }
+  test('blank means keep for ever', () => assert.equal(ok(load({ RETENTION_DAYS: ' ' })).config.retentionDays, null));
 });
 
 const DATABASE_URL_ERROR =

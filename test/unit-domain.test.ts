@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { DEFAULT_LIMIT, MAX_LIMIT, parseListQuery } from '../src/domain/list-query.ts';
 import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH, parseMessage, validateMessage } from '../src/domain/message.ts';
 import { sign, verifySignature } from '../src/domain/signature.ts';
-import { isTimestamp, timestampSortKey } from '../src/domain/timestamp.ts';
+import { isTimestamp } from '../src/domain/timestamp.ts';
 import type { FieldError, Validated } from '../src/domain/validation.ts';
 import type { ListQuery, Message } from '../src/store/store.ts';
 
@@ -112,60 +112,6 @@ describe('isTimestamp', () => {
   for (const ts of bad) {
     test(`rejects ${JSON.stringify(ts)}`, () => assert.equal(isTimestamp(ts), false));
   }
-});
-
-describe('timestampSortKey', () => {
-  test('drops Z and trailing fraction zeros, keeps the digits that matter', () => {
-    assert.deepEqual(
-      ['2025-01-15T10:00:00Z', '2025-01-15T10:00:00.000Z', '2025-01-15T10:00:00.500Z', '2025-01-15T10:00:00.05Z'].map(
-        timestampSortKey,
-      ),
-      ['2025-01-15T10:00:00', '2025-01-15T10:00:00', '2025-01-15T10:00:00.5', '2025-01-15T10:00:00.05'],
-    );
-  });
-
-  test('plain string order of the keys is chronological across mixed precision', () => {
-    const chronological = [
-      '2024-12-31T23:59:59.999999Z',
-      '2025-01-15T10:00:00Z',
-      '2025-01-15T10:00:00.001Z',
-      '2025-01-15T10:00:00.01Z',
-      '2025-01-15T10:00:00.09Z',
-      '2025-01-15T10:00:00.1Z',
-      '2025-01-15T10:00:00.49Z',
-      '2025-01-15T10:00:00.5Z',
-      '2025-01-15T10:00:00.51Z',
-      '2025-01-15T10:00:00.9999Z',
-      '2025-01-15T10:00:01Z',
-      '2025-01-15T10:00:10Z',
-    ];
-    // Raw strings do not sort this way ('.' < 'Z'); the keys must.
-    const shuffled = [...chronological].reverse();
-    const byKey = shuffled.sort((a, b) => {
-      const ka = timestampSortKey(a);
-      const kb = timestampSortKey(b);
-      return ka < kb ? -1 : ka > kb ? 1 : 0;
-    });
-    assert.deepEqual(byKey, chronological);
-  });
-
-  test('the same instant at different precisions has the same key', () => {
-    assert.equal(timestampSortKey('2025-01-15T10:00:00.5Z'), timestampSortKey('2025-01-15T10:00:00.500000Z'));
-    assert.equal(timestampSortKey('2025-01-15T10:00:00Z'), timestampSortKey('2025-01-15T10:00:00.0Z'));
-  });
-
-  test('the keys agree with Date for millisecond timestamps', () => {
-    const list = [
-      '2025-03-01T00:00:00Z',
-      '2025-02-28T23:59:59.999Z',
-      '2025-02-28T23:59:59.99Z',
-      '2025-02-28T23:59:59.9Z',
-      '2025-02-28T23:59:59Z',
-    ];
-    const byDate = [...list].sort((a, b) => Date.parse(a) - Date.parse(b));
-    const byKey = [...list].sort((a, b) => (timestampSortKey(a) < timestampSortKey(b) ? -1 : 1));
-    assert.deepEqual(byKey, byDate);
-  });
 });
 
 describe('validateMessage', () => {

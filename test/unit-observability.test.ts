@@ -7,6 +7,7 @@ import type { Reply } from '../src/http/response.ts';
 import { createRouter, type Route } from '../src/http/router.ts';
 import { createLogger, type Logger } from '../src/observability/logger.ts';
 import { createRegistry, escapeLabelValue, formatLabels } from '../src/observability/metrics.ts';
+import { registerProcessMetrics } from '../src/observability/process-metrics.ts';
 
 /** The lines of an exposition, without the final empty string after the trailing newline. */
 function lines(text: string): string[] {
@@ -403,5 +404,25 @@ describe('createLogger robustness', () => {
       msg: 'odd',
       log_error: 'fields could not be serialised',
     });
+  });
+});
+
+describe('process metrics', () => {
+  test('the event-loop lag gauges describe the last whole window: reading them twice gives the same answer', async (t) => {
+    const registry = createRegistry();
+    const stop = registerProcessMetrics(registry, new Date(), 1_000);
+    t.after(stop);
+    const lag = (text: string): number => Number(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text)?.[1]);
+    assert.equal(lag(registry.render()), 0, 'no whole window yet');
+    // Block the loop five times for ~60 ms in the first window, then read in the second, once the first has ended.
+    for (let i = 0; i < 5; i += 1) {
+      const until = Date.now() + 60;
+      while (Date.now() < until) {}
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 900));
+    const first = lag(registry.render());
+    assert.equal(lag(registry.render()), first);
+    assert.ok(first > 0.05, `p99 ${first}`);
   });
 });

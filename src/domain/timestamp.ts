@@ -13,13 +13,3 @@ export function isTimestamp(value: string): boolean {
   const days = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
   return day >= 1 && day <= days;
 }
-
-/**
- * The sort key of a valid timestamp: the whole seconds, then the fraction without trailing zeros.
- * Plain string order of these keys is chronological order, whatever the precision sent
- * (`…:00Z` < `…:00.49Z` < `…:00.5Z` < `…:01Z`). The store derives the same key in SQL.
- */
-export function timestampSortKey(value: string): string {
-  const fraction = value.slice(20, -1).replace(/0+$/, '');
-  return value.slice(0, 19) + (fraction === '' ? '' : '.' + fraction);
-}

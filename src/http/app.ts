@@ -2,8 +2,9 @@ import type { Server } from 'node:http';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../observability/metrics.ts';
-import type { ServiceMetrics } from '../observability/service-metrics.ts';
+import type { AuthEndpoint, ServiceMetrics } from '../observability/service-metrics.ts';
 import type { Store } from '../store/store.ts';
+import { requireBearer } from './auth.ts';
 import { checkReadiness, createReadyHandler, live } from './handlers/health.ts';
 import { createMessagesHandler } from './handlers/messages.ts';
 import { createMetricsHandler } from './handlers/metrics.ts';
@@ -15,7 +16,7 @@ import { createRouter, servedMethods, type Route } from './router.ts';
 import { createHttpServer, type ServerOptions } from './server.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'secrets' | 'maxBodyBytes'>;
+  config: Pick<Config, 'secrets' | 'maxBodyBytes' | 'standardKeys' | 'toleranceSeconds' | 'readTokens' | 'metricsTokens'>;
   store: Store;
   logger: Logger;
   registry: Registry;
@@ -23,6 +24,8 @@ export type AppDeps = {
   /** Name and version for GET / and the OpenAPI document (package.json, read once at start). */
   about: About;
   timeouts?: ServerOptions['timeouts'];
+  /** The time Standard Webhooks timestamps are checked against (tests inject one). */
+  clock?: () => Date;
 };
 
 export type App = {
@@ -38,8 +41,11 @@ export function createApp(deps: AppDeps): App {
   const { config, store, logger, registry, metrics } = deps;
   let draining = false;
   const isDraining = (): boolean => draining;
-  const readiness = { store, secretConfigured: config.secrets.length > 0, draining: isDraining };
+  const readiness = { store, secretConfigured: config.secrets.length > 0 || config.standardKeys.length > 0, draining: isDraining };
   const openapi = createOpenApiDocument(deps.about);
+  // SPEC "Read access": the bearer check sits here, in the table, so every guarded route is visible at once.
+  const guarded = (tokens: readonly string[], endpoint: AuthEndpoint, handler: Route['handler']): Route['handler'] =>
+    requireBearer(tokens, () => metrics.authFailure(endpoint), handler);
 
   const routes: Route[] = [
     { method: 'GET', path: '/', handler: () => json(200, index) },
@@ -47,10 +53,17 @@ export function createApp(deps: AppDeps): App {
     {
       method: 'POST',
       path: '/webhook',
-      handler: createWebhookHandler({ store, secrets: config.secrets, onResult: metrics.webhookResult }),
+      handler: createWebhookHandler({
+        store,
+        secrets: config.secrets,
+        standardKeys: config.standardKeys,
+        toleranceSeconds: config.toleranceSeconds,
+        clock: deps.clock ?? (() => new Date()),
+        onResult: metrics.webhookResult,
+      }),
     },
-    { method: 'GET', path: '/messages', handler: createMessagesHandler(store) },
-    { method: 'GET', path: '/stats', handler: createStatsHandler(store) },
+    { method: 'GET', path: '/messages', handler: guarded(config.readTokens, 'messages', createMessagesHandler(store)) },
+    { method: 'GET', path: '/stats', handler: guarded(config.readTokens, 'stats', createStatsHandler(store)) },
     { method: 'GET', path: '/health/live', handler: live },
     {
       method: 'GET',
@@ -60,7 +73,11 @@ export function createApp(deps: AppDeps): App {
     {
       method: 'GET',
       path: '/metrics',
-      handler: createMetricsHandler({ registry, metrics, store, readiness: () => checkReadiness(readiness) }),
+      handler: guarded(
+        config.metricsTokens,
+        'metrics',
+        createMetricsHandler({ registry, metrics, store, readiness: () => checkReadiness(readiness) }),
+      ),
     },
   ];
   const endpoints = routes.map((r) => ({ method: r.method, path: r.path }));

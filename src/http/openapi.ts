@@ -1,5 +1,6 @@
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
 import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { metricsSecurity, NOT_AUTHENTICATED, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
 
 export type About = { name: string; version: string };
 
@@ -74,6 +75,7 @@ const schemas = {
 const responses = {
   InternalError: jsonBody('Unexpected failure; the log line carries the request id.', ref('Detail')),
   QueryInvalid: jsonBody('A query parameter is invalid or given twice.', ref('ValidationError')),
+  NotAuthenticated: NOT_AUTHENTICATED,
 };
 
 /** The OpenAPI 3.1 description of every route in the table (test/openapi.test.ts keeps the two in step). */
@@ -92,7 +94,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
       title: about.name,
       version: about.version,
       description:
-        'Receives HMAC-SHA256-signed messages, stores each exactly once in SQLite, and lists, searches and counts them. ' +
+        'Receives signed messages (X-Signature HMAC-SHA256, or Standard Webhooks v1/v1a), stores each exactly once in SQLite, and lists, searches and counts them. ' +
         'Unknown paths answer `404 {"detail":"not found"}`; a known path with another method answers ' +
         '`405 {"detail":"method not allowed"}` with an `Allow` header. HEAD works wherever GET does.',
     },
@@ -137,15 +139,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
           description:
             'Checks run in this order and the first that fails answers: size (413), secret configured (503), ' +
             'signature (401), body (422). A repeated `message_id` answers 200 and keeps the first copy.',
-          parameters: [
-            {
-              name: 'X-Signature',
-              in: 'header',
-              required: true,
-              description: 'Hex HMAC-SHA256 of the exact body bytes under the shared secret; any case; `sha256=` prefix accepted.',
-              schema: { type: 'string', pattern: '^(sha256=)?[0-9a-fA-F]{64}$' },
-            },
-          ],
+          parameters: SIGNATURE_HEADERS,
           requestBody: { required: true, content: { 'application/json': { schema: ref('WebhookMessage') } } },
           responses: {
             '200': ok('Stored now, or already stored (duplicate).', {
@@ -153,7 +147,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
               required: ['status'],
               properties: { status: { const: 'ok' } },
             }),
-            '401': jsonBody('Signature missing, malformed or wrong: `{"detail":"invalid signature"}`.', ref('Detail')),
+            '401': WEBHOOK_UNAUTHORIZED,
             '413': jsonBody('Body larger than MAX_BODY_BYTES: `{"detail":"payload too large"}`.', ref('Detail')),
             '422': jsonBody('Body not a JSON object, or fields invalid; every problem is listed.', ref('ValidationError')),
             '500': respond('InternalError'),
@@ -168,6 +162,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
         get: {
           operationId: 'listMessages',
           summary: 'Page through messages ordered by the instant of `ts`, then `message_id`',
+          security: readSecurity,
           parameters: [
             {
               name: 'limit',
@@ -211,6 +206,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
                 },
               },
             }),
+            '401': respond('NotAuthenticated'),
             '422': respond('QueryInvalid'),
             '500': respond('InternalError'),
           },
@@ -220,6 +216,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
         get: {
           operationId: 'stats',
           summary: 'Totals, the top 10 senders, first and last timestamps',
+          security: readSecurity,
           responses: {
             '200': ok('Counts over all stored messages.', {
               type: 'object',
@@ -240,6 +237,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
                 last_message_ts: { type: ['string', 'null'] },
               },
             }),
+            '401': respond('NotAuthenticated'),
             '500': respond('InternalError'),
           },
         },
@@ -267,11 +265,13 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
         get: {
           operationId: 'metrics',
           summary: 'Prometheus text exposition format 0.0.4',
+          security: metricsSecurity,
           responses: {
             '200': {
               description: 'Every metric family listed in the README.',
               content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
             },
+            '401': respond('NotAuthenticated'),
             '500': respond('InternalError'),
           },
         },
@@ -298,6 +298,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
         },
       },
       responses,
+      securitySchemes: SECURITY_SCHEMES,
       parameters: {
         RequestId: {
           name: 'X-Request-ID',

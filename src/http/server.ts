@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.ts';
 import { detail, HttpError } from './errors.ts';
 import type { Req } from './request.ts';
 import type { Reply } from './response.ts';
+import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
 import type { Match } from './router.ts';
 
 /** A client must send all headers within this time. */
@@ -19,25 +20,11 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** Connections held at once; past this new sockets are refused, so memory stays bounded. */
 export const MAX_CONNECTIONS = 4096;
-/** How long a refused socket (malformed request, CONNECT) may linger for the client to read and close. */
-export const REFUSED_SOCKET_LINGER_MS = 1_000;
-/** The `path` label and log value shared by every request that matches no route. */
-export const UNMATCHED_PATH = 'unmatched';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const MAX_LOGGED_PATH = 256;
 
 export type HttpObserver = (event: { path: string; status: number; seconds: number }) => void;
-
-/** A request whose handler runs, as its socket's error handler sees it. */
-type InFlight = {
-  req: IncomingMessage;
-  requestId: string;
-  /** The status refuse() answered it with, when its reading was cut off. */
-  refused?: number;
-  /** Close the connection after its answer: bad bytes followed it. */
-  closeAfter?: boolean;
-};
 
 export type ServerOptions = {
   match: (method: string, path: string) => Match;
@@ -136,69 +123,11 @@ export function createHttpServer(options: ServerOptions): Server {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   // `Expect: 100-continue`: the limit is checked before the client is invited to send the body.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    // Malformed requests, oversized headers and timeouts never reach a handler; answer them in JSON too.
-    const [status, text] =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'request header fields too large']
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'request timeout']
-          : [400, 'bad request'];
-    // Already answered and closing: the client's end of it (an EOF mid-request) is no new request.
-    if (refused.has(socket)) return;
-    const current = inFlight.get(socket);
-    if (current && !current.req.complete && err.code !== 'ECONNRESET' && socket.writable) {
-      // The request being read was cut off (a timeout, a broken body): this is its answer, which its
-      // handler logs and counts under its route once its body read fails.
-      current.refused = status;
-      refuse(socket, status, text, { 'X-Request-ID': current.requestId });
-      return;
-    }
-    const requestId = randomUUID();
-    if (err.code !== 'ECONNRESET') observe({ path: UNMATCHED_PATH, status, seconds: 0 });
-    logger.log('WARNING', 'client error', { request_id: requestId, status, error: err.code ?? 'unknown' });
-    if (!socket.writable || err.code === 'ECONNRESET') {
-      socket.destroy();
-      return;
-    }
-    if (current) {
-      // Bad bytes after a whole request still being answered (a stored message, say): that answer goes
-      // out first, then the connection closes.
-      current.closeAfter = true;
-      return;
-    }
-    refuse(socket, status, text, { 'X-Request-ID': requestId });
-  });
+  const clientErrors = createClientErrors({ logger, observe, methods: options.methods, inFlight });
+  server.on('clientError', clientErrors.clientError);
   // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.
-  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    const requestId = randomUUID();
-    observe({ path: UNMATCHED_PATH, status: 405, seconds: 0 });
-    logger.log('WARNING', 'client error', { request_id: requestId, method: 'CONNECT', status: 405, error: 'CONNECT' });
-    refuse(socket, 405, 'method not allowed', { Allow: options.methods.join(', '), 'X-Request-ID': requestId });
-  });
+  server.on('connect', clientErrors.connect);
   return server;
-}
-
-/** Sockets answered by refuse(): whatever they send afterwards is not a request. */
-const refused = new WeakSet<Socket>();
-
-/**
- * A JSON answer written straight to a socket whose request Node's parser gave up on (or never had), then
- * the socket is closed.
- */
-function refuse(socket: Socket, status: number, text: string, headers: Record<string, string>): void {
-  refused.add(socket);
-  const body = JSON.stringify({ detail: text });
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `${extra}Connection: close\r\n\r\n${body}`,
-  );
-  // end() only half-closes. Such sockets are outside the server's connection tracking, so one left
-  // waiting for the client's FIN would block server.close() (and shutdown) for ever: read to EOF, and
-  // cut it off if the client never finishes.
-  socket.resume();
-  setTimeout(() => socket.destroy(), REFUSED_SOCKET_LINGER_MS).unref();
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {

@@ -2,10 +2,23 @@ import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Registry } from './metrics.ts';
 
+/**
+ * The window the event-loop lag gauges describe. Each window's figures are kept when it ends, so a
+ * scrape only reads them: two scrapers, or one scraping twice, see the same answer.
+ */
+export const LAG_WINDOW_MS = 10_000;
+
 /** The process and runtime series a Node exporter is expected to have. Returns a stop function. */
-export function registerProcessMetrics(registry: Registry, startedAt: Date): () => void {
+export function registerProcessMetrics(registry: Registry, startedAt: Date, windowMs = LAG_WINDOW_MS): () => void {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
+  const seconds = (ns: number): number => (Number.isFinite(ns) ? ns / 1e9 : 0);
+  let lag = { mean: 0, p99: 0 };
+  const endWindow = setInterval(() => {
+    lag = { mean: seconds(loopDelay.mean), p99: seconds(loopDelay.percentile(99)) };
+    loopDelay.reset();
+  }, windowMs);
+  endWindow.unref();
 
   let gcSeconds = 0;
   let gcObserver: PerformanceObserver | null = null;
@@ -37,18 +50,13 @@ export function registerProcessMetrics(registry: Registry, startedAt: Date): () 
   });
   registry.gauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', () => process.memoryUsage().heapTotal);
   registry.gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed);
-  // Both lag gauges describe the interval since the previous scrape; the second one starts the next interval.
-  registry.gauge('nodejs_eventloop_lag_seconds', 'Mean event loop delay since the previous scrape in seconds.', () =>
-    Number.isFinite(loopDelay.mean) ? loopDelay.mean / 1e9 : 0,
-  );
-  registry.gauge('nodejs_eventloop_lag_p99_seconds', '99th percentile event loop delay since the previous scrape in seconds.', () => {
-    const p99 = loopDelay.percentile(99);
-    loopDelay.reset();
-    return Number.isFinite(p99) ? p99 / 1e9 : 0;
-  });
+  const window = `${windowMs / 1000} s`;
+  registry.gauge('nodejs_eventloop_lag_seconds', `Mean event loop delay over the last whole ${window} in seconds.`, () => lag.mean);
+  registry.gauge('nodejs_eventloop_lag_p99_seconds', `99th percentile event loop delay over the last whole ${window} in seconds.`, () => lag.p99);
   registry.counterFrom('nodejs_gc_duration_seconds_total', 'Time spent in garbage collection in seconds.', () => gcSeconds);
 
   return () => {
+    clearInterval(endWindow);
     loopDelay.disable();
     gcObserver?.disconnect();
   };

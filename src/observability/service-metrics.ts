@@ -6,6 +6,7 @@ export const WEBHOOK_RESULTS = [
   'created',
   'duplicate',
   'invalid_signature',
+  'stale_timestamp',
   'validation_error',
   'payload_too_large',
   'incomplete_body',
@@ -14,6 +15,10 @@ export const WEBHOOK_RESULTS = [
   'error',
 ] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
+
+/** The endpoints a bearer token can guard, each a value of auth_failures_total{endpoint}. */
+export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics'] as const;
+export type AuthEndpoint = (typeof AUTH_ENDPOINTS)[number];
 
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -24,12 +29,14 @@ export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 /** What a scrape reads from the store and the readiness checks just before rendering. */
-export type ScrapeSnapshot = { ready: boolean; messagesStored: number; searchBacklog: number };
+export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingInserts: number };
 
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
   webhookResult(result: WebhookResult): void;
+  authFailure(endpoint: AuthEndpoint): void;
   commit(rows: number, seconds: number): void;
+  pruned(rows: number): void;
   scraped(snapshot: ScrapeSnapshot): void;
 };
 
@@ -52,6 +59,12 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
   const webhook = registry.counter('webhook_requests_total', 'POST /webhook outcomes.', ['result']);
   // Every outcome exists from the start, so rate() and alerts work before the first occurrence.
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result }, 0);
+  const authFailures = registry.counter(
+    'auth_failures_total',
+    'Requests to a token-guarded endpoint refused for a missing or wrong bearer token.',
+    ['endpoint'],
+  );
+  for (const endpoint of AUTH_ENDPOINTS) authFailures.inc({ endpoint }, 0);
 
   const batchSize = registry.histogram('store_commit_batch_size', 'Messages written per group-commit transaction.', BATCH_SIZE_BUCKETS);
   const commitDuration = registry.histogram(
@@ -60,16 +73,18 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     COMMIT_BUCKETS,
   );
   // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
-  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, searchBacklog: NaN };
+  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, pendingInserts: NaN };
   registry.gauge('service_ready', '1 when /health/ready would answer 200 (database, secret, not shutting down), else 0.', () =>
     snapshot.ready ? 1 : 0,
   );
   registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);
   registry.gauge(
-    'search_index_backlog',
-    'Stored messages not yet in the search index (searched by a slower scan); drains when ingest is quiet.',
-    () => snapshot.searchBacklog,
+    'store_pending_inserts',
+    'Inserts accepted and waiting for their group commit; grows when the database cannot keep up.',
+    () => snapshot.pendingInserts,
   );
+  const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
+  pruned.inc({}, 0);
   const path = options.databasePath;
   registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
     path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
@@ -83,9 +98,15 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     webhookResult(result) {
       webhook.inc({ result });
     },
+    authFailure(endpoint) {
+      authFailures.inc({ endpoint });
+    },
     commit(rows, seconds) {
       batchSize.observe({}, rows);
       commitDuration.observe({}, seconds);
+    },
+    pruned(rows) {
+      pruned.inc({}, rows);
     },
     scraped(next) {
       snapshot = next;

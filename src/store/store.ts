@@ -63,8 +63,6 @@ export type Store = {
   /** Deletes at most `limit` of the messages received before `before`; resolves with how many went. */
   prune(before: Date, limit: number): Promise<number>;
   load(): StoreLoad;
-  /** Messages stored but not yet searchable by index (the SQLite engine being replaced defers it). */
-  searchBacklog(): Promise<number>;
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
 };

@@ -24,7 +24,7 @@ export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
   }
   const checks = {
     database,
-    secret: deps.secretConfigured ? 'ok' : 'missing: set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE',
+    secret: deps.secretConfigured ? 'ok' : 'missing: set WEBHOOK_SECRET, WEBHOOK_SECRET_FILE or STANDARD_WEBHOOKS_SECRET',
     shutdown: deps.draining() ? 'in progress' : 'no',
   };
   return { ready: database === 'ok' && deps.secretConfigured && !deps.draining(), checks };

@@ -14,16 +14,15 @@ export type MetricsDeps = {
 /** GET /metrics: reads the store and readiness first (both async), then renders every family at once. */
 export function createMetricsHandler(deps: MetricsDeps): () => Promise<Reply> {
   return async () => {
-    const [readiness, messagesStored, searchBacklog] = await Promise.all([
+    const [readiness, messagesStored] = await Promise.all([
       deps.readiness(),
       // A database in trouble must not fail the scrape: the gauges say NaN and service_ready says 0.
       deps.store.stats(0).then(
         (s) => s.totalMessages,
         () => NaN,
       ),
-      deps.store.searchBacklog().catch(() => NaN),
     ]);
-    deps.metrics.scraped({ ready: readiness.ready, messagesStored, searchBacklog });
+    deps.metrics.scraped({ ready: readiness.ready, messagesStored, pendingInserts: deps.store.load().pendingInserts });
     return { status: 200, body: deps.registry.render(), contentType: METRICS_CONTENT_TYPE };
   };
 }

@@ -1,5 +1,6 @@
 import { parseMessage } from '../../domain/message.ts';
 import { verifySignature } from '../../domain/signature.ts';
+import { verifyStandard, type StandardKey, type StandardVerdict } from '../../domain/standard-webhooks.ts';
 import type { WebhookResult } from '../../observability/service-metrics.ts';
 import { isStoreUnavailable, type Store } from '../../store/store.ts';
 import { HttpError } from '../errors.ts';
@@ -8,13 +9,34 @@ import { json, type Reply } from '../response.ts';
 
 export type WebhookDeps = {
   store: Store;
+  /** The seed's `X-Signature` secrets. */
   secrets: readonly string[];
+  /** Standard Webhooks keys, and how far `webhook-timestamp` may be from `clock`. */
+  standardKeys: readonly StandardKey[];
+  toleranceSeconds: number;
+  clock: () => Date;
   onResult: (result: WebhookResult) => void;
 };
 
 /** POST /webhook. The checks run in the contract's order; the first that fails answers. */
 export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<Reply> {
-  const { store, secrets, onResult } = deps;
+  const { store, secrets, standardKeys, onResult } = deps;
+
+  // SPEC: a request that carries `webhook-signature` is verified by Standard Webhooks alone, so a
+  // stale or forged one cannot fall back to the seed's scheme (which signs no time).
+  const verify = (raw: Buffer, req: Req): { scheme: string; verdict: StandardVerdict } => {
+    if (req.headers['webhook-signature'] === undefined) {
+      const ok = verifySignature(raw, header(req, 'x-signature'), secrets);
+      return { scheme: 'x-signature', verdict: ok ? 'ok' : 'invalid_signature' };
+    }
+    const headers = {
+      id: header(req, 'webhook-id'),
+      timestamp: header(req, 'webhook-timestamp'),
+      signature: header(req, 'webhook-signature'),
+    };
+    const clock = { nowSeconds: Math.floor(deps.clock().getTime() / 1000), toleranceSeconds: deps.toleranceSeconds };
+    return { scheme: 'standard', verdict: verifyStandard(raw, headers, standardKeys, clock) };
+  };
 
   const answer = (status: number, body: unknown, result: WebhookResult, extra: Record<string, unknown> = {}): Reply => {
     onResult(result);
@@ -22,6 +44,8 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
       log: { result, dup: result === 'duplicate', ...extra },
       // SPEC: invalid signatures log at ERROR (someone holds a wrong or no secret).
       ...(result === 'invalid_signature' && { logLevel: 'ERROR' as const }),
+      // A delayed retry or a skewed clock as often as a replay: worth a look, not an alarm.
+      ...(result === 'stale_timestamp' && { logLevel: 'WARNING' as const }),
       ...(status === 503 && { headers: { 'retry-after': '1' } }),
     });
   };
@@ -38,13 +62,13 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
       if (err instanceof HttpError) return answer(err.status, err.body, 'incomplete_body');
       throw err;
     }
-    if (secrets.length === 0) {
+    if (secrets.length === 0 && standardKeys.length === 0) {
       return answer(503, { detail: 'webhook secret not configured' }, 'secret_not_configured');
     }
     // Verify before parsing: unsigned bytes get no further than this.
-    if (!verifySignature(raw, header(req, 'x-signature'), secrets)) {
-      return answer(401, { detail: 'invalid signature' }, 'invalid_signature');
-    }
+    const { scheme, verdict } = verify(raw, req);
+    if (verdict === 'stale_timestamp') return answer(401, { detail: 'timestamp outside tolerance' }, verdict, { scheme });
+    if (verdict === 'invalid_signature') return answer(401, { detail: 'invalid signature' }, verdict, { scheme });
     const parsed = parseMessage(raw);
     if (!parsed.ok) {
       return answer(422, { detail: parsed.errors }, 'validation_error', 'messageId' in parsed ? { message_id: parsed.messageId } : {});

@@ -152,7 +152,6 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return result.count;
       }),
     load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(active, poolSize), size: poolSize } }),
-    searchBacklog: () => Promise.resolve(0),
     async close() {
       if (closing) throw new Error('store is closed');
       closing = true;

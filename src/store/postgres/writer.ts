@@ -114,14 +114,15 @@ async function commit(sql: Sql, batch: Pending[], onCommit: WriterOptions['onCom
 
 /** One INSERT of these rows (ids unique among them); resolves with the ids it stored, escaped as stored. */
 export async function insertRows(sql: Sql, rows: readonly { message: Message; createdAt: Date }[]): Promise<Set<string>> {
-  // Arrays, not one parameter per value: the same prepared statement for every batch size.
+  // Arrays, not one parameter per value: the same prepared statement for every batch size. text_nul goes
+  // as hex text: the driver sends a one-element array of a Buffer as a bare bytea.
   const returned = await sql<{ message_id: string }[]>`
     INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, text_nul)
-    SELECT * FROM unnest(${rows.map((p) => escapeNul(p.message.messageId))}::text[], ${rows.map((p) => p.message.from)}::text[],
-      ${rows.map((p) => p.message.to)}::text[], ${rows.map((p) => p.message.ts)}::text[],
+    SELECT id, f, t, ts, x, c, decode(n, 'hex') FROM unnest(${rows.map((p) => escapeNul(p.message.messageId))}::text[],
+      ${rows.map((p) => p.message.from)}::text[], ${rows.map((p) => p.message.to)}::text[], ${rows.map((p) => p.message.ts)}::text[],
       ${rows.map((p) => (p.message.text === null ? null : escapeNul(p.message.text)))}::text[],
       ${rows.map((p) => p.createdAt.toISOString())}::timestamptz[],
-      ${rows.map((p) => nulBytes(p.message.text))}::bytea[])
+      ${rows.map((p) => nulBytes(p.message.text)?.toString('hex') ?? null)}::text[]) AS u(id, f, t, ts, x, c, n)
     ON CONFLICT (message_id) DO NOTHING
     RETURNING message_id`;
   return new Set(returned.map((r) => r.message_id));

@@ -1,0 +1,126 @@
+// What scripts/send.ts does with a parsed command line: sign, deliver (one or many, some at once),
+// summarise, verify. Standard library only, and the service's own signing code, like the service.
+import { randomUUID } from 'node:crypto';
+import { sign, verifySignature } from '../src/domain/signature.ts';
+import { parseSigningKey, parseStandardKey, signStandard, verifyStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
+
+export const SCHEMES = ['xsig', 'standard'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+
+/** The headers that sign one delivery of `body`. */
+export type Signer = (body: string, id: string, timestamp: number) => Record<string, string>;
+
+/** `secret`: the shared secret (xsig), or a `whsec_` secret or `whsk_` signing key (standard; the first of several). */
+export function createSigner(scheme: Scheme, secret: string): { ok: true; sign: Signer } | { ok: false; error: string } {
+  if (scheme === 'xsig') return { ok: true, sign: (body) => ({ 'x-signature': sign(body, secret) }) };
+  const parsed = parseSigningKey(secret.trim().split(/\s+/)[0] ?? '');
+  if (!parsed.ok) return { ok: false, error: `--secret: ${parsed.error}` };
+  return {
+    ok: true,
+    sign: (body, id, timestamp) => ({
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signStandard(parsed.key, id, String(timestamp), body),
+    }),
+  };
+}
+
+/** A fresh delivery id in the style Svix uses. */
+export function newDeliveryId(): string {
+  return `msg_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** One request's answer; status 0 when the service could not be reached. */
+export type Outcome = { status: number; ms: number; body: string; requestId: string | null; error?: string };
+
+export async function deliver(url: string, body: string, headers: Record<string, string>): Promise<Outcome> {
+  const started = performance.now();
+  try {
+    const res = await fetch(`${url.replace(/\/+$/, '')}/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, ms: performance.now() - started, body: text, requestId: res.headers.get('x-request-id') };
+  } catch (err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+    return { status: 0, ms: performance.now() - started, body: '', requestId: null, error: cause };
+  }
+}
+
+/** Runs `tasks` with at most `concurrency` in flight; the outcomes in task order. */
+export async function runAll(tasks: readonly (() => Promise<Outcome>)[], concurrency: number): Promise<Outcome[]> {
+  const outcomes: Outcome[] = new Array<Outcome>(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      const task = tasks[i];
+      if (task) outcomes[i] = await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
+  return outcomes;
+}
+
+/** Nearest-rank percentile of ascending `sorted`. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
+}
+
+/** `20 requests in 0.15 s (concurrency 4): 200 x19, 401 x1 | latency p50 1.9 ms, p99 4.2 ms` */
+export function summarise(outcomes: readonly Outcome[], seconds: number, concurrency: number): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) {
+    const key = o.status === 0 ? 'unreachable' : String(o.status);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const statuses = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([status, n]) => `${status} x${n}`);
+  const ms = outcomes.map((o) => o.ms).sort((a, b) => a - b);
+  const fmt = (v: number): string => `${v.toFixed(1)} ms`;
+  return (
+    `${outcomes.length} requests in ${seconds.toFixed(2)} s (concurrency ${concurrency}): ${statuses.join(', ')}` +
+    ` | latency p50 ${fmt(percentile(ms, 0.5))}, p99 ${fmt(percentile(ms, 0.99))}`
+  );
+}
+
+export type Verdict = { ok: boolean; text: string };
+
+/**
+ * Checks received headers the way the service does: a `webhook-signature` header means Standard
+ * Webhooks (`secret`: space-separated `whsec_`/`whpk_` keys), else `X-Signature` under `secret`.
+ */
+export function verifyHeaders(
+  body: string,
+  headers: Readonly<Record<string, string>>,
+  secret: string,
+  clock: { nowSeconds: number; toleranceSeconds: number },
+): Verdict {
+  const raw = Buffer.from(body);
+  if (headers['webhook-signature'] === undefined) {
+    const ok = verifySignature(raw, headers['x-signature'], [secret]);
+    return { ok, text: ok ? 'valid (X-Signature)' : 'invalid signature (X-Signature)' };
+  }
+  const keys: StandardKey[] = [];
+  for (const text of secret.trim().split(/\s+/)) {
+    const parsed = parseStandardKey(text);
+    if (!parsed.ok) return { ok: false, text: `--secret: ${parsed.error}` };
+    keys.push(parsed.key);
+  }
+  const given = { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'] };
+  const verdict = verifyStandard(raw, given, keys, clock);
+  if (verdict === 'ok') return { ok: true, text: 'valid (Standard Webhooks)' };
+  if (verdict === 'invalid_signature') return { ok: false, text: 'invalid signature (Standard Webhooks)' };
+  // Stale: say whether the signature itself holds, so a captured request can still be checked.
+  const at = Number(given.timestamp);
+  const signed = verifyStandard(raw, given, keys, { nowSeconds: at, toleranceSeconds: 0 }) === 'ok';
+  const off = clock.nowSeconds - at;
+  return {
+    ok: false,
+    text:
+      `timestamp outside tolerance: ${Math.abs(off)} s ${off > 0 ? 'old' : 'ahead'}, tolerance ${clock.toleranceSeconds} s` +
+      ` (the signature itself is ${signed ? 'valid' : 'invalid'})`,
+  };
+}

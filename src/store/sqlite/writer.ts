@@ -1,0 +1,209 @@
+// The writer: the only connection that writes, on a thread of its own, so that SQLite's work and the
+// fsync of each group commit never stop the HTTP thread, which meanwhile gathers the next batch.
+import { statSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
+
+export type WriterConfig = {
+  path: string;
+  synchronous: 'FULL' | 'NORMAL';
+  busyTimeoutMs: number;
+  /** Device and inode of the file when the store opened it; null for ':memory:'. */
+  fileId: string | null;
+  /** Serve `exec` requests (fault injection in tests only). */
+  allowExec: boolean;
+};
+
+/** message_id, from, to, ts, text, created_at: the columns of one insert, in order. */
+export type InsertRow = [string, string, string, string, string | null, string];
+
+export type WriterRequest =
+  | { kind: 'insert'; rows: InsertRow[] }
+  | { kind: 'prune'; before: string; limit: number }
+  | { kind: 'probe'; commit: boolean }
+  | { kind: 'exec'; sql: string }
+  | { kind: 'close' };
+
+export type RowOutcome = 'created' | 'duplicate' | { error: SqliteErrorInfo };
+
+export type WriterReply =
+  /** commits: rows and seconds (BEGIN to COMMIT) of each transaction the request took. */
+  | { ok: true; outcomes?: RowOutcome[]; deleted?: number; commits?: [number, number][] }
+  | { ok: false; error: SqliteErrorInfo };
+
+// A row no valid message can have (ids are at most 256 characters), large enough to need a fresh page:
+// a full disk, a read-only file or another writer's lock fail it as they would fail an insert.
+const PROBE_ID = 'write-probe:' + 'p'.repeat(300);
+const PROBE_TEXT = 'p'.repeat(8192);
+
+export function fileId(path: string): string | null {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}` : null;
+}
+
+/** The writer's work without the thread: a request in, its reply out. `shared`: ':memory:'s one connection. */
+export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req: WriterRequest) => WriterReply {
+  const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
+  db.exec(`PRAGMA synchronous = ${config.synchronous}`);
+  // Triggers that write make every insert keep a statement journal: in memory, not a file write a page.
+  db.exec('PRAGMA temp_store = MEMORY');
+  const transaction = transactions(db, config);
+  const insert = inserts(db, transaction);
+  const prune = db.prepare(
+    'DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)',
+  );
+  const probeRow = db.prepare(
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+     VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z')`,
+  );
+  const unprobe = db.prepare('DELETE FROM messages WHERE message_id = ?');
+
+  return (req) => {
+    try {
+      switch (req.kind) {
+        case 'insert':
+          return insert(req.rows);
+        case 'prune':
+          return { ok: true, deleted: Number(transaction(() => prune.run(req.before, req.limit)).changes) };
+        case 'probe':
+          // Rolled back while all is well; committed in trouble, since only a commit shows the disk has room.
+          transaction(() => {
+            probeRow.run(PROBE_ID, PROBE_TEXT);
+            unprobe.run(PROBE_ID);
+          }, req.commit);
+          return { ok: true };
+        case 'exec':
+          if (!config.allowExec) return { ok: false, error: { message: 'exec is for tests only' } };
+          db.exec(req.sql);
+          return { ok: true };
+        case 'close':
+          if (!shared) db.close();
+          return { ok: true };
+      }
+    } catch (err) {
+      return { ok: false, error: errorInfo(err) };
+    }
+  };
+}
+
+type Transaction = <T>(work: () => T, commit?: boolean) => T;
+
+/** Runs work in a write transaction, committed (or rolled back) only while the file is still the one opened. */
+function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
+  // SQLite goes on writing into a file that was deleted or moved away (its folder removed): the commits
+  // would vanish at the next start. Comparing the inode before each COMMIT refuses them instead.
+  const sameFile = (): void => {
+    if (config.fileId !== null && fileId(config.path) !== config.fileId) {
+      throw Object.assign(new Error('database file moved or deleted'), {
+        errstr: 'the database file was moved or deleted while open; restore it or restart the service',
+        passing: true,
+      });
+    }
+  };
+  return (work, commit = true) => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      sameFile();
+      db.exec(commit ? 'COMMIT' : 'ROLLBACK');
+      return result;
+    } catch (err) {
+      // The error that ended the transaction is the one worth reporting, not a failing ROLLBACK's.
+      if (db.isTransaction) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {}
+      }
+      throw err;
+    }
+  };
+}
+
+/**
+ * Rows waiting for the search index beyond which a batch's transaction also indexes this many. Fed to
+ * FTS5 a few hundred at once a row costs about 5 us; in each group commit's own transaction (some 30
+ * rows), about 60 us, more than the rest of the insert. Fewer wait for ever if ingest stops: a scan of
+ * their rowid range finds them meanwhile (list.ts).
+ */
+export const INDEX_STEP = 512;
+
+/** Indexes the next INDEX_STEP waiting rows once that many wait; part of the caller's transaction. */
+function indexer(db: DatabaseSync): () => void {
+  const upto = db.prepare('SELECT upto FROM search_state');
+  const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${INDEX_STEP - 1}`);
+  const fill = db.prepare(
+    'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
+  );
+  const advance = db.prepare('UPDATE search_state SET upto = ?');
+  // Rowids are 64-bit: a JavaScript number would name another row past 2^53.
+  for (const statement of [upto, stepEnd]) statement.setReadBigInts(true);
+  return () => {
+    const from = (upto.get() as { upto: bigint }).upto;
+    const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
+    if (end === undefined) return;
+    fill.run(from, end);
+    advance.run(end);
+  };
+}
+
+/** A batch of inserts in one transaction, each row's outcome, and the transactions it took. */
+function inserts(db: DatabaseSync, transaction: Transaction): (rows: InsertRow[]) => WriterReply {
+  const indexAlong = indexer(db);
+  // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
+  const statement = db.prepare(
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+  );
+  const insertRow = (row: InsertRow): 'created' | 'duplicate' => (statement.run(...row).changes === 1 ? 'created' : 'duplicate');
+  return (rows) => {
+    const commits: [number, number][] = [];
+    const timed = <T>(n: number, work: () => T): T => {
+      const started = performance.now();
+      const result = transaction(work);
+      commits.push([n, (performance.now() - started) / 1000]);
+      return result;
+    };
+    try {
+      const outcomes = timed(rows.length, () => {
+        const done = rows.map(insertRow);
+        indexAlong();
+        return done;
+      });
+      return { ok: true, outcomes, commits };
+    } catch (err) {
+      const info = errorInfo(err);
+      if (isTransient(info) || rows.length === 1) return { ok: false, error: info };
+    }
+    // One row failed for a reason of its own (a trigger an operator added, say): the others still go in,
+    // each in its own transaction.
+    const outcomes = rows.map((row) => attempt(() => timed(1, () => insertRow(row))));
+    return { ok: true, outcomes, commits };
+  };
+}
+
+function attempt(work: () => 'created' | 'duplicate'): RowOutcome {
+  try {
+    return work();
+  } catch (err) {
+    return { error: errorInfo(err) };
+  }
+}
+
+// As a worker thread: open, report ready (seq 0), then answer each request in order until 'close'.
+if (!isMainThread && parentPort && workerData?.writer) {
+  const port = parentPort;
+  let handle: ((req: WriterRequest) => WriterReply) | undefined;
+  try {
+    handle = createWriter(workerData.writer as WriterConfig);
+    port.postMessage({ seq: 0, reply: { ok: true } });
+  } catch (err) {
+    port.postMessage({ seq: 0, reply: { ok: false, error: errorInfo(err) } });
+    port.close();
+  }
+  port.on('message', ({ seq, req }: { seq: number; req: WriterRequest }) => {
+    if (!handle) return;
+    port.postMessage({ seq, reply: handle(req) });
+    if (req.kind === 'close') port.close();
+  });
+}
