@@ -68,28 +68,40 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   let active = 0;
   let closing = false;
   let closed = false;
-  // While the server cannot be reached, calls fail at once (503) instead of queueing in the driver for
-  // its reconnects; one call at a time (or a readiness ping) still goes through to find it back.
+  // While the server cannot be reached, calls do not queue in the driver for its reconnects: one call at a
+  // time (or a readiness ping) tries the server, and the calls arriving meanwhile wait for its outcome
+  // (bounded by its deadline): refused at once (503) if it failed, sent if it got through.
   let unreachable = false;
-  let probing = false;
+  let trial: Promise<boolean> | null = null;
   // Every call to the server goes through here: counted (pool use), bounded, errors translated.
   const run = async <T>(fn: () => Promise<T>, probe = false): Promise<T> => {
     if (closed) throw new Error('store is closed');
     if (active >= poolSize + MAX_WAITING) throw storeUnavailable('PostgreSQL pool saturated: too many requests waiting');
-    const trial = unreachable && !probe;
-    if (trial && probing) throw storeUnavailable('PostgreSQL unreachable: retrying');
-    if (trial) probing = true;
+    let settle: ((ok: boolean) => void) | null = null;
+    if (unreachable && !probe) {
+      if (trial !== null) {
+        if (!(await trial)) throw storeUnavailable('PostgreSQL unreachable: retrying');
+      } else {
+        trial = new Promise<boolean>((resolve) => (settle = resolve));
+      }
+    }
     active += 1;
+    let ok = false;
     try {
       const value = await fn();
       unreachable = false;
+      ok = true;
       return value;
     } catch (err) {
       if (isUnreachable(err)) unreachable = true;
+      else ok = true; // the server answered, with an error of its own
       throw translate(err);
     } finally {
       active -= 1;
-      if (trial) probing = false;
+      if (settle !== null) {
+        trial = null;
+        (settle as (ok: boolean) => void)(ok);
+      }
     }
   };
   // A call the server does not answer in time: the caller gets a 503 (the statement may still finish).
