@@ -51,6 +51,15 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.equal(store.load().pendingInserts, 0);
   });
 
+  test('load() reports the pool: busy while statements run, never above its size, idle after', async (t) => {
+    const store = await open(t, { poolSize: 3 });
+    const calls = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? store.list({ limit: 5, offset: 0, q: 'hel' }) : store.stats(10)));
+    // 30 calls under way, 3 connections: the pool is full, the rest wait.
+    assert.deepEqual(store.load().pool, { busy: 3, size: 3 });
+    await Promise.all(calls);
+    assert.deepEqual(store.load(), { pendingInserts: 0, pool: { busy: 0, size: 3 } });
+  });
+
   test('the same id from two stores (two replicas) at once is stored once, and both are answered', async (t) => {
     const one = await open(t);
     const two = await open(t, {}, one.url);
