@@ -59,8 +59,10 @@ test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cl
 	echo "TEST_ENGINE=postgres $(NODE_TESTS) $(PG_HTTP_TESTS)"; \
 	TEST_ENGINE=postgres $(NODE_TESTS) $(PG_HTTP_TESTS)
 
-soak: $(BUILD) ## SIGKILL/restart cycles under signed load, then the signature timing check; prints a summary table
-	node scripts/soak.ts
+# SOAK_ENGINE=postgres: replicas behind HAProxy on a throwaway PostgreSQL, each cycle a SIGKILLed replica
+# or a restarted server (scripts/soak-postgres.ts).
+soak: $(BUILD) ## SIGKILL/restart cycles under signed load, then the signature timing check (SOAK_ENGINE=postgres: replicas)
+	node scripts/$(if $(filter postgres,$(SOAK_ENGINE)),soak-postgres,soak).ts
 
 typecheck: $(DEPS) ## Type-check only (tsc --noEmit, strict)
 	tsc --noEmit -p .
