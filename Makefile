@@ -21,7 +21,7 @@ PORT ?= 8000
 NODE_FLAGS := --max-semi-space-size=4 --no-concurrent-recompilation --heap-growing-percent=10
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test soak typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps
+.PHONY: help build run test test-postgres soak typecheck test-webhook test-messages test-stats test-unit bench up down logs health clean deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,8 +48,21 @@ test: $(BUILD) ## Type-check, build, then run every test with a coverage report
 	tsc --noEmit -p .
 	c8 $(NODE_TESTS) test/*.test.ts
 
-soak: $(BUILD) ## SIGKILL/restart cycles under signed load, then the signature timing check; prints a summary table
-	node scripts/soak.ts
+# The HTTP tests whose subject is not the SQLite file, run with every app on a fresh PostgreSQL database of
+# the test process's own throwaway cluster (test/postgres-cluster.ts). The engine's own suites run in
+# `make test`. Without PostgreSQL: one line saying so (in CI, CI=true: a failure).
+PG_HTTP_TESTS := test/webhook.test.ts test/messages.test.ts test/stats.test.ts test/health.test.ts test/server.test.ts \
+	test/hostile.test.ts test/openapi.test.ts
+test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cluster from the installed server)
+	@rc=0; node test/postgres-check.ts || rc=$$?; \
+	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	echo "TEST_ENGINE=postgres $(NODE_TESTS) $(PG_HTTP_TESTS)"; \
+	TEST_ENGINE=postgres $(NODE_TESTS) $(PG_HTTP_TESTS)
+
+# SOAK_ENGINE=postgres: replicas behind HAProxy on a throwaway PostgreSQL, each cycle a SIGKILLed replica
+# or a restarted server (scripts/soak-postgres.ts).
+soak: $(BUILD) ## SIGKILL/restart cycles under signed load, then the signature timing check (SOAK_ENGINE=postgres: replicas)
+	node scripts/$(if $(filter postgres,$(SOAK_ENGINE)),soak-postgres,soak).ts
 
 typecheck: $(DEPS) ## Type-check only (tsc --noEmit, strict)
 	tsc --noEmit -p .

@@ -40,7 +40,7 @@ async function liveMetrics(): Promise<string> {
   const service = await startService(
     {
       secrets: [SECRET],
-      databasePath: join(dir, 'app.db'),
+      database: { kind: 'sqlite', path: join(dir, 'app.db') },
       retentionDays: null,
       logLevel: 'ERROR',
       port: 0,

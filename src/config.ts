@@ -12,8 +12,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 export type Config = {
   /** Secrets accepted for signatures, current first; empty when none is configured. */
   readonly secrets: readonly string[];
-  /** Filesystem path of the SQLite file (or ':memory:'). */
-  readonly databasePath: string;
+  /** SQLite: the file's path (or ':memory:'); PostgreSQL: the server's URL, as given. */
+  readonly database: Database;
   readonly logLevel: LogLevel;
   readonly port: number;
   readonly host: string;
@@ -29,6 +29,8 @@ export type Config = {
   /** Bearer token for GET /metrics (METRICS_TOKEN); empty: open. */
   readonly metricsTokens: readonly string[];
 };
+
+export type Database = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
 
 export type ConfigResult =
   | { ok: true; config: Readonly<Config>; warnings: string[] }
@@ -67,10 +69,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     warnings.push('WEBHOOK_SECRET_PREVIOUS is set but no current secret is; webhooks stay disabled');
   }
 
-  const databasePath = parseDatabaseUrl(env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
-  if (databasePath === null) {
+  const database = parseDatabase(env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+  if (database === null) {
     errors.push(
-      `DATABASE_URL must look like sqlite:///relative/path or sqlite:////absolute/path, got ${JSON.stringify(env.DATABASE_URL)}`,
+      'DATABASE_URL must look like sqlite:///relative/path, sqlite:////absolute/path or postgres://user:password@host:port/database, ' +
+        `got ${JSON.stringify(env.DATABASE_URL === undefined ? undefined : redactUrl(env.DATABASE_URL))}`,
     );
   }
 
@@ -106,12 +109,12 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
   const metricsTokens = parseTokens('METRICS_TOKEN', env.METRICS_TOKEN ?? '', errors);
   if (metricsTokens.length > 1) errors.push('METRICS_TOKEN must be one token (Prometheus sends one)');
 
-  if (errors.length > 0 || databasePath === null || logLevel === undefined || port === null || maxBodyBytes === null || toleranceSeconds === null) {
+  if (errors.length > 0 || database === null || logLevel === undefined || port === null || maxBodyBytes === null || toleranceSeconds === null) {
     return { ok: false, errors };
   }
   const config: Config = Object.freeze({
     secrets: Object.freeze(secrets),
-    databasePath,
+    database: Object.freeze(database),
     logLevel,
     port,
     host,
@@ -123,6 +126,31 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     metricsTokens: Object.freeze(metricsTokens),
   });
   return { ok: true, config, warnings };
+}
+
+/** A SQLite URL (parseDatabaseUrl) or a PostgreSQL one: `postgres://` or `postgresql://`, parsed by URL. */
+export function parseDatabase(url: string): Database | null {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    if (url.trim() !== url) return null;
+    try {
+      const parsed = new URL(url);
+      return parsed.hostname === '' && !parsed.searchParams.has('host') ? null : { kind: 'postgres', url };
+    } catch {
+      return null;
+    }
+  }
+  const path = parseDatabaseUrl(url);
+  return path === null ? null : { kind: 'sqlite', path };
+}
+
+/** The URL with its password hidden, for logs and error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+/** What the logs may say about the database: a SQLite path, or a PostgreSQL URL without its password. */
+export function describeDatabase(database: Database): string {
+  return database.kind === 'sqlite' ? database.path : redactUrl(database.url);
 }
 
 /** `sqlite:///rel/path` -> `rel/path`; `sqlite:////abs/path` -> `/abs/path`; `sqlite:///:memory:` -> `:memory:`. */

@@ -11,7 +11,7 @@ const compileCache = enableCompileCache();
 if (compileCache.directory && process.env.NODE_COMPILE_CACHE === undefined) process.env.NODE_COMPILE_CACHE = compileCache.directory;
 
 async function main(): Promise<void> {
-  const [{ loadConfig }, { createLogger }, { startService }] = await Promise.all([
+  const [{ loadConfig, describeDatabase }, { createLogger }, { startService }] = await Promise.all([
     import('./config.ts'),
     import('./observability/logger.ts'),
     import('./service.ts'),
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   try {
     service = await startService(config, { logger });
   } catch (err) {
-    logger.error('cannot start', { error: err instanceof Error ? err.message : String(err), database: config.databasePath });
+    logger.error('cannot start', { error: err instanceof Error ? err.message : String(err), database: describeDatabase(config.database) });
     logger.flush();
     process.exitCode = 1;
     return;

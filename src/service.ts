@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.ts';
+import { describeDatabase, type Config } from './config.ts';
 import { createApp, type AppDeps } from './http/app.ts';
 import { isLoopback } from './http/auth.ts';
 import type { About } from './http/openapi.ts';
@@ -9,6 +9,8 @@ import { createRegistry } from './observability/metrics.ts';
 import { registerProcessMetrics } from './observability/process-metrics.ts';
 import { createServiceMetrics } from './observability/service-metrics.ts';
 import { startRetention, type Retention } from './retention.ts';
+import { loadPostgresDriver } from './store/postgres/driver.ts';
+import { createPostgresStore } from './store/postgres/postgres.ts';
 import { createSqliteStore, type SqliteTesting } from './store/sqlite/sqlite-store.ts';
 
 /** In-flight requests get this long after SIGTERM before connections are cut; SPEC allows 10 s in all. */
@@ -36,22 +38,22 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const { logger } = options;
   const startedAt = new Date();
   const about = readAbout(); // before the database opens: a broken install fails without leaving it open
-  const store = createSqliteStore(
-    {
-      // `metrics` is declared just below; commits only happen once requests arrive.
-      onCommit: (rows, seconds) => metrics.commit(rows, seconds),
-      path: config.databasePath,
-      // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
-      onEvent: (msg, fields, level) => {
-        logger.log(level ?? 'INFO', msg, fields);
-        logger.flush();
-      },
-      ...(options.clock && { clock: options.clock }),
-    },
-    options.testing,
-  );
+  // Flushed at once: a long migration runs inside one event-loop turn, and its progress should show live.
+  const onEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR'): void => {
+    logger.log(level ?? 'INFO', msg, fields);
+    logger.flush();
+  };
+  // `metrics` is declared just below; commits only happen once requests arrive.
+  const onCommit = (rows: number, seconds: number): void => metrics.commit(rows, seconds);
+  const { database } = config;
+  const clock = options.clock && { clock: options.clock };
+  const store =
+    database.kind === 'postgres'
+      ? // The driver is imported only here: the SQLite service needs no node_modules at all.
+        createPostgresStore({ url: database.url, driver: await loadPostgresDriver(), onCommit, onEvent, ...clock })
+      : createSqliteStore({ onCommit, path: database.path, onEvent, ...clock }, options.testing);
   const registry = createRegistry();
-  const metrics = createServiceMetrics(registry, { databasePath: config.databasePath });
+  const metrics = createServiceMetrics(registry, database.kind === 'sqlite' ? { databasePath: database.path } : {});
   const stopProcessMetrics = registerProcessMetrics(registry, startedAt);
   const app = createApp({
     config,
@@ -91,7 +93,7 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
         });
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  logger.info('listening', { host: config.host, port, database: config.databasePath });
+  logger.info('listening', { host: config.host, port, database: describeDatabase(database) });
   if (config.readTokens.length === 0 && !isLoopback(config.host)) {
     logger.warning('GET /messages and /stats are open to anyone who can reach this address: set READ_TOKENS', { host: config.host });
   }

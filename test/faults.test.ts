@@ -135,6 +135,6 @@ describe('storage trouble', () => {
     // A file where the folder should be: mkdir fails whoever runs the test.
     const db = new DatabaseSync(join(dir, 'blocker'));
     db.close();
-    await assert.rejects(startApp(t, { databasePath: join(dir, 'blocker', 'sub', 'app.db') }), /ENOTDIR/);
+    await assert.rejects(startApp(t, { database: { kind: 'sqlite', path: join(dir, 'blocker', 'sub', 'app.db') } }), /ENOTDIR/);
   });
 });

@@ -43,6 +43,9 @@ export type TestApp = {
   shutdown(): Promise<void>;
 };
 
+/** The skip option of a test whose subject is the SQLite file itself, when the apps run on PostgreSQL. */
+export const SQLITE_ONLY: false | string = process.env.TEST_ENGINE === 'postgres' ? 'about the SQLite file (TEST_ENGINE=postgres)' : false;
+
 /** A fresh temp folder, removed when the test (or file) ends. */
 export function tempDir(t: Cleanup): string {
   const dir = mkdtempSync(join(tmpdir(), 'lyftr-test-'));
@@ -50,13 +53,21 @@ export function tempDir(t: Cleanup): string {
   return dir;
 }
 
-/** The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder; stopped in t.after. */
+/**
+ * The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder (or, with
+ * TEST_ENGINE=postgres, a fresh database in the test process's PostgreSQL cluster); stopped in t.after.
+ */
 export async function startApp(
   t: Cleanup,
   overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'testing' | 'clock'> = {},
 ): Promise<TestApp> {
-  const dir = overrides.databasePath ? '' : tempDir(t);
-  const dbPath = overrides.databasePath ?? join(dir, 'app.db');
+  const dir = overrides.database ? '' : tempDir(t);
+  const database: Config['database'] =
+    overrides.database ??
+    (process.env.TEST_ENGINE === 'postgres'
+      ? { kind: 'postgres', url: await (await import('./postgres-cluster.ts')).cluster().database('app') }
+      : { kind: 'sqlite', path: join(dir, 'app.db') });
+  const dbPath = database.kind === 'sqlite' ? database.path : '';
   const logs: LogLine[] = [];
   const logger = createLogger({
     level: overrides.logLevel ?? 'DEBUG',
@@ -66,7 +77,7 @@ export async function startApp(
   });
   const config: Config = {
     secrets: [SECRET],
-    databasePath: dbPath,
+    database,
     logLevel: 'DEBUG',
     port: 0,
     host: '127.0.0.1',

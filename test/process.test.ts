@@ -50,7 +50,8 @@ describe('the process', () => {
   test('a configuration error is one JSON line and a non-zero exit, no stack trace', async (t) => {
     const dir = tempDir(t);
     const cases: Record<string, string>[] = [
-      { DATABASE_URL: 'postgres://db/app' },
+      { DATABASE_URL: 'mysql://db/app' },
+      { DATABASE_URL: 'postgres://' },
       { LOG_LEVEL: 'verbose', DATABASE_URL: `sqlite:///${dir}/a.db` },
       { PORT: 'eighty', DATABASE_URL: `sqlite:///${dir}/a.db` },
     ];

@@ -34,17 +34,17 @@ describe('retention (RETENTION_DAYS)', () => {
 
   test('the service prunes at start and counts it in messages_pruned_total; unset, nothing goes', async (t) => {
     const dir = tempDir(t);
-    const databasePath = join(dir, 'app.db');
-    const first = await startApp(t, { databasePath, clock: () => new Date(T0) });
+    const database = { kind: 'sqlite', path: join(dir, 'app.db') } as const;
+    const first = await startApp(t, { database, clock: () => new Date(T0) });
     for (const id of ['a', 'b', 'c']) assert.equal((await postSigned(first.url, message({ message_id: id }))).status, 200);
     await first.shutdown();
 
     const later = (): Date => new Date(T0 + 45 * DAY);
-    const keep = await startApp(t, { databasePath, clock: later });
+    const keep = await startApp(t, { database, clock: later });
     assert.equal(((await getJson(`${keep.url}/stats`)).body as { total_messages: number }).total_messages, 3);
     await keep.shutdown();
 
-    const prune = await startApp(t, { databasePath, clock: later, retentionDays: 30 });
+    const prune = await startApp(t, { database, clock: later, retentionDays: 30 });
     const pruned = async (): Promise<string | undefined> =>
       (await (await fetch(`${prune.url}/metrics`)).text()).split('\n').find((l) => l.startsWith('messages_pruned_total '));
     await waitFor(async () => (await pruned()) === 'messages_pruned_total 3');

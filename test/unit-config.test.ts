@@ -37,7 +37,7 @@ describe('loadConfig defaults', () => {
     const { config, warnings } = ok(load({}));
     assert.deepEqual(config, {
       secrets: [],
-      databasePath: '/data/app.db',
+      database: { kind: 'sqlite', path: '/data/app.db' },
       logLevel: 'INFO',
       port: 8000,
       host: '0.0.0.0',
@@ -72,7 +72,7 @@ describe('loadConfig defaults', () => {
     );
     assert.deepEqual(config, {
       secrets: ['s3cret'],
-      databasePath: '/var/lib/app.db',
+      database: { kind: 'sqlite', path: '/var/lib/app.db' },
       logLevel: 'DEBUG',
       port: 9000,
       host: '127.0.0.1',
@@ -103,6 +103,9 @@ describe('RETENTION_DAYS', () => {
   test('blank means keep for ever', () => assert.equal(ok(load({ RETENTION_DAYS: ' ' })).config.retentionDays, null));
 });
 
+const DATABASE_URL_ERROR =
+  'DATABASE_URL must look like sqlite:///relative/path, sqlite:////absolute/path or postgres://user:password@host:port/database';
+
 describe('DATABASE_URL', () => {
   const accepted: [string, string][] = [
     ['sqlite:///data/app.db', 'data/app.db'],
@@ -113,12 +116,30 @@ describe('DATABASE_URL', () => {
   ];
   for (const [url, path] of accepted) {
     test(`${url} -> ${path}`, () => {
-      assert.equal(ok(load({ DATABASE_URL: url })).config.databasePath, path);
+      assert.deepEqual(ok(load({ DATABASE_URL: url })).config.database, { kind: 'sqlite', path });
+    });
+  }
+
+  const postgresUrls = [
+    'postgres://user@host/db',
+    'postgresql://user:p%40ss@db.internal:6432/lyftr?sslmode=require',
+    'postgres://127.0.0.1/db',
+    'postgres://[::1]:5432/db',
+    'postgres:///db?host=/run/postgresql',
+  ];
+  for (const url of postgresUrls) {
+    test(`${url} selects PostgreSQL, the URL kept as given`, () => {
+      assert.deepEqual(ok(load({ DATABASE_URL: url })).config.database, { kind: 'postgres', url });
     });
   }
 
   const rejected = [
-    'postgres://user@host/db',
+    'postgres://',
+    'postgres:///db',
+    'postgres://host:99999/db',
+    'postgres://host/db ',
+    'postgresql://user:secret@ho st/db',
+    'mysql://host/db',
     'sqlite://relative.db',
     'sqlite:/abs.db',
     'SQLITE:///app.db',
@@ -134,9 +155,7 @@ describe('DATABASE_URL', () => {
   ];
   for (const url of rejected) {
     test(`${JSON.stringify(url)} is rejected with a message naming the variable and the value`, () => {
-      assert.deepEqual(errors(load({ DATABASE_URL: url })), [
-        `DATABASE_URL must look like sqlite:///relative/path or sqlite:////absolute/path, got ${JSON.stringify(url)}`,
-      ]);
+      assert.deepEqual(errors(load({ DATABASE_URL: url })), [`${DATABASE_URL_ERROR}, got ${JSON.stringify(url.replace(':secret@', ':***@'))}`]);
     });
   }
 });
@@ -308,7 +327,7 @@ describe('error reporting and the result', () => {
     );
     assert.deepEqual(errors(result), [
       'WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are both set; set only one',
-      'DATABASE_URL must look like sqlite:///relative/path or sqlite:////absolute/path, got "mysql://db"',
+      `${DATABASE_URL_ERROR}, got "mysql://db"`,
       'LOG_LEVEL must be one of DEBUG, INFO, WARNING (or WARN), ERROR, got "LOUD"',
       'PORT must be an integer from 0 to 65535, got "99999"',
       'MAX_BODY_BYTES must be an integer from 1 to 1073741824, got "0"',

@@ -29,7 +29,8 @@ export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 /** What a scrape reads from the store and the readiness checks just before rendering. */
-export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingInserts: number };
+/** `pool`: engines with a connection pool (PostgreSQL) report its use. */
+export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingInserts: number; pool?: { busy: number; size: number } };
 
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
@@ -83,6 +84,9 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     'Inserts accepted and waiting for their group commit; grows when the database cannot keep up.',
     () => snapshot.pendingInserts,
   );
+  // 0 on SQLite, which has no pool. Busy at the size for long means requests are queueing for a connection.
+  registry.gauge('store_pool_connections_busy', 'PostgreSQL: connections of the pool running a statement (0 without a pool).', () => snapshot.pool?.busy ?? 0);
+  registry.gauge('store_pool_connections', 'PostgreSQL: the most connections the pool opens (0 without a pool).', () => snapshot.pool?.size ?? 0);
   const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
   pruned.inc({}, 0);
   const path = options.databasePath;

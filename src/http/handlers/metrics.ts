@@ -22,7 +22,8 @@ export function createMetricsHandler(deps: MetricsDeps): () => Promise<Reply> {
         () => NaN,
       ),
     ]);
-    deps.metrics.scraped({ ready: readiness.ready, messagesStored, pendingInserts: deps.store.load().pendingInserts });
+    const load = deps.store.load();
+    deps.metrics.scraped({ ready: readiness.ready, messagesStored, pendingInserts: load.pendingInserts, ...(load.pool && { pool: load.pool }) });
     return { status: 200, body: deps.registry.render(), contentType: METRICS_CONTENT_TYPE };
   };
 }

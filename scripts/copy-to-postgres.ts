@@ -1,0 +1,87 @@
+// Copies an existing SQLite database's messages into PostgreSQL, for a move to several replicas:
+//   node scripts/copy-to-postgres.ts sqlite:////data/app.db postgres://user:pass@host:5432/lyftr
+// The target's schema is applied first (as a replica would at start). Rows go over in batches by rowid,
+// each one INSERT ... ON CONFLICT DO NOTHING keeping message_id, ts exactly as sent and created_at (so
+// retention still counts from receipt); a row already there is left as it is, so the command can be run
+// again, or while the SQLite service still takes traffic and once more after it stopped. It ends by
+// comparing the two counts. Needs the postgres package (`npm ci`).
+import { DatabaseSync } from 'node:sqlite';
+import { parseDatabase, redactUrl } from '../src/config.ts';
+import { loadPostgresDriver } from '../src/store/postgres/driver.ts';
+import { migrate } from '../src/store/postgres/migrate.ts';
+import { insertRows } from '../src/store/postgres/writer.ts';
+import type { Message } from '../src/store/store.ts';
+
+const BATCH = 2_000;
+
+type Row = { rowid: number; message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; created_at: string | null };
+
+export type CopyReport = { read: number; inserted: number; sqliteCount: number; postgresCount: number };
+
+export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log: (line: string) => void = () => {}): Promise<CopyReport> {
+  const source = parseDatabase(sqliteUrl);
+  const target = parseDatabase(postgresUrl);
+  if (source?.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${JSON.stringify(sqliteUrl)}`);
+  if (target?.kind !== 'postgres') throw new Error(`not a PostgreSQL URL: ${JSON.stringify(redactUrl(postgresUrl))}`);
+  // Read-only: the service may still be running on it (WAL lets both read and write at once).
+  const db = new DatabaseSync(source.path, { readOnly: true });
+  const postgres = await loadPostgresDriver();
+  const sql = postgres(target.url, { max: 2, onnotice: () => {} });
+  try {
+    await migrate(sql);
+    const page = db.prepare(
+      'SELECT rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?',
+    );
+    const copiedAt = new Date();
+    let after = 0;
+    let read = 0;
+    let inserted = 0;
+    for (;;) {
+      const rows = page.all(after, BATCH) as Row[];
+      const last = rows.at(-1);
+      if (last === undefined) break;
+      const batch = rows.map((r) => ({ message: toMessage(r), createdAt: receivedAt(r.created_at, copiedAt) }));
+      inserted += (await insertRows(sql, batch)).size;
+      read += rows.length;
+      after = last.rowid;
+      if (read % (BATCH * 50) === 0) log(`copied ${read} rows`);
+    }
+    const sqliteCount = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n);
+    const [counted] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM messages`;
+    return { read, inserted, sqliteCount, postgresCount: Number(counted?.n) };
+  } finally {
+    db.close();
+    await sql.end({ timeout: 5 });
+  }
+}
+
+function toMessage(r: Row): Message {
+  return { messageId: r.message_id, from: r.from_msisdn, to: r.to_msisdn, ts: r.ts, text: r.text };
+}
+
+/** created_at as the SQLite engine wrote it (ISO-8601); a row without a readable one counts from the copy. */
+function receivedAt(value: string | null, fallback: Date): Date {
+  const ms = value === null ? NaN : Date.parse(value);
+  return Number.isNaN(ms) ? fallback : new Date(ms);
+}
+
+if (import.meta.main) {
+  const [from, to] = process.argv.slice(2);
+  if (from === undefined || to === undefined) {
+    process.stderr.write('usage: node scripts/copy-to-postgres.ts sqlite:////path/app.db postgres://user:pass@host:port/db\n');
+    process.exit(2);
+  }
+  copyToPostgres(from, to, (line) => process.stdout.write(`${line}\n`)).then(
+    (r) => {
+      process.stdout.write(
+        `read ${r.read} rows, inserted ${r.inserted} (the rest were there already); SQLite holds ${r.sqliteCount}, PostgreSQL ${r.postgresCount}\n`,
+      );
+      // PostgreSQL may hold more (messages taken by the replicas already), never fewer.
+      process.exit(r.postgresCount >= r.sqliteCount ? 0 : 1);
+    },
+    (err: unknown) => {
+      process.stderr.write(`copy failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,94 @@
+// The current PostgreSQL schema, in one place. Every statement is idempotent, so applying it is the
+// migration: from nothing, or from any earlier version of this file (see migrate.ts for the lock that lets
+// several replicas start at once). Whatever a statement names comes from here; values never do.
+
+/** Raised whenever this file changes in a way a running replica must notice (ping checks it). */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * The sort key of a contract timestamp, `ts` as sent: whole seconds, then the fraction without trailing
+ * zeros, so string order (COLLATE "C") is time order. The same rule as the SQLite engine's ts_key.
+ */
+export const sortKeySql = (x: string): string => `(left(${x}, 19) || rtrim(rtrim(substr(${x}, 20, length(${x}) - 20), '0'), '.'))`;
+
+/**
+ * What `q` is matched against: lower() under the "C" collation folds ASCII letters only, whatever the
+ * database's locale (SPEC: `q=École` matches only exact non-ASCII letters, as SQLite's lower() does).
+ * The trigram index is built on this very expression, so the planner can use it.
+ */
+export const SEARCH_SQL = 'lower(text COLLATE "C")';
+
+export const SCHEMA = `
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- The seed's columns and names. message_id and ts_key compare byte by byte (COLLATE "C"), as SQLite's
+-- BINARY does. PostgreSQL text cannot hold U+0000: such a message_id or text is stored escaped (see
+-- text.ts), and text_nul then holds the text's folded UTF-8 so q is still matched exactly.
+CREATE TABLE IF NOT EXISTS messages (
+  message_id  text COLLATE "C" PRIMARY KEY,
+  from_msisdn text NOT NULL,
+  to_msisdn   text NOT NULL,
+  ts          text NOT NULL,
+  text        text,
+  created_at  timestamptz NOT NULL,
+  ts_key      text COLLATE "C" GENERATED ALWAYS AS ${sortKeySql('ts')} STORED,
+  text_nul    bytea
+);
+CREATE INDEX IF NOT EXISTS messages_ts_key ON messages (ts_key, message_id);
+CREATE INDEX IF NOT EXISTS messages_from ON messages (from_msisdn, ts_key, message_id);
+CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at);
+CREATE INDEX IF NOT EXISTS messages_search ON messages USING gin (${SEARCH_SQL} gin_trgm_ops);
+
+-- /stats without a hot row: every statement that adds or removes messages appends one row per sender to
+-- sender_deltas (statement triggers below, so an operator's DELETE through psql keeps /stats right
+-- too). Replicas never update a shared row while inserting; one of them at a time folds the deltas into
+-- sender_counts and message_totals (stats.ts), so readers sum a small table.
+CREATE TABLE IF NOT EXISTS sender_deltas (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  from_msisdn text NOT NULL,
+  n           bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sender_counts (
+  from_msisdn text COLLATE "C" PRIMARY KEY,
+  n           bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sender_counts_top ON sender_counts (n DESC, from_msisdn);
+CREATE TABLE IF NOT EXISTS message_totals (
+  id       int PRIMARY KEY CHECK (id = 0),
+  messages bigint NOT NULL,
+  senders  bigint NOT NULL
+);
+INSERT INTO message_totals VALUES (0, 0, 0) ON CONFLICT (id) DO NOTHING;
+
+CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO sender_deltas (from_msisdn, n) SELECT from_msisdn, count(*) FROM added GROUP BY from_msisdn;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION messages_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO sender_deltas (from_msisdn, n) SELECT from_msisdn, -count(*) FROM removed GROUP BY from_msisdn;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION messages_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO sender_deltas (from_msisdn, n)
+  SELECT from_msisdn, sum(n) FROM (
+    SELECT from_msisdn, 1 AS n FROM added UNION ALL SELECT from_msisdn, -1 FROM removed
+  ) d GROUP BY from_msisdn HAVING sum(n) <> 0;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER messages_added AFTER INSERT ON messages
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION messages_added();
+CREATE OR REPLACE TRIGGER messages_removed AFTER DELETE ON messages
+  REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION messages_removed();
+CREATE OR REPLACE TRIGGER messages_changed AFTER UPDATE ON messages
+  REFERENCING NEW TABLE AS added OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION messages_changed();
+
+CREATE TABLE IF NOT EXISTS schema_version (
+  id      int PRIMARY KEY CHECK (id = 0),
+  version int NOT NULL
+);
+INSERT INTO schema_version VALUES (0, ${SCHEMA_VERSION})
+  ON CONFLICT (id) DO UPDATE SET version = excluded.version WHERE schema_version.version < excluded.version;
+`;
