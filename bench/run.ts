@@ -14,7 +14,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { sign } from '../src/domain/signature.ts';
 import { serviceArgs } from '../scripts/service-command.ts';
+import { postgresPhase, postgresTable } from './postgres.ts';
 import { seedDatabase, type SeedFacts } from './seed.ts';
+import { postgresMissing } from '../test/postgres-cluster.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = join(ROOT, 'bench', 'data');
@@ -26,7 +28,9 @@ const INGEST_CONNECTIONS = 50;
 const MIXED_CONNECTIONS = 10;
 const UNIQUE_BODIES = 500_000;
 // BENCH_PHASES=ingest (or queries) runs one part alone while working on it; `make bench` runs both.
-const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries').split(',');
+const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries,postgres').split(',');
+/** The query phase's seeded file and cases, asked again of PostgreSQL (bench/postgres.ts). */
+let seededForPostgres: { path: string; cases: QueryCase[] } | undefined;
 
 /**
  * What a load generator reports. p50/p99/max: wrk's, which are corrected for coordinated omission (see
@@ -423,6 +427,7 @@ async function queryPhase(): Promise<Record<string, unknown>> {
       ...(c.bar_ms !== undefined && { bar_ms: c.bar_ms, within_bar: p99 <= c.bar_ms }),
     };
   };
+  seededForPostgres = { path: dbPath, cases: [...cases, ...others] };
   const main = [];
   for (const c of cases) main.push(await measure(c));
   const rssMain = peakRssMb(service);
@@ -544,8 +549,28 @@ log('ingest ...');
 const ingest = PHASES.includes('ingest') ? await ingestPhase() : null;
 log('queries ...');
 const queries = PHASES.includes('queries') ? await queryPhase() : null;
-const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, seconds: Math.round((performance.now() - started) / 1000) };
+log('postgres ...');
+const pgMissing = postgresMissing();
+if (pgMissing !== null) log(`  PostgreSQL not measured: ${pgMissing}`);
+const postgresResults =
+  PHASES.includes('postgres') && pgMissing === null
+    ? await postgresPhase({
+        secret: SECRET,
+        load,
+        bodies: (name, count, prefix) => {
+          const file = join(DATA, `${name}.txt`);
+          writeBodies(file, count, prefix);
+          return file;
+        },
+        seconds: INGEST_SECONDS,
+        connections: INGEST_CONNECTIONS,
+        ...(seededForPostgres && { seeded: seededForPostgres }),
+        log,
+      })
+    : null;
+const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, postgres: postgresResults, seconds: Math.round((performance.now() - started) / 1000) };
 writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
 log('');
 log(table(results));
+if (postgresResults) log(postgresTable(postgresResults).join('\n'));
 log(`\n(${results.seconds} s; figures in bench/results.json)`);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import postgres from 'postgres';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/store/postgres/postgres.ts';
-import { foldDeltas } from '../src/store/postgres/stats.ts';
+import { FOLD_BATCH, foldDeltas } from '../src/store/postgres/stats.ts';
+import { insertRows } from '../src/store/postgres/writer.ts';
 import { isStoreUnavailable, type Message } from '../src/store/store.ts';
 import { cluster, skipWithoutPostgres } from './postgres-cluster.ts';
 
@@ -140,6 +141,27 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     await admin`DELETE FROM messages WHERE message_id = 'new1'`;
     assert.equal((await store.stats(3)).totalMessages, 1);
     assert.deepEqual((await store.list({ limit: 5, offset: 0 })).total, 1);
+  });
+
+  test('a bulk load of more deltas than one fold statement takes is folded in rounds, stats exact throughout', async (t) => {
+    const store = await open(t);
+    const admin = postgres(store.url, { max: 1, onnotice: () => {} });
+    t.after(() => admin.end());
+    // One statement, 25,000 senders: 25,000 deltas, more than FOLD_BATCH.
+    assert.ok(FOLD_BATCH < 25_000);
+    const rows = Array.from({ length: 25_000 }, (_, i) => ({ message: msg(`bulk${i}`, { from: `+${1_000_000 + i}` }), createdAt: new Date() }));
+    assert.equal((await insertRows(admin, rows)).size, 25_000);
+    const expected = { totalMessages: 25_000, sendersCount: 25_000 };
+    const pick = (s: Awaited<ReturnType<PostgresStore['stats']>>): object => ({ totalMessages: s.totalMessages, sendersCount: s.sendersCount });
+    assert.deepEqual(pick(await store.stats(10)), expected);
+    // The store's own fold may take a round meanwhile (the advisory lock lets one fold at a time).
+    const until = Date.now() + 10_000;
+    while (Number((await admin`SELECT count(*) AS n FROM sender_deltas`)[0]?.n) > 0) {
+      assert.ok(Date.now() < until, 'folded in time');
+      await foldDeltas(admin);
+    }
+    assert.deepEqual(pick(await store.stats(10)), expected);
+    assert.equal((await store.list({ limit: 1, offset: 0, from: '+1000007' })).total, 1);
   });
 
   test('a stopped server makes every call storeUnavailable; back, the same store answers again', async (t) => {

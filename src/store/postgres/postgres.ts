@@ -63,6 +63,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       statement_timeout: STATEMENT_TIMEOUT_MS,
       lock_timeout: LOCK_TIMEOUT_MS,
       idle_in_transaction_session_timeout: 10_000,
+      // Statements are prepared once per connection; a generic plan would pick one plan for every LIKE
+      // pattern (a 2-character q walked the whole sort index instead of scanning). Planned per call instead.
+      plan_cache_mode: 'force_custom_plan',
     },
   });
   let active = 0;

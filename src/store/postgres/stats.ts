@@ -5,6 +5,14 @@
 import type { Sql } from 'postgres';
 import type { Stats } from '../store.ts';
 
+/**
+ * Deltas folded per statement: a bulk load (the copy command writes one delta per sender per batch)
+ * leaves a million, whose fold in one statement ran past the statement timeout, for ever.
+ */
+export const FOLD_BATCH = 20_000;
+/** Statements per fold at most; the rest waits for the next one. */
+const FOLD_ROUNDS = 10;
+
 /** Any one key for the fold's advisory lock; the migration's differs. */
 export const FOLD_LOCK = 0x6c79_6602;
 
@@ -30,10 +38,12 @@ SELECT
   (SELECT ts FROM messages ORDER BY ts_key, message_id LIMIT 1) AS first,
   (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1) AS last`;
 
-// The deltas seen by this statement's snapshot, folded at once; deltas committed meanwhile stay for the
-// next fold. (The CTEs see the tables as the statement began, so `old` holds the counts before `up`.)
+// Up to FOLD_BATCH of the deltas seen by this statement's snapshot, oldest first; deltas committed
+// meanwhile stay for the next fold. (The CTEs see the tables as the statement began, so `old` holds the counts before `up`.)
 const FOLD_SQL = `
-WITH gone AS (DELETE FROM sender_deltas RETURNING from_msisdn, n),
+WITH gone AS (
+  DELETE FROM sender_deltas WHERE id IN (SELECT id FROM sender_deltas ORDER BY id LIMIT $1::int) RETURNING from_msisdn, n
+),
 d AS (SELECT from_msisdn, sum(n)::bigint AS n FROM gone GROUP BY from_msisdn),
 old AS (SELECT d.from_msisdn, coalesce(c.n, 0) AS before, d.n FROM d LEFT JOIN sender_counts c ON c.from_msisdn = d.from_msisdn),
 up AS (
@@ -66,12 +76,18 @@ export function createStatsReader(sql: Sql): (top: number) => Promise<Stats> {
  * delta rows went (0 when skipped).
  */
 export async function foldDeltas(sql: Sql): Promise<number> {
-  return sql.begin(async (tx) => {
-    const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${FOLD_LOCK}) AS ok`;
-    if (lock?.ok !== true) return 0;
-    const [row] = await tx.unsafe<{ folded: string }[]>(FOLD_SQL, [], { prepare: true });
-    // A sender whose messages all went (retention) leaves no zero row behind.
-    await tx`DELETE FROM sender_counts WHERE n = 0`;
-    return Number(row?.folded ?? 0);
-  });
+  let total = 0;
+  for (let round = 0; round < FOLD_ROUNDS; round += 1) {
+    const folded = await sql.begin(async (tx) => {
+      const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${FOLD_LOCK}) AS ok`;
+      if (lock?.ok !== true) return 0;
+      const [row] = await tx.unsafe<{ folded: string }[]>(FOLD_SQL, [FOLD_BATCH], { prepare: true });
+      // A sender whose messages all went (retention) leaves no zero row behind.
+      await tx`DELETE FROM sender_counts WHERE n = 0`;
+      return Number(row?.folded ?? 0);
+    });
+    total += folded;
+    if (folded < FOLD_BATCH) break;
+  }
+  return total;
 }
