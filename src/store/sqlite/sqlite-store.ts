@@ -50,7 +50,7 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     throw err;
   }
   const writer = connectWriter(
-    { path: options.path, synchronous: 'FULL', busyTimeoutMs: BUSY_TIMEOUT_MS, fileId: memory ? null : fileId(options.path), allowExec: testing !== undefined },
+    { path: options.path, busyTimeoutMs: BUSY_TIMEOUT_MS, fileId: memory ? null : fileId(options.path), allowExec: testing !== undefined },
     memory ? db : undefined,
   );
   testing?.onWriter(writer.control);

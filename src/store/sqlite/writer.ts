@@ -7,7 +7,6 @@ import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 
 export type WriterConfig = {
   path: string;
-  synchronous: 'FULL' | 'NORMAL';
   busyTimeoutMs: number;
   /** Device and inode of the file when the store opened it; null for ':memory:'. */
   fileId: string | null;
@@ -45,7 +44,8 @@ export function fileId(path: string): string | null {
 /** The writer's work without the thread: a request in, its reply out. `shared`: ':memory:'s one connection. */
 export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req: WriterRequest) => WriterReply {
   const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
-  db.exec(`PRAGMA synchronous = ${config.synchronous}`);
+  // SPEC: a 200 only once the row's commit is durable, power loss included.
+  db.exec('PRAGMA synchronous = FULL');
   // Triggers that write make every insert keep a statement journal: in memory, not a file write a page.
   db.exec('PRAGMA temp_store = MEMORY');
   const transaction = transactions(db, config);
