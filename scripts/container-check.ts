@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { sign } from '../src/domain/signature.ts';
 import { ensureBase, must, PODMAN_ENV, PODMAN_GLOBAL, podman, run, type Run } from './container-base.ts';
 import { at, list, parseYaml, readRepoFile, ROOT, stringMap, type Yaml } from './container-files.ts';
+import { startCluster } from '../test/postgres-cluster.ts';
 
 const IMAGE = 'localhost/lyftr-webhook-api:local'; // the name docker-compose.yml (and so `make up`) gives it
 const PREFIX = `lyftr-check-${process.pid}`;
@@ -292,6 +293,39 @@ async function missingSecret(): Promise<void> {
     `${live} ${ready.status} ${text} ${hook.status} running/restarts: ${state} probe: ${probe}`);
 }
 
+/**
+ * The image on PostgreSQL, as the compose profile `scale` runs it (whose postgres and haproxy images need
+ * a registry): two containers of the image on one throwaway cluster of the host's server binaries,
+ * host networking, each on a port of its own. The driver comes from the image's node_modules.
+ */
+async function postgresReplicas(): Promise<void> {
+  const cluster = startCluster();
+  const url = (await cluster.database('image')).replace('postgres://', 'postgresql://');
+  const replicas: Container[] = [];
+  for (const n of [1, 2]) {
+    const port = await freePort();
+    const args = composeArgs(composeEnv({ DATABASE_URL: url, HOST: '127.0.0.1', PORT: String(port) }), `${PREFIX}-pg${n}`);
+    const published = args.indexOf('-p');
+    args.splice(published, 2, '--network', 'host');
+    must(podman(['run', '-d', '--name', `${PREFIX}-pg${n}`, ...args, IMAGE]), `podman run ${PREFIX}-pg${n}`);
+    replicas.push({ name: `${PREFIX}-pg${n}`, url: `http://127.0.0.1:${port}` });
+  }
+  const [a, b] = replicas as [Container, Container];
+  const ready = [await waitFor(a, '/health/ready', 200, 30_000), await waitFor(b, '/health/ready', 200, 30_000)];
+  const body = message();
+  const both = await Promise.all([post(a, body), post(b, body)]);
+  const other = message('+14155550177');
+  const acked = await post(a, other);
+  const listed = (await getJson(b, `/messages?from=${encodeURIComponent('+14155550177')}`)) as Yaml;
+  const all = await total(b);
+  const engine = podman(['logs', a.name]).stdout.includes('"database":"postgresql://');
+  check('two containers on one PostgreSQL: ready, one id sent to both at once 200 twice and stored once, the other replica lists what one acknowledged',
+    ready.join() === '200,200' && both.every((r) => r.status === 200) && acked.status === 200 && String(all) === '2' && String(at(listed, 'total')) === '1' && engine,
+    `ready ${ready.join()} posts ${both.map((r) => r.status).join()} ${acked.status} total ${String(all)} listed ${JSON.stringify(listed)} engine log ${engine}`);
+  for (const r of replicas) podman(['stop', '-t', String(GRACE_SECONDS), r.name]);
+  await cluster.stop();
+}
+
 /** WEBHOOK_SECRET_FILE from a mounted file, as docker-compose.secret-file.yml sets it. */
 async function secretFile(dir: string): Promise<void> {
   const file = join(dir, 'webhook_secret');
@@ -403,6 +437,7 @@ async function main(): Promise<void> {
       await missingSecret();
       await secretFile(dir);
       await podmanCompose(dir, await freePort());
+      await postgresReplicas();
     }
     composeFiles();
     haproxyConfig(base);
