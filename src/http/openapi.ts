@@ -1,82 +1,9 @@
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
-import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from '../domain/message.ts';
-import { metricsSecurity, NOT_AUTHENTICATED, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
+import { MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { metricsSecurity, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
+import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts';
 
 export type About = { name: string; version: string };
-
-// Shapes shared by several operations; `$ref`s below point here.
-const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
-const respond = (name: string): { $ref: string } => ({ $ref: `#/components/responses/${name}` });
-const jsonBody = (description: string, schema: unknown): object => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-
-const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$';
-const MSISDN_PATTERN = '^\\+[0-9]{1,15}$';
-
-const schemas = {
-  Detail: {
-    type: 'object',
-    required: ['detail'],
-    properties: { detail: { type: 'string' } },
-    example: { detail: 'invalid signature' },
-  },
-  ValidationError: {
-    type: 'object',
-    required: ['detail'],
-    properties: {
-      detail: {
-        type: 'array',
-        items: {
-          type: 'object',
-          required: ['loc', 'msg', 'type'],
-          properties: {
-            loc: { type: 'array', items: { type: 'string' }, example: ['body', 'from'] },
-            msg: { type: 'string' },
-            type: { type: 'string', example: 'string_pattern_mismatch' },
-          },
-        },
-      },
-    },
-  },
-  Timestamp: {
-    type: 'string',
-    pattern: TIMESTAMP_PATTERN,
-    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time.',
-    example: '2025-01-15T10:00:00Z',
-  },
-  Msisdn: { type: 'string', pattern: MSISDN_PATTERN, example: '+919876543210' },
-  WebhookMessage: {
-    type: 'object',
-    required: ['message_id', 'from', 'to', 'ts'],
-    description: 'Unknown fields are ignored.',
-    properties: {
-      message_id: { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_ID_LENGTH },
-      from: ref('Msisdn'),
-      to: ref('Msisdn'),
-      ts: ref('Timestamp'),
-      text: { type: ['string', 'null'], maxLength: MAX_TEXT_LENGTH },
-    },
-  },
-  Message: {
-    type: 'object',
-    required: ['message_id', 'from', 'to', 'ts', 'text'],
-    properties: {
-      message_id: { type: 'string' },
-      from: ref('Msisdn'),
-      to: ref('Msisdn'),
-      ts: { type: 'string', description: 'Exactly as the sender sent it.' },
-      text: { type: ['string', 'null'] },
-    },
-  },
-};
-
-const responses = {
-  InternalError: jsonBody('Unexpected failure; the log line carries the request id.', ref('Detail')),
-  QueryInvalid: jsonBody('A query parameter is invalid or given twice.', ref('ValidationError')),
-  NotAuthenticated: NOT_AUTHENTICATED,
-};
 
 /** The OpenAPI 3.1 description of every route in the table (test/openapi.test.ts keeps the two in step). */
 export function createOpenApiDocument(about: About): Readonly<Record<string, unknown>> {
@@ -94,7 +21,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
       title: about.name,
       version: about.version,
       description:
-        'Receives signed messages (X-Signature HMAC-SHA256, or Standard Webhooks v1/v1a), stores each exactly once in SQLite, and lists, searches and counts them. ' +
+        'Receives signed messages (X-Signature HMAC-SHA256, or Standard Webhooks v1/v1a), stores each exactly once (SQLite, or PostgreSQL for several replicas), and lists, searches and counts them. ' +
         'Unknown paths answer `404 {"detail":"not found"}`; a known path with another method answers ' +
         '`405 {"detail":"method not allowed"}` with an `Allow` header. HEAD works wherever GET does.',
     },

@@ -1,0 +1,77 @@
+// The components of the OpenAPI document (openapi.ts) that several operations share.
+import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { NOT_AUTHENTICATED } from './openapi-auth.ts';
+
+// Shapes shared by several operations; `$ref`s below point here.
+export const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
+export const respond = (name: string): { $ref: string } => ({ $ref: `#/components/responses/${name}` });
+export const jsonBody = (description: string, schema: unknown): object => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$';
+const MSISDN_PATTERN = '^\\+[0-9]{1,15}$';
+
+export const schemas = {
+  Detail: {
+    type: 'object',
+    required: ['detail'],
+    properties: { detail: { type: 'string' } },
+    example: { detail: 'invalid signature' },
+  },
+  ValidationError: {
+    type: 'object',
+    required: ['detail'],
+    properties: {
+      detail: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['loc', 'msg', 'type'],
+          properties: {
+            loc: { type: 'array', items: { type: 'string' }, example: ['body', 'from'] },
+            msg: { type: 'string' },
+            type: { type: 'string', example: 'string_pattern_mismatch' },
+          },
+        },
+      },
+    },
+  },
+  Timestamp: {
+    type: 'string',
+    pattern: TIMESTAMP_PATTERN,
+    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time.',
+    example: '2025-01-15T10:00:00Z',
+  },
+  Msisdn: { type: 'string', pattern: MSISDN_PATTERN, example: '+919876543210' },
+  WebhookMessage: {
+    type: 'object',
+    required: ['message_id', 'from', 'to', 'ts'],
+    description: 'Unknown fields are ignored.',
+    properties: {
+      message_id: { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_ID_LENGTH },
+      from: ref('Msisdn'),
+      to: ref('Msisdn'),
+      ts: ref('Timestamp'),
+      text: { type: ['string', 'null'], maxLength: MAX_TEXT_LENGTH },
+    },
+  },
+  Message: {
+    type: 'object',
+    required: ['message_id', 'from', 'to', 'ts', 'text'],
+    properties: {
+      message_id: { type: 'string' },
+      from: ref('Msisdn'),
+      to: ref('Msisdn'),
+      ts: { type: 'string', description: 'Exactly as the sender sent it.' },
+      text: { type: ['string', 'null'] },
+    },
+  },
+};
+
+export const responses = {
+  InternalError: jsonBody('Unexpected failure; the log line carries the request id.', ref('Detail')),
+  QueryInvalid: jsonBody('A query parameter is invalid or given twice.', ref('ValidationError')),
+  NotAuthenticated: NOT_AUTHENTICATED,
+};
