@@ -1,70 +1,104 @@
-// Timing side channel: does verifySignature take longer when more leading bytes of the signature match?
+// Timing side channel: does a check take longer when more leading bytes of a wrong credential match?
 // Measured in-process, because network jitter is thousands of times larger than what is being looked for.
+// Every credential the service compares is measured: X-Signature, a Standard Webhooks v1 signature, and
+// a bearer token of the read endpoints.
 import { sign, verifySignature } from '../src/domain/signature.ts';
+import { parseStandardKey, signStandard, verifyStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
+import { requireBearer } from '../src/http/auth.ts';
+import type { Req } from '../src/http/request.ts';
 
 export type TimingResult = {
+  name: string;
   trials: number;
   /** Median nanoseconds per call. */
   firstByteWrong: number;
   lastByteWrong: number;
   /** |first - last| / max(first, last). */
   difference: number;
-  /** The same harness on a naive early-exit comparison of the same bytes: proof it can see a leak. */
-  naiveDifference: number;
 };
 
 const BATCH = 200;
 
-/** Interleaves batches of the two cases so drift and noise hit both alike; compares medians. */
-export function measureSignatureTiming(trials: number): TimingResult {
-  const secret = 'timing-secret';
+/** One credential check: true when it accepts; `wrong` is the credential with one character changed. */
+type Case = { name: string; accepts(wrong: 'first' | 'last'): boolean };
+
+/** Changes the character at `at` (from the start, or from the end when negative) to another of its alphabet. */
+const flip = (text: string, at: number): string => {
+  const i = at < 0 ? text.length + at : at;
+  return text.slice(0, i) + (text[i] === 'A' ? 'B' : 'A') + text.slice(i + 1);
+};
+
+function cases(): Case[] {
   const body = Buffer.from(JSON.stringify({ message_id: 't', from: '+1', to: '+2', ts: '2025-01-15T10:00:00Z' }));
-  const good = sign(body, secret);
-  const flip = (hex: string, at: number): string => hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1);
-  const firstWrong = flip(good, 0);
-  const lastWrong = flip(good, good.length - 1);
+  const secret = 'timing-secret';
+  // Hex: flipping to A/B keeps it hex; the first and last digits, not the prefix or padding.
+  const good = sign(body, secret).toUpperCase();
+  const signature = { first: flip(good, 0).toLowerCase(), last: flip(good, -1).toLowerCase() };
 
-  const goodBytes = Buffer.from(good, 'hex');
-  const firstBytes = Buffer.from(firstWrong, 'hex');
-  const lastBytes = Buffer.from(lastWrong, 'hex');
-  const naive = (a: Buffer, b: Buffer): boolean => {
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  };
+  const parsed = parseStandardKey('whsec_' + Buffer.from('timing-standard-secret').toString('base64'));
+  if (!parsed.ok) throw new Error(parsed.error);
+  const keys: StandardKey[] = [parsed.key];
+  const [id, timestamp] = ['msg_timing', '1700000000'];
+  const v1 = signStandard(parsed.key, id, timestamp, body);
+  // After "v1,"; at the end, the last character whose six bits are all the MAC's (before it come 2 padding bits and "=").
+  const standard = { first: flip(v1, 3), last: flip(v1, -3) };
+  const clock = { nowSeconds: 1_700_000_000, toleranceSeconds: 300 };
 
-  const time = (fn: () => boolean): number => {
+  const token = 'read-token-0123456789abcdefghijklmnopqrstuvwxyz';
+  const guarded = requireBearer([token], () => {}, () => ({ status: 200, body: '' }) as never);
+  const bearer = { first: flip(token, 0), last: flip(token, -1) };
+  const request = (value: string): Req => ({ headers: { authorization: `Bearer ${value}` } }) as unknown as Req;
+  const requests = { first: request(bearer.first), last: request(bearer.last) };
+
+  return [
+    { name: 'X-Signature', accepts: (w) => verifySignature(body, signature[w], [secret]) },
+    { name: 'Standard Webhooks v1', accepts: (w) => verifyStandard(body, { id, timestamp, signature: standard[w] }, keys, clock) === 'ok' },
+    { name: 'bearer token', accepts: (w) => (guarded(requests[w]) as { status: number }).status === 200 },
+  ];
+}
+
+/** Interleaves batches of the two cases so drift and noise hit both alike; compares medians. */
+function measure(c: Case, trials: number): TimingResult {
+  const time = (wrong: 'first' | 'last'): number => {
     const start = process.hrtime.bigint();
-    for (let i = 0; i < BATCH; i++) if (fn()) throw new Error('a wrong signature was accepted');
+    for (let i = 0; i < BATCH; i++) if (c.accepts(wrong)) throw new Error(`${c.name}: a wrong credential was accepted`);
     return Number(process.hrtime.bigint() - start) / BATCH;
   };
   const first: number[] = [];
   const last: number[] = [];
-  const naiveFirst: number[] = [];
-  const naiveLast: number[] = [];
   for (let i = 0; i < trials; i++) {
-    const a = (): number => time(() => verifySignature(body, firstWrong, [secret]));
-    const b = (): number => time(() => verifySignature(body, lastWrong, [secret]));
     if (i % 2 === 0) {
-      first.push(a());
-      last.push(b());
+      first.push(time('first'));
+      last.push(time('last'));
     } else {
-      last.push(b());
-      first.push(a());
+      last.push(time('last'));
+      first.push(time('first'));
     }
-    naiveFirst.push(time(() => naive(goodBytes, firstBytes)));
-    naiveLast.push(time(() => naive(goodBytes, lastBytes)));
   }
   const f = median(first);
   const l = median(last);
-  const nf = median(naiveFirst);
-  const nl = median(naiveLast);
-  return {
+  return { name: c.name, trials, firstByteWrong: f, lastByteWrong: l, difference: Math.abs(f - l) / Math.max(f, l) };
+}
+
+/** Each credential check, then a naive early-exit comparison on the same harness: proof it can see a leak. */
+export function measureTimings(trials: number): { results: TimingResult[]; naive: TimingResult } {
+  const results = cases().map((c) => measure(c, trials));
+  const good = Buffer.from(sign('naive', 'timing-secret'), 'hex');
+  const wrong = { first: Buffer.from(good), last: Buffer.from(good) };
+  wrong.first[0] = (good[0] ?? 0) ^ 1;
+  wrong.last[good.length - 1] = (good[good.length - 1] ?? 0) ^ 1;
+  const naive = measure(
+    {
+      name: 'naive comparison',
+      accepts: (w) => {
+        const b = wrong[w];
+        for (let i = 0; i < good.length; i++) if (good[i] !== b[i]) return false;
+        return true;
+      },
+    },
     trials,
-    firstByteWrong: f,
-    lastByteWrong: l,
-    difference: Math.abs(f - l) / Math.max(f, l),
-    naiveDifference: Math.abs(nf - nl) / Math.max(nf, nl),
-  };
+  );
+  return { results, naive };
 }
 
 function median(xs: number[]): number {
