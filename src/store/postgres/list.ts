@@ -2,7 +2,8 @@
 // exact total. The total of an unfiltered list, or of a sender alone, comes from the counters that
 // /stats reads (an exact count(*) of 1M rows takes about 70 ms); any other filter is counted by the
 // index that serves it: (ts_key, message_id) for since, (from_msisdn, ...) for from, the trigram index
-// for a q of three characters or more. Statements are built from fixed fragments; values are parameters.
+// for a q of three characters or more; a shorter q is a parallel scan of the stored folded text.
+// Statements are built from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import type { ListQuery, ListResult, Message } from '../store.ts';
 import { SEARCH_SQL, sortKeySql } from './schema.ts';
