@@ -2,8 +2,11 @@
 // advisory-locked migration, the stats fold, U+0000 in ids and texts, and trouble on the server (a
 // stopped server, a held lock) as storeUnavailable, recovered from without a new store.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import postgres from 'postgres';
+import { SCHEMA_VERSION } from '../src/store/postgres/schema.ts';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/store/postgres/postgres.ts';
 import { FOLD_BATCH, foldDeltas } from '../src/store/postgres/stats.ts';
 import { insertRows } from '../src/store/postgres/writer.ts';
@@ -82,6 +85,46 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
       await Promise.all(stores.map((s) => s.ready));
       await Promise.all(stores.map((s) => s.ping()));
     }
+  });
+
+  test('a version 1 database is migrated: q matched against the stored folded text, through its trigram index', async (t) => {
+    const url = await cluster().database('v1');
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    t.after(() => admin.end());
+    await admin.unsafe(readFileSync(join(import.meta.dirname, 'fixtures', 'postgres-schema-v1.sql'), 'utf8')).simple();
+    const rows = ['Your ORDER shipped', 'École', 'no match here', null].map((text, i) => ({ message: msg(`v1-${i}`, { text }), createdAt: new Date() }));
+    assert.equal((await insertRows(admin, rows)).size, 4);
+    const store = await open(t, {}, url);
+    const columns = await admin`SELECT attname FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'text_folded'`;
+    assert.equal(columns.length, 1);
+    const indexes = (await admin`SELECT indexname FROM pg_indexes WHERE tablename = 'messages' ORDER BY 1`).map((r) => r.indexname);
+    assert.deepEqual(indexes, ['messages_created_at', 'messages_from', 'messages_from_text', 'messages_pkey', 'messages_ts_key']);
+    assert.equal((await admin`SELECT version FROM schema_version`)[0]?.version, SCHEMA_VERSION);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['v1-0'], 1]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'école' }), [[], 0]);
+    assert.equal(await store.insert(msg('v2-0', { text: 'Another Order' })), 'created');
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'ORDER' }), [['v1-0', 'v2-0'], 2]);
+    // A second start finds the column and leaves the table alone.
+    const again = await open(t, {}, url);
+    assert.deepEqual(await ids(again, { limit: 10, offset: 0, q: 'er' }), [['v1-0', 'v1-2', 'v2-0'], 3]);
+  });
+
+  test('from + q (one index on both at scale): the same answers for a heavy sender and a light one', async (t) => {
+    const store = await open(t);
+    const admin = postgres(store.url, { max: 1, onnotice: () => {} });
+    t.after(() => admin.end());
+    const heavy = Array.from({ length: 3_000 }, (_, i) => ({
+      message: msg(`h${String(i).padStart(4, '0')}`, { from: '+7', text: i % 300 === 0 ? `Invoice ${i}` : 'hello' }),
+      createdAt: new Date(),
+    }));
+    const light = [0, 1, 2].map((i) => ({ message: msg(`l${i}`, { from: '+8', text: i === 1 ? 'hello' : `an invoice ${i}` }), createdAt: new Date() }));
+    assert.equal((await insertRows(admin, [...heavy, ...light])).size, heavy.length + light.length);
+    const want = Array.from({ length: 10 }, (_, i) => `h${String(i * 300).padStart(4, '0')}`);
+    assert.deepEqual(await ids(store, { limit: 20, offset: 0, from: '+7', q: 'INVOICE' }), [want, 10]);
+    assert.deepEqual(await ids(store, { limit: 2, offset: 8, from: '+7', q: 'invoice' }), [want.slice(8), 10]);
+    assert.deepEqual(await ids(store, { limit: 5, offset: 0, from: '+8', q: 'invoice' }), [['l0', 'l2'], 2]);
+    assert.deepEqual(await ids(store, { limit: 5, offset: 2, from: '+8', q: 'invoice' }), [[], 2]);
+    assert.deepEqual(await ids(store, { limit: 1, offset: 0, from: '+8', q: 'he' }), [['l1'], 1]);
   });
 
   test('U+0000 and U+0001 in ids and texts are stored exactly, ordered and searched as characters', async (t) => {

@@ -2,7 +2,8 @@
 // exact total. The total of an unfiltered list, or of a sender alone, comes from the counters that
 // /stats reads (an exact count(*) of 1M rows takes about 70 ms); any other filter is counted by the
 // index that serves it: (ts_key, message_id) for since, (from_msisdn, ...) for from, the trigram index
-// for a q of three characters or more. Statements are built from fixed fragments; values are parameters.
+// for a q of three characters or more; a shorter q is a parallel scan of the stored folded text.
+// Statements are built from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import type { ListQuery, ListResult, Message } from '../store.ts';
 import { SEARCH_SQL, sortKeySql } from './schema.ts';
@@ -35,9 +36,12 @@ function filters(q: ListQuery, params: Param[]): Filters {
   return { where, sender };
 }
 
+/** Whether the total is counted (since or q), rather than read from the stats counters. */
+const counted = (q: ListQuery): boolean => q.since !== undefined || q.q !== undefined;
+
 /** The count of all matches: from the stats counters when no filter or only `from`, else counted. */
 function totalSql(q: ListQuery, { where, sender }: Filters): string {
-  if (q.since === undefined && q.q === undefined) {
+  if (!counted(q)) {
     if (sender === null) return '(SELECT messages FROM message_totals) + (SELECT coalesce(sum(n), 0) FROM sender_deltas)';
     return `coalesce((SELECT n FROM sender_counts WHERE from_msisdn = ${sender}), 0)
       + (SELECT coalesce(sum(n), 0) FROM sender_deltas WHERE from_msisdn = ${sender})`;
@@ -59,10 +63,13 @@ export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
     // One row more than the page, to know whether rows follow it.
     const limit = `$${params.push(q.limit + 1)}::int`;
     const offset = `$${params.push(q.offset)}::bigint`;
+    // A counted total at or below the offset leaves no page: the planner then skips the page's scan (a
+    // one-time filter), which for a q matching nothing would read the whole table a second time.
+    if (counted(q)) page.push(`(SELECT total FROM t) > ${offset}`);
     const text = `
+      WITH t AS MATERIALIZED (SELECT ${total} AS total)
       SELECT t.total, p.message_id, p.from_msisdn, p.to_msisdn, p.ts, p.text
-      FROM (SELECT ${total} AS total) t
-      LEFT JOIN LATERAL (
+      FROM t LEFT JOIN (
         SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages
         ${page.length > 0 ? `WHERE ${page.join(' AND ')}` : ''}
         ORDER BY ts_key, message_id LIMIT ${limit} OFFSET ${offset}
