@@ -330,7 +330,8 @@ async function ingestWhilePruning(dbPath: string, warm: string, bodies: string):
   return { run, pruned: during };
 }
 
-type QueryCase = { name: string; path: string; expected?: number; bar_ms?: number };
+/** bar_ms: the store issue's bar on SQLite; pg_bar_ms: the scale-out issue's on PostgreSQL, where it sets one. */
+type QueryCase = { name: string; path: string; expected?: number; bar_ms?: number; pg_bar_ms?: number };
 
 /** Expected totals counted straight from the file with plain SQL (LIKE, unixepoch), not by the service. */
 function expectedTotals(dbPath: string, facts: SeedFacts, since: { recent: string; year: string }): Record<string, number> {
@@ -380,25 +381,25 @@ async function queryPhase(): Promise<Record<string, unknown>> {
   const enc = encodeURIComponent;
   const cursorPage = (await (await get(`${service.url}/messages?since=${since.year}&limit=1`)).json()) as { next_cursor: string };
   const cases: QueryCase[] = [
-    { name: 'no filter', path: '/messages', expected: expected.all, bar_ms: 15 },
-    { name: 'from', path: `/messages?from=${enc(facts.sender)}`, expected: expected.from, bar_ms: 15 },
-    { name: 'since (last day)', path: `/messages?since=${since.recent}`, expected: expected.since, bar_ms: 15 },
-    { name: `q=${facts.rareWord}`, path: `/messages?q=${facts.rareWord}`, expected: expected.q, bar_ms: 15 },
-    { name: 'from+since+q', path: `/messages?from=${enc(facts.heavySender)}&since=${since.year}&q=invoice`, expected: expected.combo, bar_ms: 15 },
-    { name: 'offset=10000', path: '/messages?offset=10000', expected: expected.all, bar_ms: 15 },
-    { name: 'cursor mid-way', path: `/messages?cursor=${cursorPage.next_cursor}`, expected: expected.all, bar_ms: 15 },
-    { name: 'GET /stats', path: '/stats', bar_ms: 5 },
+    { name: 'no filter', path: '/messages', expected: expected.all, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'from', path: `/messages?from=${enc(facts.sender)}`, expected: expected.from, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'since (last day)', path: `/messages?since=${since.recent}`, expected: expected.since, bar_ms: 15, pg_bar_ms: 25 },
+    { name: `q=${facts.rareWord}`, path: `/messages?q=${facts.rareWord}`, expected: expected.q, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'from+since+q', path: `/messages?from=${enc(facts.heavySender)}&since=${since.year}&q=invoice`, expected: expected.combo, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'offset=10000', path: '/messages?offset=10000', expected: expected.all, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'cursor mid-way', path: `/messages?cursor=${cursorPage.next_cursor}`, expected: expected.all, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'GET /stats', path: '/stats', bar_ms: 5, pg_bar_ms: 10 },
   ];
   const others: QueryCase[] = [
-    { name: `q=${facts.commonWord} (1 in 5)`, path: `/messages?q=${facts.commonWord}`, expected: expected.common, bar_ms: 100 },
+    { name: `q=${facts.commonWord} (1 in 5)`, path: `/messages?q=${facts.commonWord}`, expected: expected.common, bar_ms: 100, pg_bar_ms: 200 },
     { name: 'since (a year)', path: `/messages?since=${since.year}`, expected: expected.year, bar_ms: 100 },
     { name: 'since (all but a day)', path: `/messages?since=${since.old}`, bar_ms: 100 },
     // The rare shapes: a scan, or deep into many matches (the issue's 300 ms).
-    { name: 'q=ok (2 chars)', path: '/messages?q=ok', expected: expected.ok, bar_ms: 300 },
-    { name: 'q=th (2 chars, 3 in 5)', path: '/messages?q=th', expected: expected.th, bar_ms: 300 },
-    { name: 'q=x (1 char, 1 in 10)', path: '/messages?q=x', expected: expected.x, bar_ms: 300 },
-    { name: 'q=e (1 char, 4 in 5)', path: '/messages?q=e', expected: expected.e, bar_ms: 300 },
-    { name: 'q=zq (2 chars, none)', path: '/messages?q=zq', expected: expected.zq, bar_ms: 300 },
+    { name: 'q=ok (2 chars)', path: '/messages?q=ok', expected: expected.ok, bar_ms: 300, pg_bar_ms: 500 },
+    { name: 'q=th (2 chars, 3 in 5)', path: '/messages?q=th', expected: expected.th, bar_ms: 300, pg_bar_ms: 500 },
+    { name: 'q=x (1 char, 1 in 10)', path: '/messages?q=x', expected: expected.x, bar_ms: 300, pg_bar_ms: 500 },
+    { name: 'q=e (1 char, 4 in 5)', path: '/messages?q=e', expected: expected.e, bar_ms: 300, pg_bar_ms: 500 },
+    { name: 'q=zq (2 chars, none)', path: '/messages?q=zq', expected: expected.zq, bar_ms: 300, pg_bar_ms: 500 },
     { name: `since (a year)+q=${facts.commonWord}`, path: `/messages?since=${since.year}&q=${facts.commonWord}`, expected: expected.yearCommon, bar_ms: 300 },
     { name: `q=${facts.commonWord}, offset=99000`, path: `/messages?q=${facts.commonWord}&offset=99000`, bar_ms: 300 },
     { name: `since (a year)+q, offset=90000`, path: `/messages?since=${since.year}&q=${facts.commonWord}&offset=90000`, bar_ms: 300 },

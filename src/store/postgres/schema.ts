@@ -2,7 +2,7 @@
 // migration: from nothing, or from any earlier version of this file (see migrate.ts for the lock that lets
 // several replicas start at once). Whatever a statement names comes from here; values never do.
 
-/** Raised whenever this file changes in a way a running replica must notice (ping checks it). */
+/** Raised whenever this file changes: an older build then refuses to start on the database (migrate.ts). */
 export const SCHEMA_VERSION = 2;
 
 /**
