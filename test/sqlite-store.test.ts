@@ -77,6 +77,28 @@ describe('SQLite engine: migrations', () => {
     assert.deepEqual(tables, ['message_totals', 'messages', 'search_state', 'sender_counts']);
   });
 
+  test('version 7 (this schema without the time-and-text index) gains the index; deep pages of a q go through it', async (t) => {
+    const path = join(tempDir(t), 'v7.db');
+    await createSqliteStore({ path }).close();
+    const v7 = new DatabaseSync(path);
+    v7.exec(`DROP INDEX idx_messages_ts_text; DELETE FROM message_totals; INSERT INTO message_totals VALUES (0, 0);
+      DELETE FROM sender_counts; ${SEED_ROWS} PRAGMA user_version = 7;`);
+    v7.close();
+    const events: string[] = [];
+    await assertMigrated(path, events);
+    assert.deepEqual(events, ['migrating database', 'database migrated']);
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    for (let i = 0; i < 40; i += 1) await store.insert(msg(`p${String(i).padStart(2, '0')}`, { ts: `2025-02-01T00:00:${String(i).padStart(2, '0')}Z`, text: i % 2 ? 'Parcel odd' : 'even' }));
+    const db = new DatabaseSync(path, { readOnly: true });
+    const index = db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'idx_messages_ts_text'").get() as { sql: string } | undefined;
+    db.close();
+    assert.match(String(index?.sql), /\(ts_key, message_id, text\)/);
+    // A short q is matched row by row, through that index: the page from the end (offset past the middle).
+    const deep = await store.list({ limit: 3, offset: 18, q: 'od' });
+    assert.deepEqual([deep.data.map((m) => m.messageId), deep.total, deep.more], [['p37', 'p39'], 20, false]);
+  });
+
   test('large files report progress while the search index is built', async (t) => {
     const path = join(tempDir(t), 'big.db');
     const seed = new DatabaseSync(path);

@@ -1,5 +1,5 @@
 // Brings any file this project can meet to the current schema (schema.ts), in one transaction: a new
-// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 6). What an older
+// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 7). What an older
 // version derived is dropped and derived again; the messages themselves are never touched.
 import type { DatabaseSync } from 'node:sqlite';
 import { DERIVED, DERIVED_COLUMNS, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
@@ -47,7 +47,7 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
 }
 
 /**
- * Drops every trigger and every table but messages (what versions 1 to 6 derived, this one's too), and
+ * Drops every trigger and every table but messages (what versions 1 to 7 derived, this one's too), and
  * the indexes on messages whose name DERIVED uses for another definition. An index DERIVED defines
  * alike is kept: rebuilding it would cost seconds at 1M rows for nothing.
  */

@@ -1,8 +1,8 @@
 // The SQLite engine's schema: the seed's table, and everything this engine derives from it. This file is
 // the one place where the current schema is written; migrate.ts brings older files to it.
 
-/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 6 shipped before. */
-export const SCHEMA_VERSION = 7;
+/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 7 shipped before. */
+export const SCHEMA_VERSION = 8;
 
 /**
  * The chronological sort key of a contract timestamp `x` (SPEC: order by the instant of ts): the whole
@@ -34,6 +34,9 @@ ALTER TABLE messages ADD COLUMN search_text TEXT GENERATED ALWAYS AS (lower(text
 export const DERIVED = `
 CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
 CREATE INDEX IF NOT EXISTS idx_messages_ts_key ON messages (ts_key, message_id);
+-- The time order with the text beside it: a walk that matches q row by row (a deep page, since + q) reads
+-- no table row; at 1M rows page 99,000 of a word in 1 text in 5 took 114-139 ms here, 326-381 without.
+CREATE INDEX IF NOT EXISTS idx_messages_ts_text ON messages (ts_key, message_id, text);
 CREATE INDEX IF NOT EXISTS idx_messages_from ON messages (from_msisdn, ts_key, message_id);
 -- Retention deletes the oldest received first, a small batch at a time, without a scan.
 CREATE INDEX IF NOT EXISTS idx_messages_created ON messages (created_at);
