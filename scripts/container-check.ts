@@ -37,8 +37,11 @@ const API = at(parseYaml(readRepoFile('docker-compose.yml')), 'services', 'api')
 const HANDLED = ['build', 'image', 'ports', 'environment', 'volumes', 'read_only', 'tmpfs', 'security_opt', 'cap_drop', 'restart', 'stop_grace_period'];
 const GRACE_SECONDS = Number.parseInt(String(at(API, 'stop_grace_period')), 10);
 
-/** What compose would pass for the api service, with the container port published on a free loopback port. */
-function composeArgs(env: Record<string, string>, volume: string): string[] {
+/**
+ * What compose would pass for the api service, with the container port published on a free loopback port,
+ * or (`hostNetwork`) on the host's network, unpublished: the service then listens where PORT says.
+ */
+function composeArgs(env: Record<string, string>, volume: string, hostNetwork = false): string[] {
   const args: string[] = [];
   if (at(API, 'read_only') === true) args.push('--read-only');
   for (const t of list(at(API, 'tmpfs'))) args.push('--tmpfs', String(t));
@@ -47,7 +50,8 @@ function composeArgs(env: Record<string, string>, volume: string): string[] {
   const restart = at(API, 'restart');
   if (typeof restart === 'string') args.push('--restart', restart);
   args.push('--stop-timeout', String(GRACE_SECONDS));
-  for (const p of list(at(API, 'ports'))) args.push('-p', `127.0.0.1::${String(p).split(':').at(-1)}`);
+  if (hostNetwork) args.push('--network', 'host');
+  else for (const p of list(at(API, 'ports'))) args.push('-p', `127.0.0.1::${String(p).split(':').at(-1)}`);
   for (const v of list(at(API, 'volumes'))) args.push('-v', String(v).replace(/^app-data:/, `${volume}:`));
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   return args;
@@ -304,9 +308,7 @@ async function postgresReplicas(): Promise<void> {
   const replicas: Container[] = [];
   for (const n of [1, 2]) {
     const port = await freePort();
-    const args = composeArgs(composeEnv({ DATABASE_URL: url, HOST: '127.0.0.1', PORT: String(port) }), `${PREFIX}-pg${n}`);
-    const published = args.indexOf('-p');
-    args.splice(published, 2, '--network', 'host');
+    const args = composeArgs(composeEnv({ DATABASE_URL: url, HOST: '127.0.0.1', PORT: String(port) }), `${PREFIX}-pg${n}`, true);
     must(podman(['run', '-d', '--name', `${PREFIX}-pg${n}`, ...args, IMAGE]), `podman run ${PREFIX}-pg${n}`);
     replicas.push({ name: `${PREFIX}-pg${n}`, url: `http://127.0.0.1:${port}` });
   }
