@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
-import { SCHEMA_VERSION } from '../src/store/sqlite/schema.ts';
+import { createCounter } from '../src/store/sqlite/counter.ts';
+import { SPLIT_ROWS } from '../src/store/sqlite/list.ts';
+import { SCHEMA_VERSION, SEED_TABLE } from '../src/store/sqlite/schema.ts';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { Message } from '../src/store/store.ts';
 import { getJson, message, postSigned, startApp, tempDir } from './helpers.ts';
@@ -77,13 +79,38 @@ describe('SQLite engine: migrations', () => {
     assert.deepEqual(tables, ['message_totals', 'messages', 'search_state', 'sender_counts']);
   });
 
-  test('version 7 (this schema without the time-and-text index) gains the index; deep pages of a q go through it', async (t) => {
+  /** A file as version 8 shipped (test/fixtures/schema-v8.sql), holding SEED_ROWS; `extra`: SQL run first. */
+  const v8File = (path: string, extra = ''): void => {
+    const v8 = new DatabaseSync(path);
+    v8.exec(readFileSync(join(import.meta.dirname, 'fixtures', 'schema-v8.sql'), 'utf8'));
+    v8.exec(`${extra} INSERT INTO message_totals VALUES (0, 0); INSERT INTO search_state VALUES (0, 0); ${SEED_ROWS} PRAGMA user_version = 8;`);
+    v8.close();
+  };
+
+  test('version 8 gains the revision that lets a long count use two threads; every row counts in it', async (t) => {
+    const path = join(tempDir(t), 'v8.db');
+    v8File(path);
+    const events: string[] = [];
+    await assertMigrated(path, events);
+    assert.deepEqual(events, ['migrating database', 'database migrated']);
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    const db = new DatabaseSync(path);
+    t.after(() => db.close());
+    const revision = (): number => (db.prepare('SELECT revision FROM message_totals').get() as { revision: number }).revision;
+    const seen = [revision()];
+    await store.insert(msg('r1', { text: 'one' }));
+    seen.push(revision());
+    db.exec("UPDATE messages SET ts = '2026-01-01T00:00:00Z' WHERE message_id = 'r1'");
+    seen.push(revision());
+    db.exec("DELETE FROM messages WHERE message_id = 'r1'");
+    seen.push(revision());
+    assert.deepEqual(seen.map((r) => r - (seen[0] ?? 0)), [0, 1, 2, 3]);
+  });
+
+  test('version 7 (without the time-and-text index) gains the index; deep pages of a q go through it', async (t) => {
     const path = join(tempDir(t), 'v7.db');
-    await createSqliteStore({ path }).close();
-    const v7 = new DatabaseSync(path);
-    v7.exec(`DROP INDEX idx_messages_ts_text; DELETE FROM message_totals; INSERT INTO message_totals VALUES (0, 0);
-      DELETE FROM sender_counts; ${SEED_ROWS} PRAGMA user_version = 7;`);
-    v7.close();
+    v8File(path, 'DROP INDEX idx_messages_ts_text;');
     const events: string[] = [];
     await assertMigrated(path, events);
     assert.deepEqual(events, ['migrating database', 'database migrated']);
@@ -232,6 +259,91 @@ describe('SQLite engine: texts holding U+0000, which LIKE does not read past', (
     assert.deepEqual(await search('aor', '+1'), [[], 0]);
     const since = await store.list({ limit: 10, offset: 0, q: 'aor', since: '2025-01-01T00:00:00Z' });
     assert.deepEqual([since.data, since.total], [[], 0]);
+  });
+});
+
+describe('SQLite engine: a long count on two threads (counter.ts)', () => {
+  /** A seed file of `rows` messages over a year, 1 text in 7 holding "ok" (some as "OK"), 1 in 5 none. */
+  const bigFile = (path: string, rows: number): void => {
+    const seed = new DatabaseSync(path);
+    seed.exec(`${SEED_TABLE}
+      WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ${rows})
+      INSERT INTO messages SELECT 'm' || n, '+' || (n % 97), '+2',
+        strftime('%Y-%m-%dT%H:%M:%S', 1704067200 + n * 600, 'unixepoch') || CASE n % 3 WHEN 0 THEN '.5Z' ELSE 'Z' END,
+        CASE WHEN n % 7 = 0 THEN (CASE n % 2 WHEN 0 THEN 'ok, ' ELSE 'fine, OK ' END) || n WHEN n % 5 = 0 THEN NULL ELSE 'text ' || n END,
+        '2025-01-01T00:00:00Z' FROM i;`);
+    seed.close();
+  };
+  const direct = (db: DatabaseSync, where: string): number => (db.prepare(`SELECT count(*) AS n FROM messages WHERE ${where}`).get() as { n: number }).n;
+
+  test('totals over a split walk equal a plain count, with since, and while rows arrive', async (t) => {
+    const path = join(tempDir(t), 'big.db');
+    bigFile(path, SPLIT_ROWS + 10_000);
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    const db = new DatabaseSync(path, { readOnly: true });
+    t.after(() => db.close());
+    const since = '2024-09-01T00:00:00Z';
+    const sinceKey = "ts_key >= '2024-09-01T00:00:00'";
+    for (const [query, where] of [
+      [{ q: 'ok' }, "instr(lower(text), 'ok') > 0"],
+      [{ q: 'K' }, "instr(lower(text), 'k') > 0"],
+      [{ q: 'ok', since }, `instr(lower(text), 'ok') > 0 AND ${sinceKey}`],
+      [{ q: 'fine', since }, `instr(lower(text), 'fine') > 0 AND ${sinceKey}`],
+      [{ since }, sinceKey],
+      [{ since: '2024-01-01T00:00:00Z' }, 'true'],
+    ] as const) {
+      const page = await store.list({ limit: 2, offset: 0, ...query });
+      assert.equal(page.total, direct(db, where), JSON.stringify(query));
+      const q = 'q' in query ? query.q.toLowerCase() : '';
+      assert.ok(page.data.every((m) => m.text?.toLowerCase().includes(q) ?? q === ''));
+    }
+    // While rows arrive: each total lies between the rows acknowledged before the request and those
+    // sent by the time it returned.
+    let acked = direct(db, "instr(lower(text), 'ok') > 0");
+    let sent = acked;
+    let writing = true;
+    const written = (async () => {
+      for (let i = 0; i < 200; i += 1) {
+        sent += 1;
+        await store.insert(msg(`new${i}`, { ts: `2024-${String(1 + (i % 12)).padStart(2, '0')}-02T00:00:00Z`, text: 'ok again' }));
+        acked += 1;
+      }
+      writing = false;
+    })();
+    let [last, rounds] = [0, 0];
+    while (writing) {
+      const before = acked;
+      const { total } = await store.list({ limit: 1, offset: 0, q: 'ok' });
+      assert.ok(total >= before && total <= sent && total >= last, `${before} <= ${total} <= ${sent}`);
+      [last, rounds] = [total, rounds + 1];
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await written;
+    assert.ok(rounds >= 5, `${rounds} lists while rows arrived`);
+    assert.equal((await store.list({ limit: 1, offset: 0, q: 'ok' })).total, direct(db, "instr(lower(text), 'ok') > 0"));
+  });
+
+  test('the helper part counts only for the revision asked; a failed one is left to the caller', async (t) => {
+    const path = join(tempDir(t), 'small.db');
+    await createSqliteStore({ path }).close();
+    const db = new DatabaseSync(path);
+    t.after(() => db.close());
+    db.exec(SEED_ROWS);
+    const revision = (db.prepare('SELECT revision FROM message_totals').get() as { revision: number }).revision;
+    const counter = createCounter(path);
+    t.after(() => counter.close());
+    const all = 'SELECT count(*) AS n FROM messages';
+    // The first counts start the helper and do not wait for it.
+    for (let tries = 0; counter.count(all, {}, revision, () => 7).other === null; tries += 1) {
+      assert.ok(tries < 500, 'the helper thread never came up');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.deepEqual(counter.count(all, {}, revision, () => 7), { own: 7, other: 3 });
+    assert.deepEqual(counter.count(all, {}, revision - 1, () => 7), { own: 7, other: null });
+    assert.deepEqual(counter.count('SELECT count(*) AS n FROM no_such_table', {}, revision, () => 7), { own: 7, other: null });
+    db.exec("DELETE FROM messages WHERE message_id = 'late'");
+    assert.deepEqual(counter.count(all, {}, revision + 1, () => 7), { own: 7, other: 2 });
   });
 });
 

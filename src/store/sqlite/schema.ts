@@ -1,8 +1,8 @@
 // The SQLite engine's schema: the seed's table, and everything this engine derives from it. This file is
 // the one place where the current schema is written; migrate.ts brings older files to it.
 
-/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 7 shipped before. */
-export const SCHEMA_VERSION = 8;
+/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 8 shipped before. */
+export const SCHEMA_VERSION = 9;
 
 /**
  * The chronological sort key of a contract timestamp `x` (SPEC: order by the instant of ts): the whole
@@ -56,23 +56,30 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(
 CREATE TABLE IF NOT EXISTS search_state (id INTEGER PRIMARY KEY CHECK (id = 0), upto INTEGER NOT NULL);
 
 -- /stats without a scan, kept in the inserting transaction, so an operator's DELETE keeps them right.
-CREATE TABLE IF NOT EXISTS message_totals (id INTEGER PRIMARY KEY CHECK (id = 0), messages INTEGER NOT NULL);
+-- \`revision\` grows with every row inserted, deleted or updated: two connections that read the same one
+-- see the same messages (counter.ts splits a long count between two threads on that condition).
+CREATE TABLE IF NOT EXISTS message_totals (
+  id INTEGER PRIMARY KEY CHECK (id = 0), messages INTEGER NOT NULL, revision INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS sender_counts (from_msisdn TEXT NOT NULL PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_sender_counts_top ON sender_counts (count DESC, from_msisdn);
 
 CREATE TRIGGER IF NOT EXISTS messages_insert AFTER INSERT ON messages BEGIN
   INSERT INTO sender_counts (from_msisdn, count) VALUES (new.from_msisdn, 1)
     ON CONFLICT (from_msisdn) DO UPDATE SET count = count + 1;
-  UPDATE message_totals SET messages = messages + 1 WHERE id = 0;
+  UPDATE message_totals SET messages = messages + 1, revision = revision + 1 WHERE id = 0;
   INSERT INTO messages_search (rowid, search_text) SELECT new.rowid, new.search_text
     WHERE new.text IS NOT NULL AND new.rowid <= (SELECT upto FROM search_state);
 END;
 CREATE TRIGGER IF NOT EXISTS messages_delete AFTER DELETE ON messages BEGIN
   UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = old.from_msisdn;
   DELETE FROM sender_counts WHERE from_msisdn = old.from_msisdn AND count <= 0;
-  UPDATE message_totals SET messages = messages - 1 WHERE id = 0;
+  UPDATE message_totals SET messages = messages - 1, revision = revision + 1 WHERE id = 0;
   INSERT INTO messages_search (messages_search, rowid, search_text)
     SELECT 'delete', old.rowid, old.search_text WHERE old.text IS NOT NULL AND old.rowid <= (SELECT upto FROM search_state);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_revision AFTER UPDATE ON messages BEGIN
+  UPDATE message_totals SET revision = revision + 1 WHERE id = 0;
 END;
 -- An operator's UPDATE: the old row leaves the counts and the index, the new one enters them.
 CREATE TRIGGER IF NOT EXISTS messages_update AFTER UPDATE OF from_msisdn, text ON messages BEGIN

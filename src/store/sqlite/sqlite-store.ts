@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { storeUnavailable, type InsertOutcome, type Stats, type Store } from '../store.ts';
 import { describe, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
+import { createCounter, type Counter } from './counter.ts';
 import { createListReader } from './list.ts';
 import { migrate, type OnEvent } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
@@ -54,7 +55,9 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     memory ? db : undefined,
   );
   testing?.onWriter(writer.control);
-  const reads = createReads(db);
+  // ':memory:' is seen by this connection alone: its counts stay on one thread.
+  const counter = memory ? null : createCounter(options.path);
+  const reads = createReads(db, counter);
   const writes = createWrites(writer, options);
   let closed = false;
   let closing: Promise<void> | null = null;
@@ -86,8 +89,9 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     prune: writes.prune,
     load: writes.load,
     close() {
-      closing ??= writes.close().then(() => {
+      closing ??= writes.close().then(async () => {
         closed = true;
+        await counter?.close();
         db.close();
       });
       return closing;
@@ -96,21 +100,22 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
 }
 
 /** The reading side, on the store's own connection. */
-function createReads(db: DatabaseSync): { messages(): number; stats(top: number): Stats; list: ReturnType<typeof createListReader> } {
-  const totalsStmt = db.prepare('SELECT messages FROM message_totals WHERE id = 0');
+function createReads(db: DatabaseSync, counter: Counter | null): { messages(): number; stats(top: number): Stats; list: ReturnType<typeof createListReader> } {
+  const totalsStmt = db.prepare('SELECT messages, revision FROM message_totals WHERE id = 0');
   const sendersStmt = db.prepare('SELECT count(*) AS n FROM sender_counts');
   const topStmt = db.prepare('SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?');
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
   const tsOf = (row: unknown): string | null => (row === undefined ? null : String((row as Row).ts));
-  const messages = (): number => {
+  const totals = (): Row => {
     const row = totalsStmt.get() as Row | undefined;
     if (!row) throw new Error('message_totals has no row: the schema was changed by hand');
-    return Number(row.messages);
+    return row;
   };
+  const messages = (): number => Number(totals().messages);
   return {
     messages,
-    list: createListReader(db, messages),
+    list: createListReader(db, { messages, revision: () => Number(totals().revision) }, counter),
     stats: (top) => ({
       totalMessages: messages(),
       sendersCount: Number((sendersStmt.get() as Row).n),
