@@ -107,6 +107,24 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     // A second start finds the column and leaves the table alone.
     const again = await open(t, {}, url);
     assert.deepEqual(await ids(again, { limit: 10, offset: 0, q: 'er' }), [['v1-0', 'v1-2', 'v2-0'], 3]);
+    // The narrow copy that counts q alone was filled from the rows already there, each text once.
+    assert.equal((await admin`SELECT count(*)::int AS n FROM message_texts`)[0]?.n, 4);
+  });
+
+  test("an operator's UPDATE and DELETE through psql: the total of q alone (its narrow copy) follows", async (t) => {
+    const store = await open(t);
+    const admin = postgres(store.url, { max: 1, onnotice: () => {} });
+    t.after(() => admin.end());
+    for (const [i, text] of ['an Order', 'order again', 'nothing', null].entries()) await store.insert(msg(`o${i}`, { text }));
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['o0', 'o1'], 2]);
+    await admin`UPDATE messages SET text = 'ORDERED late' WHERE message_id IN ('o2', 'o3')`;
+    await admin`UPDATE messages SET text = NULL WHERE message_id = 'o0'`;
+    await admin`UPDATE messages SET message_id = 'o9' WHERE message_id = 'o1'`;
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['o2', 'o3', 'o9'], 3]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'or' }), [['o2', 'o3', 'o9'], 3]);
+    await admin`DELETE FROM messages WHERE message_id IN ('o2', 'o9')`;
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['o3'], 1]);
+    assert.equal((await admin`SELECT count(*)::int AS n FROM message_texts`)[0]?.n, 1);
   });
 
   test('from + q (one index on both at scale): the same answers for a heavy sender and a light one', async (t) => {

@@ -1,8 +1,9 @@
 // How GET /messages is answered from PostgreSQL: one statement (one snapshot) returns the page and the
 // exact total. The total of an unfiltered list, or of a sender alone, comes from the counters that
 // /stats reads (an exact count(*) of 1M rows takes about 70 ms); any other filter is counted by the
-// index that serves it: (ts_key, message_id) for since, (from_msisdn, ...) for from, the trigram index
-// for a q of three characters or more; a shorter q is a parallel scan of the stored folded text.
+// index that serves it: (ts_key, message_id) for since, (from_msisdn, ...) for from, a trigram index for
+// a q of three characters or more (q alone: the narrow message_texts'); a shorter q is a parallel scan of
+// the stored folded text.
 // Statements are built from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import type { ListQuery, ListResult, Message } from '../store.ts';
@@ -46,7 +47,9 @@ function totalSql(q: ListQuery, { where, sender }: Filters): string {
     return `coalesce((SELECT n FROM sender_counts WHERE from_msisdn = ${sender}), 0)
       + (SELECT coalesce(sum(n), 0) FROM sender_deltas WHERE from_msisdn = ${sender})`;
   }
-  return `(SELECT count(*) FROM messages WHERE ${where.join(' AND ')})`;
+  // q alone is counted in the narrow copy of the folded texts (schema.ts), under the same column names.
+  const table = sender === null && q.since === undefined ? 'message_texts' : 'messages';
+  return `(SELECT count(*) FROM ${table} WHERE ${where.join(' AND ')})`;
 }
 
 export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
