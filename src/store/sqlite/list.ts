@@ -56,7 +56,17 @@ function textMatch(q: string, nulTexts: boolean): TextMatch {
 /** What the reader reads of message_totals, in its transaction's snapshot. */
 export type Totals = { messages(): number; revision(): number };
 
-export function createListReader(db: DatabaseSync, { messages, revision }: Totals, counter: Counter | null): (q: ListQuery) => ListResult {
+type Counts = {
+  prepare(sql: string): StatementSync;
+  count(conditions: string[], params: Params, table?: string): number;
+  walkCount(conditions: string[], params: Params, table: string, byTime: boolean): number;
+  scanCount(filters: string[], text: TextMatch, params: Params, table: string): number;
+  /** Whether some stored text holds a NUL, which LIKE would not read past. */
+  nulTexts(): boolean;
+};
+
+/** The statements of a reader, and the ways it counts. */
+function counts(db: DatabaseSync, { messages, revision }: Totals, counter: Counter | null): Counts {
   const statements = new Map<string, StatementSync>();
   const prepare = (sql: string): StatementSync => {
     let statement = statements.get(sql);
@@ -99,6 +109,12 @@ export function createListReader(db: DatabaseSync, { messages, revision }: Total
     );
   };
 
+  return { prepare, count, walkCount, scanCount, nulTexts: () => nulProbe.get() !== undefined };
+}
+
+export function createListReader(db: DatabaseSync, totals: Totals, counter: Counter | null): (q: ListQuery) => ListResult {
+  const { prepare, count, walkCount, scanCount, nulTexts } = counts(db, totals, counter);
+  const { messages } = totals;
   return (q) => {
     const filters: string[] = [];
     const params: Params = {};
@@ -110,7 +126,7 @@ export function createListReader(db: DatabaseSync, { messages, revision }: Total
       filters.push(SINCE);
       params.since = q.since;
     }
-    const text = q.q === undefined ? null : textMatch(q.q, nulProbe.get() !== undefined);
+    const text = q.q === undefined ? null : textMatch(q.q, nulTexts());
     if (text) Object.assign(params, text.params);
     // Through the index only without `from`: a sender's rows, walked with LIKE, are always fewer.
     const viaIndex = text !== null && text.indexed && q.from === undefined;
