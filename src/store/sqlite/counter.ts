@@ -1,6 +1,6 @@
-// The second core for a long count (a `q` matched row by row over a million texts): a helper thread
-// counts one part of the time range on a connection of its own while the reading connection counts the
-// rest. node:sqlite cannot give two connections one snapshot, so the parts are added only when both read
+// The second core for a long count (a walk of the time order over a million rows: `since`, or a `q`
+// matched row by row): a helper thread counts one part of the time range on a connection of its own
+// while the reading connection counts the rest. node:sqlite cannot give two connections one snapshot, so the parts are added only when both read
 // the same message_totals.revision (schema.ts); otherwise the reader counts the helper's part itself.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
