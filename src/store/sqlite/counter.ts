@@ -2,10 +2,24 @@
 // matched row by row): a helper thread counts one part of the time range on a connection of its own
 // while the reading connection counts the rest. node:sqlite cannot give two connections one snapshot, so the parts are added only when both read
 // the same message_totals.revision (schema.ts); otherwise the reader counts the helper's part itself.
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 type Params = Record<string, SQLInputValue>;
+
+/** Statements prepared once per SQL text; one parameter object serves every shape, each taking the names it uses. */
+export function statementCache(db: DatabaseSync): (sql: string) => StatementSync {
+  const statements = new Map<string, StatementSync>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statement.setAllowUnknownNamedParameters(true);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+}
 
 export type Counter = {
   /**
@@ -72,17 +86,12 @@ if (!isMainThread && parentPort && workerData?.counter) {
   const db = new DatabaseSync(path);
   db.exec('PRAGMA query_only = 1');
   const revision = db.prepare('SELECT revision FROM message_totals WHERE id = 0');
-  const statements = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+  const prepare = statementCache(db);
   slots[3] = 1n;
   parentPort.on('message', ({ seq, sql, params }: { seq: bigint; sql: string; params: Params }) => {
     let answer = -seq;
     try {
-      let statement = statements.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
-        statement.setAllowUnknownNamedParameters(true);
-        statements.set(sql, statement);
-      }
+      const statement = prepare(sql);
       db.exec('BEGIN');
       try {
         slots[2] = BigInt((revision.get() as { revision: number }).revision);

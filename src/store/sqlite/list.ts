@@ -1,7 +1,7 @@
 // GET /messages on SQLite: which index each filter goes through, and how `total` is counted exactly.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { ListQuery, ListResult, Message } from '../store.ts';
-import type { Counter } from './counter.ts';
+import { statementCache, type Counter } from './counter.ts';
 import { sortKey } from './schema.ts';
 
 /**
@@ -67,17 +67,7 @@ type Counts = {
 
 /** The statements of a reader, and the ways it counts. */
 function counts(db: DatabaseSync, { messages, revision }: Totals, counter: Counter | null): Counts {
-  const statements = new Map<string, StatementSync>();
-  const prepare = (sql: string): StatementSync => {
-    let statement = statements.get(sql);
-    if (!statement) {
-      statement = db.prepare(sql);
-      // One parameter object serves every shape of query; each statement takes the names it uses.
-      statement.setAllowUnknownNamedParameters(true);
-      statements.set(sql, statement);
-    }
-    return statement;
-  };
+  const prepare = statementCache(db);
   const countSql = (conditions: string[], table: string): string => `SELECT count(*) AS n FROM ${table}${where(conditions)}`;
   const count = (conditions: string[], params: Params, table = 'messages'): number =>
     Number((prepare(countSql(conditions, table)).get(params) as Row).n);
