@@ -19,6 +19,10 @@ export const sortKeySql = (x: string): string => `(left(${x}, 19) || rtrim(rtrim
 export const SEARCH_SQL = 'text_folded';
 const FOLDED = `text_folded text COLLATE "C" GENERATED ALWAYS AS (lower(text COLLATE "C")) STORED`;
 
+/** The statement that copies the texts of `source`'s rows into message_texts (the fill, and the triggers). */
+const copyTexts = (source: string): string =>
+  `INSERT INTO message_texts SELECT message_id, ${SEARCH_SQL}, text_nul FROM ${source} WHERE text IS NOT NULL`;
+
 export const SCHEMA = `
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS btree_gin;
@@ -68,7 +72,7 @@ DO $$ BEGIN
     CREATE TABLE message_texts_0 PARTITION OF message_texts FOR VALUES WITH (MODULUS 2, REMAINDER 0);
     CREATE TABLE message_texts_1 PARTITION OF message_texts FOR VALUES WITH (MODULUS 2, REMAINDER 1);
     LOCK TABLE messages IN SHARE MODE;
-    INSERT INTO message_texts SELECT message_id, ${SEARCH_SQL}, text_nul FROM messages WHERE text IS NOT NULL;
+    ${copyTexts('messages')};
   END IF;
 END $$;
 CREATE INDEX IF NOT EXISTS message_texts_search ON message_texts USING gin (${SEARCH_SQL} gin_trgm_ops);
@@ -97,7 +101,7 @@ INSERT INTO message_totals VALUES (0, 0, 0) ON CONFLICT (id) DO NOTHING;
 CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO sender_deltas (from_msisdn, n) SELECT from_msisdn, count(*) FROM added GROUP BY from_msisdn;
-  INSERT INTO message_texts SELECT message_id, ${SEARCH_SQL}, text_nul FROM added WHERE text IS NOT NULL;
+  ${copyTexts('added')};
   RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION messages_removed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -109,7 +113,7 @@ END $$;
 CREATE OR REPLACE FUNCTION messages_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM message_texts t USING removed r WHERE t.message_id = r.message_id;
-  INSERT INTO message_texts SELECT message_id, ${SEARCH_SQL}, text_nul FROM added WHERE text IS NOT NULL;
+  ${copyTexts('added')};
   INSERT INTO sender_deltas (from_msisdn, n)
   SELECT from_msisdn, sum(n) FROM (
     SELECT from_msisdn, 1 AS n FROM added UNION ALL SELECT from_msisdn, -1 FROM removed
