@@ -46,13 +46,13 @@ run: $(BUILD) ## Run the server in the foreground on :8000 (SQLite under ./data 
 
 test: $(BUILD) ## Type-check, build, then run every test with a coverage report
 	tsc --noEmit -p .
-	c8 $(NODE_TESTS) test/*.test.ts
+	c8 $(NODE_TESTS) 'test/**/*.test.ts'
 
 # The HTTP tests whose subject is not the SQLite file, run with every app on a fresh PostgreSQL database of
 # the test process's own throwaway cluster (test/postgres-cluster.ts). The engine's own suites run in
 # `make test`. Without PostgreSQL: one line saying so (in CI, CI=true: a failure).
-PG_HTTP_TESTS := test/webhook.test.ts test/messages.test.ts test/stats.test.ts test/health.test.ts test/server.test.ts \
-	test/hostile.test.ts test/openapi.test.ts
+PG_HTTP_TESTS := $(addprefix test/http/,webhook.test.ts messages.test.ts stats.test.ts health.test.ts server.test.ts \
+	hostile.test.ts openapi.test.ts)
 test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cluster from the installed server)
 	@rc=0; node test/postgres-check.ts || rc=$$?; \
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
@@ -60,21 +60,21 @@ test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cl
 	TEST_ENGINE=postgres $(NODE_TESTS) $(PG_HTTP_TESTS)
 
 # SOAK_ENGINE=postgres: replicas behind HAProxy on a throwaway PostgreSQL, each cycle a SIGKILLed replica
-# or a restarted server (scripts/soak-postgres.ts).
+# or a restarted server (tools/soak-postgres.ts).
 soak: $(BUILD) ## SIGKILL/restart cycles under signed load, then the signature timing check (SOAK_ENGINE=postgres: replicas)
-	node scripts/$(if $(filter postgres,$(SOAK_ENGINE)),soak-postgres,soak).ts
+	node tools/$(if $(filter postgres,$(SOAK_ENGINE)),soak-postgres,soak).ts
 
 typecheck: $(DEPS) ## Type-check only (tsc --noEmit, strict)
 	tsc --noEmit -p .
 
 test-webhook: $(DEPS) ## Run the POST /webhook tests
-	$(NODE_TESTS) test/webhook.test.ts
+	$(NODE_TESTS) test/http/webhook.test.ts
 
 test-messages: $(DEPS) ## Run the GET /messages tests
-	$(NODE_TESTS) test/messages.test.ts
+	$(NODE_TESTS) test/http/messages.test.ts
 
 test-stats: $(DEPS) ## Run the GET /stats tests
-	$(NODE_TESTS) test/stats.test.ts
+	$(NODE_TESTS) test/http/stats.test.ts
 
 bench: $(BUILD) ## Benchmark ingest and queries at 1M rows (a few minutes; table + bench/results.json)
 	node bench/run.ts
@@ -97,10 +97,10 @@ send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) and POST it to lo
 	@node scripts/send.ts $${ARGS} --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
 
 ops-check: $(DEPS) ## promtool checks: live /metrics, ops/prometheus config, alert rules and their tests (PROMTOOL=path)
-	node scripts/ops-check.ts
+	node tools/ops-check.ts
 
 container-check: $(DEPS) ## Build the image on a local Node 24 base, run it as docker-compose.yml does, check it (root, podman)
-	node scripts/container-check.ts
+	node tools/container-check.ts
 
 clean: ## Remove installed packages and reports (never ./data)
 	rm -rf node_modules coverage dist

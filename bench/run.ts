@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { sign } from '../src/domain/signature.ts';
-import { serviceArgs } from '../scripts/service-command.ts';
+import { serviceArgs } from '../tools/service-command.ts';
 import { postgresPhase, postgresTable } from './postgres.ts';
 import { seedDatabase, type SeedFacts } from './seed.ts';
 import { postgresMissing } from '../test/postgres-cluster.ts';

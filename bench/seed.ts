@@ -4,7 +4,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { SEED_TABLE } from '../src/store/sqlite/schema.ts';
-import { createRandom } from '../scripts/prng.ts';
+import { createRandom } from '../tools/prng.ts';
 
 export type SeedOptions = { rows: number; senders: number; days: number; start: string };
 
@@ -44,7 +44,7 @@ const RARE = ['kumquat', 'zeppelin', 'quokka', 'marzipan', 'theremin', 'axolotl'
 
 type Pick = (<T>(list: readonly T[]) => T) & { n(max: number): number };
 
-/** The project's seeded generator (scripts/prng.ts), shaped for the templates: the same data on every run. */
+/** The project's seeded generator (tools/prng.ts), shaped for the templates: the same data on every run. */
 function generator(seed: number): { next: () => number; pick: Pick } {
   const random = createRandom(seed);
   const pick = (<T>(list: readonly T[]): T => random.pick(list)) as Pick;

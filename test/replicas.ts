@@ -1,10 +1,10 @@
 // Several service processes on one PostgreSQL database behind HAProxy, all on loopback: what the replica
 // tests, `make bench` and `make soak` start. Each replica is the build as it ships (dist/main.js with the
-// Makefile's flags, scripts/service-command.ts); the balancer's config is generated into a temp folder.
+// Makefile's flags, tools/service-command.ts); the balancer's config is generated into a temp folder.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serviceArgs } from '../scripts/service-command.ts';
+import { serviceArgs } from '../tools/service-command.ts';
 import { sign } from '../src/domain/signature.ts';
 import { freePort } from './postgres-cluster.ts';
 

@@ -5,7 +5,7 @@ import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts
 
 export type About = { name: string; version: string };
 
-/** The OpenAPI 3.1 description of every route in the table (test/openapi.test.ts keeps the two in step). */
+/** The OpenAPI 3.1 description of every route in the table (test/http/openapi.test.ts keeps the two in step). */
 export function createOpenApiDocument(about: About): Readonly<Record<string, unknown>> {
   const requestId = {
     'X-Request-ID': {

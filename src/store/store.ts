@@ -1,4 +1,4 @@
-// The storage contract every engine implements (SQLite, PostgreSQL) and test/store-contract.ts holds them
+// The storage contract every engine implements (SQLite, PostgreSQL) and test/store/contract.ts holds them
 // to. Async even though node:sqlite is synchronous, so another engine can drop in. This file imports
 // nothing: the domain and HTTP layers depend on it, never the reverse.
 

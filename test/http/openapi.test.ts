@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { createApp } from '../../src/http/app.ts';
+import { createOpenApiDocument } from '../../src/http/openapi.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { createRegistry } from '../../src/observability/metrics.ts';
+import { createServiceMetrics } from '../../src/observability/service-metrics.ts';
+import type { Store } from '../../src/store/store.ts';
+import { getJson, message, postSigned, postStandard, standardKeys, startApp } from '../helpers.ts';
+
+const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { name: string; version: string };
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** The route table as `METHOD path` strings, from the app itself (never started, so no port). */
+function routeTable(): string[] {
+  const registry = createRegistry();
+  const app = createApp({
+    config: { secrets: ['s'], maxBodyBytes: 1024, standardKeys: [], toleranceSeconds: 300, readTokens: [], metricsTokens: [] },
+    store: {} as Store,
+    logger: createLogger({ level: 'ERROR', sink: () => {} }),
+    registry,
+    metrics: createServiceMetrics(registry),
+    about: { name: 'x', version: '0' },
+  });
+  return app.routes.map((r) => `${r.method} ${r.path}`).sort();
+}
+
+function documented(doc: Record<string, unknown>): string[] {
+  const paths = doc.paths as Record<string, Record<string, unknown>>;
+  return Object.entries(paths)
+    .flatMap(([path, item]) => Object.keys(item).filter((k) => HTTP_METHODS.includes(k)).map((m) => `${m.toUpperCase()} ${path}`))
+    .sort();
+}
+
+/** Every `$ref` string anywhere in `node`. */
+function refs(node: unknown): string[] {
+  if (Array.isArray(node)) return node.flatMap(refs);
+  if (typeof node !== 'object' || node === null) return [];
+  return Object.entries(node).flatMap(([k, v]) => (k === '$ref' && typeof v === 'string' ? [v] : refs(v)));
+}
+
+describe('GET /openapi.json', () => {
+  test('documents exactly the routes of the route table, no more, no fewer', async (t) => {
+    const app = await startApp(t);
+    const { status, body } = await getJson(`${app.url}/openapi.json`);
+    assert.equal(status, 200);
+    assert.deepEqual(documented(body as Record<string, unknown>), routeTable());
+  });
+
+  test('is OpenAPI 3.1 with the package version, and every $ref resolves', () => {
+    const doc = createOpenApiDocument({ name: pkg.name, version: pkg.version });
+    assert.equal(doc.openapi, '3.1.0');
+    assert.deepEqual(doc.info && (doc.info as Record<string, unknown>).version, pkg.version);
+    const all = refs(doc);
+    assert.ok(all.length > 10);
+    for (const ref of all) {
+      assert.match(ref, /^#\//);
+      let node: unknown = doc;
+      for (const part of ref.slice(2).split('/')) {
+        node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[part] : undefined;
+      }
+      assert.ok(node !== undefined, `unresolved ${ref}`);
+    }
+  });
+
+  test('every operation lists its status codes, each with a description', () => {
+    const doc = createOpenApiDocument({ name: 'x', version: '0' });
+    const expected: Record<string, string[]> = {
+      'POST /webhook': ['200', '401', '413', '422', '500', '503'],
+      'GET /messages': ['200', '401', '422', '500'],
+      'GET /stats': ['200', '401', '500'],
+      'GET /metrics': ['200', '401', '500'],
+      'GET /health/ready': ['200', '503'],
+    };
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    for (const [op, codes] of Object.entries(expected)) {
+      const [method = '', path = ''] = op.split(' ');
+      const responses = paths[path]?.[method.toLowerCase()]?.responses ?? {};
+      assert.deepEqual(Object.keys(responses).sort(), codes, op);
+    }
+  });
+});
+
+type Schema = { $ref?: string; properties?: Record<string, Schema> };
+type DocResponse = { $ref?: string; content?: Record<string, { schema: Schema }> };
+
+/** Follows a `#/components/...` reference (of a schema or a response) inside the document. */
+function resolve<T extends { $ref?: string }>(doc: Record<string, unknown>, node: T): T {
+  if (node.$ref === undefined) return node;
+  let found: unknown = doc;
+  for (const part of node.$ref.slice(2).split('/')) found = (found as Record<string, unknown>)[part];
+  return found as T;
+}
+
+describe('documented bodies match real answers', () => {
+  test('every JSON field answered is documented, and every documented field is answered', async (t) => {
+    const app = await startApp(t);
+    await postSigned(app.url, message());
+    const doc = (await getJson(`${app.url}/openapi.json`)).body as Record<string, unknown>;
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, DocResponse> }>>;
+    const check = (label: string, actual: unknown, schema: Schema): void => {
+      const s = resolve(doc, schema);
+      assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(s.properties ?? {}).sort(), label);
+    };
+    const cases: [string, string, number, Promise<Response>][] = [
+      ['get', '/', 200, fetch(`${app.url}/`)],
+      ['get', '/messages', 200, fetch(`${app.url}/messages`)],
+      ['get', '/stats', 200, fetch(`${app.url}/stats`)],
+      ['get', '/health/live', 200, fetch(`${app.url}/health/live`)],
+      ['get', '/health/ready', 200, fetch(`${app.url}/health/ready`)],
+      ['post', '/webhook', 200, postSigned(app.url, message())],
+      ['post', '/webhook', 401, postSigned(app.url, message(), 'wrong')],
+      ['post', '/webhook', 422, postSigned(app.url, message({ from: 'x' }))],
+      ['get', '/messages', 422, fetch(`${app.url}/messages?limit=0`)],
+    ];
+    for (const [method, path, status, pending] of cases) {
+      const res = await pending;
+      assert.equal(res.status, status, `${method} ${path}`);
+      const body: unknown = await res.json();
+      const response = paths[path]?.[method]?.responses[String(status)];
+      const schema = response && resolve(doc, response).content?.['application/json']?.schema;
+      assert.ok(schema, `${method} ${path} ${status} has a documented JSON body`);
+      check(`${method} ${path} ${status}`, body, schema);
+    }
+    // Nested shapes users parse: a message row and a readiness check set.
+    const list = (await getJson(`${app.url}/messages`)).body as { data: unknown[] };
+    check('message row', list.data[0], { $ref: '#/components/schemas/Message' });
+    const ready = (await getJson(`${app.url}/health/ready`)).body as { checks: unknown };
+    const readiness: Schema = resolve(doc, { $ref: '#/components/schemas/Readiness' });
+    check('readiness checks', ready.checks, readiness.properties?.checks ?? {});
+  });
+});
+
+describe('documented 401s match real answers', () => {
+  test('bearer-guarded reads and Standard Webhooks refusals answer as documented', async (t) => {
+    const key = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
+    const app = await startApp(t, { readTokens: ['r'], metricsTokens: ['m'], standardKeys: standardKeys(key) });
+    const doc = (await getJson(`${app.url}/openapi.json`)).body as Record<string, unknown>;
+    type Operation = { security?: unknown; responses: Record<string, DocResponse>; parameters?: { name: string }[] };
+    const paths = doc.paths as Record<string, Record<string, Operation>>;
+    for (const path of ['/messages', '/stats', '/metrics']) {
+      const res = await fetch(`${app.url}${path}`);
+      assert.equal(res.status, 401, path);
+      const documentedReply = resolve(doc, paths[path]?.get?.responses['401'] ?? {}) as { headers?: object };
+      assert.deepEqual(Object.keys(documentedReply.headers ?? {}), ['WWW-Authenticate'], path);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+      assert.deepEqual(Object.keys((await res.json()) as object), ['detail']);
+      assert.ok(paths[path]?.get?.security, `${path} names its security scheme`);
+    }
+    const stale = await postStandard(app.url, message(), key, { id: 'msg_1', timestamp: 1 });
+    assert.deepEqual([stale.status, await stale.json()], [401, { detail: 'timestamp outside tolerance' }]);
+    const names = (paths['/webhook']?.post?.parameters ?? []).map((p) => p.name);
+    assert.deepEqual(names, ['X-Signature', 'webhook-id', 'webhook-timestamp', 'webhook-signature']);
+  });
+});
+
+describe('GET /', () => {
+  test('names the service and its version from package.json, and links every endpoint', async (t) => {
+    const app = await startApp(t);
+    const { status, body } = await getJson(`${app.url}/`);
+    assert.equal(status, 200);
+    const b = body as { name: string; version: string; docs: string; endpoints: { method: string; path: string }[] };
+    assert.equal(b.name, pkg.name);
+    assert.equal(b.version, pkg.version);
+    assert.equal(b.docs, '/openapi.json');
+    assert.deepEqual(b.endpoints.map((e) => `${e.method} ${e.path}`).sort(), routeTable());
+    // The links work: each GET endpoint answers something other than 404/405.
+    for (const e of b.endpoints.filter((x) => x.method === 'GET')) {
+      const res = await fetch(`${app.url}${e.path}`);
+      await res.arrayBuffer();
+      assert.ok(res.status !== 404 && res.status !== 405, `${e.path}: ${res.status}`);
+    }
+  });
+});

@@ -1,0 +1,74 @@
+// The README's move from one SQLite file to PostgreSQL: the copy command brings every message over with
+// its ts as sent and its created_at, and the PostgreSQL engine then answers as the SQLite one did.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import postgres from 'postgres';
+import { copyToPostgres } from '../../scripts/copy-to-postgres.ts';
+import { createPostgresStore } from '../../src/store/postgres/postgres.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { ListQuery, Message, Store } from '../../src/store/store.ts';
+import { tempDir } from '../helpers.ts';
+import { cluster, skipWithoutPostgres } from '../postgres-cluster.ts';
+
+const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'copy-to-postgres.ts');
+
+const messages: Message[] = Array.from({ length: 2_345 }, (_, i) => ({
+  messageId: i === 7 ? 'nul\u0000id' : `m${i}`,
+  from: `+91${i % 13}`,
+  to: '+14155550100',
+  // Mixed fractions, as senders write them.
+  ts: `2025-03-${String((i % 28) + 1).padStart(2, '0')}T10:00:00${['', '.5', '.50', '.123'][i % 4]}Z`,
+  text: i % 10 === 0 ? null : i === 3 ? 'x\u0000y' : `order ${i} 100%_done`,
+}));
+
+const queries: ListQuery[] = [
+  { limit: 100, offset: 0 },
+  { limit: 20, offset: 40, from: '+915' },
+  { limit: 50, offset: 0, since: '2025-03-20T10:00:00.5Z' },
+  { limit: 50, offset: 10, q: 'ORDER 1' },
+  { limit: 10, offset: 0, q: '%_' },
+  { limit: 10, offset: 0, q: '\u0000' },
+  { limit: 30, offset: 0, after: { ts: '2025-03-05T10:00:00.50Z', messageId: 'm100' } },
+];
+
+async function answers(store: Store): Promise<unknown[]> {
+  return [await store.stats(10), ...(await Promise.all(queries.map((q) => store.list(q))))];
+}
+
+describe('copying a SQLite database into PostgreSQL', { skip: skipWithoutPostgres() }, () => {
+  test('every message arrives; PostgreSQL then answers every list and /stats as SQLite did; a second run adds nothing', async (t) => {
+    const path = join(tempDir(t), 'app.db');
+    let now = new Date('2025-03-01T00:00:00Z');
+    const sqlite = createSqliteStore({ path, clock: () => now });
+    await Promise.all(messages.slice(0, 1_000).map((m) => sqlite.insert(m)));
+    now = new Date('2025-04-01T00:00:00Z');
+    await Promise.all(messages.slice(1_000).map((m) => sqlite.insert(m)));
+    const expected = await answers(sqlite);
+    await sqlite.close();
+
+    const url = await cluster().database('copy');
+    const first = await copyToPostgres(`sqlite:///${path}`, url);
+    assert.deepEqual(first, { read: 2_345, inserted: 2_345, sqliteCount: 2_345, postgresCount: 2_345 });
+    // The command as the README gives it: run again, nothing new, exit 0.
+    const again = spawnSync(process.execPath, [SCRIPT, `sqlite:///${path}`, url], { encoding: 'utf8' });
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /read 2345 rows, inserted 0 .*SQLite holds 2345, PostgreSQL 2345/);
+
+    const store = createPostgresStore({ url, driver: postgres });
+    t.after(() => store.close());
+    await store.ready;
+    assert.deepEqual(await answers(store), expected);
+    // created_at came along: retention removes exactly the 1,000 received in March.
+    assert.equal(await store.prune(new Date('2025-03-15T00:00:00Z'), 5_000), 1_000);
+  });
+
+  test('a wrong URL on either side is refused with a clear message', async () => {
+    await assert.rejects(copyToPostgres('postgres://h/db', 'postgres://h/db'), /not a SQLite URL/);
+    await assert.rejects(copyToPostgres('sqlite:///x.db', 'sqlite:///y.db'), /not a PostgreSQL URL/);
+    const usage = spawnSync(process.execPath, [SCRIPT], { encoding: 'utf8' });
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /^usage: /);
+  });
+});
