@@ -32,7 +32,7 @@ const USAGE = `usage: node scripts/send.ts [send|sign|verify] [options] [BODY | 
   sign             print the headers that sign BODY; nothing is sent
   verify           check received headers (--header) against BODY, as the service would; exit 0 when valid
   BODY             the JSON, exactly as given ("-" reads stdin); send without BODY: a sample message, fresh id
-  --url URL        the service (default $URL, else ${DEFAULT_URL}); /webhook is appended
+  --url URL        the service (default $URL, else http://localhost:$PORT, else ${DEFAULT_URL}); /webhook is appended
   --scheme S       xsig (X-Signature, the default) or standard (Standard Webhooks); verify: from the headers
   --secret S       xsig: the shared secret (default $WEBHOOK_SECRET, else the file $WEBHOOK_SECRET_FILE names);
                    standard: a whsec_ secret or whsk_ signing key, verify also whpk_ keys, space-separated
@@ -102,7 +102,7 @@ export function parseArgs(argv: readonly string[], env: Env): Parsed {
   if (secret.value === '') {
     return { ok: false, error: `no secret: pass --secret or set ${scheme === 'xsig' ? 'WEBHOOK_SECRET' : 'STANDARD_WEBHOOKS_SECRET'}` };
   }
-  const url = flags.get('--url') ?? (env.URL || DEFAULT_URL);
+  const url = flags.get('--url') ?? (env.URL || (env.PORT ? `http://localhost:${env.PORT}` : DEFAULT_URL));
   return { ok: true, options: { command, url, scheme, secret: secret.value, body, id: flags.get('--id') ?? null, headers, ...numbers.value } };
 }
 

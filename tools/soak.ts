@@ -1,6 +1,6 @@
 // `make soak`: crash consistency over many SIGKILL/restart cycles, then the credential timing check.
 // Prints a summary table and exits non-zero when a promise was broken. SOAK_SEED replays a run,
-// SOAK_CYCLES sets the number of kill/restart cycles (default and minimum for the README figures: 20+).
+// SOAK_CYCLES sets the number of kill/restart cycles (default 25; bench/README.md keeps the figures).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

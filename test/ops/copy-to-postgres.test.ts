@@ -1,4 +1,4 @@
-// The README's move from one SQLite file to PostgreSQL: the copy command brings every message over with
+// The move from one SQLite file to PostgreSQL (docs/scaling-out.md): the copy command brings every message over with
 // its ts as sent and its created_at, and the PostgreSQL engine then answers as the SQLite one did.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

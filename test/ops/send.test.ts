@@ -47,6 +47,13 @@ describe('scripts/send.ts against a real server', () => {
     assert.deepEqual((listed as { data: unknown[] }).data, [JSON.parse(body)]);
   });
 
+  test('without URL, sends to localhost on PORT, as make run listens', async () => {
+    const port = new URL(app().url).port;
+    const r = await send([BODY.replace('cli-1', 'cli-port')], { PORT: port, WEBHOOK_SECRET: SECRET });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^HTTP 200 /);
+  });
+
   test('reads the secret from WEBHOOK_SECRET_FILE, trailing newline trimmed', async (t) => {
     const file = join(tempDir(t), 'secret');
     writeFileSync(file, `${SECRET}\n`);
