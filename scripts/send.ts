@@ -1,7 +1,7 @@
 // The sender's toolkit, after the Stripe and Svix CLIs: sign a JSON body and POST it to /webhook (once,
 // repeated, or as a small load), print the headers that sign it, or check headers a receiver got.
 // Standard library only, like the service.
-//   node scripts/send.ts [send|sign|verify] [options] [BODY | -]
+//   npm run send -- [send|sign|verify] [options] [BODY | -]   (npm and make bring the pinned Node)
 //   make send BODY='{"message_id":"m1",...}' ARGS='--scheme standard'     npm run send -- '{"message_id":"m1",...}'
 import { readFileSync } from 'node:fs';
 import { DEFAULT_TOLERANCE_SECONDS } from '../src/domain/standard-webhooks.ts';
@@ -27,7 +27,7 @@ export type CliOptions = {
   headers: Record<string, string>;
 };
 
-const USAGE = `usage: node scripts/send.ts [send|sign|verify] [options] [BODY | -]
+const USAGE = `usage: npm run send -- [send|sign|verify] [options] [BODY | -]   (or: make send ARGS='...' BODY='...')
   send (default)   sign BODY and POST it to URL/webhook; print the status and the answer (a summary for many)
   sign             print the headers that sign BODY; nothing is sent
   verify           check received headers (--header) against BODY, as the service would; exit 0 when valid
