@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { loadConfig } from '../../src/config.ts';
 import { sign } from '../../src/domain/signature.ts';
 import { parseSigningKey, signStandard } from '../../src/domain/standard-webhooks.ts';
 import { startApp } from '../helpers.ts';
@@ -34,6 +35,25 @@ describe('README.md', () => {
       { undocumented: [], missing: [] },
       'add a row per undocumented target to the README\'s "Make targets" table; drop rows of targets that are gone',
     );
+  });
+
+  test('"Configuration" lists every variable the service reads; "(coming)" marks exactly those it does not read yet', () => {
+    // Whatever loadConfig asks of the environment, recorded as it asks.
+    const read = new Set<string>();
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get: (_, name) => (typeof name === 'string' && read.add(name), undefined),
+      has: (_, name) => (typeof name === 'string' && read.add(name), false),
+    });
+    loadConfig(env, () => '');
+    const rows = section('README.md', 'Configuration').split('\n').filter((l) => l.startsWith('| `'));
+    const documented = new Map(rows.flatMap((l) => [...(l.split('|')[1] ?? '').matchAll(/`([A-Z_]+)`/g)].map((m) => [m[1] ?? '', l.includes('(coming)')] as const)));
+    const coming = [...documented].filter(([, c]) => c).map(([n]) => n);
+    assert.deepEqual(
+      { undocumented: [...read].filter((n) => !documented.has(n)).sort(), readButComing: coming.filter((n) => read.has(n)).sort() },
+      { undocumented: [], readButComing: [] },
+      'a row per variable in the README\'s configuration table; drop "(coming)" once the service reads it',
+    );
+    assert.deepEqual([...documented.keys()].filter((n) => !read.has(n) && !coming.includes(n)), [], 'rows of variables nothing reads');
   });
 
   test('every example in the endpoints table is a line of a block the examples test runs', () => {
