@@ -10,6 +10,8 @@
 // - A skipped block whose reason is exactly SERVICE_BLOCK starts the service the examples use: its
 //   `export NAME=value` lines (literal values) are the service's environment, and the examples' too.
 // - Blocks of other languages (```go, ```json, ```text, ...) are never run.
+// - A block that calls curl, openssl or python3 where the machine lacks it is skipped with that reason;
+//   with CI=true (where .ci/run installs them) that is a failure instead.
 // - Examples may not leave files in the work tree; relative links must name files that exist (and
 //   headings that exist, for #anchors).
 import assert from 'node:assert/strict';
@@ -49,6 +51,19 @@ function serviceEnv(blocks: Block[]): Record<string, string> {
 /** A shell's PATH on this machine: without the project's node_modules/.bin, which make and npm add themselves. */
 function machinePath(): string {
   return (process.env.PATH ?? '').split(delimiter).filter((p) => !p.endsWith(join('node_modules', '.bin'))).join(delimiter);
+}
+
+/** The machine's tools an example calls; CI installs them all (.ci/run), so there a missing one fails. */
+const TOOLS = ['curl', 'openssl', 'python3'];
+const installed = new Set(TOOLS.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { env: { PATH: machinePath() } }).status === 0));
+
+/** The skip reason of a block that calls a tool this machine lacks, or false. */
+function missingTools(b: Block): false | string {
+  const needed = b.language === 'python' ? ['python3'] : TOOLS.filter((tool) => new RegExp(`\\b${tool}\\b`).test(b.code));
+  const missing = needed.filter((tool) => !installed.has(tool));
+  if (missing.length === 0) return false;
+  if (process.env.CI === 'true') throw new Error(`${b.file}:${b.line} needs ${missing.join(', ')}, which CI installs`);
+  return `needs ${missing.join(', ')}, not installed here`;
 }
 
 /** What git sees in the work tree, ignored files included; null outside a git checkout. */
@@ -110,7 +125,7 @@ describe('the examples in README.md and docs/, run as written', () => {
   });
 
   for (const b of all.filter((x) => x.skip === null && x.language in RUN_LANGUAGES)) {
-    test(`${b.file}:${b.line} (${b.language})`, async () => {
+    test(`${b.file}:${b.line} (${b.language})`, { skip: missingTools(b) }, async () => {
       const command = RUN_LANGUAGES[b.language] ?? [];
       // The quick start is pasted into a new shell: only PORT carries over, as `make run` on it would.
       const fresh = b.file === 'README.md' && b.section === 'Quick start';
