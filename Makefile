@@ -44,9 +44,16 @@ build: $(BUILD) ## Type-check src/ and emit the JavaScript the service runs (dis
 run: $(BUILD) ## Run the server in the foreground on :8000 (SQLite under ./data unless DATABASE_URL is set)
 	DATABASE_URL="$${DATABASE_URL:-sqlite:///data/app.db}" exec node $(NODE_FLAGS) dist/main.js
 
-test: $(BUILD) ## Type-check, build, then run every test with a coverage report
+# Dots while it runs, failures in full, then a short summary; every test's line in coverage/tests.txt and
+# the coverage table in coverage/coverage.txt.
+test: $(BUILD) ## Type-check, build, then run every test; a summary with the coverage total (reports in coverage/)
 	tsc --noEmit -p .
-	c8 $(NODE_TESTS) 'test/**/*.test.ts'
+	@started=$$(date +%s); rm -rf coverage; mkdir -p coverage; rc=0; \
+	c8 --reporter=json-summary $(NODE_TESTS) --test-reporter=dot --test-reporter-destination=stdout \
+	  --test-reporter=spec --test-reporter-destination=coverage/tests.txt 'test/**/*.test.ts' || rc=$$?; \
+	c8 report --reporter=text > coverage/coverage.txt; \
+	node tools/test-summary.ts coverage/tests.txt coverage/coverage-summary.json coverage/coverage.txt $$started; \
+	exit $$rc
 
 # The HTTP tests whose subject is not the SQLite file, run with every app on a fresh PostgreSQL database of
 # the test process's own throwaway cluster (test/postgres-cluster.ts). The engine's own suites run in

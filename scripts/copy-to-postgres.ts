@@ -1,10 +1,12 @@
 // Copies an existing SQLite database's messages into PostgreSQL, for a move to several replicas:
-//   node scripts/copy-to-postgres.ts sqlite:////data/app.db postgres://user:pass@host:5432/lyftr
+//   DATABASE_URL=postgres://user:pass@host:5432/lyftr bin/copy-to-postgres sqlite:///data/app.db
+// (the target may also be the second argument; from the environment its password stays out of `ps`).
 // The target's schema is applied first (as a replica would at start). Rows go over in batches by rowid,
 // each one INSERT ... ON CONFLICT DO NOTHING keeping message_id, ts exactly as sent and created_at (so
 // retention still counts from receipt); a row already there is left as it is, so the command can be run
 // again, or while the SQLite service still takes traffic and once more after it stopped. It ends by
 // comparing the two counts. Needs the postgres package (`npm ci`).
+import { existsSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { parseDatabase, redactUrl } from '../src/config.ts';
 import { loadPostgresDriver } from '../src/store/postgres/driver.ts';
@@ -24,8 +26,7 @@ export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log
   const target = parseDatabase(postgresUrl);
   if (source?.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${JSON.stringify(sqliteUrl)}`);
   if (target?.kind !== 'postgres') throw new Error(`not a PostgreSQL URL: ${JSON.stringify(redactUrl(postgresUrl))}`);
-  // Read-only: the service may still be running on it (WAL lets both read and write at once).
-  const db = new DatabaseSync(source.path, { readOnly: true });
+  const db = openReadOnly(source.path);
   const postgres = await loadPostgresDriver();
   const sql = postgres(target.url, { max: 2, onnotice: () => {} });
   try {
@@ -59,6 +60,16 @@ export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log
   }
 }
 
+/** Read-only: the service may still be running on it (WAL lets both read and write at once). */
+function openReadOnly(path: string): DatabaseSync {
+  try {
+    return new DatabaseSync(path, { readOnly: true });
+  } catch (err) {
+    const hint = existsSync(path) ? '' : ' (no such file: sqlite:///relative/path or sqlite:////absolute/path, as the host sees it)';
+    throw new Error(`cannot open ${path}: ${err instanceof Error ? err.message : String(err)}${hint}`);
+  }
+}
+
 function toMessage(r: Row): Message {
   return { messageId: r.message_id, from: r.from_msisdn, to: r.to_msisdn, ts: r.ts, text: r.text };
 }
@@ -70,9 +81,10 @@ function receivedAt(value: string | null, fallback: Date): Date {
 }
 
 if (import.meta.main) {
-  const [from, to] = process.argv.slice(2);
+  const [from, given] = process.argv.slice(2);
+  const to = given ?? process.env.DATABASE_URL;
   if (from === undefined || to === undefined) {
-    process.stderr.write('usage: node scripts/copy-to-postgres.ts sqlite:////path/app.db postgres://user:pass@host:port/db\n');
+    process.stderr.write('usage: DATABASE_URL=postgres://user:pass@host:port/db bin/copy-to-postgres sqlite:///path/app.db [postgres-url]\n');
     process.exit(2);
   }
   copyToPostgres(from, to, (line) => process.stdout.write(`${line}\n`)).then(

@@ -1,7 +1,7 @@
 // The sender's toolkit, after the Stripe and Svix CLIs: sign a JSON body and POST it to /webhook (once,
 // repeated, or as a small load), print the headers that sign it, or check headers a receiver got.
 // Standard library only, like the service.
-//   node scripts/send.ts [send|sign|verify] [options] [BODY | -]
+//   npm run send -- [send|sign|verify] [options] [BODY | -]   (npm and make bring the pinned Node)
 //   make send BODY='{"message_id":"m1",...}' ARGS='--scheme standard'     npm run send -- '{"message_id":"m1",...}'
 import { readFileSync } from 'node:fs';
 import { DEFAULT_TOLERANCE_SECONDS } from '../src/domain/standard-webhooks.ts';
@@ -27,12 +27,12 @@ export type CliOptions = {
   headers: Record<string, string>;
 };
 
-const USAGE = `usage: node scripts/send.ts [send|sign|verify] [options] [BODY | -]
+const USAGE = `usage: npm run send -- [send|sign|verify] [options] [BODY | -]   (or: make send ARGS='...' BODY='...')
   send (default)   sign BODY and POST it to URL/webhook; print the status and the answer (a summary for many)
   sign             print the headers that sign BODY; nothing is sent
   verify           check received headers (--header) against BODY, as the service would; exit 0 when valid
   BODY             the JSON, exactly as given ("-" reads stdin); send without BODY: a sample message, fresh id
-  --url URL        the service (default $URL, else ${DEFAULT_URL}); /webhook is appended
+  --url URL        the service (default $URL, else http://localhost:$PORT, else ${DEFAULT_URL}); /webhook is appended
   --scheme S       xsig (X-Signature, the default) or standard (Standard Webhooks); verify: from the headers
   --secret S       xsig: the shared secret (default $WEBHOOK_SECRET, else the file $WEBHOOK_SECRET_FILE names);
                    standard: a whsec_ secret or whsk_ signing key, verify also whpk_ keys, space-separated
@@ -102,7 +102,7 @@ export function parseArgs(argv: readonly string[], env: Env): Parsed {
   if (secret.value === '') {
     return { ok: false, error: `no secret: pass --secret or set ${scheme === 'xsig' ? 'WEBHOOK_SECRET' : 'STANDARD_WEBHOOKS_SECRET'}` };
   }
-  const url = flags.get('--url') ?? (env.URL || DEFAULT_URL);
+  const url = flags.get('--url') ?? (env.URL || (env.PORT ? `http://localhost:${env.PORT}` : DEFAULT_URL));
   return { ok: true, options: { command, url, scheme, secret: secret.value, body, id: flags.get('--id') ?? null, headers, ...numbers.value } };
 }
 

@@ -19,6 +19,11 @@ export type CrashOptions = {
   concurrency?: number;
   /** The kill comes at a random moment in [min, max) ms after the load starts. */
   killAfterMs?: [number, number];
+  /**
+   * The kill also waits until this cycle has acknowledged this many messages, so every cycle tests
+   * something however slow the machine is (a count, not a rate).
+   */
+  minAckedPerCycle?: number;
 };
 
 export type CrashSummary = {
@@ -32,6 +37,8 @@ export type CrashSummary = {
   letIn: number;
   serverErrors: number;
   crashes: number;
+  /** Cycles that never reached minAckedPerCycle. */
+  starved: number;
   integrity: string;
 };
 
@@ -49,6 +56,7 @@ export async function runCrashCycles(options: CrashOptions): Promise<CrashSummar
   let requests = 0;
   let serverErrors = 0;
   let crashes = 0;
+  let starved = 0;
   let integrity = 'ok';
   let counter = 0;
 
@@ -73,6 +81,7 @@ export async function runCrashCycles(options: CrashOptions): Promise<CrashSummar
     });
     const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
     const stopAt = Date.now() + killMin + rnd.int(killMax - killMin);
+    const ackedBefore = acked.size;
     const worker = async (): Promise<void> => {
       while (!killed) {
         const s = next();
@@ -89,6 +98,15 @@ export async function runCrashCycles(options: CrashOptions): Promise<CrashSummar
     };
     const workers = Array.from({ length: concurrency }, worker);
     await new Promise((r) => setTimeout(r, Math.max(0, stopAt - Date.now())));
+    // A minute without the acknowledgements is a hang (counted as starved), not a slow machine.
+    const giveUpAt = Date.now() + 60_000;
+    while (acked.size - ackedBefore < (options.minAckedPerCycle ?? 0) && server.proc.exitCode === null) {
+      if (Date.now() > giveUpAt) {
+        starved++;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
     killed = true;
     server.proc.kill('SIGKILL');
     await server.exit;
@@ -138,6 +156,7 @@ export async function runCrashCycles(options: CrashOptions): Promise<CrashSummar
       letIn,
       serverErrors,
       crashes,
+      starved,
       integrity,
     };
   } finally {
@@ -193,7 +212,7 @@ export function postWebhook(agent: Agent, port: number, raw: string, signature: 
 
 type Launched = { proc: ChildProcess; port: number; exit: Promise<void> };
 
-/** Starts the service as it ships (the build, with its V8 flags) on a free port; null when it does not come up within 10 s. */
+/** Starts the service as it ships (the build, with its V8 flags) on a free port; null when it does not come up within 30 s. */
 export async function launch(dbPath: string, env: Record<string, string> = {}): Promise<Launched | null> {
   const proc = spawn(process.execPath, serviceArgs(), {
     env: {
@@ -210,7 +229,7 @@ export async function launch(dbPath: string, env: Record<string, string> = {}): 
   const exit = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const port = await new Promise<number | null>((resolve) => {
     let out = '';
-    const timer = setTimeout(() => resolve(null), 10_000);
+    const timer = setTimeout(() => resolve(null), 30_000);
     const onData = (d: Buffer): void => {
       out += d.toString();
       const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(out);

@@ -15,7 +15,22 @@ export type TimingResult = {
   lastByteWrong: number;
   /** |first - last| / max(first, last). */
   difference: number;
+  /**
+   * Sign test over the paired batches: how many standard deviations the count of pairs in which the
+   * first-wrong batch was slower lies from half. Without a leak the two are exchangeable (interleaved,
+   * alternating order), so load can only add noise to both: |z| > 5 happens by chance about once in
+   * 1.7 million runs.
+   */
+  z: number;
 };
+
+/** A leak is reported only when the difference is both large and far beyond chance. */
+export const TIMING_TOLERANCE = 0.03;
+export const TIMING_Z = 5;
+
+export function leaks(r: TimingResult): boolean {
+  return r.difference > TIMING_TOLERANCE && Math.abs(r.z) > TIMING_Z;
+}
 
 const BATCH = 200;
 
@@ -77,7 +92,11 @@ function measure(c: Case, trials: number): TimingResult {
   }
   const f = median(first);
   const l = median(last);
-  return { name: c.name, trials, firstByteWrong: f, lastByteWrong: l, difference: Math.abs(f - l) / Math.max(f, l) };
+  const slowerFirst = first.filter((x, i) => x > (last[i] ?? x)).length;
+  const ties = first.filter((x, i) => x === last[i]).length;
+  const n = trials - ties;
+  const z = n === 0 ? 0 : (slowerFirst - n / 2) / Math.sqrt(n / 4);
+  return { name: c.name, trials, firstByteWrong: f, lastByteWrong: l, difference: Math.abs(f - l) / Math.max(f, l), z };
 }
 
 /** Each credential check, then a naive early-exit comparison on the same harness: proof it can see a leak. */

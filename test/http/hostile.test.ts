@@ -22,14 +22,15 @@ async function series(url: string): Promise<Set<string>> {
 describe('hostile clients', () => {
   const app = useApp({ logLevel: 'INFO' });
 
-  test('10,000 requests to random paths add no metrics series', async () => {
-    // The one shared `unmatched` series and the /metrics series itself exist from here on.
+  test('1,000 requests to random paths add no metrics series', async () => {
+    // The one shared `unmatched` series and the /metrics series itself exist from here on. A label taken
+    // from the raw URL would add a series with the first request already; 1,000 make the point.
     await fetch(`${app().url}/no-such-path`);
     await series(app().url);
     const before = await series(app().url);
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < 10_000) {
+      while (next < 1_000) {
         const i = next++;
         const path = `/${i.toString(36)}/${Math.random().toString(36).slice(2)}?x=${i}`;
         const res = await fetch(`${app().url}${path}`, { headers: { 'x-request-id': `scan-${i}` } });

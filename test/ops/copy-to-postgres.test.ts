@@ -1,18 +1,23 @@
-// The README's move from one SQLite file to PostgreSQL: the copy command brings every message over with
+// The move from one SQLite file to PostgreSQL (docs/scaling-out.md): the copy command brings every message over with
 // its ts as sent and its created_at, and the PostgreSQL engine then answers as the SQLite one did.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import postgres from 'postgres';
-import { copyToPostgres } from '../../scripts/copy-to-postgres.ts';
 import { createPostgresStore } from '../../src/store/postgres/postgres.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { ListQuery, Message, Store } from '../../src/store/store.ts';
 import { tempDir } from '../helpers.ts';
 import { cluster, skipWithoutPostgres } from '../postgres-cluster.ts';
 
-const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'copy-to-postgres.ts');
+// The operator's command, run as the docs give it: the wrapper that picks the pinned Node.
+const COMMAND = join(import.meta.dirname, '..', '..', 'bin', 'copy-to-postgres');
+
+function copy(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const { DATABASE_URL: _, ...inherited } = process.env;
+  return spawnSync(COMMAND, args, { encoding: 'utf8', env: { ...inherited, ...env } });
+}
 
 const messages: Message[] = Array.from({ length: 2_345 }, (_, i) => ({
   messageId: i === 7 ? 'nul\u0000id' : `m${i}`,
@@ -49,12 +54,14 @@ describe('copying a SQLite database into PostgreSQL', { skip: skipWithoutPostgre
     await sqlite.close();
 
     const url = await cluster().database('copy');
-    const first = await copyToPostgres(`sqlite:///${path}`, url);
-    assert.deepEqual(first, { read: 2_345, inserted: 2_345, sqliteCount: 2_345, postgresCount: 2_345 });
-    // The command as the README gives it: run again, nothing new, exit 0.
-    const again = spawnSync(process.execPath, [SCRIPT, `sqlite:///${path}`, url], { encoding: 'utf8' });
+    // The target from DATABASE_URL, as docs/scaling-out.md gives it.
+    const first = copy([`sqlite:///${path}`], { DATABASE_URL: url });
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.stdout, 'read 2345 rows, inserted 2345 (the rest were there already); SQLite holds 2345, PostgreSQL 2345\n');
+    // Run again (the target as an argument): nothing new, exit 0.
+    const again = copy([`sqlite:///${path}`, url]);
     assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stdout, /read 2345 rows, inserted 0 .*SQLite holds 2345, PostgreSQL 2345/);
+    assert.equal(again.stdout, 'read 2345 rows, inserted 0 (the rest were there already); SQLite holds 2345, PostgreSQL 2345\n');
 
     const store = createPostgresStore({ url, driver: postgres });
     t.after(() => store.close());
@@ -64,10 +71,17 @@ describe('copying a SQLite database into PostgreSQL', { skip: skipWithoutPostgre
     assert.equal(await store.prune(new Date('2025-03-15T00:00:00Z'), 5_000), 1_000);
   });
 
-  test('a wrong URL on either side is refused with a clear message', async () => {
-    await assert.rejects(copyToPostgres('postgres://h/db', 'postgres://h/db'), /not a SQLite URL/);
-    await assert.rejects(copyToPostgres('sqlite:///x.db', 'sqlite:///y.db'), /not a PostgreSQL URL/);
-    const usage = spawnSync(process.execPath, [SCRIPT], { encoding: 'utf8' });
+  test('a wrong URL on either side, or a file that is not there, is refused with a message naming it', async (t) => {
+    const url = await cluster().database('copy_refused');
+    const notSqlite = copy(['postgres://h/db', url]);
+    assert.deepEqual([notSqlite.status, notSqlite.stderr], [1, 'copy failed: not a SQLite URL: "postgres://h/db"\n']);
+    const notPostgres = copy(['sqlite:///x.db', 'sqlite:///y.db']);
+    assert.deepEqual([notPostgres.status, notPostgres.stderr], [1, 'copy failed: not a PostgreSQL URL: "sqlite:///y.db"\n']);
+    const missing = join(tempDir(t), 'nowhere', 'app.db');
+    const absent = copy([`sqlite:///${missing}`, url]);
+    assert.equal(absent.status, 1);
+    assert.match(absent.stderr, new RegExp(`^copy failed: cannot open ${missing}: .*\\(no such file: `));
+    const usage = copy([]);
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /^usage: /);
   });

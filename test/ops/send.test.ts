@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { parseArgs, sampleBody } from '../../scripts/send.ts';
 import { sign } from '../../src/domain/signature.ts';
 import { ED25519_PUBLIC_KEY, ED25519_SIGNING_KEY, getJson, SECRET, standardKeys, tempDir, useApp } from '../helpers.ts';
 
@@ -40,8 +39,17 @@ describe('scripts/send.ts against a real server', () => {
   });
 
   test('takes URL and WEBHOOK_SECRET from the environment, and the body from stdin with "-"', async () => {
-    const body = BODY.replace('cli-1', 'cli-2');
+    const body = BODY.replace('cli-1', 'cli-2').replace('"Hi"', '"from stdin"');
     const r = await send(['-'], { URL: app().url, WEBHOOK_SECRET: SECRET }, body);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^HTTP 200 /);
+    const { body: listed } = await getJson(`${app().url}/messages?q=from%20stdin`);
+    assert.deepEqual((listed as { data: unknown[] }).data, [JSON.parse(body)]);
+  });
+
+  test('without URL, sends to localhost on PORT, as make run listens', async () => {
+    const port = new URL(app().url).port;
+    const r = await send([BODY.replace('cli-1', 'cli-port')], { PORT: port, WEBHOOK_SECRET: SECRET });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^HTTP 200 /);
   });
@@ -53,11 +61,19 @@ describe('scripts/send.ts against a real server', () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
-  test('with no body, sends a valid sample message with a fresh id', async () => {
-    const r = await send(['--url', app().url, '--secret', SECRET]);
+  test('with no body, sends a valid sample message with a fresh id, stamped with the time it was sent', async () => {
+    const before = Date.now();
+    const r = await send(['--url', app().url], { WEBHOOK_SECRET: SECRET });
     assert.equal(r.code, 0, r.stderr);
     const { body } = await getJson(`${app().url}/messages?q=scripts/send.ts`);
-    assert.equal((body as { total: number }).total, 1);
+    const { total, data } = body as { total: number; data: { message_id: string; from: string; to: string; ts: string; text: string }[] };
+    assert.equal(total, 1);
+    const [m] = data;
+    assert.ok(m);
+    assert.match(m.message_id, /^sample-\d+$/);
+    assert.deepEqual([m.from, m.to, m.text], ['+919876543210', '+14155550100', 'Hello from scripts/send.ts']);
+    assert.match(m.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.ok(Date.parse(m.ts) >= Math.floor(before / 1000) * 1000 && Date.parse(m.ts) <= Date.now());
   });
 
   test('a wrong secret prints the 401 answer and exits 1', async () => {
@@ -168,60 +184,42 @@ describe('scripts/send.ts with Standard Webhooks, against a real server with bot
   });
 });
 
-describe('send.ts argument parsing', () => {
-  test('unknown options, missing values and a second body are usage errors', () => {
-    const env = { WEBHOOK_SECRET: 's' };
-    assert.deepEqual(parseArgs(['--nope'], env), { ok: false, error: 'unknown option --nope' });
-    assert.deepEqual(parseArgs(['--url'], env), { ok: false, error: '--url needs a value' });
-    assert.deepEqual(parseArgs(['{}', '{}'], env), { ok: false, error: 'give the body once (quote it)' });
-    assert.deepEqual(parseArgs([], env), {
-      ok: true,
-      options: {
-        command: 'send',
-        url: 'http://localhost:8000',
-        scheme: 'xsig',
-        secret: 's',
-        body: null,
-        id: null,
-        headers: {},
-        timestamp: null,
-        skew: 0,
-        repeat: 1,
-        count: 1,
-        concurrency: 1,
-      },
+describe('send.ts argument errors: exit 2 and one line saying what is wrong, nothing sent', () => {
+  const cases: [string[], Record<string, string>, string | RegExp][] = [
+    [['--nope'], {}, 'unknown option --nope'],
+    [['--url'], {}, '--url needs a value'],
+    [['{}', '{}'], {}, 'give the body once (quote it)'],
+    [['--count', '0'], {}, '--count must be a positive integer, got "0"'],
+    [['--concurrency', '1.5'], {}, '--concurrency must be a positive integer, got "1.5"'],
+    [['--scheme', 'standard', '--timestamp', '-3'], {}, '--timestamp must be unix seconds, got "-3"'],
+    [['--scheme', 'svix'], {}, '--scheme must be xsig or standard, got "svix"'],
+    [['--skew', '10'], {}, '--id, --timestamp and --skew are Standard Webhooks options: add --scheme standard'],
+    [['sign'], {}, 'sign needs the BODY'],
+    [['verify', '{}'], {}, /^verify needs the received headers/],
+    [['verify', '--header', 'nocolon', '{}'], {}, /^--header takes 'name: value'/],
+    [['--scheme', 'standard'], { WEBHOOK_SECRET: 's' }, 'no secret: pass --secret or set STANDARD_WEBHOOKS_SECRET'],
+    [[], { WEBHOOK_SECRET: '', WEBHOOK_SECRET_FILE: '/nonexistent/secret' }, 'cannot read WEBHOOK_SECRET_FILE /nonexistent/secret'],
+  ];
+  for (const [argv, env, error] of cases) {
+    test(`${argv.join(' ') || '(no arguments)'} ${JSON.stringify(env)}`, async () => {
+      // Port 9 (discard): were anything sent, the answer would be "cannot reach", exit 1.
+      const r = await send([...argv, ...(argv.includes('--url') ? [] : ['--url', 'http://127.0.0.1:9'])], { WEBHOOK_SECRET: 's', STANDARD_WEBHOOKS_SECRET: '', ...env });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      const [first, second] = r.stderr.split('\n');
+      if (typeof error === 'string') assert.equal(first, error);
+      else assert.match(first ?? '', error);
+      assert.match(second ?? '', /^usage: /);
     });
-  });
+  }
 
-  test('numbers, schemes and what each command needs are checked before anything is sent', () => {
-    const env = { WEBHOOK_SECRET: 's', STANDARD_WEBHOOKS_SECRET: 'whsec_c2VjcmV0' };
-    const error = (argv: string[], from: Record<string, string> = env): string => {
-      const r = parseArgs(argv, from);
-      return r.ok ? 'ok' : r.error;
-    };
-    assert.equal(error(['--count', '0']), '--count must be a positive integer, got "0"');
-    assert.equal(error(['--concurrency', '1.5']), '--concurrency must be a positive integer, got "1.5"');
-    assert.equal(error(['--scheme', 'standard', '--timestamp', '-3']), '--timestamp must be unix seconds, got "-3"');
-    assert.equal(error(['--scheme', 'standard', '--skew', '-400']), 'ok');
-    assert.equal(error(['--scheme', 'svix']), '--scheme must be xsig or standard, got "svix"');
-    assert.equal(error(['--skew', '10']), '--id, --timestamp and --skew are Standard Webhooks options: add --scheme standard');
-    assert.equal(error(['sign']), 'sign needs the BODY');
-    assert.match(error(['verify', '{}']), /^verify needs the received headers/);
-    assert.match(error(['verify', '--header', 'nocolon', '{}']), /^--header takes 'name: value'/);
-    assert.equal(error(['--scheme', 'standard']), 'ok');
-    assert.equal(error(['--scheme', 'standard'], {}), 'no secret: pass --secret or set STANDARD_WEBHOOKS_SECRET');
-    const verify = parseArgs(['verify', '--header', 'Webhook-Signature: v1,x', '{}'], env);
-    assert.ok(verify.ok);
-    assert.deepEqual([verify.options.scheme, verify.options.headers], ['standard', { 'webhook-signature': 'v1,x' }]);
-  });
-
-  test('the sample body is a valid message stamped with the given time', () => {
-    assert.deepEqual(JSON.parse(sampleBody(new Date('2025-03-04T05:06:07.890Z'))), {
-      message_id: 'sample-1741064767890',
-      from: '+919876543210',
-      to: '+14155550100',
-      ts: '2025-03-04T05:06:07Z',
-      text: 'Hello from scripts/send.ts',
+  test('the defaults: scheme xsig, the secret from WEBHOOK_SECRET; verify picks Standard Webhooks from its headers', async () => {
+    const signed = await send(['sign', '{}'], { WEBHOOK_SECRET: 's' });
+    assert.deepEqual([signed.code, signed.stdout], [0, `x-signature: ${sign('{}', 's')}\n`]);
+    const verify = await send(['verify', '--header', 'Webhook-Signature: v1,x', '--header', 'webhook-id: a', '--header', 'webhook-timestamp: 1', '{}'], {
+      STANDARD_WEBHOOKS_SECRET: 'whsec_c2VjcmV0',
     });
+    assert.equal(verify.code, 1);
+    // Only Standard Webhooks signs a time.
+    assert.match(verify.stdout, /^timestamp outside tolerance: /);
   });
 });
