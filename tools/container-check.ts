@@ -479,19 +479,18 @@ async function main(): Promise<void> {
   const unknown = Object.keys(API !== null && typeof API === 'object' ? API : {}).filter((k) => !HANDLED.includes(k));
   check('every setting of the compose service `api` is one this check applies', unknown.length === 0, unknown.join(' '));
   const dir = mkdtempSync(join(tmpdir(), 'lyftr-check-'));
+  let id: string | null = null;
   try {
     note(`${must(podman(['--version']), 'podman')}, ${must(run('runc', ['--version']), 'runc').split('\n')[0]}`);
     const baseStarted = Date.now();
     const base = ensureBase(note);
     note(`base: ${seconds(baseStarted)}`);
-    const id = build(base);
+    id = build(base);
     if (id !== null) {
       imageContents(id);
       await lifecycle();
       await missingSecret();
       await makeUpDown(dir, await freePort());
-      // make up built the image again under the same name: this run's first build would stay behind untagged.
-      if (inspect(IMAGE, '{{.Id}}') !== id) podman(['rmi', id]);
       await postgresReplicas();
     }
     composeFiles();
@@ -500,6 +499,8 @@ async function main(): Promise<void> {
     check('the check ran to its end', false, err instanceof Error ? err.message : String(err));
   } finally {
     cleanUp();
+    // make up built the image again under the same name: this run's first build would stay behind untagged.
+    if (id !== null && inspect(IMAGE, '{{.Id}}') !== id) podman(['rmi', id]);
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write(`container-check: ${passed} passed, ${failed} failed (${seconds(started)})\n`);

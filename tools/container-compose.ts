@@ -146,6 +146,8 @@ async function up(compose: Compose, base: string[], env: NodeJS.ProcessEnv): Pro
     return 1;
   }
   const limits = podmanLimits();
+  const imageId = (): string => spawnSync('podman', ['image', 'inspect', '--format', '{{.Id}}', String(at(SERVICES.api, 'image'))], { encoding: 'utf8' }).stdout.trim();
+  const previous = imageId();
   const built = podmanBuild(env, limits);
   if (built !== 0) return built;
   // podman-compose 1.0 ignores pids_limit, and takes run arguments for all containers at once: the
@@ -154,6 +156,8 @@ async function up(compose: Compose, base: string[], env: NodeJS.ProcessEnv): Pro
   const runArgs = [...limits, ...(pids > 0 ? ['--pids-limit', String(pids)] : [])];
   // --force-recreate: podman-compose 1.0 would otherwise keep a running container on the old image.
   run([...base, '--podman-run-args', runArgs.join(' '), 'up', '-d', '--no-build', '--force-recreate', ...services], env);
+  // The image this build replaced, untagged now, once no container runs it (each is a full copy on vfs).
+  if (previous !== '' && previous !== imageId()) spawnSync('podman', ['rmi', previous], { stdio: 'ignore' });
   const failed = notRunning(projectName(env), services);
   if (failed.length > 0) process.stderr.write(`not running: ${failed.join(', ')} (podman ps -a; podman logs <container>)\n`);
   return failed.length === 0 ? 0 : 1;
