@@ -3,8 +3,9 @@
 # stage installs the production dependencies alone (none on the SQLite engine; `postgres` once declared);
 # the runtime stage holds only package.json, dist/ and those, with no npm.
 # NODE_IMAGE: the official Node 24 image on Debian 13, slim. Any base works that is Debian trixie with
-# Node at /usr/local/bin/node, npm on PATH and a `node` user of uid 1000, as that image is; CI builds on
-# one assembled from Debian packages and the project's pinned Node (tools/container-base.ts).
+# Node at /usr/local/bin/node, npm on PATH and a `node` user of uid 1000, as that image is; CI, and
+# `make up` with podman where that image is absent, build on one assembled from Debian packages and the
+# project's pinned Node (tools/container-base.ts).
 ARG NODE_IMAGE=node:24.21.0-trixie-slim
 
 FROM ${NODE_IMAGE} AS build

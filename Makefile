@@ -12,7 +12,6 @@ BUILD := dist/.built
 # The folders too: a folder's time changes when a file in it is added, removed or renamed.
 SOURCES := $(shell find src -name '*.ts' -o -type d)
 NODE_TESTS := node --test --test-concurrency=2
-COMPOSE := docker compose
 PORT ?= 8000
 # V8 flags for the service (npm start, the Dockerfile and the bench use the same; a test keeps them so):
 # a 4 MB young generation instead of 16 MB; optimising compiles on the thread that needs them rather than
@@ -86,14 +85,16 @@ test-stats: $(DEPS) ## Run the GET /stats tests
 bench: $(BUILD) ## Benchmark ingest and queries at 1M rows (a few minutes; table + bench/results.json)
 	node bench/run.ts
 
-up: ## Build and start the container (docker compose; needs WEBHOOK_SECRET)
-	$(COMPOSE) up -d --build
+# The compose implementation (COMPOSE, else Docker's, else podman-compose), the Node base where no registry
+# answers, and only the default profile (COMPOSE_PROFILES=monitoring,scale for more): tools/container-compose.ts.
+up: $(DEPS) ## Build and start the container on 127.0.0.1:PORT (compose; docs/compose.md)
+	node tools/container-compose.ts up
 
-down: ## Stop the container (the data volume stays)
-	$(COMPOSE) down
+down: $(DEPS) ## Stop and remove the containers (the data volume stays)
+	node tools/container-compose.ts down
 
-logs: ## Follow the container's logs
-	$(COMPOSE) logs -f api
+logs: $(DEPS) ## Follow the service's logs
+	node tools/container-compose.ts logs
 
 health: ## Ask the running service whether it is live and ready
 	@curl -fsS http://localhost:$(PORT)/health/live && echo

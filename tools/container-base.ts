@@ -4,7 +4,8 @@
 // `node` user of uid 1000, as in the official node:24-trixie-slim. npm's own folder also holds an npmrc with this
 // machine's registry and CA bundle, so `npm ci` in the build stage reaches the registry the way npm on
 // this machine does; the runtime stage deletes that folder with npm. Nothing of the machine enters the repo.
-// Imported once under a name keyed by what went into it, and reused while it exists.
+// Imported once under a name keyed by what went into it, and reused while it exists. `make up` uses it too,
+// with podman, when no official Node image is there (tools/container-compose.ts).
 //   node tools/container-base.ts      prints the base image's name (assembling it first when missing)
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';

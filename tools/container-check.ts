@@ -1,10 +1,11 @@
 // CI's container check (`make container-check`): builds the image from the Dockerfile on a Node 24 Debian
 // base (tools/container-base.ts), runs it with the settings docker-compose.yml gives the `api` service,
-// and checks what an operator relies on, then validates the compose files with a real compose
-// implementation. Each check prints one line; the last line counts them. Any failure exits 1.
+// and checks what an operator relies on; then runs `make up` and `make down` for real (podman-compose, the
+// secrets override), and reads the compose files back through docker-compose. Each check prints one line;
+// the last line counts them. Any failure exits 1.
 // Needs root, podman, runc, debootstrap, docker-compose and podman-compose (.ci/run installs them).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const API = at(parseYaml(readRepoFile('docker-compose.yml')), 'services', 'api');
 /** Keys of the api service this check turns into podman arguments; any other key fails the check. */
-const HANDLED = ['build', 'image', 'ports', 'environment', 'volumes', 'read_only', 'tmpfs', 'security_opt', 'cap_drop', 'restart', 'stop_grace_period'];
+const HANDLED = ['build', 'image', 'ports', 'environment', 'volumes', 'read_only', 'tmpfs', 'security_opt', 'cap_drop', 'mem_limit', 'pids_limit', 'restart', 'stop_grace_period'];
 const GRACE_SECONDS = Number.parseInt(String(at(API, 'stop_grace_period')), 10);
 
 /**
@@ -47,6 +48,7 @@ function composeArgs(env: Record<string, string>, volume: string, hostNetwork = 
   for (const t of list(at(API, 'tmpfs'))) args.push('--tmpfs', String(t));
   for (const s of list(at(API, 'security_opt'))) args.push('--security-opt', String(s).replace(/:true$/, ''));
   for (const c of list(at(API, 'cap_drop'))) args.push('--cap-drop', String(c));
+  args.push('--memory', String(at(API, 'mem_limit')), '--pids-limit', String(at(API, 'pids_limit')));
   const restart = at(API, 'restart');
   if (typeof restart === 'string') args.push('--restart', restart);
   args.push('--stop-timeout', String(GRACE_SECONDS));
@@ -57,13 +59,16 @@ function composeArgs(env: Record<string, string>, volume: string, hostNetwork = 
   return args;
 }
 
-/** The api service's environment with the values an operator would give it, plus overrides. */
-function composeEnv(overrides: Record<string, string>): Record<string, string> {
-  const defaults = Object.entries(stringMap(at(API, 'environment'))).map(([k, v]): [string, string] => {
-    const m = /^\$\{(\w+)(?::[-?](.*))?\}$/.exec(v);
-    return [k, m ? (k === 'WEBHOOK_SECRET' ? SECRET : (m[2] ?? '')) : v];
-  });
-  return { ...Object.fromEntries(defaults), ...overrides };
+/**
+ * The api service's environment as compose gives it for these operator settings: the file's fixed values,
+ * and each passed-through setting (a key with no value) only when the operator set it.
+ */
+function composeEnv(settings: Record<string, string>): Record<string, string> {
+  const declared = at(API, 'environment');
+  const keys = declared !== null && typeof declared === 'object' && !Array.isArray(declared) ? declared : {};
+  const fixed = Object.entries(keys).filter(([, v]) => v !== null).map(([k, v]) => [k, String(v)]);
+  const passed = Object.entries(settings).filter(([k]) => keys[k] === null);
+  return Object.fromEntries([...fixed, ...passed]);
 }
 
 // ---- containers ---------------------------------------------------------------------------------------
@@ -253,7 +258,7 @@ function runAsync(cmd: string, args: string[]): Promise<Run> {
 /** One container on a fresh volume through its life: ingest, hardening, sqlite3, restart, stop, re-create. */
 async function lifecycle(): Promise<void> {
   const volume = `${PREFIX}-data`;
-  const args = composeArgs(composeEnv({}), volume);
+  const args = composeArgs(composeEnv({ WEBHOOK_SECRET: SECRET }), volume);
   note(`podman run ${args.join(' ')}`);
   let c = await start(`${PREFIX}-api`, args, IMAGE);
   check('the container turns healthy (its healthcheck, run by `podman healthcheck run`)', (await healthy(c.name)) === 'healthy');
@@ -284,7 +289,7 @@ async function lifecycle(): Promise<void> {
 
 /** No secret: the service stays up, live but not ready, and refuses webhooks; it is not restarted. */
 async function missingSecret(): Promise<void> {
-  const c = await start(`${PREFIX}-nosecret`, composeArgs(composeEnv({ WEBHOOK_SECRET: '' }), `${PREFIX}-nosecret`), IMAGE);
+  const c = await start(`${PREFIX}-nosecret`, composeArgs(composeEnv({}), `${PREFIX}-nosecret`), IMAGE);
   const live = await waitFor(c, '/health/live', 200);
   await sleep(3000);
   const ready = await fetch(`${c.url}/health/ready`);
@@ -308,7 +313,9 @@ async function postgresReplicas(): Promise<void> {
   const replicas: Container[] = [];
   for (const n of [1, 2]) {
     const port = await freePort();
-    const args = composeArgs(composeEnv({ DATABASE_URL: url, HOST: '127.0.0.1', PORT: String(port) }), `${PREFIX}-pg${n}`, true);
+    // The compose profile's own URL and the port of the service name are what host networking replaces here.
+    const env = { ...composeEnv({ WEBHOOK_SECRET: SECRET }), DATABASE_URL: url, HOST: '127.0.0.1', PORT: String(port) };
+    const args = composeArgs(env, `${PREFIX}-pg${n}`, true);
     must(podman(['run', '-d', '--name', `${PREFIX}-pg${n}`, ...args, IMAGE]), `podman run ${PREFIX}-pg${n}`);
     replicas.push({ name: `${PREFIX}-pg${n}`, url: `http://127.0.0.1:${port}` });
   }
@@ -328,37 +335,44 @@ async function postgresReplicas(): Promise<void> {
   await cluster.stop();
 }
 
-/** WEBHOOK_SECRET_FILE from a mounted file, as docker-compose.secret-file.yml sets it. */
-async function secretFile(dir: string): Promise<void> {
-  const file = join(dir, 'webhook_secret');
-  writeFileSync(file, 'secret-from-a-file\n', { mode: 0o644 });
-  const override = stringMap(at(parseYaml(readRepoFile('docker-compose.secret-file.yml')), 'services', 'api', 'environment'));
-  const target = override.WEBHOOK_SECRET_FILE ?? '';
-  const args = [...composeArgs(composeEnv(override), `${PREFIX}-secretfile`), '-v', `${file}:${target}:ro`];
-  const c = await start(`${PREFIX}-secretfile`, args, IMAGE);
-  const ready = await waitFor(c, '/health/ready', 200);
-  const good = await post(c, message(), 'secret-from-a-file');
-  const bad = await post(c, message(), SECRET);
-  check(`the secret from a mounted file (WEBHOOK_SECRET_FILE=${target}): ready, its signature 200, another 401`,
-    ready === 200 && good.status === 200 && bad.status === 401, `${ready} ${good.status} ${bad.status}`);
-}
-
 // ---- compose ----------------------------------------------------------------------------------------------
 
 function composeFiles(): void {
-  const compose = (args: string[], env: Record<string, string> = { WEBHOOK_SECRET: 'x' }): Run =>
+  const compose = (args: string[], env: Record<string, string> = {}): Run =>
     run('docker-compose', args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env } });
   const version = compose(['version', '--short']).stdout.trim();
-  const base = compose(['-f', 'docker-compose.yml', 'config', '-q']);
-  check(`docker-compose ${version} config: docker-compose.yml`, base.status === 0, base.stderr.trim());
-  const unset = compose(['-f', 'docker-compose.yml', 'config', '-q'], {});
-  check('docker-compose config without WEBHOOK_SECRET stops with the message', unset.status !== 0 && unset.stderr.includes('set WEBHOOK_SECRET'), unset.stderr.trim());
-  const merged = compose(['-f', 'docker-compose.yml', '-f', 'docker-compose.secret-file.yml', 'config']);
-  check('docker-compose config: docker-compose.yml + docker-compose.secret-file.yml', merged.status === 0 && merged.stdout.includes('WEBHOOK_SECRET_FILE: /run/secrets/webhook_secret'), merged.stderr.trim());
-  const services = at(parseYaml(readRepoFile('docker-compose.yml')), 'services');
+  const config = (env: Record<string, string>, files = ['-f', 'docker-compose.yml']): Yaml => {
+    const r = compose([...files, 'config'], env);
+    if (r.status !== 0) throw new Error(`docker-compose config: ${r.stderr.trim()}`);
+    return parseYaml(r.stdout);
+  };
+  // Every setting the file passes through, each given a value of its own.
+  const settings = Object.entries(stringMap(at(API, 'environment'))).filter(([, v]) => v === '').map(([k]): [string, string] => [k, `value-of-${k}`]);
+  const given = config(Object.fromEntries(settings));
+  const unset = config({});
+  for (const name of ['api', 'api-pg']) {
+    const env = (c: Yaml): Record<string, string> => stringMap(at(c, 'services', name, 'environment'));
+    const wrong = settings.filter(([k, v]) => env(given)[k] !== v || env(unset)[k] !== '');
+    check(`docker-compose ${version} config: ${name} gets each of the ${settings.length} settings the operator sets, and no value for one left unset`, wrong.length === 0, wrong.map(([k]) => k).join(' '));
+  }
+  const published = (c: Yaml, service: string): string => list(at(c, 'services', service, 'ports')).map(String).join(' ');
+  const open = config({ API_BIND: '0.0.0.0', PORT: '9000' });
+  check('ports: api on 127.0.0.1:8000, HAProxy on 127.0.0.1:8080, Prometheus on 127.0.0.1:9090; API_BIND=0.0.0.0 PORT=9000 moves the api and HAProxy',
+    published(unset, 'api') === '127.0.0.1:8000:8000/tcp' && published(unset, 'haproxy') === '127.0.0.1:8080:8080/tcp' && published(unset, 'prometheus') === '127.0.0.1:9090:9090/tcp' &&
+      published(open, 'api') === '0.0.0.0:9000:8000/tcp' && published(open, 'haproxy') === '0.0.0.0:8080:8080/tcp',
+    `${published(unset, 'api')} ${published(unset, 'haproxy')} ${published(unset, 'prometheus')} ${published(open, 'api')} ${published(open, 'haproxy')}`);
+  const services = at(unset, 'services');
+  const names = Object.keys(services !== null && typeof services === 'object' ? services : {});
+  const unlimited = names.filter((n) => !at(services as Yaml, n, 'mem_limit') || !at(services as Yaml, n, 'pids_limit'));
+  check(`memory and pids limits on every service (${names.join(', ')})`, names.length === 5 && unlimited.length === 0, unlimited.join(' '));
+  const pg = `${String(at(config({ POSTGRES_PASSWORD: 'pw-from-env' }), 'services', 'api-pg', 'environment', 'DATABASE_URL'))} ${String(at(unset, 'services', 'postgres', 'environment', 'POSTGRES_PASSWORD'))}`;
+  check('the PostgreSQL password is POSTGRES_PASSWORD, with no default', pg === 'postgres://lyftr:pw-from-env@postgres:5432/lyftr ', pg);
+  const merged = config({}, ['-f', 'docker-compose.yml', '-f', 'docker-compose.secret-file.yml']);
+  const mounts = ['api', 'api-pg'].map((n) => list(at(merged, 'services', n, 'volumes')).map(String).find((v) => v.endsWith(':/run/secrets:ro')) ?? '');
+  check('docker-compose config: docker-compose.secret-file.yml mounts ./secrets read-only at /run/secrets in api and api-pg', mounts.every((m) => m.endsWith('/secrets:/run/secrets:ro')), mounts.join(' '));
   const profiles = new Map<string, string[]>();
-  for (const [name, s] of Object.entries(services !== null && typeof services === 'object' ? services : {})) {
-    for (const p of list(at(s, 'profiles'))) profiles.set(String(p), [...(profiles.get(String(p)) ?? []), name]);
+  for (const [name, svc] of Object.entries(at(parseYaml(readRepoFile('docker-compose.yml')), 'services') as Record<string, Yaml>)) {
+    for (const p of list(at(svc, 'profiles'))) profiles.set(String(p), [...(profiles.get(String(p)) ?? []), name]);
   }
   const listed = compose(['-f', 'docker-compose.yml', 'config', '--profiles']).stdout.trim().split('\n').sort();
   check(`docker-compose config --profiles: ${listed.join(', ')}`, JSON.stringify(listed) === JSON.stringify([...profiles.keys()].sort()), listed.join(' '));
@@ -379,24 +393,62 @@ function haproxyConfig(base: string): void {
   check(`haproxy ${version} -c: ops/haproxy/haproxy.cfg is valid`, r.status === 0 && /Configuration file is valid/.test(r.stdout + r.stderr), (r.stderr || r.stdout).trim().slice(-500));
 }
 
-/** podman-compose up of the api service with the secret-file override; its settings read back. */
-async function podmanCompose(dir: string, port: number): Promise<void> {
+/** The project's containers by service name, and its volumes (`-a`: stopped ones too). */
+function projectState(project: string): { services: string[]; volumes: string[] } {
+  const services = podman(['ps', '-a', '--filter', `label=io.podman.compose.project=${project}`, '--format', '{{index .Labels "com.docker.compose.service"}}']);
+  return { services: services.stdout.trim().split('\n').filter(Boolean).sort(), volumes: podman(['volume', 'ls', '-q']).stdout.trim().split('\n').filter(Boolean) };
+}
+
+/**
+ * `make up` and `make down` as an operator runs them, on this machine's podman-compose: secrets from files
+ * (docker-compose.secret-file.yml), tokens from the environment, PORT for the host port.
+ */
+async function makeUpDown(dir: string, port: number): Promise<void> {
   const project = `${PREFIX}-compose`;
-  const args = ['--podman-args', `--storage-driver ${PODMAN_GLOBAL[1]}`, '-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.secret-file.yml'];
-  const env = { ...PODMAN_ENV, WEBHOOK_SECRET: 'from-file', WEBHOOK_SECRET_PATH: join(dir, 'webhook_secret'), API_PORT: String(port) };
-  const up = run('podman-compose', [...args, 'up', '-d', '--no-build', 'api'], { env });
+  const secrets = join(dir, 'secrets');
+  mkdirSync(secrets, { mode: 0o755 });
+  writeFileSync(join(secrets, 'webhook_secret'), 'secret-from-a-file\n', { mode: 0o644 });
+  writeFileSync(join(secrets, 'read_tokens'), 'read-token-from-a-file\n', { mode: 0o644 });
+  const operator: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CI: process.env.CI };
+  const env = {
+    ...operator, COMPOSE_PROJECT_NAME: project, PORT: String(port), SECRETS_DIR: secrets,
+    COMPOSE_FILE: 'docker-compose.yml:docker-compose.secret-file.yml',
+    WEBHOOK_SECRET_FILE: '/run/secrets/webhook_secret', READ_TOKENS_FILE: '/run/secrets/read_tokens', METRICS_TOKEN: 'metrics-token-from-env',
+  };
+  const volumesBefore = projectState(project).volumes;
+  const started = Date.now();
+  const up = run('make', ['up'], { env });
+  const { services } = projectState(project);
+  if (!check(`make up (podman-compose, docker-compose.secret-file.yml): exit 0, only the default service runs (${services.join(', ')}), in ${seconds(started)}`,
+    up.status === 0 && services.join() === 'api', (up.stderr || up.stdout).trim().split('\n').slice(-5).join(' | '))) return;
   const name = `${project}_api_1`;
-  if (!check('podman-compose up -d api (docker-compose.yml + docker-compose.secret-file.yml)', up.status === 0 && inspect(name, '{{.State.Running}}') === 'true', up.stderr.trim().split('\n').slice(-3).join(' | '))) return;
   const c: Container = { name, url: `http://127.0.0.1:${port}` };
   const ready = await waitFor(c, '/health/ready', 200);
-  const posted = await post(c, message(), 'secret-from-a-file');
-  const settings = `${inspect(name, '{{.HostConfig.ReadonlyRootfs}}')} ${inspect(name, '{{.Config.User}}')}`;
-  const nnp = processes(name).map((p) => `${p.Uid} ${p.CapEff} ${p.NoNewPrivs}`);
-  check('under podman-compose: healthy, its signature 200, read-only root, user node, uid 1000 without capabilities, no-new-privileges',
-    ready === 200 && (await healthy(name)) === 'healthy' && posted.status === 200 && settings === 'true node' && nnp.length === 2 && nnp.every((p) => p === `${SERVICE_UID} 0000000000000000 1`),
-    `${ready} ${posted.status} ${settings} ${nnp.join()}`);
-  must(podman(['stop', '-t', String(GRACE_SECONDS), name]), 'podman stop');
-  run('podman-compose', [...args, 'down', '-v'], { env });
+  const mapped = must(podman(['port', name]), 'podman port');
+  const health = run('make', ['health'], { env });
+  check(`published on loopback only (${mapped}); make health asks PORT ${port}: live and ready`,
+    ready === 200 && mapped === `8000/tcp -> 127.0.0.1:${port}` && health.status === 0 && health.stdout.includes('"status":"ready"'), `${ready} ${health.stdout.trim()} ${health.stderr.trim()}`);
+  const get = (path: string, token?: string): Promise<number> =>
+    fetch(`${c.url}${path}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+  const statuses = [
+    (await post(c, message(), 'secret-from-a-file')).status, (await post(c, message(), SECRET)).status,
+    await get('/messages'), await get('/messages', 'read-token-from-a-file'), await get('/metrics'), await get('/metrics', 'metrics-token-from-env'),
+  ].join(' ');
+  check(`settings reach it: the secret file signs (200, another 401), READ_TOKENS_FILE guards /messages (401, 200), METRICS_TOKEN /metrics (401, 200)`,
+    statuses === '200 401 401 200 401 200', statuses);
+  const inside = exec(name, 'env').stdout;
+  const leaked = Object.keys(stringMap(at(API, 'environment'))).filter((k) => !(k in env) && k !== 'DATABASE_URL' && new RegExp(`^${k}=`, 'm').test(inside));
+  const limits = `${inspect(name, '{{.HostConfig.Memory}}')} ${inspect(name, '{{.HostConfig.PidsLimit}}')}`;
+  const expected = `${512 * 1024 * 1024} ${String(at(API, 'pids_limit'))}`;
+  const procs = processes(name).map((p) => `${p.Uid} ${p.CapEff} ${p.NoNewPrivs}`);
+  const hardened = inspect(name, '{{.HostConfig.ReadonlyRootfs}}') === 'true' && procs.length === 2 && procs.every((p) => p === `${SERVICE_UID} 0000000000000000 1`);
+  check(`settings left unset stay unset inside; memory and pids limits ${limits} (mem_limit ${String(at(API, 'mem_limit'))}, pids_limit ${String(at(API, 'pids_limit'))}); read-only root, uid 1000 without capabilities, no-new-privileges`,
+    leaked.length === 0 && limits === expected && hardened, `${leaked.join(' ')} ${limits} ${procs.join()}`);
+  const down = run('make', ['down'], { env });
+  const after = projectState(project);
+  const created = after.volumes.filter((v) => !volumesBefore.includes(v));
+  check(`make down: no container left, the data volume stays, no anonymous volume (new volumes: ${created.join(' ') || 'none'})`,
+    down.status === 0 && after.services.length === 0 && created.join() === `${project}_app-data`, `${down.stderr.trim().slice(-300)} ${after.services.join()} ${created.join()}`);
 }
 
 // ---- main -------------------------------------------------------------------------------------------------
@@ -427,18 +479,18 @@ async function main(): Promise<void> {
   const unknown = Object.keys(API !== null && typeof API === 'object' ? API : {}).filter((k) => !HANDLED.includes(k));
   check('every setting of the compose service `api` is one this check applies', unknown.length === 0, unknown.join(' '));
   const dir = mkdtempSync(join(tmpdir(), 'lyftr-check-'));
+  let id: string | null = null;
   try {
     note(`${must(podman(['--version']), 'podman')}, ${must(run('runc', ['--version']), 'runc').split('\n')[0]}`);
     const baseStarted = Date.now();
     const base = ensureBase(note);
     note(`base: ${seconds(baseStarted)}`);
-    const id = build(base);
+    id = build(base);
     if (id !== null) {
       imageContents(id);
       await lifecycle();
       await missingSecret();
-      await secretFile(dir);
-      await podmanCompose(dir, await freePort());
+      await makeUpDown(dir, await freePort());
       await postgresReplicas();
     }
     composeFiles();
@@ -447,6 +499,8 @@ async function main(): Promise<void> {
     check('the check ran to its end', false, err instanceof Error ? err.message : String(err));
   } finally {
     cleanUp();
+    // make up built the image again under the same name: this run's first build would stay behind untagged.
+    if (id !== null && inspect(IMAGE, '{{.Id}}') !== id) podman(['rmi', id]);
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write(`container-check: ${passed} passed, ${failed} failed (${seconds(started)})\n`);

@@ -43,11 +43,13 @@ function scalar(v: string): Yaml {
   if (v.startsWith('"') || v.startsWith('[') || v.startsWith('{')) return JSON.parse(v) as Yaml;
   if (v.startsWith("'")) return v.slice(1, -1).replace(/''/g, "'");
   if (v === 'true' || v === 'false') return v === 'true';
+  if (v === 'null' || v === '~') return null;
   return v;
 }
 
 /**
- * The YAML these files use: block maps and lists, `- key: value` items, quoted, plain and JSON-flow scalars,
+ * The YAML these files use: block maps and lists (indented or not under their key), `- key: value` items,
+ * quoted, plain and JSON-flow scalars, null,
  * and `&name` anchors on a block map merged elsewhere with `<<: *name` (keys written beside it win).
  */
 export function parseYaml(text: string): Yaml {
@@ -92,8 +94,11 @@ export function parseYaml(text: string): Yaml {
         own[key] = scalar(value);
         i += 1;
       } else {
-        const nextIndent = lines[i + 1]?.indent ?? 0;
-        const [nested, next] = nextIndent > indent ? block(i + 1, nextIndent) : [null, i + 1];
+        const following = lines[i + 1];
+        const nextIndent = following?.indent ?? 0;
+        // A list may also sit at its key's own indent (`key:` then `- item`), as compose tools print it.
+        const sameIndentList = nextIndent === indent && following?.text.startsWith('-') === true;
+        const [nested, next] = nextIndent > indent ? block(i + 1, nextIndent) : sameIndentList ? list(i + 1, indent) : [null, i + 1];
         if (value !== undefined) anchors.set(value.slice(1), nested);
         own[key] = nested;
         i = next;

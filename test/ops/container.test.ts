@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { posix } from 'node:path';
 import { describe, test } from 'node:test';
-import { at, list, parseDockerfile, parseYaml, readRepoFile, stringMap, type Yaml } from '../../tools/container-files.ts';
+import { at, list, parseDockerfile, parseYaml, readRepoFile, type Yaml } from '../../tools/container-files.ts';
 import { serviceFlags } from '../../tools/service-command.ts';
 import { DEFAULT_DATABASE_URL, DEFAULT_PORT, loadConfig, parseDatabaseUrl } from '../../src/config.ts';
 
@@ -17,7 +17,7 @@ const imageEnv = Object.fromEntries(ops('ENV').flatMap((e) => [...e.matchAll(/(\
 const compose = parseYaml(readRepoFile('docker-compose.yml'));
 const services = (at(compose, 'services') ?? {}) as Record<string, Yaml>;
 /** The services that run this image (the others are Prometheus, PostgreSQL, HAProxy). */
-const ours = Object.entries(services).filter(([, s]) => at(s, 'build') === '.');
+const ours = Object.entries(services).filter(([, s]) => at(s, 'build', 'context') === '.');
 const api = services.api;
 const makefile = readRepoFile('Makefile');
 const containerPort = (mapping: Yaml): string => String(mapping).split(':').at(-1) ?? '';
@@ -35,11 +35,12 @@ function imageHealthcheck(): { options: Record<string, string>; command: string[
 describe('the purpose-built readers (tools/container-files.ts)', () => {
   test('YAML: nested maps, scalar and map list items, quoted and flow values, anchors merged', () => {
     const yaml =
-      'x: &base\n  k: 1\n  m: old\na:\n  <<: *base\n  m: new\n  b: "x: y"\n  c:\n    - one\n    - k: v\n      n: true\n  d: ["p", "q"]\n# note\ne: \'it\'\'s\'\n';
+      'x: &base\n  k: 1\n  m: old\na:\n  <<: *base\n  m: new\n  b: "x: y"\n  c:\n    - one\n    - k: v\n      n: true\n  d: ["p", "q"]\n# note\ne: \'it\'\'s\'\nf:\n  g:\n  h: null\n  i:\n  - p\n  - k: v\n  j: x\n';
     assert.deepEqual(parseYaml(yaml), {
       x: { k: '1', m: 'old' },
       a: { k: '1', m: 'new', b: 'x: y', c: ['one', { k: 'v', n: true }], d: ['p', 'q'] },
       e: "it's",
+      f: { g: null, h: null, i: ['p', { k: 'v' }], j: 'x' },
     });
     assert.throws(() => parseYaml('a:\n  <<: *nowhere\n'), /no map anchor/);
   });
@@ -73,7 +74,8 @@ describe('one service, described alike everywhere', () => {
     assert.equal(imageEnv.PORT, port);
     assert.deepEqual(ops('EXPOSE'), [port]);
     assert.deepEqual(list(at(api, 'ports')).map(containerPort), [port]);
-    assert.equal(list(at(api, 'ports'))[0], `\${API_PORT:-${port}}:${port}`);
+    // make up, make health and make send: one PORT on the host.
+    assert.equal(list(at(api, 'ports'))[0], `\${API_BIND:-127.0.0.1}:\${PORT:-${port}}:${port}`);
     assert.match(makefile, new RegExp(`^PORT \\?= ${port}$`, 'm'));
     assert.match(JSON.stringify(imageHealthcheck().command), new RegExp(`\\|\\|${port}\\)`));
     assert.match(readRepoFile('ops/haproxy/haproxy.cfg'), new RegExp(`^\\s+server-template api-pg \\d+ api-pg:${port}$`, 'm'));
@@ -145,27 +147,68 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  test('WEBHOOK_SECRET is required: compose stops with a message when it is unset or empty', () => {
-    for (const [name, s] of ours) assert.match(String(at(s, 'environment', 'WEBHOOK_SECRET')), /^\$\{WEBHOOK_SECRET:\?.+\}$/, name);
+  test('every setting the service reads reaches each container of the image, unset when the operator leaves it unset', () => {
+    // The names loadConfig asks the environment for, whatever the shape of src/config.ts.
+    const read = new Set<string>();
+    const env = new Proxy({}, { get: (_, key) => (typeof key === 'string' && read.add(key), undefined), has: (_, key) => (typeof key === 'string' && read.add(key), false) });
+    loadConfig(env, () => '');
+    // The listen address is the image's (8000 on every interface); on the host, PORT and API_BIND publish
+    // it. The data's place is the service's own: the volume, or the profile's PostgreSQL.
+    const ownedByCompose = ['PORT', 'HOST', 'DATABASE_URL'];
+    const settings = [...read].filter((k) => !ownedByCompose.includes(k)).sort();
+    assert.ok(settings.includes('READ_TOKENS_FILE') && settings.includes('METRICS_TOKEN'), settings.join(' '));
+    for (const [name, s] of ours) {
+      const environment = at(s, 'environment') as Record<string, Yaml>;
+      // A key with no value: compose passes the operator's value, or leaves the variable unset.
+      assert.deepEqual(settings.filter((k) => environment[k] !== null), [], `${name}: settings not passed through`);
+      assert.ok(String(environment.DATABASE_URL).length > 0, name);
+    }
   });
 
-  test('every container of the image: read-only root, /tmp tmpfs, no-new-privileges, no capabilities, 15 s to drain', () => {
+  test('ports publish on 127.0.0.1 unless API_BIND says otherwise; Prometheus on loopback only', () => {
+    const published = Object.entries(services).flatMap(([name, s]) => list(at(s, 'ports')).map((p) => [name, String(p)]));
+    assert.deepEqual(published, [
+      ['api', '${API_BIND:-127.0.0.1}:${PORT:-8000}:8000'],
+      ['prometheus', '127.0.0.1:9090:9090'],
+      ['haproxy', '${API_BIND:-127.0.0.1}:8080:8080'],
+    ]);
+  });
+
+  test('every container of the image: read-only root, /tmp tmpfs, no-new-privileges, no capabilities, limits, 15 s to drain', () => {
     assert.deepEqual(ours.map(([name]) => name).sort(), ['api', 'api-pg']);
     for (const [name, s] of ours) {
       assert.equal(at(s, 'read_only'), true, name);
-      assert.deepEqual(list(at(s, 'tmpfs')), ['/tmp'], name);
+      assert.ok(list(at(s, 'tmpfs')).includes('/tmp'), name);
       assert.deepEqual(list(at(s, 'security_opt')), ['no-new-privileges:true'], name);
       assert.deepEqual(list(at(s, 'cap_drop')), ['ALL'], name);
       assert.equal(at(s, 'restart'), 'unless-stopped', name);
       assert.ok(Number.parseInt(String(at(s, 'stop_grace_period')), 10) > 10, 'longer than the service drain (10 s)');
     }
+    for (const [name, s] of Object.entries(services)) {
+      assert.match(String(at(s, 'mem_limit')), /^\d+[mg]$/, `${name}: mem_limit`);
+      assert.ok(Number(at(s, 'pids_limit')) > 0, `${name}: pids_limit`);
+    }
   });
 
-  test('profile scale: PostgreSQL 15+, two or more replicas on it, HAProxy in front', () => {
+  test('the image\'s Node base: the NODE_IMAGE build argument, the Dockerfile\'s default unless the operator names another', () => {
+    for (const [name, s] of ours) {
+      assert.equal(at(s, 'build', 'context'), '.', name);
+      assert.equal(at(s, 'build', 'args', 'NODE_IMAGE'), `\${NODE_IMAGE:-${dockerfile.args.NODE_IMAGE}}`, name);
+    }
+  });
+
+  test('no anonymous volume: /data is the named volume for api and a tmpfs for the PostgreSQL replicas', () => {
+    assert.deepEqual(ops('VOLUME'), ['["/data"]']);
+    assert.deepEqual(list(at(api, 'volumes')), ['app-data:/data']);
+    assert.ok(list(at(services['api-pg'], 'tmpfs')).includes('/data'));
+  });
+
+  test('profile scale: PostgreSQL 15+ with the operator\'s password (no default), two or more replicas on it, HAProxy in front', () => {
     const pg = services['api-pg'];
     assert.deepEqual(list(at(pg, 'profiles')), ['scale']);
     assert.ok(Number(at(pg, 'deploy', 'replicas')) >= 2);
-    assert.match(String(at(pg, 'environment', 'DATABASE_URL')), /^postgres:\/\/lyftr:lyftr@postgres:5432\/lyftr$/);
+    assert.equal(at(pg, 'environment', 'DATABASE_URL'), 'postgres://lyftr:${POSTGRES_PASSWORD:-}@postgres:5432/lyftr');
+    assert.equal(at(services.postgres, 'environment', 'POSTGRES_PASSWORD'), '${POSTGRES_PASSWORD:-}');
     assert.equal(at(pg, 'depends_on', 'postgres', 'condition'), 'service_healthy');
     assert.ok(Number(/^postgres:(\d+)/.exec(String(at(services.postgres, 'image')))?.[1]) >= 15);
     assert.deepEqual(list(at(services.haproxy, 'volumes')), ['./ops/haproxy:/usr/local/etc/haproxy:ro']);
@@ -182,26 +225,25 @@ describe('docker-compose.yml', () => {
     assert.equal(at(job, 'job_name'), 'lyftr-webhook-api', 'the job the alert rules select');
     const [target] = list(at(job, 'static_configs'));
     assert.deepEqual(at(target, 'targets'), ['api:8000']);
-    // METRICS_TOKEN: the bearer token comes from a file next to the config, which git never holds.
+    // METRICS_TOKEN: the bearer token comes from a file next to the config (make up writes it), which git never holds.
     assert.deepEqual(at(job, 'authorization'), { type: 'Bearer', credentials_file: 'metrics_token' });
     assert.match(readRepoFile('.gitignore'), /^ops\/prometheus\/metrics_token$/m);
   });
 });
 
-describe('docker-compose.secret-file.yml (optional Docker secret)', () => {
+describe('docker-compose.secret-file.yml (secrets from files)', () => {
   const override = parseYaml(readRepoFile('docker-compose.secret-file.yml'));
-  const overrideApi = at(override, 'services', 'api');
 
-  test('mounts the secret file and points WEBHOOK_SECRET_FILE at it', () => {
-    assert.deepEqual(list(at(overrideApi, 'secrets')), ['webhook_secret']);
-    assert.equal(at(overrideApi, 'environment', 'WEBHOOK_SECRET_FILE'), '/run/secrets/webhook_secret');
-    assert.match(String(at(override, 'secrets', 'webhook_secret', 'file')), /secrets\/webhook_secret/);
+  test('mounts the secrets folder read-only at /run/secrets in each container of the image, and nothing else', () => {
+    for (const [name] of ours) {
+      assert.deepEqual(at(override, 'services', name), { volumes: ['${SECRETS_DIR:-./secrets}:/run/secrets:ro'] }, name);
+    }
+    assert.deepEqual(Object.keys(at(override, 'services') as Record<string, Yaml>), ours.map(([name]) => name));
+    for (const entry of ['secrets/']) assert.match(readRepoFile('.gitignore'), new RegExp(`^${entry}$`, 'm'));
   });
 
-  test('merged over docker-compose.yml, the environment starts the service with the secret from the file', () => {
-    // Compose merges environment maps key by key, the later file winning; the base's own values stand in.
-    const merged = { ...stringMap(at(api, 'environment')), ...stringMap(at(overrideApi, 'environment')), LOG_LEVEL: 'INFO', MAX_BODY_BYTES: '1048576', WEBHOOK_SECRET_PREVIOUS: '' };
-    const loaded = loadConfig(merged, (path) => (path === '/run/secrets/webhook_secret' ? 's3cret\n' : ''));
+  test('a *_FILE setting pointing there starts the service with the secret from the file', () => {
+    const loaded = loadConfig({ WEBHOOK_SECRET_FILE: '/run/secrets/webhook_secret' }, (path) => (path === '/run/secrets/webhook_secret' ? 's3cret\n' : ''));
     assert.ok(loaded.ok, JSON.stringify(loaded));
     assert.deepEqual(loaded.config.secrets, ['s3cret']);
   });
