@@ -139,11 +139,11 @@ export type LoadResult = {
  * Unique messages sent by `concurrency` workers until `stop()` says so or `maxRequests` were sent. Every
  * id answered 200 is acknowledged: it must be stored, whatever happens afterwards.
  */
-export async function sendLoad(url: string, prefix: string, options: { concurrency: number; maxRequests: number; stop: () => boolean }): Promise<LoadResult> {
+export async function sendLoad(url: string, prefix: string, options: { concurrency: number; maxRequests: number; stop: (soFar: LoadResult) => boolean }): Promise<LoadResult> {
   const result: LoadResult = { acked: [], statuses: new Map(), missingRetryAfter: 0, last: [], errors: [] };
   let sent = 0;
   const worker = async (): Promise<void> => {
-    while (!options.stop() && sent < options.maxRequests) {
+    while (!options.stop(result) && sent < options.maxRequests) {
       const id = `${prefix}-${(sent += 1)}`;
       const { status, retryAfter, error } = await postMessage(url, id);
       if (error !== undefined && result.errors.length < 5) result.errors.push(error);
