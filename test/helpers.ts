@@ -9,7 +9,8 @@ import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type Stan
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
 
-export const SECRET = 'test-secret';
+// 16 bytes or more: a shorter secret logs a WARNING at start, which tests of the start-up lines would see.
+export const SECRET = 'test-secret-0123456789';
 /** The Standard Webhooks specification's Ed25519 test seed, and the public key a receiver configures. */
 export const ED25519_SIGNING_KEY = 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=';
 export const ED25519_PUBLIC_KEY = publicKeyFor(ED25519_SIGNING_KEY);
