@@ -41,6 +41,8 @@ export type TestApp = {
   dir: string;
   dbPath: string;
   logs: LogLine[];
+  /** The log exactly as written: look for a value that must never be logged here, not in re-serialised `logs`. */
+  logText(): string;
   shutdown(): Promise<void>;
 };
 
@@ -70,9 +72,11 @@ export async function startApp(
       : { kind: 'sqlite', path: join(dir, 'app.db') });
   const dbPath = database.kind === 'sqlite' ? database.path : '';
   const logs: LogLine[] = [];
+  let logText = '';
   const logger = createLogger({
     level: overrides.logLevel ?? 'DEBUG',
     sink: (chunk) => {
+      logText += chunk;
       for (const line of chunk.split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine);
     },
   });
@@ -98,7 +102,7 @@ export async function startApp(
     ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
-  return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };
+  return { url: service.url, dir, dbPath, logs, logText: () => logText, shutdown: service.shutdown };
 }
 
 /**

@@ -10,7 +10,7 @@ export const jsonBody = (description: string, schema: unknown): object => ({
   content: { 'application/json': { schema } },
 });
 
-const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$';
+const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$';
 const MSISDN_PATTERN = '^\\+[0-9]{1,15}$';
 
 export const schemas = {
@@ -41,7 +41,7 @@ export const schemas = {
   Timestamp: {
     type: 'string',
     pattern: TIMESTAMP_PATTERN,
-    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time.',
+    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time; the fraction has 1 to 9 digits.',
     example: '2025-01-15T10:00:00Z',
   },
   Msisdn: { type: 'string', pattern: MSISDN_PATTERN, example: '+919876543210' },

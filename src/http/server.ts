@@ -67,6 +67,8 @@ export function createHttpServer(options: ServerOptions): Server {
     const hostMissing = raw.httpVersion === '1.1' && raw.headers.host === undefined;
     try {
       if (hostMissing) throw detail(400, 'missing Host header');
+      // Node keeps the first of two Authorization headers, a proxy in front may act on the last: refused.
+      if (repeatsAuthorization(raw)) throw detail(400, 'more than one Authorization header');
       if (found === null) throw detail(404, 'not found');
       if (found.kind === 'method') {
         throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
@@ -132,6 +134,13 @@ export function createHttpServer(options: ServerOptions): Server {
   // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.
   server.on('connect', clientErrors.connect);
   return server;
+}
+
+function repeatsAuthorization(raw: IncomingMessage): boolean {
+  let seen = 0;
+  const names = raw.rawHeaders;
+  for (let i = 0; i < names.length; i += 2) if (names[i]?.length === 13 && names[i]?.toLowerCase() === 'authorization') seen += 1;
+  return seen > 1;
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
