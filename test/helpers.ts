@@ -41,8 +41,13 @@ export type TestApp = {
   dir: string;
   dbPath: string;
   logs: LogLine[];
-  /** The log exactly as written: look for a value that must never be logged here, not in re-serialised `logs`. */
+  /** The log exactly as written. */
   logText(): string;
+  /**
+   * True when `value` was logged: as written, or inside any parsed field (a tab or a CR is escaped in
+   * the JSON text, so only the parsed values show it; re-serialising `logs` would hide it again).
+   */
+  logged(value: string): boolean;
   shutdown(): Promise<void>;
 };
 
@@ -102,7 +107,15 @@ export async function startApp(
     ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
-  return { url: service.url, dir, dbPath, logs, logText: () => logText, shutdown: service.shutdown };
+  const logged = (value: string): boolean => logText.includes(value) || logs.some((line) => mentions(line, value));
+  return { url: service.url, dir, dbPath, logs, logText: () => logText, logged, shutdown: service.shutdown };
+}
+
+/** True when a string inside `value` (keys included, at any depth) contains `needle`. */
+function mentions(value: unknown, needle: string): boolean {
+  if (typeof value === 'string') return value.includes(needle);
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(value).some(([k, v]) => k.includes(needle) || mentions(v, needle));
 }
 
 /**

@@ -124,8 +124,10 @@ describe('createSqliteStore onCommit', () => {
       await new Promise((r) => setImmediate(r));
     }
     await Promise.all([busy, ...sent]);
-    // The first turn's pair goes to the (busy) writer at once; the four that follow wait for it, together.
-    assert.deepEqual(commits, [2, 4]);
+    // Every row committed once, and the turns that arrived while the writer was busy shared a transaction:
+    // fewer commits than the three turns the inserts came in (however a batch is cut).
+    assert.equal(commits.reduce((a, b) => a + b, 0), 6);
+    assert.ok(commits.length < 3, `commits: ${JSON.stringify(commits)}`);
   });
 
   test('a batch that rolls back is not reported; its good rows, retried alone, are', async (t) => {

@@ -40,10 +40,15 @@ describe('scripts/send.ts against a real server', () => {
   });
 
   test('takes URL and WEBHOOK_SECRET from the environment, and the body from stdin with "-"', async () => {
-    const body = BODY.replace('cli-1', 'cli-2');
+    const body = BODY.replace('cli-1', 'cli-2').replace('"Hi"', '"from stdin"');
     const r = await send(['-'], { URL: app().url, WEBHOOK_SECRET: SECRET }, body);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^HTTP 200 /);
+    // The stdin body itself was sent and stored, not a sample or an argument.
+    const { body: listed } = await getJson(`${app().url}/messages?q=from%20stdin`);
+    assert.deepEqual((listed as { data: unknown[] }).data, [
+      { message_id: 'cli-2', from: '+919876543210', to: '+14155550100', ts: '2025-01-15T10:00:00Z', text: 'from stdin' },
+    ]);
   });
 
   test('reads the secret from WEBHOOK_SECRET_FILE, trailing newline trimmed', async (t) => {
