@@ -74,4 +74,8 @@ export const responses = {
   InternalError: jsonBody('Unexpected failure; the log line carries the request id.', ref('Detail')),
   QueryInvalid: jsonBody('A query parameter is invalid or given twice.', ref('ValidationError')),
   NotAuthenticated: NOT_AUTHENTICATED,
+  StoreUnavailable: {
+    ...jsonBody('The database is locked, full, read-only or unreachable: `{"detail":"storage temporarily unavailable, retry later"}`.', ref('Detail')),
+    headers: { 'Retry-After': { description: 'Seconds before a retry.', schema: { type: 'string' } } },
+  },
 };

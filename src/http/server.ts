@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
-import { detail, HttpError } from './errors.ts';
+import { isStoreUnavailable } from '../store/store.ts';
+import { detail, HttpError, storeUnavailableReply } from './errors.ts';
 import type { Req } from './request.ts';
 import type { Reply } from './response.ts';
 import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
@@ -83,13 +84,7 @@ export function createHttpServer(options: ServerOptions): Server {
       };
       reply = await found.route.handler(req);
     } catch (err) {
-      if (err instanceof HttpError) {
-        reply = { status: err.status, body: err.body, headers: err.headers };
-      } else {
-        // The catch-all: whatever was thrown, the client gets JSON and the log gets one line, no stack.
-        logger.error('unhandled error', { request_id: requestId, error: describeError(err) });
-        reply = { status: 500, body: { detail: 'internal server error' } };
-      }
+      reply = failureReply(err, requestId);
     }
 
     // A body left unread (413, a 404/405 with a body, a failed read) would have to be drained to keep the
@@ -111,6 +106,15 @@ export function createHttpServer(options: ServerOptions): Server {
       latency_ms: Math.round(seconds * 1e6) / 1e3,
       ...reply.log,
     });
+  };
+
+  // What a handler threw: its HttpError, a 503 for storage trouble that may pass (fail closed, every
+  // endpoint), or the catch-all: JSON for the client and one log line, no stack.
+  const failureReply = (err: unknown, requestId: string): Reply => {
+    if (err instanceof HttpError) return { status: err.status, body: err.body, headers: err.headers };
+    if (isStoreUnavailable(err)) return storeUnavailableReply(err);
+    logger.error('unhandled error', { request_id: requestId, error: describeError(err) });
+    return { status: 500, body: { detail: 'internal server error' } };
   };
 
   const server = createServer({
