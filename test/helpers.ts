@@ -8,6 +8,7 @@ import { sign } from '../src/domain/signature.ts';
 import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
+import { createSqliteStore, type SqliteTesting } from '../src/store/sqlite/sqlite-store.ts';
 
 // 16 bytes or more: a shorter secret logs a WARNING at start, which tests of the start-up lines would see.
 export const SECRET = 'test-secret-0123456789';
@@ -65,10 +66,13 @@ export function tempDir(t: Cleanup): string {
  * The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder (or, with
  * TEST_ENGINE=postgres, a fresh database in the test process's PostgreSQL cluster); stopped in t.after.
  */
-export async function startApp(
-  t: Cleanup,
-  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'testing' | 'clock'> = {},
-): Promise<TestApp> {
+export type AppOverrides = Partial<Config> &
+  Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'clock'> & {
+    /** SQLite only: control of the store's writer thread (SQL on its connection, stopping it). */
+    testing?: SqliteTesting;
+  };
+
+export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promise<TestApp> {
   const dir = overrides.database ? '' : tempDir(t);
   const database: Config['database'] =
     overrides.database ??
@@ -103,12 +107,20 @@ export async function startApp(
     logger,
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
-    ...(overrides.testing && { testing: overrides.testing }),
+    ...(overrides.testing && { openStore: withWriterControl(overrides.testing) }),
     ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
   const logged = (value: string): boolean => logText.includes(value) || logs.some((line) => mentions(line, value));
   return { url: service.url, dir, dbPath, logs, logText: () => logText, logged, shutdown: service.shutdown };
+}
+
+/** A SQLite store opened as the service would, with the test's hold on its writer thread. */
+function withWriterControl(testing: SqliteTesting): NonNullable<ServiceOptions['openStore']> {
+  return async (config, events) => {
+    if (config.database.kind !== 'sqlite') throw new Error('writer control is for SQLite');
+    return createSqliteStore({ path: config.database.path, ...events }, testing);
+  };
 }
 
 /** True when a string inside `value` (keys included, at any depth) contains `needle`. */
