@@ -1,5 +1,5 @@
 import type { Message } from '../store/store.ts';
-import { repeatedKeys } from './repeated-keys.ts';
+import { repeatedKeyFinder } from './repeated-keys.ts';
 import { isTimestamp } from './timestamp.ts';
 import { codePointLength, type FieldError, type Validated } from './validation.ts';
 
@@ -9,7 +9,7 @@ export const MSISDN = /^\+[0-9]{1,15}$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 /** The message's own fields: one given twice is refused (JSON.parse would keep the last one silently). */
-const FIELDS: ReadonlySet<string> = new Set(['message_id', 'from', 'to', 'ts', 'text']);
+const repeatedFields = repeatedKeyFinder(['message_id', 'from', 'to', 'ts', 'text']);
 
 /**
  * A Message, or every field problem at once; with the problems, the message_id when it was valid itself
@@ -34,7 +34,7 @@ export function parseMessage(body: Uint8Array): ParsedMessage {
     return invalid([{ loc: ['body'], msg: `JSON decode error: ${detail}`, type: 'json_invalid' }]);
   }
   const validated = validateMessage(parsed);
-  const repeated = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? repeatedKeys(text, FIELDS) : [];
+  const repeated = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? repeatedFields(text) : [];
   if (repeated.length === 0) return validated;
   const errors = repeated.map((name): FieldError => ({ loc: ['body', name], msg: 'Field given more than once', type: 'duplicate_field' }));
   errors.push(...(validated.ok ? [] : validated.errors));

@@ -6,26 +6,37 @@ const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 
 /**
- * The keys of `names` that the top-level object of `json` holds more than once, in order of their second
- * appearance. `json` must already have parsed as an object: this only walks its structure (strings
- * skipped whole, nesting counted), one pass with no allocation beyond the keys compared.
+ * A finder of the keys of `names` (at most 31) that the top-level object of a JSON text holds more than
+ * once, in order of their second appearance. The text must already have parsed as an object: this only
+ * walks its structure (strings skipped whole, nesting counted), in one pass that allocates nothing unless
+ * a key may be one of `names`.
  */
-export function repeatedKeys(json: string, names: ReadonlySet<string>): string[] {
-  const seen = new Set<string>();
-  const repeated: string[] = [];
+export function repeatedKeyFinder(names: readonly string[]): (json: string) => string[] {
+  const lengths = new Set(names.map((n) => n.length));
+  return (json) => repeatedKeys(json, names, lengths);
+}
+
+function repeatedKeys(json: string, names: readonly string[], lengths: ReadonlySet<number>): string[] {
+  let seen = 0; // one bit per name
+  let repeated: string[] | null = null;
   let depth = 0;
   let expectKey = false;
+  let backslash = json.indexOf('\\'); // the next one at or after where we are; -1: none left
   for (let i = 0; i < json.length; i += 1) {
     const c = json.charCodeAt(i);
     if (c === QUOTE) {
       const end = closingQuote(json, i);
       if (depth === 1 && expectKey) {
-        const raw = json.slice(i + 1, end);
+        if (backslash !== -1 && backslash <= i) backslash = json.indexOf('\\', i + 1);
+        const escaped = backslash !== -1 && backslash < end;
         // An escaped key (`"message\u005fid"`) is the same key: decoded before it is compared.
-        const key = raw.includes('\\') ? (JSON.parse(json.slice(i, end + 1)) as string) : raw;
-        if (names.has(key)) {
-          if (seen.has(key) && !repeated.includes(key)) repeated.push(key);
-          seen.add(key);
+        if (escaped || lengths.has(end - i - 1)) {
+          const key = escaped ? (JSON.parse(json.slice(i, end + 1)) as string) : json.slice(i + 1, end);
+          const index = names.indexOf(key);
+          if (index !== -1) {
+            if ((seen & (1 << index)) !== 0 && !repeated?.includes(key)) (repeated ??= []).push(key);
+            seen |= 1 << index;
+          }
         }
         expectKey = false;
       }
@@ -39,7 +50,7 @@ export function repeatedKeys(json: string, names: ReadonlySet<string>): string[]
       expectKey = true;
     }
   }
-  return repeated;
+  return repeated ?? [];
 }
 
 /** The index of the quote that ends the string opening at `start` (one preceded by an even run of backslashes). */
