@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_TOLERANCE_SECONDS, parseStandardKey, type StandardKey } from './domain/standard-webhooks.ts';
+import { LOG_LEVELS, type LogLevel } from './observability/logger.ts';
 
-export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export const DEFAULT_DATABASE_URL = 'sqlite:////data/app.db';
 export const DEFAULT_PORT = 8000;
 export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+/** Secrets and tokens shorter than this get a WARNING at start: a guess or a brute force is within reach. */
+export const MIN_SECRET_BYTES = 16;
 
 export type Config = {
   /** Secrets accepted for signatures, current first; empty when none is configured. */
@@ -38,94 +40,104 @@ export type ConfigResult =
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** What each group of settings reads from and reports to; a group returns its part of Config. */
+type Reader = {
+  env: Env;
+  readFile: (path: string) => string;
+  errors: string[];
+  warnings: string[];
+};
+
 /**
  * The only reader of the environment. Reports every problem at once so an operator fixes them in one go.
  * A missing secret is not an error here: SPEC says the service starts and reports it (ready 503).
  */
 export function loadConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): ConfigResult {
-  const errors: string[] = [];
-  const warnings: string[] = [];
+  const reader: Reader = { env, readFile, errors: [], warnings: [] };
+  // One group of settings a function, in the order the errors are reported.
+  const config: Config = {
+    secrets: webhookSecrets(reader),
+    database: database(reader),
+    logLevel: logLevel(reader),
+    ...listen(reader),
+    retentionDays: retention(reader),
+    ...standardWebhooks(reader),
+    ...bearerTokens(reader),
+  };
+  if (reader.errors.length > 0) return { ok: false, errors: reader.errors };
+  return { ok: true, config: deepFreeze(config), warnings: reader.warnings };
+}
 
-  let secret = env.WEBHOOK_SECRET ?? '';
-  const secretFile = env.WEBHOOK_SECRET_FILE ?? '';
-  if (secretFile !== '') {
-    if (secret !== '') {
-      errors.push('WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are both set; set only one');
-    } else {
-      try {
-        // Secret files usually end with a newline written by an editor or `echo`.
-        secret = readFile(secretFile).replace(/\r?\n$/, '');
-      } catch (err) {
-        errors.push(`WEBHOOK_SECRET_FILE: cannot read ${JSON.stringify(secretFile)} (${errorCode(err)})`);
-      }
-    }
+/** WEBHOOK_SECRET (or _FILE) and WEBHOOK_SECRET_PREVIOUS: the seed's HMAC secrets, current first. */
+function webhookSecrets(r: Reader): string[] {
+  const current = readSecret(r, 'WEBHOOK_SECRET');
+  const previous = readSecret(r, 'WEBHOOK_SECRET_PREVIOUS', { file: false });
+  if (current === null) {
+    if (previous !== null) r.warnings.push('WEBHOOK_SECRET_PREVIOUS is set but no current secret is; webhooks stay disabled');
+    return [];
   }
-  const previous = env.WEBHOOK_SECRET_PREVIOUS ?? '';
-  const secrets: string[] = [];
-  if (secret !== '') {
-    secrets.push(secret);
-    if (previous !== '' && previous !== secret) secrets.push(previous);
-  } else if (previous !== '') {
-    warnings.push('WEBHOOK_SECRET_PREVIOUS is set but no current secret is; webhooks stay disabled');
-  }
+  return previous === null || previous === current ? [current] : [current, previous];
+}
 
-  const database = parseDatabase(env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
-  if (database === null) {
-    errors.push(
-      'DATABASE_URL must look like sqlite:///relative/path, sqlite:////absolute/path or postgres://user:password@host:port/database, ' +
-        `got ${JSON.stringify(env.DATABASE_URL === undefined ? undefined : redactUrl(env.DATABASE_URL))}`,
-    );
-  }
+function database(r: Reader): Database {
+  const url = r.env.DATABASE_URL;
+  const parsed = parseDatabase(url ?? DEFAULT_DATABASE_URL);
+  if (parsed !== null) return parsed;
+  r.errors.push(
+    'DATABASE_URL must look like sqlite:///relative/path, sqlite:////absolute/path or postgres://user:password@host:port/database, ' +
+      `got ${JSON.stringify(url === undefined ? undefined : redactUrl(url))}`,
+  );
+  return { kind: 'sqlite', path: ':memory:' };
+}
 
-  const rawLevel = (env.LOG_LEVEL ?? 'INFO').trim().toUpperCase();
-  const level = rawLevel === 'WARN' ? 'WARNING' : rawLevel;
-  const logLevel = LOG_LEVELS.find((l) => l === level);
-  if (logLevel === undefined) {
-    errors.push(`LOG_LEVEL must be one of DEBUG, INFO, WARNING (or WARN), ERROR, got ${JSON.stringify(env.LOG_LEVEL)}`);
-  }
+function logLevel(r: Reader): LogLevel {
+  const raw = (r.env.LOG_LEVEL ?? 'INFO').trim().toUpperCase();
+  const level = LOG_LEVELS.find((l) => l === (raw === 'WARN' ? 'WARNING' : raw));
+  if (level !== undefined) return level;
+  r.errors.push(`LOG_LEVEL must be one of DEBUG, INFO, WARNING (or WARN), ERROR, got ${JSON.stringify(r.env.LOG_LEVEL)}`);
+  return 'INFO';
+}
 
-  const port = parseInteger(env.PORT, DEFAULT_PORT, 0, 65_535);
-  if (port === null) errors.push(`PORT must be an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`);
-
-  const host = env.HOST === undefined || env.HOST.trim() === '' ? DEFAULT_HOST : env.HOST.trim();
-
-  const maxBodyBytes = parseInteger(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 1, 1024 * 1024 * 1024);
-  if (maxBodyBytes === null) {
-    errors.push(`MAX_BODY_BYTES must be an integer from 1 to 1073741824, got ${JSON.stringify(env.MAX_BODY_BYTES)}`);
-  }
-
-  const rawRetention = env.RETENTION_DAYS?.trim() ?? '';
-  const retentionDays = rawRetention === '' ? null : parseInteger(rawRetention, 0, 1, 1_000_000);
-  if (rawRetention !== '' && retentionDays === null) {
-    errors.push(`RETENTION_DAYS must be a whole number of days from 1 to 1000000, got ${JSON.stringify(env.RETENTION_DAYS)}`);
-  }
-
-  const standardKeys = parseStandardKeys(env.STANDARD_WEBHOOKS_SECRET ?? '', errors);
-  const toleranceSeconds = parseInteger(env.WEBHOOK_TOLERANCE_SECONDS, DEFAULT_TOLERANCE_SECONDS, 1, 31_536_000);
-  if (toleranceSeconds === null) {
-    errors.push(`WEBHOOK_TOLERANCE_SECONDS must be an integer from 1 to 31536000, got ${JSON.stringify(env.WEBHOOK_TOLERANCE_SECONDS)}`);
-  }
-  const readTokens = parseTokens('READ_TOKENS', readValueOrFile(env, 'READ_TOKENS', readFile, errors), errors);
-  const metricsTokens = parseTokens('METRICS_TOKEN', env.METRICS_TOKEN ?? '', errors);
-  if (metricsTokens.length > 1) errors.push('METRICS_TOKEN must be one token (Prometheus sends one)');
-
-  if (errors.length > 0 || database === null || logLevel === undefined || port === null || maxBodyBytes === null || toleranceSeconds === null) {
-    return { ok: false, errors };
-  }
-  const config: Config = Object.freeze({
-    secrets: Object.freeze(secrets),
-    database: Object.freeze(database),
-    logLevel,
-    port,
+/** PORT, HOST and MAX_BODY_BYTES: where the service listens and what it reads. */
+function listen(r: Reader): Pick<Config, 'port' | 'host' | 'maxBodyBytes'> {
+  const host = r.env.HOST === undefined || r.env.HOST.trim() === '' ? DEFAULT_HOST : r.env.HOST.trim();
+  return {
+    port: integerSetting(r, 'PORT', DEFAULT_PORT, 0, 65_535),
     host,
-    maxBodyBytes,
-    retentionDays,
-    standardKeys: Object.freeze(standardKeys),
-    toleranceSeconds,
-    readTokens: Object.freeze(readTokens),
-    metricsTokens: Object.freeze(metricsTokens),
+    maxBodyBytes: integerSetting(r, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1, 1024 * 1024 * 1024),
+  };
+}
+
+function retention(r: Reader): number | null {
+  const raw = r.env.RETENTION_DAYS?.trim() ?? '';
+  if (raw === '') return null;
+  const days = parseInteger(raw, 0, 1, 1_000_000);
+  if (days === null) r.errors.push(`RETENTION_DAYS must be a whole number of days from 1 to 1000000, got ${JSON.stringify(r.env.RETENTION_DAYS)}`);
+  return days;
+}
+
+/** STANDARD_WEBHOOKS_SECRET (space-separated keys, a bad one reported by position, never echoed) and the tolerance. */
+function standardWebhooks(r: Reader): Pick<Config, 'standardKeys' | 'toleranceSeconds'> {
+  const name = 'STANDARD_WEBHOOKS_SECRET';
+  const setting = readSetting(r, name, { file: false });
+  const texts = setting === null ? [] : words(r, setting, 'key');
+  const standardKeys: StandardKey[] = [];
+  texts.forEach((text, i) => {
+    const parsed = parseStandardKey(text);
+    if (parsed.ok) standardKeys.push(parsed.key);
+    else r.errors.push(`${name} key ${i + 1} of ${texts.length}: ${parsed.error}`);
   });
-  return { ok: true, config, warnings };
+  // Public keys (whpk_) are no secret; an HMAC key is as strong as its bytes.
+  if (standardKeys.some((k) => k.kind === 'hmac' && (k.key.symmetricKeySize ?? 0) < MIN_SECRET_BYTES)) warnShort(r, name);
+  return { standardKeys, toleranceSeconds: integerSetting(r, 'WEBHOOK_TOLERANCE_SECONDS', DEFAULT_TOLERANCE_SECONDS, 1, 31_536_000) };
+}
+
+/** READ_TOKENS (or _FILE) and METRICS_TOKEN: bearer tokens, several so one can be rotated. */
+function bearerTokens(r: Reader): Pick<Config, 'readTokens' | 'metricsTokens'> {
+  const readTokens = readTokenList(r, 'READ_TOKENS');
+  const metricsTokens = readTokenList(r, 'METRICS_TOKEN', { file: false });
+  if (metricsTokens.length > 1) r.errors.push('METRICS_TOKEN must be one token (Prometheus sends one)');
+  return { readTokens, metricsTokens };
 }
 
 /** A SQLite URL (parseDatabaseUrl) or a PostgreSQL one: `postgres://` or `postgresql://`, parsed by URL. */
@@ -163,46 +175,83 @@ export function parseDatabaseUrl(url: string): string | null {
   return path;
 }
 
-/** Space-separated Standard Webhooks keys; a bad one is reported by position, never echoed. */
-function parseStandardKeys(raw: string, errors: string[]): StandardKey[] {
-  const texts = raw.split(/\s+/).filter((k) => k !== '');
-  const keys: StandardKey[] = [];
-  texts.forEach((text, i) => {
-    const parsed = parseStandardKey(text);
-    if (parsed.ok) keys.push(parsed.key);
-    else errors.push(`STANDARD_WEBHOOKS_SECRET key ${i + 1} of ${texts.length}: ${parsed.error}`);
-  });
-  return keys;
-}
+/** A value and the variable it came from: NAME, or the contents of the file NAME_FILE names (container secrets). */
+type Setting = { name: string; value: string };
 
-/** `NAME`, or the contents of the file `NAME_FILE` names (container secrets); both set is an error. */
-function readValueOrFile(env: Env, name: string, readFile: (path: string) => string, errors: string[]): string {
-  const value = env[name] ?? '';
-  const file = env[`${name}_FILE`] ?? '';
-  if (file === '') return value;
+/**
+ * NAME or NAME_FILE, null when neither is set. An empty NAME counts as unset (compose passes `${NAME:-}`);
+ * both set is an error, and the file is then not read.
+ */
+function readSetting(r: Reader, name: string, options: { file?: boolean } = {}): Setting | null {
+  const value = r.env[name] ?? '';
+  const file = options.file === false ? '' : (r.env[`${name}_FILE`] ?? '');
+  if (file === '') return value === '' ? null : { name, value };
   if (value !== '') {
-    errors.push(`${name} and ${name}_FILE are both set; set only one`);
-    return '';
+    r.errors.push(`${name} and ${name}_FILE are both set; set only one`);
+    return null;
   }
   try {
-    return readFile(file);
+    // Secret files usually end with a newline written by an editor or `echo`.
+    return { name: `${name}_FILE`, value: r.readFile(file).replace(/\r?\n$/, '') };
   } catch (err) {
-    errors.push(`${name}_FILE: cannot read ${JSON.stringify(file)} (${errorCode(err)})`);
-    return '';
+    r.errors.push(`${name}_FILE: cannot read ${JSON.stringify(file)} (${errorCode(err)})`);
+    return null;
   }
+}
+
+/**
+ * An HMAC secret, used byte for byte (spaces included); null when unset. Set but blank is an error: the
+ * operator meant to set one (SPEC: a setting that holds no secret is never an open door).
+ */
+function readSecret(r: Reader, name: string, options: { file?: boolean } = {}): string | null {
+  const setting = readSetting(r, name, options);
+  if (setting === null) return null;
+  if (setting.value.trim() === '') {
+    r.errors.push(`${setting.name} is set but holds no secret; unset it or give the secret`);
+    return null;
+  }
+  if (Buffer.byteLength(setting.value) < MIN_SECRET_BYTES) warnShort(r, setting.name);
+  return setting.value;
 }
 
 // RFC 6750's b64token: what can follow `Bearer ` in one Authorization header.
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-/** Whitespace-separated bearer tokens (several, so one can be rotated); tokens are never echoed. */
-function parseTokens(name: string, raw: string, errors: string[]): string[] {
-  const tokens = raw.split(/\s+/).filter((t) => t !== '');
+/** Whitespace-separated bearer tokens, duplicates dropped; tokens are never echoed. Empty when unset. */
+function readTokenList(r: Reader, name: string, options: { file?: boolean } = {}): string[] {
+  const setting = readSetting(r, name, options);
+  if (setting === null) return [];
+  const tokens = words(r, setting, 'token');
   const bad = tokens.findIndex((t) => !BEARER_TOKEN.test(t));
   if (bad !== -1) {
-    errors.push(`${name} token ${bad + 1} of ${tokens.length} has characters a bearer token cannot carry (use letters, digits, -._~+/)`);
+    r.errors.push(`${setting.name} token ${bad + 1} of ${tokens.length} has characters a bearer token cannot carry (use letters, digits, -._~+/)`);
   }
+  if (tokens.some((t) => Buffer.byteLength(t) < MIN_SECRET_BYTES)) warnShort(r, setting.name);
   return [...new Set(tokens)];
+}
+
+/** The whitespace-separated words of a setting that is set; holding none is an error, never an open door. */
+function words(r: Reader, setting: Setting, what: 'token' | 'key'): string[] {
+  const list = setting.value.split(/\s+/).filter((w) => w !== '');
+  if (list.length === 0) r.errors.push(`${setting.name} is set but holds no ${what}; unset it or give at least one`);
+  return list;
+}
+
+function warnShort(r: Reader, name: string): void {
+  r.warnings.push(`${name} holds a value shorter than ${MIN_SECRET_BYTES} bytes: use a long random one (openssl rand -hex 32)`);
+}
+
+function integerSetting(r: Reader, name: string, fallback: number, min: number, max: number): number {
+  const n = parseInteger(r.env[name], fallback, min, max);
+  if (n !== null) return n;
+  r.errors.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(r.env[name])}`);
+  return fallback;
+}
+
+/** The config and every list in it frozen: nothing downstream can change what was validated. */
+function deepFreeze(config: Config): Readonly<Config> {
+  for (const value of Object.values(config)) if (typeof value === 'object' && value !== null) Object.freeze(value);
+  return Object.freeze(config);
 }
 
 function parseInteger(raw: string | undefined, fallback: number, min: number, max: number): number | null {

@@ -19,8 +19,7 @@ async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
     // One JSON line, no stack trace: the operator reads what to fix.
-    const line = { ts: new Date().toISOString(), level: 'ERROR', msg: 'invalid configuration', errors: loaded.errors };
-    process.stdout.write(JSON.stringify(line) + '\n');
+    createLogger({ level: 'ERROR' }).error('invalid configuration', { errors: loaded.errors });
     process.exitCode = 2;
     return;
   }

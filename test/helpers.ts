@@ -8,8 +8,10 @@ import { sign } from '../src/domain/signature.ts';
 import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
+import { createSqliteStore, type SqliteTesting } from '../src/store/sqlite/sqlite-store.ts';
 
-export const SECRET = 'test-secret';
+// 16 bytes or more: a shorter secret logs a WARNING at start, which tests of the start-up lines would see.
+export const SECRET = 'test-secret-0123456789';
 /** The Standard Webhooks specification's Ed25519 test seed, and the public key a receiver configures. */
 export const ED25519_SIGNING_KEY = 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=';
 export const ED25519_PUBLIC_KEY = publicKeyFor(ED25519_SIGNING_KEY);
@@ -40,6 +42,13 @@ export type TestApp = {
   dir: string;
   dbPath: string;
   logs: LogLine[];
+  /** The log exactly as written. */
+  logText(): string;
+  /**
+   * True when `value` was logged: as written, or inside any parsed field (a tab or a CR is escaped in
+   * the JSON text, so only the parsed values show it; re-serialising `logs` would hide it again).
+   */
+  logged(value: string): boolean;
   shutdown(): Promise<void>;
 };
 
@@ -57,10 +66,13 @@ export function tempDir(t: Cleanup): string {
  * The real service on 127.0.0.1, port 0, against a SQLite file in a temp folder (or, with
  * TEST_ENGINE=postgres, a fresh database in the test process's PostgreSQL cluster); stopped in t.after.
  */
-export async function startApp(
-  t: Cleanup,
-  overrides: Partial<Config> & Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'testing' | 'clock'> = {},
-): Promise<TestApp> {
+export type AppOverrides = Partial<Config> &
+  Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'clock'> & {
+    /** SQLite only: control of the store's writer thread (SQL on its connection, stopping it). */
+    testing?: SqliteTesting;
+  };
+
+export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promise<TestApp> {
   const dir = overrides.database ? '' : tempDir(t);
   const database: Config['database'] =
     overrides.database ??
@@ -69,9 +81,11 @@ export async function startApp(
       : { kind: 'sqlite', path: join(dir, 'app.db') });
   const dbPath = database.kind === 'sqlite' ? database.path : '';
   const logs: LogLine[] = [];
+  let logText = '';
   const logger = createLogger({
     level: overrides.logLevel ?? 'DEBUG',
     sink: (chunk) => {
+      logText += chunk;
       for (const line of chunk.split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine);
     },
   });
@@ -93,11 +107,27 @@ export async function startApp(
     logger,
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
-    ...(overrides.testing && { testing: overrides.testing }),
+    ...(overrides.testing && { openStore: withWriterControl(overrides.testing) }),
     ...(overrides.clock && { clock: overrides.clock }),
   });
   t.after(() => service.shutdown());
-  return { url: service.url, dir, dbPath, logs, shutdown: service.shutdown };
+  const logged = (value: string): boolean => logText.includes(value) || logs.some((line) => mentions(line, value));
+  return { url: service.url, dir, dbPath, logs, logText: () => logText, logged, shutdown: service.shutdown };
+}
+
+/** A SQLite store opened as the service would, with the test's hold on its writer thread. */
+function withWriterControl(testing: SqliteTesting): NonNullable<ServiceOptions['openStore']> {
+  return async (config, events) => {
+    if (config.database.kind !== 'sqlite') throw new Error('writer control is for SQLite');
+    return createSqliteStore({ path: config.database.path, ...events }, testing);
+  };
+}
+
+/** True when a string inside `value` (keys included, at any depth) contains `needle`. */
+function mentions(value: unknown, needle: string): boolean {
+  if (typeof value === 'string') return value.includes(needle);
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(value).some(([k, v]) => k.includes(needle) || mentions(v, needle));
 }
 
 /**

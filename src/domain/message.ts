@@ -1,4 +1,5 @@
 import type { Message } from '../store/store.ts';
+import { repeatedKeyFinder } from './repeated-keys.ts';
 import { isTimestamp } from './timestamp.ts';
 import { codePointLength, type FieldError, type Validated } from './validation.ts';
 
@@ -7,6 +8,8 @@ export const MAX_TEXT_LENGTH = 4096;
 export const MSISDN = /^\+[0-9]{1,15}$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+/** The message's own fields: one given twice is refused (JSON.parse would keep the last one silently). */
+const repeatedFields = repeatedKeyFinder(['message_id', 'from', 'to', 'ts', 'text']);
 
 /**
  * A Message, or every field problem at once; with the problems, the message_id when it was valid itself
@@ -30,7 +33,14 @@ export function parseMessage(body: Uint8Array): ParsedMessage {
     const detail = err instanceof Error ? err.message : 'invalid JSON';
     return invalid([{ loc: ['body'], msg: `JSON decode error: ${detail}`, type: 'json_invalid' }]);
   }
-  return validateMessage(parsed);
+  const validated = validateMessage(parsed);
+  const repeated = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? repeatedFields(text) : [];
+  if (repeated.length === 0) return validated;
+  const errors = repeated.map((name): FieldError => ({ loc: ['body', name], msg: 'Field given more than once', type: 'duplicate_field' }));
+  errors.push(...(validated.ok ? [] : validated.errors));
+  const messageId = validated.ok ? validated.value.messageId : 'messageId' in validated ? validated.messageId : undefined;
+  // Which message_id it was is unknown when it came twice.
+  return messageId !== undefined && !repeated.includes('message_id') ? { ok: false, errors, messageId } : invalid(errors);
 }
 
 /** What a message_id can be: non-empty, well-formed Unicode, at most MAX_MESSAGE_ID_LENGTH code points. */
@@ -84,7 +94,7 @@ export function validateMessage(input: unknown): ParsedMessage {
 export function timestampError(loc: (string | number)[]): FieldError {
   return {
     loc,
-    msg: 'Value should be a real UTC instant formatted YYYY-MM-DDTHH:MM:SS[.fraction]Z',
+    msg: 'Value should be a real UTC instant formatted YYYY-MM-DDTHH:MM:SS[.fraction]Z, the fraction 1 to 9 digits',
     type: 'datetime_format',
   };
 }

@@ -4,6 +4,11 @@ import { createHmac, createPrivateKey, createPublicKey, createSecretKey, sign as
 
 /** How far `webhook-timestamp` may be from our clock, either way, unless configured otherwise. */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
+/**
+ * Distinct `v1`/`v1a` entries checked per request, the rest ignored. A sender rotating keys sends two or
+ * three; without a cap, a 16 KB header of Ed25519 entries cost 170 verifications of the whole body.
+ */
+export const MAX_SIGNATURE_ENTRIES = 8;
 
 /** A key the receiver verifies with: an HMAC secret (`v1`) or an Ed25519 public key (`v1a`). */
 export type StandardKey = { readonly kind: 'hmac'; readonly key: KeyObject } | { readonly kind: 'ed25519'; readonly key: KeyObject };
@@ -102,7 +107,8 @@ export function signStandard(key: SigningKey, id: string, timestamp: string, bod
 /**
  * The specification's check: all three headers present, the timestamp within `toleranceSeconds` of
  * `nowSeconds` (either way), then any `v1`/`v1a` entry matching any key; other versions are ignored.
- * The timestamp comes first, as in the reference library: a replay costs no signature check.
+ * The timestamp comes first, as in the reference library: a replay costs no signature check. At most
+ * MAX_SIGNATURE_ENTRIES distinct entries are checked, so no header costs more than that many.
  */
 export function verifyStandard(
   body: Uint8Array,
@@ -117,15 +123,20 @@ export function verifyStandard(
   const macs = keys.flatMap((k) => (k.kind === 'hmac' ? [createHmac('sha256', k.key).update(content).digest()] : []));
   const publicKeys = keys.flatMap((k) => (k.kind === 'ed25519' ? [k.key] : []));
   let ok = false;
+  const checked = new Set<string>();
   // Every entry against every key, so the time taken does not tell which one matched.
   for (const entry of signature.split(' ')) {
+    if (checked.size === MAX_SIGNATURE_ENTRIES) break;
+    if (checked.has(entry)) continue;
     const comma = entry.indexOf(',');
     const version = entry.slice(0, comma);
     const given = comma === -1 ? null : decodeBase64(entry.slice(comma + 1));
     if (given === null) continue;
     if (version === 'v1' && given.length === HMAC_BYTES) {
+      checked.add(entry);
       for (const mac of macs) if (timingSafeEqual(mac, given)) ok = true;
     } else if (version === 'v1a' && given.length === ED25519_SIGNATURE_BYTES) {
+      checked.add(entry);
       for (const key of publicKeys) if (verify(null, content, key, given)) ok = true;
     }
   }

@@ -1,5 +1,6 @@
-// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` and nothing else: the contract's one timestamp form.
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$/;
+// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` and nothing else: the contract's one timestamp form. The fraction has
+// 1 to 9 digits (nanoseconds): a longer one would only bloat the rows and the cursors that carry it.
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 

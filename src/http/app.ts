@@ -5,7 +5,7 @@ import type { Registry } from '../observability/metrics.ts';
 import type { AuthEndpoint, ServiceMetrics } from '../observability/service-metrics.ts';
 import type { Store } from '../store/store.ts';
 import { requireBearer } from './auth.ts';
-import { checkReadiness, createReadyHandler, live } from './handlers/health.ts';
+import { createReadiness, createReadyHandler, live } from './handlers/health.ts';
 import { createMessagesHandler } from './handlers/messages.ts';
 import { createMetricsHandler } from './handlers/metrics.ts';
 import { createStatsHandler } from './handlers/stats.ts';
@@ -41,7 +41,7 @@ export function createApp(deps: AppDeps): App {
   const { config, store, logger, registry, metrics } = deps;
   let draining = false;
   const isDraining = (): boolean => draining;
-  const readiness = { store, secretConfigured: config.secrets.length > 0 || config.standardKeys.length > 0, draining: isDraining };
+  const readiness = createReadiness({ store, secretConfigured: config.secrets.length > 0 || config.standardKeys.length > 0, draining: isDraining });
   const openapi = createOpenApiDocument(deps.about);
   // SPEC "Read access": the bearer check sits here, in the table, so every guarded route is visible at once.
   const guarded = (tokens: readonly string[], endpoint: AuthEndpoint, handler: Route['handler']): Route['handler'] =>
@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): App {
       handler: guarded(
         config.metricsTokens,
         'metrics',
-        createMetricsHandler({ registry, metrics, store, readiness: () => checkReadiness(readiness) }),
+        createMetricsHandler({ registry, metrics, store, readiness }),
       ),
     },
   ];

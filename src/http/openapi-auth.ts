@@ -31,7 +31,8 @@ export const SIGNATURE_HEADERS = [
     required: false,
     description:
       'Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256>` and `v1a,<base64 Ed25519>` signatures of ' +
-      '`webhook-id.webhook-timestamp.body`; one matching any configured key is enough, unknown versions are ignored.',
+      '`webhook-id.webhook-timestamp.body`; one matching any configured key is enough, unknown versions are ignored, ' +
+      'and at most 8 distinct v1/v1a entries are checked.',
     schema: { type: 'string', example: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' },
   },
 ];

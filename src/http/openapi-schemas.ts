@@ -10,7 +10,7 @@ export const jsonBody = (description: string, schema: unknown): object => ({
   content: { 'application/json': { schema } },
 });
 
-const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$';
+const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$';
 const MSISDN_PATTERN = '^\\+[0-9]{1,15}$';
 
 export const schemas = {
@@ -41,7 +41,7 @@ export const schemas = {
   Timestamp: {
     type: 'string',
     pattern: TIMESTAMP_PATTERN,
-    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time.',
+    description: 'UTC instant `YYYY-MM-DDTHH:MM:SS[.fraction]Z` naming a real calendar time; the fraction has 1 to 9 digits.',
     example: '2025-01-15T10:00:00Z',
   },
   Msisdn: { type: 'string', pattern: MSISDN_PATTERN, example: '+919876543210' },
@@ -74,4 +74,8 @@ export const responses = {
   InternalError: jsonBody('Unexpected failure; the log line carries the request id.', ref('Detail')),
   QueryInvalid: jsonBody('A query parameter is invalid or given twice.', ref('ValidationError')),
   NotAuthenticated: NOT_AUTHENTICATED,
+  StoreUnavailable: {
+    ...jsonBody('The database is locked, full, read-only or unreachable: `{"detail":"storage temporarily unavailable, retry later"}`.', ref('Detail')),
+    headers: { 'Retry-After': { description: 'Seconds before a retry.', schema: { type: 'string' } } },
+  },
 };

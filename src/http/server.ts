@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
-import { detail, HttpError } from './errors.ts';
+import { isStoreUnavailable } from '../store/store.ts';
+import { detail, HttpError, storeUnavailableReply } from './errors.ts';
 import type { Req } from './request.ts';
 import type { Reply } from './response.ts';
 import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
@@ -41,79 +42,15 @@ export type ServerOptions = {
 
 /** The only place that writes responses: request id, timing, body cap, catch-all, access log, http metrics. */
 export function createHttpServer(options: ServerOptions): Server {
-  const { logger, match, maxBodyBytes, observe, draining } = options;
   const t = options.timeouts ?? {};
   // The request a socket is being answered for: a timeout that cuts it off (Node answers it through
   // 'clientError') is then that request's answer, logged and counted once, on its own line.
   const inFlight = new WeakMap<Socket, InFlight>();
-
-  const handle = async (raw: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> => {
-    const started = process.hrtime.bigint();
-    const incomingId = raw.headers['x-request-id'];
-    // A well-formed caller id is kept for tracing; anything else is replaced, never echoed or logged.
-    const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    const method = raw.method ?? 'GET';
-    const url = originForm(raw.url ?? '/');
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-
-    const found = match(method, path);
-    const label = found ? path : UNMATCHED_PATH;
-    const slot: InFlight = { req: raw, requestId };
-    inFlight.set(raw.socket, slot);
-    let reply: Reply;
-    // RFC 9112 requires Host on HTTP/1.1; checked here (not by Node) so the 400 is JSON, logged and counted.
-    const hostMissing = raw.httpVersion === '1.1' && raw.headers.host === undefined;
-    try {
-      if (hostMissing) throw detail(400, 'missing Host header');
-      if (found === null) throw detail(404, 'not found');
-      if (found.kind === 'method') {
-        throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
-      }
-      const req: Req = {
-        method,
-        path,
-        query,
-        headers: raw.headers,
-        requestId,
-        body: () => readBody(raw, maxBodyBytes, expectContinue ? res : null),
-      };
-      reply = await found.route.handler(req);
-    } catch (err) {
-      if (err instanceof HttpError) {
-        reply = { status: err.status, body: err.body, headers: err.headers };
-      } else {
-        // The catch-all: whatever was thrown, the client gets JSON and the log gets one line, no stack.
-        logger.error('unhandled error', { request_id: requestId, error: describeError(err) });
-        reply = { status: 500, body: { detail: 'internal server error' } };
-      }
-    }
-
-    // A body left unread (413, a 404/405 with a body, a failed read) would have to be drained to keep the
-    // connection: close it instead, so an oversized upload is never read to the end.
-    const close = !raw.complete || hostMissing || draining() || slot.closeAfter === true;
-    if (inFlight.get(raw.socket) === slot) inFlight.delete(raw.socket);
-    // Cut off meanwhile: the client got that answer (written by refuse), not this one.
-    const status = slot.refused ?? reply.status;
-    if (slot.refused === undefined) send(res, reply, method, requestId, close);
-
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    observe({ path: label, status, seconds });
-    const level = reply.logLevel ?? (status >= 500 ? 'ERROR' : status === 408 ? 'WARNING' : 'INFO');
-    logger.log(level, 'request', {
-      request_id: requestId,
-      method: method.slice(0, 16),
-      path: path.slice(0, MAX_LOGGED_PATH),
-      status,
-      latency_ms: Math.round(seconds * 1e6) / 1e3,
-      ...reply.log,
-    });
-  };
+  const handle = createRequestHandler(options, inFlight);
 
   const server = createServer({
     maxHeaderSize: MAX_HEADER_BYTES,
-    requireHostHeader: false, // answered in JSON by handle() instead of Node's empty 400
+    requireHostHeader: false, // answered in JSON by the handler instead of Node's empty 400
     headersTimeout: t.headersMs ?? HEADERS_TIMEOUT_MS,
     requestTimeout: t.requestMs ?? REQUEST_TIMEOUT_MS,
     keepAliveTimeout: t.keepAliveMs ?? KEEP_ALIVE_TIMEOUT_MS,
@@ -127,11 +64,104 @@ export function createHttpServer(options: ServerOptions): Server {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   // `Expect: 100-continue`: the limit is checked before the client is invited to send the body.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
-  const clientErrors = createClientErrors({ logger, observe, methods: options.methods, inFlight });
+  const clientErrors = createClientErrors({ logger: options.logger, observe: options.observe, methods: options.methods, inFlight });
   server.on('clientError', clientErrors.clientError);
   // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.
   server.on('connect', clientErrors.connect);
   return server;
+}
+
+type Target = { method: string; path: string; query: URLSearchParams };
+
+/** One request from start to access-log line: dispatch to its route, answer, count, log. */
+function createRequestHandler(
+  options: ServerOptions,
+  inFlight: WeakMap<Socket, InFlight>,
+): (raw: IncomingMessage, res: ServerResponse, expectContinue: boolean) => Promise<void> {
+  const { logger, match, maxBodyBytes, observe, draining } = options;
+
+  // What a handler threw: its HttpError, a 503 for storage trouble that may pass (fail closed, every
+  // endpoint), or the catch-all: JSON for the client and one log line, no stack.
+  const failureReply = (err: unknown, requestId: string): Reply => {
+    if (err instanceof HttpError) return { status: err.status, body: err.body, headers: err.headers };
+    if (isStoreUnavailable(err)) return storeUnavailableReply(err);
+    logger.error('unhandled error', { request_id: requestId, error: describeError(err) });
+    return { status: 500, body: { detail: 'internal server error' } };
+  };
+
+  // The route's reply, or the answer to whatever stops the request before or inside it.
+  const dispatch = async (raw: IncomingMessage, res: ServerResponse, expectContinue: boolean, target: Target, found: Match, requestId: string): Promise<Reply> => {
+    try {
+      if (hostMissing(raw)) throw detail(400, 'missing Host header');
+      // Node keeps the first of two Authorization headers, a proxy in front may act on the last: refused.
+      if (repeatsAuthorization(raw)) throw detail(400, 'more than one Authorization header');
+      if (found === null) throw detail(404, 'not found');
+      if (found.kind === 'method') throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
+      const body = (): Promise<Buffer> => readBody(raw, maxBodyBytes, expectContinue ? res : null);
+      const req: Req = { ...target, headers: raw.headers, requestId, body };
+      return await found.route.handler(req);
+    } catch (err) {
+      return failureReply(err, requestId);
+    }
+  };
+
+  return async (raw, res, expectContinue) => {
+    const started = process.hrtime.bigint();
+    const requestId = requestIdOf(raw);
+    const target = requestTarget(raw);
+    const found = match(target.method, target.path);
+    const slot: InFlight = { req: raw, requestId };
+    inFlight.set(raw.socket, slot);
+    const reply = await dispatch(raw, res, expectContinue, target, found, requestId);
+
+    // A body left unread (413, a 404/405 with a body, a failed read) would have to be drained to keep the
+    // connection: close it instead, so an oversized upload is never read to the end.
+    const close = !raw.complete || hostMissing(raw) || draining() || slot.closeAfter === true;
+    if (inFlight.get(raw.socket) === slot) inFlight.delete(raw.socket);
+    // Cut off meanwhile: the client got that answer (written by refuse), not this one.
+    const status = slot.refused ?? reply.status;
+    if (slot.refused === undefined) send(res, reply, target.method, requestId, close);
+
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    observe({ path: found ? target.path : UNMATCHED_PATH, status, seconds });
+    const level = reply.logLevel ?? (status >= 500 ? 'ERROR' : status === 408 ? 'WARNING' : 'INFO');
+    logger.log(level, 'request', {
+      request_id: requestId,
+      method: target.method.slice(0, 16),
+      path: target.path.slice(0, MAX_LOGGED_PATH),
+      status,
+      latency_ms: Math.round(seconds * 1e6) / 1e3,
+      ...reply.log,
+    });
+  };
+}
+
+/** A well-formed caller id is kept for tracing; anything else is replaced, never echoed or logged. */
+function requestIdOf(raw: IncomingMessage): string {
+  const incoming = raw.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+function requestTarget(raw: IncomingMessage): Target {
+  const url = originForm(raw.url ?? '/');
+  const q = url.indexOf('?');
+  return {
+    method: raw.method ?? 'GET',
+    path: q === -1 ? url : url.slice(0, q),
+    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+  };
+}
+
+// RFC 9112 requires Host on HTTP/1.1; checked here (not by Node) so the 400 is JSON, logged and counted.
+function hostMissing(raw: IncomingMessage): boolean {
+  return raw.httpVersion === '1.1' && raw.headers.host === undefined;
+}
+
+function repeatsAuthorization(raw: IncomingMessage): boolean {
+  let seen = 0;
+  const names = raw.rawHeaders;
+  for (let i = 0; i < names.length; i += 2) if (names[i]?.length === 13 && names[i]?.toLowerCase() === 'authorization') seen += 1;
+  return seen > 1;
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {

@@ -1,4 +1,5 @@
-import type { LogLevel } from '../config.ts';
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type LogFields = Record<string, unknown>;
 
@@ -63,13 +64,23 @@ export function createLogger(options: LoggerOptions): Logger {
   };
 }
 
+/**
+ * What JSON.stringify leaves raw but a terminal or a log viewer acts on: DEL and the C1 controls (U+009B
+ * starts an escape sequence), the line and paragraph separators, and the bidirectional marks, embeddings,
+ * overrides and isolates that can make a line read differently from what it holds.
+ */
+const UNSAFE = /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
 /** The entry's own keys win over fields of the same name; a field JSON cannot hold never loses the line. */
 function format(head: { ts: string; level: LogLevel; msg: string }, fields: LogFields | undefined): string {
   const entry: LogFields = { ...head };
   for (const [key, value] of Object.entries(fields ?? {})) if (!(key in head)) entry[key] = value;
+  let line: string;
   try {
-    return JSON.stringify(entry);
+    line = JSON.stringify(entry);
   } catch {
     return JSON.stringify({ ...head, log_error: 'fields could not be serialised' });
   }
+  // Such characters can only sit inside JSON strings, where a \u escape means the same character.
+  return line.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -26,97 +26,16 @@ export function createRegistry(): Registry {
     if (families.some((f) => f.name === family.name)) throw new Error(`metric ${family.name} registered twice`);
     families.push(family);
   };
-
-  const addCollected = (
-    name: string,
-    help: string,
-    type: 'gauge' | 'counter',
-    collect: () => number | readonly Sample[],
-  ): void => {
-    add({
-      name,
-      help,
-      type,
-      samples: () => {
-        const v = collect();
-        const list = typeof v === 'number' ? [{ labels: {}, value: v }] : v;
-        return list.map((s) => sampleLine(name, s));
-      },
-    });
-  };
+  const collected =
+    (type: 'gauge' | 'counter') =>
+    (name: string, help: string, collect: () => number | readonly Sample[]): void =>
+      add(collectedFamily(name, help, type, collect));
 
   return {
-    counter(name, help, labelNames = []) {
-      const values = new Map<string, { labels: Labels; value: number }>();
-      const keyOf = (labels: Labels): string => labelNames.map((n) => labels[n] ?? '').join('\u0000');
-      add({
-        name,
-        help,
-        type: 'counter',
-        samples: () => [...values.values()].map((s) => sampleLine(name, s)),
-      });
-      if (labelNames.length === 0) values.set('', { labels: {}, value: 0 });
-      return {
-        inc(labels = {}, by = 1) {
-          const key = keyOf(labels);
-          const entry = values.get(key);
-          if (entry) entry.value += by;
-          else values.set(key, { labels: pick(labels, labelNames), value: by });
-        },
-        value(labels = {}) {
-          return values.get(keyOf(labels))?.value ?? 0;
-        },
-      };
-    },
-
-    gauge(name, help, collect) {
-      addCollected(name, help, 'gauge', collect);
-    },
-
-    counterFrom(name, help, collect) {
-      addCollected(name, help, 'counter', collect);
-    },
-
-    histogram(name, help, buckets, labelNames = []) {
-      const bounds = [...buckets].sort((a, b) => a - b);
-      type Series = { labels: Labels; counts: number[]; sum: number; count: number };
-      const series = new Map<string, Series>();
-      add({
-        name,
-        help,
-        type: 'histogram',
-        samples: () => {
-          const lines: string[] = [];
-          for (const s of series.values()) {
-            // Buckets are stored per-interval and summed here: observe() stays O(log n) and cheap.
-            let cumulative = 0;
-            bounds.forEach((le, i) => {
-              cumulative += s.counts[i] ?? 0;
-              lines.push(`${name}_bucket${formatLabels({ ...s.labels, le: formatValue(le) })} ${cumulative}`);
-            });
-            lines.push(`${name}_bucket${formatLabels({ ...s.labels, le: '+Inf' })} ${s.count}`);
-            lines.push(`${name}_sum${formatLabels(s.labels)} ${formatValue(s.sum)}`);
-            lines.push(`${name}_count${formatLabels(s.labels)} ${s.count}`);
-          }
-          return lines;
-        },
-      });
-      return {
-        observe(labels, value) {
-          const key = labelNames.map((n) => labels[n] ?? '').join('\u0000');
-          let s = series.get(key);
-          if (!s) {
-            s = { labels: pick(labels, labelNames), counts: new Array<number>(bounds.length).fill(0), sum: 0, count: 0 };
-            series.set(key, s);
-          }
-          const i = firstBucketAtLeast(bounds, value);
-          if (i < bounds.length) s.counts[i] = (s.counts[i] ?? 0) + 1;
-          s.sum += value;
-          s.count += 1;
-        },
-      };
-    },
-
+    counter: (name, help, labelNames = []) => createCounter(add, name, help, labelNames),
+    gauge: collected('gauge'),
+    counterFrom: collected('counter'),
+    histogram: (name, help, buckets, labelNames = []) => createHistogram(add, name, help, buckets, labelNames),
     render() {
       const out: string[] = [];
       for (const f of families) {
@@ -125,6 +44,82 @@ export function createRegistry(): Registry {
       return out.join('\n') + '\n';
     },
   };
+}
+
+/** A family whose value lives elsewhere and is read at scrape time. */
+function collectedFamily(name: string, help: string, type: 'gauge' | 'counter', collect: () => number | readonly Sample[]): Family {
+  return {
+    name,
+    help,
+    type,
+    samples: () => {
+      const v = collect();
+      const list = typeof v === 'number' ? [{ labels: {}, value: v }] : v;
+      return list.map((s) => sampleLine(name, s));
+    },
+  };
+}
+
+function createCounter(add: (f: Family) => void, name: string, help: string, labelNames: readonly string[]): Counter {
+  const values = new Map<string, { labels: Labels; value: number }>();
+  add({ name, help, type: 'counter', samples: () => [...values.values()].map((s) => sampleLine(name, s)) });
+  if (labelNames.length === 0) values.set('', { labels: {}, value: 0 });
+  return {
+    inc(labels = {}, by = 1) {
+      const key = seriesKey(labels, labelNames);
+      const entry = values.get(key);
+      if (entry) entry.value += by;
+      else values.set(key, { labels: pick(labels, labelNames), value: by });
+    },
+    value(labels = {}) {
+      return values.get(seriesKey(labels, labelNames))?.value ?? 0;
+    },
+  };
+}
+
+function createHistogram(
+  add: (f: Family) => void,
+  name: string,
+  help: string,
+  buckets: readonly number[],
+  labelNames: readonly string[],
+): Histogram {
+  const bounds = [...buckets].sort((a, b) => a - b);
+  type Series = { labels: Labels; counts: number[]; sum: number; count: number };
+  const series = new Map<string, Series>();
+  add({ name, help, type: 'histogram', samples: () => [...series.values()].flatMap((s) => histogramLines(name, bounds, s)) });
+  return {
+    observe(labels, value) {
+      const key = seriesKey(labels, labelNames);
+      let s = series.get(key);
+      if (!s) {
+        s = { labels: pick(labels, labelNames), counts: new Array<number>(bounds.length).fill(0), sum: 0, count: 0 };
+        series.set(key, s);
+      }
+      const i = firstBucketAtLeast(bounds, value);
+      if (i < bounds.length) s.counts[i] = (s.counts[i] ?? 0) + 1;
+      s.sum += value;
+      s.count += 1;
+    },
+  };
+}
+
+/** One histogram series. Buckets are stored per interval and summed here: observe() stays O(log n) and cheap. */
+function histogramLines(name: string, bounds: readonly number[], s: { labels: Labels; counts: number[]; sum: number; count: number }): string[] {
+  const lines: string[] = [];
+  let cumulative = 0;
+  bounds.forEach((le, i) => {
+    cumulative += s.counts[i] ?? 0;
+    lines.push(`${name}_bucket${formatLabels({ ...s.labels, le: formatValue(le) })} ${cumulative}`);
+  });
+  lines.push(`${name}_bucket${formatLabels({ ...s.labels, le: '+Inf' })} ${s.count}`);
+  lines.push(`${name}_sum${formatLabels(s.labels)} ${formatValue(s.sum)}`);
+  lines.push(`${name}_count${formatLabels(s.labels)} ${s.count}`);
+  return lines;
+}
+
+function seriesKey(labels: Labels, names: readonly string[]): string {
+  return names.map((n) => labels[n] ?? '').join('\u0000');
 }
 
 function sampleLine(name: string, s: Sample): string {

@@ -75,7 +75,7 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
   );
   // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
   let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, pendingInserts: NaN };
-  registry.gauge('service_ready', '1 when /health/ready would answer 200 (database, secret, not shutting down), else 0.', () =>
+  registry.gauge('service_ready', '1 when the database answers reads, the last readiness check found it writable, a secret is set and no shutdown is under way; else 0.', () =>
     snapshot.ready ? 1 : 0,
   );
   registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
-import { createReadyHandler } from '../../src/http/handlers/health.ts';
+import { createReadiness, createReadyHandler } from '../../src/http/handlers/health.ts';
 import type { Store } from '../../src/store/store.ts';
 import { getJson, startApp, SQLITE_ONLY } from '../helpers.ts';
 
@@ -28,7 +28,7 @@ describe('health probes', () => {
   test('ready turns 503 as soon as draining starts, with a healthy database', async () => {
     let draining = false;
     const store = { ping: async () => {} } as unknown as Store;
-    const ready = createReadyHandler({ store, secretConfigured: true, draining: () => draining });
+    const ready = createReadyHandler(createReadiness({ store, secretConfigured: true, draining: () => draining }));
     assert.equal((await ready()).status, 200);
     draining = true;
     const reply = await ready();

@@ -53,7 +53,7 @@ describe('hostile clients', () => {
       const echoed = res.headers.get('x-request-id')?.[0] ?? '';
       if (res.status === 200) assert.match(echoed, /^[0-9a-f-]{36}$/, JSON.stringify(value));
       else assert.equal(res.status, 400); // bytes HTTP itself forbids never reach the service
-      assert.ok(!JSON.stringify(app().logs).includes(value.slice(0, 40)), `logged: ${JSON.stringify(value)}`);
+      assert.ok(!app().logged(value.slice(0, 40)), `logged: ${JSON.stringify(value)}`);
     }
   });
 

@@ -127,9 +127,11 @@ describe('GET /messages', () => {
 
   test('an invalid cursor -> 422 naming cursor with a clear message', async () => {
     const forged = Buffer.from(JSON.stringify(['not a time', 'x'])).toString('base64url');
+    // A ts whose fraction has more than 9 digits: no stored message can have it.
+    const longFraction = Buffer.from(JSON.stringify(['2025-01-01T00:00:00.1234567890Z', 'x'])).toString('base64url');
     // An id no message can have: a lone surrogate (JSON escapes it), or longer than 256 code points.
     const badIds = ['\ud800', '', 'x'.repeat(257)].map((id) => Buffer.from(JSON.stringify(['2025-01-01T00:00:00Z', id])).toString('base64url'));
-    for (const cursor of ['abc', '!!', forged, Buffer.from('[1,2]').toString('base64url'), ...badIds]) {
+    for (const cursor of ['abc', '!!', forged, longFraction, Buffer.from('[1,2]').toString('base64url'), ...badIds]) {
       const { status, body } = await getJson(`${app.url}/messages?cursor=${encodeURIComponent(cursor)}`);
       assert.equal(status, 422, cursor);
       assert.deepEqual(body, {

@@ -69,8 +69,8 @@ describe('GET /openapi.json', () => {
     const doc = createOpenApiDocument({ name: 'x', version: '0' });
     const expected: Record<string, string[]> = {
       'POST /webhook': ['200', '401', '413', '422', '500', '503'],
-      'GET /messages': ['200', '401', '422', '500'],
-      'GET /stats': ['200', '401', '500'],
+      'GET /messages': ['200', '401', '422', '500', '503'],
+      'GET /stats': ['200', '401', '500', '503'],
       'GET /metrics': ['200', '401', '500'],
       'GET /health/ready': ['200', '503'],
     };

@@ -127,10 +127,9 @@ describe('POST /webhook with Standard Webhooks only', () => {
     const line = (id: string): LogLine | undefined => app().logs.find((l) => l.request_id === id);
     assert.deepEqual([line('sw-bad')?.level, line('sw-bad')?.result, line('sw-bad')?.scheme], ['ERROR', 'invalid_signature', 'standard']);
     assert.deepEqual([line('sw-stale')?.level, line('sw-stale')?.result], ['WARNING', 'stale_timestamp']);
-    const all = JSON.stringify(app().logs);
     const b64 = (k: string): string => k.slice(k.indexOf('_') + 1);
     for (const secret of [b64(CURRENT), b64(PREVIOUS), b64(SIGNING), b64(PUBLIC), h['webhook-signature'].slice(3)]) {
-      assert.ok(!all.includes(secret), secret);
+      assert.ok(!app().logged(secret), secret);
     }
   });
 });

@@ -143,8 +143,7 @@ describe('POST /webhook', () => {
       assert.equal(line?.level, 'ERROR');
       assert.equal(line?.status, 401);
       assert.equal(line?.result, 'invalid_signature');
-      const all = JSON.stringify(app.logs);
-      for (const secretish of [sig, SECRET, 'very private words']) assert.ok(!all.includes(secretish), secretish);
+      for (const secretish of [sig, SECRET, 'very private words']) assert.ok(!app.logged(secretish), secretish);
     });
   });
 
@@ -164,6 +163,20 @@ describe('POST /webhook', () => {
       );
       for (const d of body.detail) assert.equal(typeof d.msg, 'string');
       assert.deepEqual(await storedIds(app.url), []);
+    });
+
+    test('a ts fraction has 1 to 9 digits: 9 is stored, 10 (or 100,000) -> 422 naming ts, nothing stored', async (t) => {
+      const app = await startApp(t);
+      assert.equal((await postSigned(app.url, message({ message_id: 'nine', ts: '2025-01-15T10:00:00.123456789Z' }))).status, 200);
+      for (const fraction of ['1234567890', '1'.repeat(100_000)]) {
+        const res = await postSigned(app.url, message({ message_id: `long-${fraction.length}`, ts: `2025-01-15T10:00:00.${fraction}Z` }));
+        assert.equal(res.status, 422);
+        const body = (await res.json()) as { detail: { loc: unknown[]; type: string }[] };
+        assert.deepEqual(body.detail.map((d) => [d.loc, d.type]), [[['body', 'ts'], 'datetime_format']]);
+      }
+      assert.deepEqual(await storedIds(app.url), ['nine']);
+      const since = await getJson(`${app.url}/messages?since=2025-01-15T10:00:00.1234567890Z`);
+      assert.equal(since.status, 422);
     });
 
     test('malformed JSON, arrays and scalars -> 422', async (t) => {
@@ -187,6 +200,21 @@ describe('POST /webhook', () => {
         (body as { data: { text: unknown }[] }).data.map((m) => m.text),
         [null, null],
       );
+    });
+
+    test('a body that repeats one of the message fields -> 422 naming it, nothing stored; other keys may repeat', async (t) => {
+      const app = await startApp(t);
+      const rest = '"from":"+1","to":"+2","ts":"2025-01-01T00:00:00Z"';
+      for (const [raw, field] of [
+        [`{"message_id":"a",${rest},"message_id":"b"}`, 'message_id'],
+        [`{"message_id":"c",${rest},"text":"shown","text":"stored"}`, 'text'],
+      ] as const) {
+        const res = await postSigned(app.url, raw);
+        assert.equal(res.status, 422, raw);
+        assert.deepEqual(await res.json(), { detail: [{ loc: ['body', field], msg: 'Field given more than once', type: 'duplicate_field' }] });
+      }
+      assert.deepEqual(await storedIds(app.url), []);
+      assert.equal((await postSigned(app.url, `{"message_id":"d",${rest},"extra":1,"extra":2}`)).status, 200);
     });
 
     test('__proto__ keys are plain unknown fields', async (t) => {
@@ -230,6 +258,15 @@ describe('POST /webhook', () => {
     assert.equal(res.status, 503);
     assert.deepEqual(await res.json(), { detail: 'webhook secret not configured' });
     assert.deepEqual(await storedIds(app.url), []);
+  });
+
+  test('control and direction characters in a message_id reach the access log escaped, never raw', async (t) => {
+    const app = await startApp(t);
+    const id = 'csi\u009b31m-ls\u2028ps\u2029-rlo\u202egnp.exe';
+    assert.equal((await postSigned(app.url, message({ message_id: id }), undefined, { 'x-request-id': 'escaped' })).status, 200);
+    const line = app.logs.find((l) => l.request_id === 'escaped');
+    assert.equal(line?.message_id, id, 'the id reads back exactly');
+    for (const c of ['\u009b', '\u2028', '\u2029', '\u202e']) assert.ok(!app.logText().includes(c), `raw U+${c.charCodeAt(0).toString(16)}`);
   });
 
   test('a 422 logs the message_id when that field itself was valid, and only then', async (t) => {

@@ -88,6 +88,18 @@ describe('the process', () => {
     assert.equal(r.raw(), '');
   });
 
+  test('a token setting that holds no token (a file of one newline, a blank METRICS_TOKEN) stops the start: exit 2, one line naming both', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'tokens'), '\n');
+    const r = launch({ DATABASE_URL: `sqlite:///${dir}/a.db`, WEBHOOK_SECRET: SECRET, READ_TOKENS_FILE: join(dir, 'tokens'), METRICS_TOKEN: ' ' });
+    assert.equal(await r.exit, 2);
+    assert.equal(r.lines.length, 1, JSON.stringify(r.lines));
+    assert.deepEqual(r.lines[0]?.errors, [
+      'READ_TOKENS_FILE is set but holds no token; unset it or give at least one',
+      'METRICS_TOKEN is set but holds no token; unset it or give at least one',
+    ]);
+  });
+
   test('with only STANDARD_WEBHOOKS_SECRET the service is ready and logs no missing-secret ERROR', async (t) => {
     const dir = tempDir(t);
     const s = await startMain({ DATABASE_URL: `sqlite:///${dir}/a.db`, STANDARD_WEBHOOKS_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` });

@@ -83,3 +83,36 @@ describe('loadConfig: bearer tokens', () => {
     assert.ok(!bad.join().includes('öken') && !bad.join().includes('sécret'), 'tokens are not echoed');
   });
 });
+
+describe('loadConfig: a setting that holds no token is an error, a short one a warning', () => {
+  const files = (content: string) => (p: string) => (p === '/f' ? content : noFile(p));
+  test('READ_TOKENS_FILE of only a newline, METRICS_TOKEN of a space, READ_TOKENS of blanks: exit, naming each', () => {
+    assert.deepEqual(errors(loadConfig({ READ_TOKENS_FILE: '/f', METRICS_TOKEN: ' ' }, files('\n'))), [
+      'READ_TOKENS_FILE is set but holds no token; unset it or give at least one',
+      'METRICS_TOKEN is set but holds no token; unset it or give at least one',
+    ]);
+    assert.deepEqual(errors(loadConfig({ READ_TOKENS: ' \t\n ' })), ['READ_TOKENS is set but holds no token; unset it or give at least one']);
+    assert.deepEqual(errors(loadConfig({ STANDARD_WEBHOOKS_SECRET: '  ' })), [
+      'STANDARD_WEBHOOKS_SECRET is set but holds no key; unset it or give at least one',
+    ]);
+  });
+
+  test('empty variables count as unset (compose passes ${NAME:-}): the endpoints stay open as documented', () => {
+    const config = ok(loadConfig({ READ_TOKENS: '', READ_TOKENS_FILE: '', METRICS_TOKEN: '', STANDARD_WEBHOOKS_SECRET: '' }));
+    assert.deepEqual([config.readTokens, config.metricsTokens, config.standardKeys], [[], [], []]);
+  });
+
+  test('a token or an HMAC key shorter than 16 bytes: one warning per variable, naming it', () => {
+    const short = (s: string): string => `${s} holds a value shorter than 16 bytes: use a long random one (openssl rand -hex 32)`;
+    const loaded = loadConfig({
+      READ_TOKENS: 'short-1 short-2 a-token-of-enough-bytes',
+      METRICS_TOKEN: 'scrape',
+      STANDARD_WEBHOOKS_SECRET: `whsec_${Buffer.alloc(15, 1).toString('base64')} ${PUBLIC}`,
+      WEBHOOK_SECRET: 'a-secret-of-enough-bytes',
+    });
+    assert.ok(loaded.ok);
+    assert.deepEqual(loaded.warnings, [short('STANDARD_WEBHOOKS_SECRET'), short('READ_TOKENS'), short('METRICS_TOKEN')]);
+    const long = loadConfig({ READ_TOKENS: 'a-token-of-enough-bytes', STANDARD_WEBHOOKS_SECRET: `${HMAC} ${PUBLIC}` });
+    assert.deepEqual(long.ok && long.warnings, []);
+  });
+});

@@ -61,7 +61,7 @@ describe('loadConfig defaults', () => {
   test('every setting is read from the environment', () => {
     const { config, warnings } = ok(
       load({
-        WEBHOOK_SECRET: 's3cret',
+        WEBHOOK_SECRET: 's3cret-of-16-bytes',
         DATABASE_URL: 'sqlite:////var/lib/app.db',
         LOG_LEVEL: 'debug',
         PORT: '9000',
@@ -71,7 +71,7 @@ describe('loadConfig defaults', () => {
       }),
     );
     assert.deepEqual(config, {
-      secrets: ['s3cret'],
+      secrets: ['s3cret-of-16-bytes'],
       database: { kind: 'sqlite', path: '/var/lib/app.db' },
       logLevel: 'DEBUG',
       port: 9000,
@@ -281,16 +281,36 @@ describe('WEBHOOK_SECRET_FILE', () => {
     ]);
   });
 
-  test('a file holding only a newline means no secret', () => {
-    const { config } = ok(load({ WEBHOOK_SECRET_FILE: '/s' }, files({ '/s': '\n' })));
-    assert.deepEqual(config.secrets, []);
+  test('a file holding only a newline (or blanks) is a configuration error naming the variable, never no secret', () => {
+    for (const content of ['\n', '', '  \n', '\r\n']) {
+      assert.deepEqual(errors(load({ WEBHOOK_SECRET_FILE: '/s' }, files({ '/s': content }))), [
+        'WEBHOOK_SECRET_FILE is set but holds no secret; unset it or give the secret',
+      ]);
+    }
+  });
+
+  test('a secret of blanks is an error too; an empty variable counts as unset (compose passes ${NAME:-})', () => {
+    assert.deepEqual(errors(load({ WEBHOOK_SECRET: ' ', WEBHOOK_SECRET_PREVIOUS: '\t' })), [
+      'WEBHOOK_SECRET is set but holds no secret; unset it or give the secret',
+      'WEBHOOK_SECRET_PREVIOUS is set but holds no secret; unset it or give the secret',
+    ]);
+    assert.deepEqual(ok(load({ WEBHOOK_SECRET: '', WEBHOOK_SECRET_FILE: '', WEBHOOK_SECRET_PREVIOUS: '' })).config.secrets, []);
+  });
+
+  test('a secret shorter than 16 bytes gets one warning naming its variable', () => {
+    const short = (s: string): string => `${s} holds a value shorter than 16 bytes: use a long random one (openssl rand -hex 32)`;
+    assert.deepEqual(ok(load({ WEBHOOK_SECRET: 'fifteen-bytes!!' })).warnings, [short('WEBHOOK_SECRET')]);
+    assert.deepEqual(ok(load({ WEBHOOK_SECRET_FILE: '/s' }, files({ '/s': 'short\n' }))).warnings, [short('WEBHOOK_SECRET_FILE')]);
+    assert.deepEqual(ok(load({ WEBHOOK_SECRET: 'sixteen-bytes-ok', WEBHOOK_SECRET_PREVIOUS: 'old' })).warnings, [short('WEBHOOK_SECRET_PREVIOUS')]);
+    // Bytes, not characters: eight two-byte letters are enough.
+    assert.deepEqual(ok(load({ WEBHOOK_SECRET: '\u00e9'.repeat(8) })).warnings, []);
   });
 });
 
 describe('WEBHOOK_SECRET_PREVIOUS', () => {
   test('rotation: the current secret first, then the previous one', () => {
-    const { config, warnings } = ok(load({ WEBHOOK_SECRET: 'new', WEBHOOK_SECRET_PREVIOUS: 'old' }));
-    assert.deepEqual(config.secrets, ['new', 'old']);
+    const { config, warnings } = ok(load({ WEBHOOK_SECRET: 'new-secret-value', WEBHOOK_SECRET_PREVIOUS: 'old-secret-value' }));
+    assert.deepEqual(config.secrets, ['new-secret-value', 'old-secret-value']);
     assert.deepEqual(warnings, []);
   });
 
@@ -306,7 +326,7 @@ describe('WEBHOOK_SECRET_PREVIOUS', () => {
   });
 
   test('without a current secret the previous one is ignored, with a warning', () => {
-    const { config, warnings } = ok(load({ WEBHOOK_SECRET_PREVIOUS: 'old' }));
+    const { config, warnings } = ok(load({ WEBHOOK_SECRET_PREVIOUS: 'old-secret-value' }));
     assert.deepEqual(config.secrets, []);
     assert.deepEqual(warnings, ['WEBHOOK_SECRET_PREVIOUS is set but no current secret is; webhooks stay disabled']);
   });

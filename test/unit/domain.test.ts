@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { DEFAULT_LIMIT, MAX_LIMIT, parseListQuery } from '../../src/domain/list-query.ts';
 import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH, parseMessage, validateMessage } from '../../src/domain/message.ts';
+import { repeatedKeyFinder } from '../../src/domain/repeated-keys.ts';
 import { sign, verifySignature } from '../../src/domain/signature.ts';
 import { isTimestamp } from '../../src/domain/timestamp.ts';
 import type { FieldError, Validated } from '../../src/domain/validation.ts';
@@ -29,7 +30,7 @@ const TOO_LONG = (field: string, max: number): FieldError => ({
 });
 const BAD_TS = (loc: (string | number)[]): FieldError => ({
   loc,
-  msg: 'Value should be a real UTC instant formatted YYYY-MM-DDTHH:MM:SS[.fraction]Z',
+  msg: 'Value should be a real UTC instant formatted YYYY-MM-DDTHH:MM:SS[.fraction]Z, the fraction 1 to 9 digits',
   type: 'datetime_format',
 });
 const NOT_OBJECT: FieldError = {
@@ -97,6 +98,8 @@ describe('isTimestamp', () => {
     '2025-01-15T10:00:00+00:00',
     '2025-01-15T10:00:00+05:30',
     '2025-01-15T10:00:00.Z', // empty fraction
+    '2025-01-15T10:00:00.1234567890Z', // a fraction of more than 9 digits
+    `2025-01-15T10:00:00.${'1'.repeat(100_000)}Z`,
     '2025-01-15T10:00:00,5Z',
     '2025-01-15T10:00Z',
     '2025-1-15T10:00:00Z',
@@ -110,7 +113,7 @@ describe('isTimestamp', () => {
     '',
   ];
   for (const ts of bad) {
-    test(`rejects ${JSON.stringify(ts)}`, () => assert.equal(isTimestamp(ts), false));
+    test(`rejects ${JSON.stringify(ts.length > 60 ? `${ts.slice(0, 40)}...` : ts)}`, () => assert.equal(isTimestamp(ts), false));
   }
 });
 
@@ -354,9 +357,43 @@ describe('parseMessage (raw bytes)', () => {
     });
   }
 
-  test('a duplicated key: the last value wins, as in JSON.parse', () => {
-    const body = '{"message_id":"first","message_id":"second","from":"+1","to":"+2","ts":"2025-01-15T10:00:00Z"}';
-    assert.equal(accepted(parseMessage(bytes(body))).messageId, 'second');
+  test('a repeated unknown key is no problem: the message is accepted', () => {
+    const body = '{"message_id":"first","x":1,"x":2,"from":"+1","to":"+2","ts":"2025-01-15T10:00:00Z"}';
+    assert.equal(accepted(parseMessage(bytes(body))).messageId, 'first');
+  });
+});
+
+describe('repeated message fields', () => {
+  const repeatedKeys = repeatedKeyFinder(['message_id', 'from', 'to', 'ts', 'text']);
+  const base = '"from":"+1","to":"+2","ts":"2025-01-01T00:00:00Z"';
+
+  test('a field given twice at the top level is found, escaped spellings included', () => {
+    assert.deepEqual(repeatedKeys(`{"message_id":"a",${base},"message_id":"b"}`), ['message_id']);
+    assert.deepEqual(repeatedKeys(`{"message_id":"a",${base},"message\\u005fid":"b"}`), ['message_id']);
+    assert.deepEqual(repeatedKeys(`{"text":1, ${base} , "text" :2,"to":"+3","text":3}`), ['text', 'to']);
+  });
+
+  test('repeats elsewhere are not: other keys, nested objects, arrays, keys inside strings', () => {
+    const nested = `{"message_id":"a",${base},"x":1,"x":2,"meta":{"message_id":"b","message_id":"c"},"list":[{"to":1},{"to":2}]}`;
+    assert.deepEqual(repeatedKeys(nested), []);
+    const inStrings = `{"message_id":"a, \\"message_id\\":\\"b\\"",${base},"text":"\\\\","note":"\\"to\\""}`;
+    assert.equal(typeof JSON.parse(inStrings), 'object');
+    assert.deepEqual(repeatedKeys(inStrings), []);
+  });
+
+  test('parseMessage answers 422 naming the field, with the other problems; message_id known only when given once', () => {
+    const twice = parseMessage(Buffer.from(`{"message_id":"a",${base},"from":"+9"}`));
+    assert.deepEqual(twice, {
+      ok: false,
+      messageId: 'a',
+      errors: [{ loc: ['body', 'from'], msg: 'Field given more than once', type: 'duplicate_field' }],
+    });
+    const idTwice = parseMessage(Buffer.from(`{"message_id":"a",${base},"message_id":"b","text":7}`));
+    assert.ok(!idTwice.ok && !('messageId' in idTwice));
+    assert.deepEqual(idTwice.ok ? [] : idTwice.errors.map((e) => [e.loc, e.type]), [
+      [['body', 'message_id'], 'duplicate_field'],
+      [['body', 'text'], 'string_type'],
+    ]);
   });
 });
 
@@ -491,7 +528,7 @@ describe('parseListQuery', () => {
     assert.equal(accepted(q('since=2025-01-15T10:00:00.250Z')).since, '2025-01-15T10:00:00.250Z');
   });
 
-  for (const since of ['2025-02-30T00:00:00Z', '2025-01-15', '2025-01-15T10:00:00+00:00', '2025-01-15T10:00:00z', '']) {
+  for (const since of ['2025-01-15T10:00:00.1234567890Z', '2025-02-30T00:00:00Z', '2025-01-15', '2025-01-15T10:00:00+00:00', '2025-01-15T10:00:00z', '']) {
     test(`since=${JSON.stringify(since)} is a datetime_format error`, () => {
       assert.deepEqual(rejected(parseListQuery(new URLSearchParams({ since }))), [BAD_TS(['query', 'since'])]);
     });

@@ -196,6 +196,23 @@ describe('logger', () => {
     ]);
   });
 
+  test('control and direction characters JSON leaves raw are escaped, in fields, keys and the message', () => {
+    const { logger, chunks } = capture('DEBUG');
+    const unsafe = ['\u007f', '\u0085', '\u009b', '\u009f', '\u200e', '\u200f', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069'];
+    const value = `id${unsafe.join('')}\u0007\u001b[31m`;
+    logger.info(`msg\u202e`, { message_id: value, [`k\u2028`]: 1 });
+    const [line = ''] = chunks;
+    assert.deepEqual([...line.slice(0, -1)].filter((c) => c.charCodeAt(0) < 0x20 || unsafe.includes(c)), [], JSON.stringify(line));
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(parsed.message_id, value, 'the value reads back exactly');
+    assert.equal(parsed.msg, 'msg\u202e');
+    assert.equal(parsed['k\u2028'], 1);
+    assert.ok(line.includes('\\u009b') && line.includes('\\u202e'), line);
+    // Characters around them, such as an accented letter or an emoji, are kept as they are.
+    logger.info('plain', { text: 'caf\u00e9 \u{1f600} \u200d' });
+    assert.ok(chunks[1]?.includes('caf\u00e9 \u{1f600} \u200d'));
+  });
+
   test('a message or field containing newlines still yields exactly one line', () => {
     const { logger, chunks } = capture('DEBUG');
     logger.error('bad\nthing', { detail: 'a\r\nb' });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   decodeBase64,
+  MAX_SIGNATURE_ENTRIES,
   parseSigningKey,
   parseStandardKey,
   publicKeyOf,
@@ -107,6 +108,52 @@ describe('Standard Webhooks: verification', () => {
     assert.equal(check(headers(V1), [key(PUBLIC)]), 'invalid_signature');
     assert.equal(check(headers(V1A), [key(SECRET)]), 'invalid_signature');
     assert.equal(check(headers(V1), []), 'invalid_signature');
+  });
+});
+
+describe('Standard Webhooks: a header of many entries costs no more than a few', () => {
+  /**
+   * `count` distinct entries of `version` that match nothing here: real signatures of other deliveries, so
+   * each one costs a whole verification (a random Ed25519 value is refused before the body is hashed).
+   */
+  const wrong = (version: 'v1' | 'v1a', count: number): string[] =>
+    Array.from({ length: count }, (_, i) => signStandard(signingKey(version === 'v1' ? SECRET : SEED), `other-${i}`, TIMESTAMP, PAYLOAD));
+
+  test(`at most ${MAX_SIGNATURE_ENTRIES} distinct entries are checked: a right one after them is not looked at; repeats count once`, () => {
+    const cases: ['v1' | 'v1a', string, StandardKey[]][] = [
+      ['v1', V1, [key(SECRET)]],
+      ['v1a', V1A, [key(PUBLIC)]],
+    ];
+    for (const [version, right, keys] of cases) {
+      const filler = wrong(version, MAX_SIGNATURE_ENTRIES - 1);
+      assert.equal(check(headers([...filler, right].join(' ')), keys), 'ok', version);
+      assert.equal(check(headers([...wrong(version, MAX_SIGNATURE_ENTRIES), right].join(' ')), keys), 'invalid_signature', version);
+      const copies = Array.from({ length: 300 }, () => filler[0] ?? '');
+      assert.equal(check(headers([...copies, right].join(' ')), keys), 'ok', `${version}: 300 copies of one entry`);
+      // Unknown versions and malformed entries cost nothing and use up no place.
+      assert.equal(check(headers([...Array.from({ length: 50 }, (_, i) => `v9,${i}`), 'v1a,???', right].join(' ')), keys), 'ok');
+    }
+  });
+
+  test('170 distinct Ed25519 entries over a 256 KB body take a few times one entry, not 170 times (ratio in the same run)', () => {
+    const big = Buffer.alloc(256 * 1024, 0x61);
+    const keys = [key(PUBLIC)];
+    const time = (signature: string): number => {
+      const started = process.hrtime.bigint();
+      assert.equal(check(headers(signature), keys, AT_VECTOR, big), 'invalid_signature');
+      return Number(process.hrtime.bigint() - started);
+    };
+    const one = wrong('v1a', 1).join(' ');
+    const many = wrong('v1a', 170).join(' ');
+    // The fastest of several rounds, taken alternately: another process's burst inflates a round, never deflates it.
+    let [oneBest, manyBest] = [Infinity, Infinity];
+    for (let round = 0; round < 5; round += 1) {
+      oneBest = Math.min(oneBest, time(one));
+      manyBest = Math.min(manyBest, time(many));
+    }
+    const ratio = manyBest / oneBest;
+    // Capped: about MAX_SIGNATURE_ENTRIES (8); uncapped: about 170. The bar sits far from both.
+    assert.ok(ratio < 40, `170 entries took ${ratio.toFixed(1)} times one entry`);
   });
 });
 

@@ -3,7 +3,7 @@ import { verifySignature } from '../../domain/signature.ts';
 import { verifyStandard, type StandardKey, type StandardVerdict } from '../../domain/standard-webhooks.ts';
 import type { WebhookResult } from '../../observability/service-metrics.ts';
 import { isStoreUnavailable, type Store } from '../../store/store.ts';
-import { HttpError } from '../errors.ts';
+import { HttpError, storeUnavailableReply } from '../errors.ts';
 import { header, type Req } from '../request.ts';
 import { json, type Reply } from '../response.ts';
 
@@ -80,9 +80,10 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
       return answer(200, { status: 'ok' }, outcome, { message_id: messageId });
     } catch (err) {
       if (isStoreUnavailable(err)) {
-        return answer(503, { detail: 'storage temporarily unavailable, retry later' }, 'store_unavailable', {
-          message_id: messageId,
-        });
+        // The server's answer to storage trouble, with this endpoint's outcome in its log line.
+        const reply = storeUnavailableReply(err);
+        onResult('store_unavailable');
+        return { ...reply, log: { ...reply.log, result: 'store_unavailable', dup: false, message_id: messageId } };
       }
       onResult('error');
       throw err;

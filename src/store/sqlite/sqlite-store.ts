@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { storeUnavailable, type InsertOutcome, type Stats, type Store } from '../store.ts';
-import { describe, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
+import { describe, errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createCounter, type Counter } from './counter.ts';
 import { createListReader } from './list.ts';
 import { migrate, type OnEvent } from './migrate.ts';
@@ -73,7 +73,8 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
         db.exec('COMMIT');
       }
     } catch (err) {
-      return Promise.reject(err);
+      // A lock or I/O trouble that may pass is StoreUnavailable (503, retry), as for writes.
+      return Promise.reject(toError(errorInfo(err)));
     }
   };
 
