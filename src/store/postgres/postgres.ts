@@ -115,7 +115,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     });
     return Promise.race([promise, late]).finally(() => clearTimeout(timer));
   };
-  const writer = createWriter({ sql, deadlineMs: CALL_DEADLINE_MS, ...(options.onCommit && { onCommit: options.onCommit }) });
+  const writer = createWriter({ sql, clock, deadlineMs: CALL_DEADLINE_MS, ...(options.onCommit && { onCommit: options.onCommit }) });
   const list = createLister(sql);
   const stats = createStatsReader(sql);
 
@@ -142,7 +142,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 
   return {
     ready,
-    insert: (message) => run(() => writer.insert(message, clock())),
+    insert: async (message) => {
+      const [outcome] = await run(() => writer.add([message]));
+      if (outcome === undefined) throw new Error('the writer gave no outcome for this insert');
+      return outcome;
+    },
+    insertMany: (messages) => run(() => writer.add(messages)),
     list: (query: ListQuery) => run(() => bounded(list(query))),
     stats: (top) => run(() => bounded(stats(top))),
     ping: () =>
@@ -185,8 +190,9 @@ async function startUp(sql: Sql, options: PostgresStoreOptions): Promise<void> {
   const until = Date.now() + (options.startupWaitMs ?? STARTUP_WAIT_MS);
   for (let attempt = 1; ; attempt += 1) {
     try {
-      const version = await migrate(sql);
+      const version = await migrate(sql, (msg, fields) => options.onEvent?.(msg, fields));
       options.onEvent?.('database schema ready', { engine: 'postgres', version });
+      await warnOfLocale(sql, options);
       return;
     } catch (err) {
       if (!isTransient(err) || Date.now() >= until) {
@@ -197,4 +203,20 @@ async function startUp(sql: Sql, options: PostgresStoreOptions): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.min(2_000, 200 * attempt)));
     }
   }
+}
+
+/**
+ * pg_trgm takes only letters and digits of the database's LC_CTYPE into its trigrams: under C or POSIX
+ * no letter beyond ASCII is one, so a q of such letters cannot be narrowed by the index and scans (the
+ * answers stay the same: LIKE checks every candidate).
+ */
+async function warnOfLocale(sql: Sql, options: PostgresStoreOptions): Promise<void> {
+  const [db] = await sql<{ ctype: string; encoding: string }[]>`
+    SELECT datctype AS ctype, pg_encoding_to_char(encoding) AS encoding FROM pg_database WHERE datname = current_database()`;
+  if (db === undefined || (/utf-?8/i.test(db.ctype) && db.encoding === 'UTF8')) return;
+  options.onEvent?.(
+    `the database's LC_CTYPE is ${db.ctype} (encoding ${db.encoding}): the trigram index cannot narrow a q of non-ASCII letters, which scans the table; create the database with a UTF-8 locale (LC_CTYPE such as C.UTF-8) for fast search`,
+    { lc_ctype: db.ctype, encoding: db.encoding },
+    'WARNING',
+  );
 }
