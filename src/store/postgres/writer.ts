@@ -4,7 +4,8 @@
 // RETURNING (and, for the ids it did not return, a check) says: never by default.
 import type { Sql } from 'postgres';
 import { createGroupCommit, type BatchResult, type GroupCommit } from '../group-commit.ts';
-import { storeUnavailable, type InsertOutcome, type Message } from '../store.ts';
+import type { InsertOutcome, Message } from '../store.ts';
+import { withDeadline } from './calls.ts';
 import { translate } from './errors.ts';
 import { escapeNul, foldedColumns } from './text.ts';
 
@@ -42,13 +43,18 @@ async function commit(sql: Sql, batch: Message[][], createdAt: Date, deadlineMs:
   let created: Set<string>;
   let stored: Set<string>;
   try {
-    created = await withDeadline(deadlineMs, insertRows(sql, rows));
+    // The next batch must not wait for ever on a reply that never comes (postgres 3.4.9 can drop a write
+    // to a connection closing under it).
+    created = await withDeadline(deadlineMs, insertRows(sql, rows), 'PostgreSQL did not commit (outcome unknown)');
     onCommit?.(rows.length, (performance.now() - started) / 1000);
     // Not inserted means a committed row with that id existed; checked rather than assumed. A fresh
     // statement (READ COMMITTED: a new snapshot) sees a row another replica committed meanwhile.
     const others = rows.map((r) => escapeNul(r.message.messageId)).filter((id) => !created.has(id));
-    stored = new Set(others.length === 0 ? [] : (await withDeadline(deadlineMs, sql<{ message_id: string }[]>`
-      SELECT message_id FROM messages WHERE message_id = ANY(${others}::text[])`)).map((r) => r.message_id));
+    stored = new Set();
+    if (others.length > 0) {
+      const check = sql<{ message_id: string }[]>`SELECT message_id FROM messages WHERE message_id = ANY(${others}::text[])`;
+      for (const r of await withDeadline(deadlineMs, check, 'PostgreSQL did not answer (outcome unknown)')) stored.add(r.message_id);
+    }
   } catch (err) {
     throw translate(err);
   }
@@ -81,16 +87,4 @@ export async function insertRows(sql: Sql, rows: readonly { message: Message; cr
     ON CONFLICT (message_id) DO NOTHING
     RETURNING message_id`;
   return new Set(returned.map((r) => r.message_id));
-}
-
-/**
- * The batch's statement, or a 503 once the deadline passes: the next batch must not wait for ever on a
- * reply that never comes (postgres 3.4.9 can drop a write to a connection closing under it).
- */
-function withDeadline<T>(ms: number, query: PromiseLike<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(storeUnavailable(`PostgreSQL did not answer within ${ms} ms (outcome unknown)`)), ms);
-  });
-  return Promise.race([Promise.resolve(query), late]).finally(() => clearTimeout(timer));
 }

@@ -20,8 +20,11 @@ export type ListThresholds = {
 };
 export const LIST_THRESHOLDS: ListThresholds = { indexCountLimit: 50_000, sortCost: 10 };
 
-/** What planList needs to know: rows stored, and the search index's matches of q (when it asked). */
-export type Counts = { messages: number; hits: number | null };
+/**
+ * What planList needs to know: rows stored, the search index's matches of q (when it asked), and whether
+ * some text waits to be folded again (an operator's edit), which a row-by-row match must then fold.
+ */
+export type Counts = { messages: number; hits: number | null; unfolded: boolean };
 
 /** The total (a number when known without a query) and the page's statement. */
 export type ListPlan = { total: number | Statement; page: Statement };
@@ -30,9 +33,10 @@ export type ListPlan = { total: number | Statement; page: Statement };
 // where it is NULL (an operator's edit not folded again yet) the row is folded as it is read.
 const MATCH = 'instr(search_text, :folded) > 0';
 const MATCH_ANY = 'instr(coalesce(search_text, fold(text)), :folded) > 0';
-const STALE = `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL AND ${MATCH_ANY}`;
-/** q matched row by row. */
-const SCAN = `(${MATCH} OR rowid IN (${STALE}))`;
+/** Rows whose folded copy an operator's edit cleared (schema.ts): one probe of a partial index. */
+export const UNFOLDED = `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL`;
+/** q matched row by row; rows not folded yet are folded as they are read. */
+const SCAN = (unfolded: boolean): string => (unfolded ? `(${MATCH} OR rowid IN (${UNFOLDED} AND ${MATCH_ANY}))` : MATCH);
 // Rows past search_state.upto wait for the trigram index (schema.ts); rows it cannot hold are offside.
 const WAITING = 'rowid > (SELECT upto FROM search_state)';
 const HITS = [
@@ -81,16 +85,17 @@ export function planList(query: ListQuery, counts: Counts, thresholds: ListThres
     Object.assign(params, planHits(query)?.params ?? { folded: fold(query.q) });
     const walk = query.from === undefined ? BY_TIME_WITH_TEXT : 'messages';
     const { hits } = counts;
+    const scan = SCAN(counts.unfolded);
     if (hits === null) {
-      total = countOf(walk, [...filters, SCAN], params);
+      total = countOf(walk, [...filters, scan], params);
     } else if (query.since === undefined) total = hits;
     else if (hits <= thresholds.indexCountLimit) total = countOf('messages', [...filters, INDEXED], params);
-    else total = countOf(walk, [...filters, SCAN], params);
+    else total = countOf(walk, [...filters, scan], params);
     // A walk visits the rows up to the page's end, fewer the denser the matches; sorting the index's
     // hits costs `sortCost` walked rows each.
     const depth = query.offset + query.limit;
     const sortHits = hits !== null && thresholds.sortCost * hits * hits < depth * counts.messages;
-    text = sortHits ? INDEXED : SCAN;
+    text = sortHits ? INDEXED : scan;
     if (!sortHits) table = walk;
   }
   const conditions = [...filters, ...(text === null ? [] : [text])];
@@ -136,9 +141,11 @@ type Row = Record<string, SQLInputValue>;
 export function createListReader(db: DatabaseSync, thresholds: ListThresholds): (query: ListQuery, messages: number) => ListResult {
   const prepare = statementCache(db);
   const run = ({ sql, params }: Statement): number => Number((prepare(sql).get(params) as Row).n);
+  const unfolded = prepare(`${UNFOLDED} LIMIT 1`);
   return (query, messages) => {
     const hits = planHits(query);
-    const { total: count, page } = planList(query, { messages, hits: hits === null ? null : run(hits) }, thresholds);
+    const counts = { messages, hits: hits === null ? null : run(hits), unfolded: query.q !== undefined && unfolded.get() !== undefined };
+    const { total: count, page } = planList(query, counts, thresholds);
     const total = typeof count === 'number' ? count : run(count);
     if (total === 0 || (query.after === undefined && query.offset >= total)) return { data: [], total, more: false };
     const rows = prepare(page.sql).all(page.params) as Row[];
