@@ -101,17 +101,25 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
 
   test('several stores migrating one database at once all start (advisory lock) and leave the current schema', async (t) => {
     const want = await freshSchema(t);
-    const v1 = readFileSync(join(import.meta.dirname, 'fixtures', 'postgres-schema-v1.sql'), 'utf8');
-    for (const start of ['new', 'new', 'version 1']) {
+    const fixture = (v: number): string => readFileSync(join(import.meta.dirname, 'fixtures', `postgres-schema-v${v}.sql`), 'utf8');
+    for (const start of ['new', 'new', 'version 1', 'version 3']) {
       const url = await cluster().database('migrate');
       const admin = postgres(url, { max: 1, onnotice: () => {} });
       t.after(() => admin.end());
-      if (start === 'version 1') await admin.unsafe(v1).simple();
+      if (start !== 'new') {
+        await admin.unsafe(fixture(start === 'version 1' ? 1 : 3)).simple();
+        await admin`
+          INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES
+            ('a', '+1', '+2', '2025-01-01T00:00:00Z', 'STRASSE 5', now()), ('b', '+1', '+2', '2025-01-01T00:00:01Z', 'Straße 7', now()),
+            ('c', '+1', '+2', '2025-01-01T00:00:02Z', NULL, now())`;
+      }
       const stores = Array.from({ length: 4 }, () => createPostgresStore({ url, driver: postgres }));
       for (const s of stores) t.after(() => s.close().catch(() => {}));
       await Promise.all(stores.map((s) => s.ready));
       await Promise.all(stores.map((s) => s.ping()));
       assert.deepEqual(await schemaOf(admin), want, start);
+      const [one] = stores;
+      if (start !== 'new' && one) assert.deepEqual(await ids(one, { limit: 10, offset: 0, q: 'straße' }), [['a', 'b'], 2], start);
     }
   });
 

@@ -122,7 +122,9 @@ export const UPGRADES: readonly Upgrade[] = [
     version: 4,
     name: 'unicode-search',
     async run(tx, refoldAll) {
+      // The triggers first: version 3's wrote to message_texts, which goes.
       await tx.unsafe(`
+        ${TRIGGERS}
         CREATE EXTENSION IF NOT EXISTS btree_gin;
         DROP TABLE IF EXISTS message_texts;
         DROP INDEX IF EXISTS messages_search;
@@ -130,8 +132,7 @@ export const UPGRADES: readonly Upgrade[] = [
         ALTER TABLE messages DROP COLUMN IF EXISTS text_folded;
         ALTER TABLE messages ADD COLUMN text_folded text COLLATE "C", ADD COLUMN type text;
         UPDATE messages SET text_nul = NULL WHERE text_nul IS NOT NULL;
-        CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};
-        ${TRIGGERS}`).simple();
+        CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};`).simple();
       await refoldAll();
       await tx.unsafe(SEARCH_INDEX);
     },
