@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { sign } from '../src/domain/signature.ts';
+import { fold } from '../src/store/fold.ts';
 import { serviceArgs } from '../tools/service-command.ts';
 import { postgresPhase, postgresTable } from './postgres.ts';
 import { seedDatabase, type SeedFacts } from './seed.ts';
@@ -333,22 +334,28 @@ async function ingestWhilePruning(dbPath: string, warm: string, bodies: string):
 /** bar_ms: the store issue's bar on SQLite; pg_bar_ms: the scale-out issue's on PostgreSQL, where it sets one. */
 type QueryCase = { name: string; path: string; expected?: number; bar_ms?: number; pg_bar_ms?: number };
 
-/** Expected totals counted straight from the file with plain SQL (LIKE, unixepoch), not by the service. */
+/**
+ * Expected totals counted straight from the file with plain SQL (unixepoch, and instr over the contract's
+ * folding, src/store/fold.ts, as an SQL function of this connection), not by the service's queries.
+ */
 function expectedTotals(dbPath: string, facts: SeedFacts, since: { recent: string; year: string }): Record<string, number> {
   const db = new DatabaseSync(dbPath, { readOnly: true });
+  db.function('fold', { deterministic: true }, (t) => (typeof t === 'string' ? fold(t) : null));
   const n = (sql: string, ...args: string[]): number => Number((db.prepare(sql).get(...args) as { n: number }).n);
   const after = "unixepoch(ts, 'subsec') >= unixepoch(?, 'subsec')";
+  const has = 'instr(fold(text), fold(?)) > 0';
   const totals: Record<string, number> = {
     all: n('SELECT count(*) AS n FROM messages'),
     from: n('SELECT count(*) AS n FROM messages WHERE from_msisdn = ?', facts.sender),
     since: n(`SELECT count(*) AS n FROM messages WHERE ${after}`, since.recent),
-    q: n("SELECT count(*) AS n FROM messages WHERE text LIKE '%' || ? || '%'", facts.rareWord),
-    combo: n(`SELECT count(*) AS n FROM messages WHERE from_msisdn = ? AND ${after} AND text LIKE '%invoice%'`, facts.heavySender, since.year),
-    common: n("SELECT count(*) AS n FROM messages WHERE text LIKE '%' || ? || '%'", facts.commonWord),
+    q: n(`SELECT count(*) AS n FROM messages WHERE ${has}`, facts.rareWord),
+    combo: n(`SELECT count(*) AS n FROM messages WHERE from_msisdn = ? AND ${after} AND ${has}`, facts.heavySender, since.year, 'invoice'),
+    common: n(`SELECT count(*) AS n FROM messages WHERE ${has}`, facts.commonWord),
+    commonNonAscii: n(`SELECT count(*) AS n FROM messages WHERE ${has}`, facts.commonNonAsciiWord),
     year: n(`SELECT count(*) AS n FROM messages WHERE ${after}`, since.year),
-    yearCommon: n(`SELECT count(*) AS n FROM messages WHERE ${after} AND text LIKE '%' || ? || '%'`, since.year, facts.commonWord),
+    yearCommon: n(`SELECT count(*) AS n FROM messages WHERE ${after} AND ${has}`, since.year, facts.commonWord),
   };
-  for (const q of ['ok', 'th', 'x', 'e', 'zq']) Object.assign(totals, { [q]: n("SELECT count(*) AS n FROM messages WHERE text LIKE '%' || ? || '%'", q) });
+  for (const q of ['ok', 'th', 'x', 'e', 'zq']) Object.assign(totals, { [q]: n(`SELECT count(*) AS n FROM messages WHERE ${has}`, q) });
   db.close();
   return totals;
 }
@@ -391,20 +398,27 @@ async function queryPhase(): Promise<Record<string, unknown>> {
     { name: 'GET /stats', path: '/stats', bar_ms: 5, pg_bar_ms: 10 },
   ];
   const others: QueryCase[] = [
-    { name: `q=${facts.commonWord} (1 in 5)`, path: `/messages?q=${facts.commonWord}`, expected: expected.common, bar_ms: 100, pg_bar_ms: 200 },
+    { name: `q=${facts.commonWord} (1 in 5)`, path: `/messages?q=${facts.commonWord}`, expected: expected.common, bar_ms: 100, pg_bar_ms: 400 },
+    {
+      name: `q=${facts.commonNonAsciiWord} (1 in 5)`,
+      path: `/messages?q=${enc(facts.commonNonAsciiWord)}`,
+      expected: expected.commonNonAscii,
+      bar_ms: 100,
+      pg_bar_ms: 400,
+    },
     { name: 'since (a year)', path: `/messages?since=${since.year}`, expected: expected.year, bar_ms: 100 },
     { name: 'since (all but a day)', path: `/messages?since=${since.old}`, bar_ms: 100 },
-    // The rare shapes: a scan, or deep into many matches (the issue's 300 ms).
-    { name: 'q=ok (2 chars)', path: '/messages?q=ok', expected: expected.ok, bar_ms: 300, pg_bar_ms: 500 },
-    { name: 'q=th (2 chars, 3 in 5)', path: '/messages?q=th', expected: expected.th, bar_ms: 300, pg_bar_ms: 500 },
-    { name: 'q=x (1 char, 1 in 10)', path: '/messages?q=x', expected: expected.x, bar_ms: 300, pg_bar_ms: 500 },
-    { name: 'q=e (1 char, 4 in 5)', path: '/messages?q=e', expected: expected.e, bar_ms: 300, pg_bar_ms: 500 },
-    { name: 'q=zq (2 chars, none)', path: '/messages?q=zq', expected: expected.zq, bar_ms: 300, pg_bar_ms: 500 },
-    { name: `since (a year)+q=${facts.commonWord}`, path: `/messages?since=${since.year}&q=${facts.commonWord}`, expected: expected.yearCommon, bar_ms: 300 },
-    { name: `q=${facts.commonWord}, offset=99000`, path: `/messages?q=${facts.commonWord}&offset=99000`, bar_ms: 300 },
-    { name: `since (a year)+q, offset=90000`, path: `/messages?since=${since.year}&q=${facts.commonWord}&offset=90000`, bar_ms: 300 },
-    { name: 'offset=100000', path: '/messages?offset=100000', bar_ms: 300 },
-    { name: 'offset=500000', path: '/messages?offset=500000', bar_ms: 300 },
+    // The rare shapes: a scan, or deep into many matches (the issue's 400 ms).
+    { name: 'q=ok (2 chars)', path: '/messages?q=ok', expected: expected.ok, bar_ms: 400, pg_bar_ms: 600 },
+    { name: 'q=th (2 chars, 3 in 5)', path: '/messages?q=th', expected: expected.th, bar_ms: 400, pg_bar_ms: 600 },
+    { name: 'q=x (1 char, 1 in 10)', path: '/messages?q=x', expected: expected.x, bar_ms: 400, pg_bar_ms: 600 },
+    { name: 'q=e (1 char, 4 in 5)', path: '/messages?q=e', expected: expected.e, bar_ms: 400, pg_bar_ms: 600 },
+    { name: 'q=zq (2 chars, none)', path: '/messages?q=zq', expected: expected.zq, bar_ms: 400, pg_bar_ms: 600 },
+    { name: `since (a year)+q=${facts.commonWord}`, path: `/messages?since=${since.year}&q=${facts.commonWord}`, expected: expected.yearCommon, bar_ms: 400 },
+    { name: `q=${facts.commonWord}, offset=99000`, path: `/messages?q=${facts.commonWord}&offset=99000`, bar_ms: 400 },
+    { name: `since (a year)+q, offset=90000`, path: `/messages?since=${since.year}&q=${facts.commonWord}&offset=90000`, bar_ms: 400 },
+    { name: 'offset=100000', path: '/messages?offset=100000', bar_ms: 400 },
+    { name: 'offset=500000', path: '/messages?offset=500000', bar_ms: 400 },
   ];
 
   const measure = async (c: QueryCase): Promise<Record<string, unknown>> => {

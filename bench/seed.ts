@@ -16,6 +16,8 @@ export type SeedFacts = {
   rareWord: string;
   /** A word in about 1 message in 5: a broad search. */
   commonWord: string;
+  /** A Cyrillic word in about 1 message in 5, asked in capitals: a broad search that needs Unicode folding. */
+  commonNonAsciiWord: string;
   /** A typical sender (a few dozen messages) and a heavy one (thousands). */
   sender: string;
   heavySender: string;
@@ -38,6 +40,13 @@ const TEMPLATES = [
   (r: Pick) => `Happy birthday ${r(FIRST)}!! Party at ${r.n(9) + 1} in ${r(CITIES)}, bring snacks`,
   (r: Pick) => `Can you send the ${r(ITEMS)} again? The last one did not open on my phone.`,
   (r: Pick) => `Meeting moved to ${['Monday', 'Tuesday', 'Friday'][r.n(3)]}. Agenda: ${r(ITEMS)} review, hiring, order backlog.`,
+];
+// About 1 message in 5 is in Russian, most with "заказ" (order) in one case or another.
+const RU_STATUS = ['подтверждён', 'в пути', 'задерживается', 'готов к выдаче', 'отменён', 'получен'];
+const RU_TEMPLATES = [
+  (r: Pick) => `Здравствуйте, ${r(FIRST)}! Ваш заказ №${r.n(99999)} ${r(RU_STATUS)}.`,
+  (r: Pick) => `ЗАКАЗ ${r.n(99999)}: ${r(RU_STATUS)}. Спасибо, что выбрали нас!`,
+  (r: Pick) => `Заказ ${r.n(99999)} ${r(RU_STATUS)}, курьер позвонит за час.`,
 ];
 // One of these in about 1 message in 1,000, so each is about 1 in 10,000.
 const RARE = ['kumquat', 'zeppelin', 'quokka', 'marzipan', 'theremin', 'axolotl', 'saffron', 'origami', 'tundra', 'gazpacho'];
@@ -74,7 +83,7 @@ export function seedDatabase(path: string, options: SeedOptions): SeedFacts {
     const ts = i % 4 === 0 ? iso : iso.slice(0, 19) + 'Z';
     // Skewed senders: a few send thousands of messages, most a few dozen.
     const from = sender(Math.floor(next() ** 2 * options.senders));
-    let text: string | null = pick(TEMPLATES)(pick);
+    let text: string | null = next() < 0.2 ? pick(RU_TEMPLATES)(pick) : pick(TEMPLATES)(pick);
     if (next() < 0.001) text += ` PS: ${pick(RARE)}`;
     if (next() < 0.02) text = null;
     insert.run(`${hex()}${hex()}-${i.toString(36)}`, from, '+14155550100', ts, text, iso);
@@ -89,6 +98,7 @@ export function seedDatabase(path: string, options: SeedOptions): SeedFacts {
     seconds: (performance.now() - started) / 1000,
     rareWord: 'kumquat',
     commonWord: 'order',
+    commonNonAsciiWord: 'ЗАКАЗ',
     sender: sender(Math.floor(options.senders * 0.7)),
     heavySender: sender(0),
     firstTs,

@@ -17,7 +17,16 @@ import type { Message } from '../src/store/store.ts';
 
 const BATCH = 2_000;
 
-type Row = { rowid: number; message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; created_at: string | null };
+type Row = {
+  rowid: number;
+  message_id: string;
+  from_msisdn: string;
+  to_msisdn: string;
+  ts: string;
+  text: string | null;
+  created_at: string | null;
+  type: string | null;
+};
 
 export type CopyReport = { read: number; inserted: number; sqliteCount: number; postgresCount: number };
 
@@ -31,8 +40,11 @@ export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log
   const sql = postgres(target.url, { max: 2, onnotice: () => {} });
   try {
     await migrate(sql);
+    // A file from before the type column (not yet opened by this version of the service) has none.
+    const hasType = (db.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).some((c) => c.name === 'type');
     const page = db.prepare(
-      'SELECT rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?',
+      `SELECT rowid, message_id, from_msisdn, to_msisdn, ts, text, created_at, ${hasType ? 'type' : 'NULL AS type'}
+       FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?`,
     );
     const copiedAt = new Date();
     let after = 0;
@@ -71,7 +83,9 @@ function openReadOnly(path: string): DatabaseSync {
 }
 
 function toMessage(r: Row): Message {
-  return { messageId: r.message_id, from: r.from_msisdn, to: r.to_msisdn, ts: r.ts, text: r.text };
+  const message: Message = { messageId: r.message_id, from: r.from_msisdn, to: r.to_msisdn, ts: r.ts, text: r.text };
+  if (r.type !== null) message.type = r.type;
+  return message;
 }
 
 /** created_at as the SQLite engine wrote it (ISO-8601); a row without a readable one counts from the copy. */

@@ -9,6 +9,8 @@ export type Message = {
   /** Exactly as the sender wrote it; ordering uses the instant it names. */
   ts: string;
   text: string | null;
+  /** Absent for text messages; Meta's message type otherwise ('image', 'reaction', 'location', ...). */
+  type?: string;
 };
 
 export type InsertOutcome = 'created' | 'duplicate';
@@ -56,6 +58,12 @@ export type Store = {
    * stored (the first copy is kept). Rejects when the outcome is unknown; never guesses one.
    */
   insert(message: Message): Promise<InsertOutcome>;
+  /**
+   * Stores every message of one request in one transaction: resolves only after that commit, with one
+   * outcome per message in order ('duplicate' for an id already stored, or repeated earlier in the array).
+   * Rejects (nothing stored) when the transaction fails; never guesses an outcome.
+   */
+  insertMany(messages: Message[]): Promise<InsertOutcome[]>;
   list(query: ListQuery): Promise<ListResult>;
   stats(topSenders: number): Promise<Stats>;
   /** Throws unless the database answers a query on the applied schema. */

@@ -25,7 +25,9 @@ const messages: Message[] = Array.from({ length: 2_345 }, (_, i) => ({
   to: '+14155550100',
   // Mixed fractions, as senders write them.
   ts: `2025-03-${String((i % 28) + 1).padStart(2, '0')}T10:00:00${['', '.5', '.50', '.123'][i % 4]}Z`,
-  text: i % 10 === 0 ? null : i === 3 ? 'x\u0000y' : `order ${i} 100%_done`,
+  text: i % 10 === 0 ? null : i === 3 ? 'x\u0000y' : i % 7 === 0 ? `ЗАКАЗ ${i} Straße` : `order ${i} 100%_done`,
+  // WhatsApp's non-text messages carry their type, which the copy keeps.
+  ...(i % 17 === 0 && { type: 'image' }),
 }));
 
 const queries: ListQuery[] = [
@@ -34,6 +36,7 @@ const queries: ListQuery[] = [
   { limit: 50, offset: 0, since: '2025-03-20T10:00:00.5Z' },
   { limit: 50, offset: 10, q: 'ORDER 1' },
   { limit: 10, offset: 0, q: '%_' },
+  { limit: 10, offset: 0, q: 'заказ STRASSE' },
   { limit: 10, offset: 0, q: '\u0000' },
   { limit: 30, offset: 0, after: { ts: '2025-03-05T10:00:00.50Z', messageId: 'm100' } },
 ];

@@ -13,6 +13,7 @@ const shuffled = <T>(items: readonly T[]): T[] =>
 export function listCases(open: Open): void {
   orderCases(open);
   textCases(open);
+  unicodeCases(open);
   pagingCases(open);
 }
 
@@ -78,7 +79,7 @@ async function expectSearches(store: Store, cases: readonly (readonly [string, r
 }
 
 function textCases(open: Open): void {
-  test('q: an ASCII case-insensitive substring; % and _ literal; 1, 2 and 3+ characters alike', async (t) => {
+  test('q: a case-insensitive substring; % and _ literal; 1, 2 and 3+ characters alike', async (t) => {
     const { store } = await open(t);
     const texts = ['Hello World', 'hELLo', 'price 50% off', 'price 500 off', 'a_b', 'axb', null, 'HELLO_there', ''];
     await insertAll(store, shuffled(texts.map((text, i) => msg(`q${i}`, { text, ts: at(`0${i}Z`) }))));
@@ -107,7 +108,7 @@ function textCases(open: Open): void {
     ]);
   });
 
-  test('q: NUL and non-ASCII characters match exactly; a null text matches no q', async (t) => {
+  test('q: NUL and characters without case match exactly; a null text matches no q', async (t) => {
     const { store } = await open(t);
     const texts = ['a\u0000b', 'ab', 'x\u0000in', 'café crème', '東京タワー', 'hi 👋🏽 there', null, 'in'];
     await insertAll(store, shuffled(texts.map((text, i) => msg(`n${i}`, { text, ts: at(`0${i}Z`) }))));
@@ -133,6 +134,65 @@ function textCases(open: Open): void {
       ['i 👋🏽 t', ['n5']],
       ['🏽 ', ['n5']],
       ['h', ['n5']],
+    ]);
+  });
+}
+
+function unicodeCases(open: Open): void {
+  test('q: NFC then full Unicode case folding in every script; accents kept; both sides folded alike', async (t) => {
+    const { store } = await open(t);
+    const texts = [
+      'Straße 12',
+      'STRASSE 7',
+      'ẞ groß',
+      'ΣΟΦΟΣ ΛΌΓΟΣ',
+      'σοφος',
+      'ЁЛКА у дома',
+      'İstanbul',
+      'ISTANBUL',
+      'नमस्ते दुनिया',
+      '👋🏽 🇮🇳',
+      'cafe\u0301 au lait',
+      'café noir',
+      'a\u0000Ä',
+      'ırmak',
+    ];
+    await insertAll(store, shuffled(texts.map((text, i) => msg(`u${String(i).padStart(2, '0')}`, { text, ts: at(`${10 + i}Z`) }))));
+    await expectSearches(store, [
+      // Latin: ß and ẞ fold to ss.
+      ['STRASSE', ['u00', 'u01']],
+      ['straße', ['u00', 'u01']],
+      ['ẞ', ['u00', 'u01', 'u02']],
+      ['GROSS', ['u02']],
+      ['Groß', ['u02']],
+      // Greek: final and medial sigma are one letter; the accent stays.
+      ['ΣΟΦΟΣ', ['u03', 'u04']],
+      ['σοφος', ['u03', 'u04']],
+      ['ς', ['u03', 'u04']],
+      ['λόγος', ['u03']],
+      ['λογος', []],
+      // Cyrillic: Ё is ё, not е.
+      ['ёлка', ['u05']],
+      ['ЁЛКА У', ['u05']],
+      ['елка', []],
+      // Turkish: İ folds to i and a combining dot (no Turkic rule), ı stays itself.
+      ['İstanbul', ['u06']],
+      ['istanbul', ['u07']],
+      ['ı', ['u13']],
+      ['IRMAK', []],
+      // Scripts without case and emoji are matched as they are.
+      ['नमस्ते', ['u08']],
+      ['दुनिया', ['u08']],
+      ['👋🏽', ['u09']],
+      ['🇮🇳', ['u09']],
+      // Combining and precomposed forms are one text after NFC; an accent is never dropped.
+      ['café', ['u10', 'u11']],
+      ['CAFE\u0301', ['u10', 'u11']],
+      ['cafe', []],
+      // A NUL is a character like any other, beside folded letters.
+      ['ä', ['u12']],
+      ['A\u0000ä', ['u12']],
+      ['\u0000Ä', ['u12']],
     ]);
   });
 }

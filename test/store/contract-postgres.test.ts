@@ -8,12 +8,27 @@ import type { Store } from '../../src/store/store.ts';
 import { cluster, skipWithoutPostgres } from '../postgres-cluster.ts';
 import { runStoreContract, type StoreHarness } from './contract.ts';
 
-const harness: StoreHarness = {
-  name: 'postgres',
+/** A fresh database of the cluster (C.UTF-8), or one created with LC_COLLATE and LC_CTYPE C. */
+async function database(locale: 'C.UTF-8' | 'C'): Promise<string> {
+  if (locale === 'C.UTF-8') return cluster().database('contract');
+  serial += 1;
+  const name = `contract_c_${process.pid}_${serial}`;
+  const root = cluster().admin();
+  try {
+    await root.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+  } finally {
+    await root.end();
+  }
+  return `postgres://postgres@127.0.0.1:${cluster().port}/${name}`;
+}
+let serial = 0;
+
+const harness = (locale: 'C.UTF-8' | 'C'): StoreHarness => ({
+  name: `postgres, LC_CTYPE ${locale}`,
   async open(t, { clock }) {
     const stores: Store[] = [];
     t.after(() => Promise.all(stores.map((s) => s.close().catch(() => {}))));
-    const url = await cluster().database('contract');
+    const url = await database(locale);
     const opened = async (): Promise<Store> => {
       const store = createPostgresStore({ url, driver: postgres, clock });
       stores.push(store);
@@ -39,6 +54,10 @@ const harness: StoreHarness = {
       },
     };
   },
-};
+});
 
-describe('PostgreSQL', { skip: skipWithoutPostgres() }, () => runStoreContract(harness));
+describe('PostgreSQL', { skip: skipWithoutPostgres() }, () => {
+  runStoreContract(harness('C.UTF-8'));
+  // SPEC: the same answers whatever the database's locale.
+  runStoreContract(harness('C'), { randomOps: 1_500 });
+});

@@ -13,8 +13,11 @@ export type RandomOptions = { ops: number };
 
 // Few of each, so that duplicates, ties, shared senders and matches are common.
 const SENDERS = Array.from({ length: 12 }, (_, i) => `+${i + 1}`);
-// Upper and lower case, LIKE's wildcards, a NUL, a space and characters beyond ASCII (one astral).
-const ALPHABET = ['a', 'b', 'A', 'B', '%', '_', '\u0000', ' ', 'é', '👋'];
+// Upper and lower case, LIKE's wildcards, a NUL, a space, and beyond ASCII: letters whose folding changes
+// their length or differs from lower-casing (ß ẞ ς İ ı), Cyrillic, a combining accent beside its
+// precomposed form, Devanagari and an astral emoji.
+const ALPHABET = ['a', 'b', 'A', 'B', '%', '_', '\u0000', ' ', 'é', 'e', '\u0301', '👋', 'ß', 'S', 's', 'ẞ', 'Σ', 'σ', 'ς', 'İ', 'i', 'ı', 'Ё', 'ё', 'न'];
+const TYPES = [undefined, undefined, 'image', 'reaction'];
 const FRACTIONS = ['', '05', '49', '5', '999'];
 const LIMITS = [1, 2, 3, 5, 10, 50, 100];
 const TOP = [1, 3, 10];
@@ -41,7 +44,8 @@ function randomMessage(s: State): Message {
   if (!duplicate) s.used.push(messageId);
   const text = randomText(s.r);
   if (text) s.texts.push(text);
-  return { messageId, from: s.r.pick(SENDERS), to: '+999', ts: randomTs(s.r), text };
+  const type = s.r.pick(TYPES);
+  return { messageId, from: s.r.pick(SENDERS), to: '+999', ts: randomTs(s.r), text, ...(type !== undefined && { type }) };
 }
 
 function randomQuery(s: State): ListQuery {
@@ -73,12 +77,16 @@ function insertStep(s: State, store: Store, model: Store): Step {
     if (!batch.has(m.messageId)) batch.set(m.messageId, m);
   }
   const messages = [...batch.values()];
+  // Some as one request (insertMany, which may repeat an id), the rest one insert each.
+  const many = s.r.chance(0.3) ? [...messages.slice(0, 1 + s.r.int(messages.length)), ...(s.r.chance(0.3) ? messages.slice(0, 1) : [])] : [];
+  const single = messages.filter((m) => !many.includes(m));
   return {
-    label: `insert ${JSON.stringify(messages)}`,
+    label: `insertMany ${JSON.stringify(many)} with insert ${JSON.stringify(single)}`,
     async run() {
       const want = [];
-      for (const m of messages) want.push(await model.insert(m));
-      assert.deepEqual(await Promise.all(messages.map((m) => store.insert(m))), want);
+      want.push(many.length === 0 ? [] : await model.insertMany(many));
+      for (const m of single) want.push(await model.insert(m));
+      assert.deepEqual(await Promise.all([store.insertMany(many), ...single.map((m) => store.insert(m))]), want);
     },
   };
 }

@@ -1,20 +1,20 @@
 // The SQLite engine against the Store contract, on a real file in a temp folder.
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { createSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { tempDir } from '../helpers.ts';
 import { runStoreContract, type StoreHarness } from './contract.ts';
 
-const harness: StoreHarness = {
-  name: 'sqlite',
+const harness = (name: string, thresholds?: SqliteStoreOptions['thresholds']): StoreHarness => ({
+  name,
   async open(t, { clock }) {
     const stores: Store[] = [];
     // t.after runs hooks in the order registered: the stores close before tempDir removes the folder.
     t.after(() => Promise.all(stores.map((s) => s.close())));
     const path = join(tempDir(t), 'db.sqlite');
     const opened = async (): Promise<Store> => {
-      const store = createSqliteStore({ path, clock });
+      const store = createSqliteStore({ path, clock, ...(thresholds && { thresholds }) });
       stores.push(store);
       await store.ready;
       return store;
@@ -38,6 +38,9 @@ const harness: StoreHarness = {
       },
     };
   },
-};
+});
 
-runStoreContract(harness);
+runStoreContract(harness('sqlite'));
+// Thresholds low enough that a few hundred rows take every branch of the query planner (list.ts) and
+// the search index's steps (writer.ts).
+runStoreContract(harness('sqlite, low thresholds', { indexCountLimit: 1, sortCost: 1, indexStep: 8 }));

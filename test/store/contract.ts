@@ -69,6 +69,40 @@ function writeCases(open: Open): void {
     });
   });
 
+  test('insertMany: outcomes in order, a repeated id a duplicate; type stored and returned only when set', async (t) => {
+    const { store } = await open(t);
+    assert.equal(await store.insert(msg('w0', { text: 'first' })), 'created');
+    const image = msg('w1', { type: 'image', text: null, ts: '2025-01-01T00:00:01Z' });
+    const reaction = msg('w3', { type: 'reaction', text: '👍', ts: '2025-01-01T00:00:03Z' });
+    const caption = msg('w2', { text: 'Caption ÄÖ', ts: '2025-01-01T00:00:02Z' });
+    const outcomes = await store.insertMany([image, msg('w0', { text: 'again' }), caption, msg('w1', { text: 'copy' }), reaction]);
+    assert.deepEqual(outcomes, ['created', 'duplicate', 'created', 'duplicate', 'created']);
+    assert.deepEqual(await store.insertMany([]), []);
+    const first = msg('w0', { text: 'first' });
+    assert.deepEqual(await list(store), { data: [first, image, caption, reaction], total: 4, more: false });
+    assert.deepEqual(await list(store, { q: 'caption äö' }), { data: [caption], total: 1, more: false });
+    assert.equal((await store.stats(10)).totalMessages, 4);
+    // Requests that arrive together share a group commit, each answered for its own messages.
+    const together = await Promise.all([
+      store.insertMany([msg('x1'), msg('x2'), msg('x1')]),
+      store.insert(msg('x2')),
+      store.insertMany([msg('x3'), msg('w3')]),
+    ]);
+    assert.deepEqual(together, [['created', 'created', 'duplicate'], 'duplicate', ['created', 'duplicate']]);
+  });
+
+  test('insertMany in storage trouble rejects as unavailable and stores none of its messages', async (t) => {
+    const { store, trouble } = await open(t);
+    const end = await trouble();
+    try {
+      await assert.rejects(store.insertMany([msg('t1'), msg('t2', { type: 'image' })]), (err) => isStoreUnavailable(err));
+    } finally {
+      await end();
+    }
+    assert.deepEqual(await list(store), { data: [], total: 0, more: false });
+    assert.deepEqual(await store.insertMany([msg('t1'), msg('t2')]), ['created', 'created']);
+  });
+
   test('concurrent inserts of one id, on one store and across two: exactly one created, one row', async (t) => {
     const { store, another } = await open(t);
     const outcomes = await Promise.all([1, 2, 3, 4, 5].map((n) => store.insert(msg('same', { text: `copy ${n}` }))));
@@ -159,10 +193,12 @@ function lifecycleCases(open: Open): void {
     assert.equal((await store.stats(10)).totalMessages, 2);
   });
 
-  test('load: no inserts pending when idle', async (t) => {
+  test('load: messages accepted and not answered yet are counted until their commit; none when idle', async (t) => {
     const { store } = await open(t);
     assert.equal(store.load().pendingInserts, 0);
-    await Promise.all([store.insert(msg('a')), store.insert(msg('b'))]);
+    const inserts = [store.insert(msg('a')), store.insertMany([msg('b'), msg('c')]), store.insert(msg('d'))];
+    assert.equal(store.load().pendingInserts, 4);
+    await Promise.all(inserts);
     assert.equal(store.load().pendingInserts, 0);
   });
 }

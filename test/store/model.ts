@@ -10,6 +10,7 @@ import {
   type Stats,
   type Store,
 } from '../../src/store/store.ts';
+import { fold } from '../../src/store/fold.ts';
 
 /** A stored message, with its sort key and folded text worked out once, when it is stored. */
 type Row = Message & { receivedAt: number; key: string; folded: string | null };
@@ -42,22 +43,24 @@ export function comparePosition(a: ListPosition, b: ListPosition): number {
   return compareKeyed({ key: instantKey(a.ts), messageId: a.messageId }, { key: instantKey(b.ts), messageId: b.messageId });
 }
 
-/** A to Z only, as SQL lower() folds. */
-function foldAscii(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
-}
-
 /** Whether a row passes the query's filters (the cursor aside); q and since worked out once per query. */
 function filterOf(q: ListQuery): (row: Row) => boolean {
   const since = q.since === undefined ? undefined : instantKey(q.since);
-  const needle = q.q === undefined ? undefined : foldAscii(q.q);
+  const needle = q.q === undefined ? undefined : fold(q.q);
   return (row) =>
     (q.from === undefined || row.from === q.from) &&
     (since === undefined || row.key >= since) &&
     (needle === undefined || (row.folded !== null && row.folded.includes(needle)));
 }
 
-const message = (row: Message): Message => ({ messageId: row.messageId, from: row.from, to: row.to, ts: row.ts, text: row.text });
+const message = (row: Message): Message => ({
+  messageId: row.messageId,
+  from: row.from,
+  to: row.to,
+  ts: row.ts,
+  text: row.text,
+  ...(row.type !== undefined && { type: row.type }),
+});
 
 /** Where `row` goes in rows kept in order: after every row before it (binary search). */
 function placeOf(rows: readonly Row[], row: Row): number {
@@ -87,15 +90,22 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
     }
   };
 
+  const insert = (m: Message): 'created' | 'duplicate' => {
+    if (db.rows.some((r) => r.messageId === m.messageId)) return 'duplicate';
+    const folded = m.text === null ? null : fold(m.text);
+    const row: Row = { ...message(m), receivedAt: clock().getTime(), key: instantKey(m.ts), folded };
+    db.rows.splice(placeOf(db.rows, row), 0, row);
+    return 'created';
+  };
+  // Accepted and not answered yet: until the caller's promise settles, as an engine's group commit.
+  let pending = 0;
+  const counted = <T>(n: number, answer: Promise<T>): Promise<T> => {
+    pending += n;
+    return answer.finally(() => (pending -= n));
+  };
   return {
-    insert: (m) =>
-      op(true, () => {
-        if (db.rows.some((r) => r.messageId === m.messageId)) return 'duplicate';
-        const folded = m.text === null ? null : foldAscii(m.text);
-        const row: Row = { ...message(m), receivedAt: clock().getTime(), key: instantKey(m.ts), folded };
-        db.rows.splice(placeOf(db.rows, row), 0, row);
-        return 'created';
-      }),
+    insert: (m) => counted(1, op(true, () => insert(m))),
+    insertMany: (messages) => counted(messages.length, op(true, () => messages.map(insert))),
 
     list: (q) =>
       op(false, (): ListResult => {
@@ -130,7 +140,7 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
         return old.size;
       }),
 
-    load: () => ({ pendingInserts: 0 }),
+    load: () => ({ pendingInserts: pending }),
 
 
     close: async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import postgres from 'postgres';
+import postgres, { type Sql } from 'postgres';
 import { SCHEMA_VERSION } from '../../src/store/postgres/schema.ts';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres.ts';
 import { FOLD_BATCH, foldDeltas } from '../../src/store/postgres/stats.ts';
@@ -28,6 +28,28 @@ async function open(t: TestContext, options: Partial<PostgresStoreOptions> = {},
   t.after(() => store.close().catch(() => {}));
   await store.ready;
   return Object.assign(store, { url: at });
+}
+
+/** What a database's schema is made of, as the catalogs say: equal for a new database and a migrated one. */
+async function schemaOf(admin: Sql): Promise<unknown> {
+  const columns = await admin`
+    SELECT table_name, column_name, data_type, collation_name, is_nullable, generation_expression FROM information_schema.columns
+    WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`;
+  const relations = await admin`SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p', 'i', 'S') ORDER BY 1`;
+  const indexes = await admin`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`;
+  const triggers = await admin`SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`;
+  const functions = await admin`SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1, 2`;
+  const extensions = await admin`SELECT extname FROM pg_extension ORDER BY 1`;
+  const version = await admin`SELECT version FROM schema_version`;
+  return JSON.parse(JSON.stringify({ columns, relations, indexes, triggers, functions, extensions, version }));
+}
+
+/** The schema of a new database migrated by one store. */
+async function freshSchema(t: TestContext): Promise<unknown> {
+  const store = await open(t);
+  const admin = postgres(store.url, { max: 1, onnotice: () => {} });
+  t.after(() => admin.end());
+  return schemaOf(admin);
 }
 
 const ids = async (store: PostgresStore, q: Parameters<PostgresStore['list']>[0]): Promise<[string[], number]> => {
@@ -77,41 +99,59 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.equal((await one.stats(0)).totalMessages, 600);
   });
 
-  test('several stores migrating one fresh database at once all start (advisory lock)', async (t) => {
-    for (let round = 0; round < 3; round += 1) {
+  test('several stores migrating one database at once all start (advisory lock) and leave the current schema', async (t) => {
+    const want = await freshSchema(t);
+    const fixture = (v: number): string => readFileSync(join(import.meta.dirname, 'fixtures', `postgres-schema-v${v}.sql`), 'utf8');
+    for (const start of ['new', 'new', 'version 1', 'version 3']) {
       const url = await cluster().database('migrate');
+      const admin = postgres(url, { max: 1, onnotice: () => {} });
+      t.after(() => admin.end());
+      if (start !== 'new') {
+        await admin.unsafe(fixture(start === 'version 1' ? 1 : 3)).simple();
+        await admin`
+          INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES
+            ('a', '+1', '+2', '2025-01-01T00:00:00Z', 'STRASSE 5', now()), ('b', '+1', '+2', '2025-01-01T00:00:01Z', 'Straße 7', now()),
+            ('c', '+1', '+2', '2025-01-01T00:00:02Z', NULL, now())`;
+      }
       const stores = Array.from({ length: 4 }, () => createPostgresStore({ url, driver: postgres }));
       for (const s of stores) t.after(() => s.close().catch(() => {}));
       await Promise.all(stores.map((s) => s.ready));
       await Promise.all(stores.map((s) => s.ping()));
+      assert.deepEqual(await schemaOf(admin), want, start);
+      const [one] = stores;
+      if (start !== 'new' && one) assert.deepEqual(await ids(one, { limit: 10, offset: 0, q: 'straße' }), [['a', 'b'], 2], start);
     }
   });
 
-  test('a version 1 database is migrated: q matched against the stored folded text, through its trigram index', async (t) => {
+  test('a version 1 database is migrated: every text folded by the service, searched through the trigram index', async (t) => {
     const url = await cluster().database('v1');
     const admin = postgres(url, { max: 1, onnotice: () => {} });
     t.after(() => admin.end());
     await admin.unsafe(readFileSync(join(import.meta.dirname, 'fixtures', 'postgres-schema-v1.sql'), 'utf8')).simple();
-    const rows = ['Your ORDER shipped', 'École', 'no match here', null].map((text, i) => ({ message: msg(`v1-${i}`, { text }), createdAt: new Date() }));
-    assert.equal((await insertRows(admin, rows)).size, 4);
-    const store = await open(t, {}, url);
-    const columns = await admin`SELECT attname FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'text_folded'`;
-    assert.equal(columns.length, 1);
-    const indexes = (await admin`SELECT indexname FROM pg_indexes WHERE tablename = 'messages' ORDER BY 1`).map((r) => r.indexname);
-    assert.deepEqual(indexes, ['messages_created_at', 'messages_from', 'messages_from_text', 'messages_pkey', 'messages_ts_key']);
+    await admin`
+      INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, text_nul) VALUES
+        ('v1-0', '+1', '+2', '2025-01-01T00:00:00Z', 'Your ORDER shipped', now(), NULL),
+        ('v1-1', '+1', '+2', '2025-01-01T00:00:00Z', 'ÉCOLE', now(), NULL),
+        ('v1-2', '+1', '+2', '2025-01-01T00:00:00Z', 'no match here', now(), NULL),
+        ('v1-3', '+1', '+2', '2025-01-01T00:00:00Z', NULL, now(), NULL),
+        ('v1-4', '+1', '+2', '2025-01-01T00:00:00Z', E'A\x01\x01B', now(), '\\x610062')`;
+    const events: string[] = [];
+    const store = await open(t, { onEvent: (m) => events.push(m) }, url);
+    assert.deepEqual(events.slice(0, 1), ['upgrading the database schema']);
     assert.equal((await admin`SELECT version FROM schema_version`)[0]?.version, SCHEMA_VERSION);
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['v1-0'], 1]);
-    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'école' }), [[], 0]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'école' }), [['v1-1'], 1]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'a\u0000b' }), [['v1-4'], 1]);
     assert.equal(await store.insert(msg('v2-0', { text: 'Another Order' })), 'created');
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'ORDER' }), [['v1-0', 'v2-0'], 2]);
-    // A second start finds the column and leaves the table alone.
+    // A second start finds the schema current and changes nothing.
+    const before = await schemaOf(admin);
     const again = await open(t, {}, url);
     assert.deepEqual(await ids(again, { limit: 10, offset: 0, q: 'er' }), [['v1-0', 'v1-2', 'v2-0'], 3]);
-    // The narrow copy that counts q alone was filled from the rows already there, each text once.
-    assert.equal((await admin`SELECT count(*)::int AS n FROM message_texts`)[0]?.n, 4);
+    assert.deepEqual(await schemaOf(admin), before);
   });
 
-  test("an operator's UPDATE and DELETE through psql: the total of q alone (its narrow copy) follows", async (t) => {
+  test("an operator's INSERT, UPDATE and DELETE through psql: search follows at once, folded by the service", async (t) => {
     const store = await open(t);
     const admin = postgres(store.url, { max: 1, onnotice: () => {} });
     t.after(() => admin.end());
@@ -120,11 +160,16 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     await admin`UPDATE messages SET text = 'ORDERED late' WHERE message_id IN ('o2', 'o3')`;
     await admin`UPDATE messages SET text = NULL WHERE message_id = 'o0'`;
     await admin`UPDATE messages SET message_id = 'o9' WHERE message_id = 'o1'`;
+    await admin`INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('o8', '+1', '+2', '2025-01-01T00:00:00Z', 'ÖRDER Straße', now())`;
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['o2', 'o3', 'o9'], 3]);
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'or' }), [['o2', 'o3', 'o9'], 3]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'RDER' }), [['o2', 'o3', 'o8', 'o9'], 4]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'örder STRASSE' }), [['o8'], 1]);
+    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'nothing' }), [[], 0]);
     await admin`DELETE FROM messages WHERE message_id IN ('o2', 'o9')`;
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['o3'], 1]);
-    assert.equal((await admin`SELECT count(*)::int AS n FROM message_texts`)[0]?.n, 1);
+    const [left] = await admin`SELECT count(*)::int AS n FROM messages WHERE text IS NOT NULL AND text_folded IS NULL`;
+    assert.equal(left?.n, 0);
   });
 
   test('from + q (one index on both at scale): the same answers for a heavy sender and a light one', async (t) => {
@@ -161,12 +206,19 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.deepEqual((await store.list({ limit: 10, offset: 0, q: 'x\u0000y' })).data[0]?.text, 'x\u0000y');
   });
 
-  test('q folds ASCII letters only, whatever the database locale folds', async (t) => {
-    const store = await open(t);
-    await Promise.all(['École', 'école', 'ÉCOLE'].map((text, i) => store.insert(msg(`m${i}`, { text }))));
-    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'École' }), [['m0', 'm2'], 2]);
-    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'éCOLE' }), [['m1'], 1]);
-    assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'COLE' }), [['m0', 'm1', 'm2'], 3]);
+  test('a database whose LC_CTYPE is C: one WARNING at start naming it; no other start warns', async (t) => {
+    const name = `ctype_c_${process.pid}`;
+    const root = cluster().admin();
+    t.after(() => root.end());
+    await root.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+    const warnings: string[] = [];
+    const onEvent: PostgresStoreOptions['onEvent'] = (m, _f, level) => level === 'WARNING' && warnings.push(m);
+    await open(t, { onEvent }, `postgres://postgres@127.0.0.1:${cluster().port}/${name}`);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /LC_CTYPE is C\b/);
+    warnings.length = 0;
+    await open(t, { onEvent });
+    assert.deepEqual(warnings, []);
   });
 
   test('stats from unfolded deltas equal stats after a fold, and retention keeps them right', async (t) => {

@@ -1,16 +1,25 @@
 // How GET /messages is answered from PostgreSQL: one statement (one snapshot) returns the page and the
 // exact total. The total of an unfiltered list, or of a sender alone, comes from the counters that
 // /stats reads (an exact count(*) of 1M rows takes about 70 ms); any other filter is counted by the
-// index that serves it: (ts_key, message_id) for since, (from_msisdn, ...) for from, a trigram index for
-// a q of three characters or more (q alone: the narrow message_texts'); a shorter q is a parallel scan of
-// the stored folded text.
+// index that serves it: (ts_key, message_id) for since, (from_msisdn, ...) for from, the trigram index
+// for a q of three characters or more; a shorter q is a parallel scan of the stored folded text.
 // Statements are built from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
-import type { ListQuery, ListResult, Message } from '../store.ts';
-import { SEARCH_SQL, sortKeySql } from './schema.ts';
-import { escapeNul, foldAscii, likePattern, plainQuery, unescapeNul } from './text.ts';
+import { fold } from '../fold.ts';
+import { storeUnavailable, type ListQuery, type ListResult, type Message } from '../store.ts';
+import { sortKeySql, UNFOLDED } from './schema.ts';
+import { escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
 
-type Row = { total: string; message_id: string | null; from_msisdn: string; to_msisdn: string; ts: string; text: string | null };
+type Row = {
+  total: string;
+  unfolded: boolean;
+  message_id: string | null;
+  from_msisdn: string;
+  to_msisdn: string;
+  ts: string;
+  text: string | null;
+  type: string | null;
+};
 type Param = string | number | Buffer;
 
 type Filters = { where: string[]; sender: string | null };
@@ -23,14 +32,15 @@ function filters(q: ListQuery, params: Param[]): Filters {
   if (sender !== null) where.push(`from_msisdn = ${sender}`);
   if (q.since !== undefined) where.push(`ts_key >= ${sortKeySql(param(q.since, 'text'))} COLLATE "C"`);
   if (q.q !== undefined) {
-    const like = (): string => `${SEARCH_SQL} LIKE ${param(likePattern(q.q ?? ''), 'text')} ESCAPE '\\'`;
-    if (plainQuery(q.q)) {
+    const folded = fold(q.q);
+    const like = (): string => `text_folded LIKE ${param(likePattern(folded), 'text')} ESCAPE '\\'`;
+    if (plainQuery(folded)) {
       where.push(like());
     } else {
       // q holds a character of the escape (text.ts): an escaped text is matched on its real bytes, any
       // other text holds no U+0000 or U+0001, so a q with either cannot match it.
-      const bytes = param(Buffer.from(foldAscii(q.q), 'utf8'), 'bytea');
-      const other = /[\u0000\u0001]/.test(q.q) ? 'false' : like();
+      const bytes = param(Buffer.from(folded, 'utf8'), 'bytea');
+      const other = /[\u0000\u0001]/.test(folded) ? 'false' : like();
       where.push(`CASE WHEN text_nul IS NULL THEN ${other} ELSE position(${bytes} IN text_nul) > 0 END`);
     }
   }
@@ -47,12 +57,28 @@ function totalSql(q: ListQuery, { where, sender }: Filters): string {
     return `coalesce((SELECT n FROM sender_counts WHERE from_msisdn = ${sender}), 0)
       + (SELECT coalesce(sum(n), 0) FROM sender_deltas WHERE from_msisdn = ${sender})`;
   }
-  // q alone is counted in the narrow copy of the folded texts (schema.ts), under the same column names.
-  const table = sender === null && q.since === undefined ? 'message_texts' : 'messages';
-  return `(SELECT count(*) FROM ${table} WHERE ${where.join(' AND ')})`;
+  return `(SELECT count(*) FROM messages WHERE ${where.join(' AND ')})`;
 }
 
+/** How many times a q's answer is retried while operators' edits keep arriving unfolded. */
+const REFOLD_ROUNDS = 5;
+
 export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
+  const once = listOnce(sql);
+  return async (q) => {
+    // An answer read in a snapshot that holds an unfolded text could miss or invent a match: such texts
+    // are folded, and the question asked again.
+    for (let round = 0; round < REFOLD_ROUNDS; round += 1) {
+      const answer = await once(q);
+      if (answer !== null) return answer;
+      while ((await refold(sql, 1_000)) > 0);
+    }
+    throw storeUnavailable('texts are being edited faster than the service can fold them; retry');
+  };
+}
+
+/** The answer, or null when q was asked and the snapshot held a text without its folded copy. */
+function listOnce(sql: Sql): (q: ListQuery) => Promise<ListResult | null> {
   return async (q) => {
     const params: Param[] = [];
     const found = filters(q, params);
@@ -70,10 +96,11 @@ export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
     // one-time filter), which for a q matching nothing would read the whole table a second time.
     if (counted(q)) page.push(`(SELECT total FROM t) > ${offset}`);
     const text = `
-      WITH t AS MATERIALIZED (SELECT ${total} AS total)
-      SELECT t.total, p.message_id, p.from_msisdn, p.to_msisdn, p.ts, p.text
+      WITH t AS MATERIALIZED (SELECT ${total} AS total,
+        ${q.q === undefined ? 'false' : `EXISTS (SELECT FROM messages WHERE ${UNFOLDED})`} AS unfolded)
+      SELECT t.total, t.unfolded, p.message_id, p.from_msisdn, p.to_msisdn, p.ts, p.text, p.type
       FROM t LEFT JOIN (
-        SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages
+        SELECT message_id, from_msisdn, to_msisdn, ts, text, type, ts_key FROM messages
         ${page.length > 0 ? `WHERE ${page.join(' AND ')}` : ''}
         ORDER BY ts_key, message_id LIMIT ${limit} OFFSET ${offset}
       ) p ON true
@@ -81,16 +108,19 @@ export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
     const rows = await sql.unsafe<Row[]>(text, params as never[], { prepare: true });
     const first = rows[0];
     if (first === undefined) throw new Error('list statement returned no row');
+    if (first.unfolded) return null;
     const data: Message[] = [];
     for (const row of rows) {
       if (row.message_id === null) continue; // the total alone: an empty page
-      data.push({
+      const message: Message = {
         messageId: unescapeNul(row.message_id),
         from: row.from_msisdn,
         to: row.to_msisdn,
         ts: row.ts,
         text: row.text === null ? null : unescapeNul(row.text),
-      });
+      };
+      if (row.type !== null) message.type = row.type;
+      data.push(message);
     }
     const more = data.length > q.limit;
     return { data: more ? data.slice(0, q.limit) : data, total: Number(first.total), more };

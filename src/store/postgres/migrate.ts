@@ -1,26 +1,53 @@
-// Applies the current schema (schema.ts) at start. Several replicas may start at once: each takes the
-// same transaction-scoped advisory lock first, so one applies the schema while the others wait, then
-// find it in place (every statement is idempotent). Concurrent CREATE ... IF NOT EXISTS without the lock
-// can fail on the catalog's unique indexes.
-import type { Sql } from 'postgres';
-import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+// Brings the database to the current schema at start (schema.ts): SCHEMA on a new database, or each
+// named upgrade past its version, once. Several replicas may start at once: each takes the same
+// transaction-scoped advisory lock first, so one migrates while the others wait, then find it done.
+import type { Sql, TransactionSql } from 'postgres';
+import { SCHEMA, SCHEMA_VERSION, UPGRADES } from './schema.ts';
+import { refold } from './text.ts';
 
 export const MIGRATION_LOCK = 0x6c79_6601;
 
+export type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
+
 /** Resolves with the schema version in the database; throws if it is newer than this build knows. */
-export async function migrate(sql: Sql): Promise<number> {
-  const version = await sql.begin(async (tx) => {
-    // A large table's CREATE INDEX may take minutes: no statement timeout for the migration itself.
+export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Promise<number> {
+  return sql.begin(async (tx) => {
+    // A large table's upgrade may take minutes: no statement timeout for the migration itself.
     await tx`SET LOCAL statement_timeout = 0`;
     await tx`SET LOCAL lock_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-    await tx.unsafe(SCHEMA).simple();
-    const [row] = await tx<{ version: number }[]>`SELECT version FROM schema_version`;
-    return row?.version;
+    const [found] = await tx<{ exists: boolean }[]>`SELECT to_regclass('schema_version') IS NOT NULL AS exists`;
+    if (found?.exists !== true) {
+      await tx.unsafe(SCHEMA).simple();
+      return SCHEMA_VERSION;
+    }
+    const version = await versionOf(tx);
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`the database's schema (version ${version}) is newer than this build's (${SCHEMA_VERSION}): run the newer build`);
+    }
+    for (const upgrade of UPGRADES.filter((u) => u.version > version)) {
+      onProgress('upgrading the database schema', { step: upgrade.name, to_version: upgrade.version });
+      await upgrade.run(tx, () => refoldAll(tx, onProgress));
+      await tx`UPDATE schema_version SET version = ${upgrade.version}`;
+    }
+    return versionOf(tx);
   });
-  if (version === undefined) throw new Error('schema_version is empty after the migration');
-  if (version > SCHEMA_VERSION) {
-    throw new Error(`the database's schema (version ${version}) is newer than this build's (${SCHEMA_VERSION}): run the newer build`);
+}
+
+async function versionOf(tx: TransactionSql): Promise<number> {
+  const [row] = await tx<{ version: number }[]>`SELECT version FROM schema_version`;
+  if (row === undefined) throw new Error('schema_version is empty');
+  return row.version;
+}
+
+/** Folds every text that has no folded copy, in batches, with a progress line each. */
+async function refoldAll(tx: TransactionSql, onProgress: OnProgress): Promise<void> {
+  const [count] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM messages WHERE text IS NOT NULL AND text_folded IS NULL`;
+  const rows = Number(count?.n ?? 0);
+  for (let done = 0; ; ) {
+    const n = await refold(tx, 10_000);
+    if (n === 0) return;
+    done += n;
+    if (rows > 10_000) onProgress('folding texts for search', { rows_done: done, rows });
   }
-  return version;
 }

@@ -1,7 +1,10 @@
-// PostgreSQL text cannot hold U+0000, which the contract allows in a message_id or a text. Such strings
-// are stored escaped: U+0000 -> U+0001 U+0001, U+0001 -> U+0001 U+0002. The code is prefix-free and
-// keeps order (U+0000 < U+0001 before, "\x01\x01" < "\x01\x02" after), so message_id order and equality
-// are unchanged; strings without either character (all real traffic) are stored as they are.
+// Texts on PostgreSQL. Its text type cannot hold U+0000, which the contract allows in a message_id or a
+// text: such strings are stored escaped (U+0000 -> U+0001 U+0001, U+0001 -> U+0001 U+0002). The code is
+// prefix-free and keeps order, so message_id order and equality are unchanged; strings without either
+// character (all real traffic) are stored as they are. A q is matched against fold(text) (fold.ts),
+// which the service writes beside the text; for an escaped text, on its real characters (text_nul).
+import type { Sql, TransactionSql } from 'postgres';
+import { fold } from '../fold.ts';
 
 const ESCAPED = /[\u0000\u0001]/;
 
@@ -13,28 +16,39 @@ export function unescapeNul(s: string): string {
   return s.includes('\u0001') ? s.replace(/\u0001[\u0001\u0002]/g, (c) => (c === '\u0001\u0001' ? '\u0000' : '\u0001')) : s;
 }
 
-/** ASCII-only lower-casing, as SQLite's lower() and the SEARCH_SQL expression do. */
-export function foldAscii(s: string): string {
-  return s.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+/** The folded copies of a text as stored: text_folded (escaped), and text_nul's hex for an escaped text. */
+export function foldedColumns(text: string | null): { folded: string | null; nul: string | null } {
+  if (text === null) return { folded: null, nul: null };
+  const folded = fold(text);
+  return { folded: escapeNul(folded), nul: ESCAPED.test(folded) ? Buffer.from(folded, 'utf8').toString('hex') : null };
 }
 
 /**
- * For a text that had to be escaped, its folded UTF-8 (stored in text_nul), so q is matched on the real
- * characters: substrings of UTF-8 bytes are substrings of characters. null for every other text.
+ * Whether a q can be matched with LIKE on the stored (escaped) folded text: yes unless it holds one of
+ * the characters the escape uses. Then a match cannot start or end inside an escape, so it is exact.
  */
-export function nulBytes(text: string | null): Buffer | null {
-  return text !== null && ESCAPED.test(text) ? Buffer.from(foldAscii(text), 'utf8') : null;
+export function plainQuery(folded: string): boolean {
+  return !/[\u0000-\u0002]/.test(folded);
+}
+
+/** `%q%` for LIKE ... ESCAPE '\', with `%`, `_` and `\` literal; `folded` is fold(q). */
+export function likePattern(folded: string): string {
+  return `%${folded.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /**
- * Whether a q can be matched with LIKE on the stored (escaped) text: yes unless it holds one of the
- * characters the escape uses. Then a match cannot start or end inside an escape, so it is exact.
+ * Folds up to `limit` texts that have no folded copy (an operator's INSERT or UPDATE through psql);
+ * resolves with how many it folded. A text changed meanwhile is left for the next call.
  */
-export function plainQuery(q: string): boolean {
-  return !/[\u0000-\u0002]/.test(q);
-}
-
-/** `%q%` for LIKE ... ESCAPE '\', with `%`, `_` and `\` literal. */
-export function likePattern(q: string): string {
-  return `%${foldAscii(q).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+export async function refold(sql: Sql | TransactionSql, limit: number): Promise<number> {
+  const rows = await sql<{ message_id: string; text: string }[]>`
+    SELECT message_id, text FROM messages WHERE text IS NOT NULL AND text_folded IS NULL LIMIT ${limit}`;
+  if (rows.length === 0) return 0;
+  const columns = rows.map((r) => foldedColumns(unescapeNul(r.text)));
+  await sql`
+    UPDATE messages m SET text_folded = u.f, text_nul = decode(u.n, 'hex')
+    FROM unnest(${rows.map((r) => r.message_id)}::text[], ${rows.map((r) => r.text)}::text[],
+      ${columns.map((c) => c.folded)}::text[], ${columns.map((c) => c.nul)}::text[]) AS u(id, x, f, n)
+    WHERE m.message_id = u.id AND m.text = u.x`;
+  return rows.length;
 }

@@ -1,187 +1,166 @@
-// GET /messages on SQLite: which index each filter goes through, and how `total` is counted exactly.
+// GET /messages on SQLite: planList decides, from the query and two counts, which statements answer it
+// (a pure function, table-tested in test/store/sqlite-plan.test.ts); createListReader runs them in one
+// read transaction, so `total` and the page come from the same snapshot.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { fold } from '../fold.ts';
 import type { ListQuery, ListResult, Message } from '../store.ts';
-import { statementCache, type Counter } from './counter.ts';
-import { sortKey } from './schema.ts';
+import { OFFSIDE, sortKey } from './schema.ts';
 
-/**
- * Matches of a text query up to which `since` and q are counted through the search index (each match a
- * row lookup, ~1 us); past it a walk of the time range with LIKE is cheaper (~0.25 us a row). At 1M rows:
- * a year and a word in 1 text in 5 (195,000 matches), 215 ms through the index, 113 ms by the walk.
- */
-export const INDEX_COUNT_LIMIT = 50_000;
+export type Params = Record<string, SQLInputValue>;
+export type Statement = { sql: string; params: Params };
 
-/**
- * Rows from which a count that walks the time order is split between two cores (counter.ts): at 1M rows
- * q=ok took 170 / 195 ms (p50 / p99) so, 292 / 323 on one; below this many a walk takes under 15 ms.
- */
-export const SPLIT_ROWS = 50_000;
-
-type Params = Record<string, SQLInputValue>;
-type Row = Record<string, SQLInputValue>;
-
-/** How a q is matched: through the trigram index (3 characters or more), or row by row. */
-type TextMatch = { indexed: boolean; params: Params; scan: string; index: string; nulTexts: boolean };
-
-// Rows past search_state.upto wait for the index (schema.ts): a scan of their rowid range finds them.
-const WAITING = 'rowid > (SELECT upto FROM search_state)';
-const MATCHED = 'SELECT rowid FROM messages_search WHERE messages_search MATCH :phrase';
-const SINCE = `ts_key >= ${sortKey(':since')}`;
-// Matching q row by row in time order without `from`: through the index that holds the text (schema.ts).
-const BY_TIME_WITH_TEXT = 'messages INDEXED BY idx_messages_ts_text';
-// LIKE folds ASCII case as lower() does, and stops at a NUL: texts holding one are checked by instr.
-const LIKE = "text LIKE :pattern ESCAPE '\\'";
-const NUL_TEXT = 'instr(text, char(0)) > 0';
-const FOLDED = 'instr(lower(text), :folded) > 0';
-
-/** `nulTexts`: some stored text holds a NUL, which LIKE would not read past. */
-function textMatch(q: string, nulTexts: boolean): TextMatch {
-  // SPEC: case-insensitive, with `%` and `_` literal; ASCII folding, as SQLite's lower() and LIKE do.
-  const folded = q.replace(/[A-Z]+/g, (s) => s.toLowerCase());
-  if (q.includes('\0')) return { indexed: false, params: { folded }, scan: FOLDED, index: FOLDED, nulTexts };
-  const scan = nulTexts ? `(${LIKE} OR (${NUL_TEXT} AND ${FOLDED}))` : LIKE;
-  const indexed = `rowid IN (${MATCHED} UNION ALL SELECT rowid FROM messages WHERE ${WAITING} AND ${scan})`;
-  return {
-    // The trigram index needs three characters; FTS5 reads a query up to its first NUL only.
-    indexed: [...q].length >= 3,
-    params: { folded, pattern: `%${q.replace(/[\\%_]/g, '\\$&')}%`, phrase: `"${folded.replaceAll('"', '""')}"` },
-    scan,
-    // The trigram index reads a NUL as if it were not there (`xin` matches `x` NUL `in`): such hits are
-    // checked with instr.
-    index: nulTexts ? `(${indexed} AND (NOT ${NUL_TEXT} OR ${FOLDED}))` : indexed,
-    nulTexts,
-  };
-}
-
-/** What the reader reads of message_totals, in its transaction's snapshot. */
-export type Totals = { messages(): number; revision(): number };
-
-type Counts = {
-  prepare(sql: string): StatementSync;
-  count(conditions: string[], params: Params, table?: string): number;
-  walkCount(conditions: string[], params: Params, table: string, byTime: boolean): number;
-  scanCount(filters: string[], text: TextMatch, params: Params, table: string): number;
-  /** Whether some stored text holds a NUL, which LIKE would not read past. */
-  nulTexts(): boolean;
+export type ListThresholds = {
+  /**
+   * Matches of q up to which `since` + q is counted through the search index (a row lookup each, about
+   * 1 us); past it a walk of the time range (about 0.25 us a row) is cheaper.
+   */
+  indexCountLimit: number;
+  /** How many walked rows of the time-and-text index one sorted hit of the search index costs. */
+  sortCost: number;
 };
+export const LIST_THRESHOLDS: ListThresholds = { indexCountLimit: 50_000, sortCost: 10 };
 
-/** The statements of a reader, and the ways it counts. */
-function counts(db: DatabaseSync, { messages, revision }: Totals, counter: Counter | null): Counts {
-  const prepare = statementCache(db);
-  const countSql = (conditions: string[], table: string): string => `SELECT count(*) AS n FROM ${table}${where(conditions)}`;
-  const count = (conditions: string[], params: Params, table = 'messages'): number =>
-    Number((prepare(countSql(conditions, table)).get(params) as Row).n);
+/**
+ * What planList needs to know: rows stored, the search index's matches of q (when it asked), and whether
+ * some text waits to be folded again (an operator's edit), which a row-by-row match must then fold.
+ */
+export type Counts = { messages: number; hits: number | null; unfolded: boolean };
 
-  // A long walk in time order (`byTime`: no sender to narrow it) is cut at the middle of its time range;
-  // the helper counts the later part.
-  const bounds = `SELECT (SELECT ts_key FROM messages WHERE ts_key >= coalesce(${sortKey(':since')}, '') ORDER BY ts_key LIMIT 1) AS lo,
-    (SELECT ts_key FROM messages ORDER BY ts_key DESC LIMIT 1) AS hi`;
-  const walkCount = (conditions: string[], params: Params, table: string, byTime: boolean): number => {
-    const middle = counter && byTime && messages() >= SPLIT_ROWS ? middleOf(prepare(bounds).get(params) as Row) : null;
-    if (counter === null || middle === null) return count(conditions, params, table);
-    const split = { ...params, middle };
-    // The middle lies past the first row at or after `since`: the later part needs only it as a bound
-    // (given two, SQLite would seek by the first and filter by the other).
-    const later = [...conditions.filter((c) => c !== SINCE), 'ts_key >= :middle'];
-    const parts = counter.count(countSql(later, table), split, revision(), () => count([...conditions, 'ts_key < :middle'], split, table));
-    return parts.own + (parts.other ?? count(later, split, table));
-  };
+/** The total (a number when known without a query) and the page's statement. */
+export type ListPlan = { total: number | Statement; page: Statement };
 
-  // One probe of a partial index: the usual database has no NUL in any text, and pays nothing for them.
-  const nulProbe = db.prepare(`SELECT 1 FROM messages INDEXED BY idx_messages_text_nul WHERE ${NUL_TEXT} LIMIT 1`);
-  // Row by row: LIKE over the rows the other filters leave, plus the NUL-holding texts LIKE cut short.
-  const scanCount = (filters: string[], text: TextMatch, params: Params, table: string): number => {
-    const byTime = table === BY_TIME_WITH_TEXT;
-    if (text.params.pattern === undefined || !text.nulTexts) return walkCount([...filters, text.scan], params, table, byTime);
-    return (
-      walkCount([...filters, LIKE], params, table, byTime) +
-      count([NUL_TEXT, ...filters, `NOT (${LIKE})`, FOLDED], params, 'messages INDEXED BY idx_messages_text_nul')
-    );
-  };
+// SPEC: q is a substring of the text after both are folded (fold.ts). search_text holds fold(text);
+// where it is NULL (an operator's edit not folded again yet) the row is folded as it is read.
+const MATCH = 'instr(search_text, :folded) > 0';
+const MATCH_ANY = 'instr(coalesce(search_text, fold(text)), :folded) > 0';
+/** Rows whose folded copy an operator's edit cleared (schema.ts): one probe of a partial index. */
+export const UNFOLDED = `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL`;
+/** q matched row by row; rows not folded yet are folded as they are read. */
+const SCAN = (unfolded: boolean): string => (unfolded ? `(${MATCH} OR rowid IN (${UNFOLDED} AND ${MATCH_ANY}))` : MATCH);
+// Rows past search_state.upto wait for the trigram index (schema.ts); rows it cannot hold are offside.
+const WAITING = 'rowid > (SELECT upto FROM search_state)';
+const HITS = [
+  'SELECT rowid FROM messages_search WHERE messages_search MATCH :phrase',
+  `SELECT rowid FROM messages WHERE ${WAITING} AND ${MATCH_ANY}`,
+  `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND NOT ${WAITING} AND ${MATCH_ANY}`,
+];
+/** q matched through the trigram index (and row by row where it cannot answer). */
+const INDEXED = `rowid IN (${HITS.join(' UNION ALL ')})`;
+// Without `from`, a walk in time order that matches q row by row: the index holding the folded text.
+const BY_TIME_WITH_TEXT = 'messages INDEXED BY idx_messages_ts_text';
+const SINCE = `ts_key >= ${sortKey(':since')}`;
+const AFTER = `(ts_key, message_id) > (${sortKey(':after_ts')}, :after_id)`;
 
-  return { prepare, count, walkCount, scanCount, nulTexts: () => nulProbe.get() !== undefined };
+/** The trigram index answers a q of three characters or more without a NUL (FTS5 stops at one). */
+function indexable(folded: string): boolean {
+  return [...folded].length >= 3 && !folded.includes('\0');
 }
 
-export function createListReader(db: DatabaseSync, totals: Totals, counter: Counter | null): (q: ListQuery) => ListResult {
-  const { prepare, count, walkCount, scanCount, nulTexts } = counts(db, totals, counter);
-  const { messages } = totals;
-  return (q) => {
-    const filters: string[] = [];
-    const params: Params = {};
-    if (q.from !== undefined) {
-      filters.push('from_msisdn = :from');
-      params.from = q.from;
-    }
-    if (q.since !== undefined) {
-      filters.push(SINCE);
-      params.since = q.since;
-    }
-    const text = q.q === undefined ? null : textMatch(q.q, nulTexts());
-    if (text) Object.assign(params, text.params);
-    // Through the index only without `from`: a sender's rows, walked with LIKE, are always fewer.
-    const viaIndex = text !== null && text.indexed && q.from === undefined;
-    const scanned = q.from === undefined ? BY_TIME_WITH_TEXT : 'messages';
-
-    let total: number;
-    let hits: number | null = null;
-    if (!text) total = filters.length === 0 ? messages() : walkCount(filters, params, 'messages', q.from === undefined);
-    else if (viaIndex) {
-      hits = count(['messages_search MATCH :phrase'], { phrase: params.phrase ?? null }, 'messages_search');
-      hits += count([WAITING, text.scan], params);
-      if (text.nulTexts) hits -= count([NUL_TEXT, `rowid IN (${MATCHED})`, `NOT ${FOLDED}`], params, 'messages INDEXED BY idx_messages_text_nul');
-      if (q.since === undefined) total = hits;
-      else total = hits <= INDEX_COUNT_LIMIT ? count([...filters, text.index], params) : scanCount(filters, text, params, scanned);
-    } else total = scanCount(filters, text, params, scanned);
-    if (total === 0 || (q.after === undefined && q.offset >= total)) return { data: [], total, more: false };
-
-    const conditions = [...filters];
-    let table = 'messages';
-    if (q.after !== undefined) {
-      conditions.push(`(ts_key, message_id) > (${sortKey(':after_ts')}, :after_id)`);
-      params.after_ts = q.after.ts;
-      params.after_id = q.after.messageId;
-    }
-    // A page past the middle of the matches is walked from the end: at most half of them. `total` is
-    // exact and of the same snapshot, so the page is the same (a cursor's page is always walked forward).
-    const fromEnd = q.after === undefined && q.offset * 2 > total;
-    const limit = fromEnd ? Math.min(q.limit, total - q.offset) : q.limit;
-    const depth = fromEnd ? total - q.offset : q.offset + q.limit;
-    if (text) {
-      // Sorting the index's hits costs about 10 times walking a row of the time-and-text index (a hit
-      // about 0.85 us, a walked row 0.25); a walk visits the rows up to the page's end, fewer the denser
-      // the matches.
-      const sortHits = hits !== null && 10 * hits * hits < depth * messages();
-      conditions.push(sortHits ? text.index : text.scan);
-      if (!sortHits) table = scanned;
-    }
-    params.limit = fromEnd ? limit : limit + 1;
-    params.offset = fromEnd ? total - q.offset - limit : q.offset;
-    const order = fromEnd ? 'ts_key DESC, message_id DESC' : 'ts_key, message_id';
-    const rows = prepare(
-      `SELECT message_id, from_msisdn, to_msisdn, ts, text FROM ${table}${where(conditions)}
-       ORDER BY ${order} LIMIT :limit OFFSET :offset`,
-    ).all(params) as Row[];
-    if (fromEnd) return { data: rows.reverse().map(toMessage), total, more: q.offset + rows.length < total };
-    return { data: rows.slice(0, q.limit).map(toMessage), total, more: rows.length > q.limit };
-  };
+/** The statement counting the search index's matches of q, when planList will want them. */
+export function planHits(query: ListQuery): Statement | null {
+  if (query.q === undefined || query.from !== undefined) return null;
+  const folded = fold(query.q);
+  if (!indexable(folded)) return null;
+  const counts = HITS.map((h) => `(SELECT count(*) FROM (${h}))`).join(' + ');
+  return { sql: `SELECT ${counts} AS n`, params: { folded, phrase: `"${folded.replaceAll('"', '""')}"` } };
 }
 
-/** The whole second halfway between two sort keys, or null when they are too close to be worth a cut. */
-function middleOf({ lo, hi }: Row): string | null {
-  const [from, to] = [lo, hi].map((k) => Date.parse(`${String(k).slice(0, 19)}Z`)) as [number, number];
-  return to - from >= 2000 ? new Date((from + to) / 2).toISOString().slice(0, 19) : null;
+export function planList(query: ListQuery, counts: Counts, thresholds: ListThresholds = LIST_THRESHOLDS): ListPlan {
+  const filters: string[] = [];
+  const params: Params = {};
+  if (query.from !== undefined) {
+    filters.push('from_msisdn = :from');
+    params.from = query.from;
+  }
+  if (query.since !== undefined) {
+    filters.push(SINCE);
+    params.since = query.since;
+  }
+  let total: number | Statement;
+  let text: string | null = null;
+  let table = 'messages';
+  if (query.q === undefined) {
+    total = filters.length === 0 ? counts.messages : countOf(table, filters, params);
+  } else {
+    Object.assign(params, planHits(query)?.params ?? { folded: fold(query.q) });
+    const walk = query.from === undefined ? BY_TIME_WITH_TEXT : 'messages';
+    const { hits } = counts;
+    const scan = SCAN(counts.unfolded);
+    if (hits === null) {
+      total = countOf(walk, [...filters, scan], params);
+    } else if (query.since === undefined) total = hits;
+    else if (hits <= thresholds.indexCountLimit) total = countOf('messages', [...filters, INDEXED], params);
+    else total = countOf(walk, [...filters, scan], params);
+    // A walk visits the rows up to the page's end, fewer the denser the matches; sorting the index's
+    // hits costs `sortCost` walked rows each.
+    const depth = query.offset + query.limit;
+    const sortHits = hits !== null && thresholds.sortCost * hits * hits < depth * counts.messages;
+    text = sortHits ? INDEXED : scan;
+    if (!sortHits) table = walk;
+  }
+  const conditions = [...filters, ...(text === null ? [] : [text])];
+  if (query.after !== undefined) {
+    conditions.push(AFTER);
+    params.after_ts = query.after.ts;
+    params.after_id = query.after.messageId;
+  }
+  // One row more than the page, to know whether rows follow it.
+  const page = {
+    sql: `SELECT message_id, from_msisdn, to_msisdn, ts, text, type FROM ${table}${where(conditions)}
+      ORDER BY ts_key, message_id LIMIT :limit OFFSET :offset`,
+    params: { ...params, limit: query.limit + 1, offset: query.offset },
+  };
+  return { total, page };
+}
+
+function countOf(table: string, conditions: string[], params: Params): Statement {
+  return { sql: `SELECT count(*) AS n FROM ${table}${where(conditions)}`, params };
 }
 
 function where(conditions: string[]): string {
   return conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`;
 }
 
+/** Statements prepared once per SQL text; one parameter object serves every shape, each taking the names it uses. */
+function statementCache(db: DatabaseSync): (sql: string) => StatementSync {
+  const statements = new Map<string, StatementSync>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statement.setAllowUnknownNamedParameters(true);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+}
+
+type Row = Record<string, SQLInputValue>;
+
+/** Runs the plan on `db` (inside the caller's read transaction); `messages`: rows stored, from the totals. */
+export function createListReader(db: DatabaseSync, thresholds: ListThresholds): (query: ListQuery, messages: number) => ListResult {
+  const prepare = statementCache(db);
+  const run = ({ sql, params }: Statement): number => Number((prepare(sql).get(params) as Row).n);
+  const unfolded = prepare(`${UNFOLDED} LIMIT 1`);
+  return (query, messages) => {
+    const hits = planHits(query);
+    const counts = { messages, hits: hits === null ? null : run(hits), unfolded: query.q !== undefined && unfolded.get() !== undefined };
+    const { total: count, page } = planList(query, counts, thresholds);
+    const total = typeof count === 'number' ? count : run(count);
+    if (total === 0 || (query.after === undefined && query.offset >= total)) return { data: [], total, more: false };
+    const rows = prepare(page.sql).all(page.params) as Row[];
+    return { data: rows.slice(0, query.limit).map(toMessage), total, more: rows.length > query.limit };
+  };
+}
+
 function toMessage(r: Row): Message {
-  return {
+  const message: Message = {
     messageId: String(r.message_id),
     from: String(r.from_msisdn),
     to: String(r.to_msisdn),
     ts: String(r.ts),
     text: r.text === null ? null : String(r.text),
   };
+  if (r.type !== null && r.type !== undefined) message.type = String(r.type);
+  return message;
 }

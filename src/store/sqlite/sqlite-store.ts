@@ -1,15 +1,16 @@
 // The embedded engine: one reading connection on the caller's thread, one writer thread (writer.ts) that
 // group-commits inserts with synchronous=FULL, and answers that wait for the commit.
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { storeUnavailable, type InsertOutcome, type Stats, type Store } from '../store.ts';
+import { fold } from '../fold.ts';
+import { createGroupCommit, type BatchResult } from '../group-commit.ts';
+import { storeUnavailable, type Message, type Stats, type Store } from '../store.ts';
 import { describe, errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
-import { createCounter, type Counter } from './counter.ts';
-import { createListReader } from './list.ts';
-import { migrate, type OnEvent } from './migrate.ts';
+import { createListReader, LIST_THRESHOLDS, type ListThresholds } from './list.ts';
+import { migrate, registerFold, type OnEvent } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
-import { fileId, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
+import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
 
 /** How long a statement waits for another connection's lock; node:sqlite blocks its thread meanwhile. */
 export const BUSY_TIMEOUT_MS = 50;
@@ -28,6 +29,8 @@ export type SqliteStoreOptions = {
   clock?: () => Date;
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
   onEvent?: OnEvent;
+  /** The query planner's thresholds (list.ts) and the search index's step (writer.ts): tests lower them. */
+  thresholds?: Partial<ListThresholds & { indexStep: number }>;
 };
 
 /** For tests only: control of the writer thread (SQL on its connection, ending it as a crash would). */
@@ -36,28 +39,32 @@ export type SqliteTesting = { onWriter(control: WriterControl): void };
 /** A Store on SQLite; `ready` settles once its writer thread has the database open. */
 export type SqliteStore = Store & { ready: Promise<void> };
 
-type Pending = { row: InsertRow; resolve: (o: InsertOutcome) => void; reject: (e: unknown) => void };
 type Row = Record<string, unknown>;
 
 export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteTesting): SqliteStore {
   const memory = options.path === ':memory:';
-  if (!memory) makeFolders(dirname(options.path));
+  if (!memory) createPrivately(options.path);
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
   try {
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -${CACHE_KIB}`);
     migrate(db, options.onEvent ?? (() => {}));
+    registerFold(db);
   } catch (err) {
     db.close();
     throw err;
   }
   const writer = connectWriter(
-    { path: options.path, busyTimeoutMs: BUSY_TIMEOUT_MS, fileId: memory ? null : fileId(options.path), allowExec: testing !== undefined },
+    {
+      path: options.path,
+      busyTimeoutMs: BUSY_TIMEOUT_MS,
+      fileId: memory ? null : fileId(options.path),
+      allowExec: testing !== undefined,
+      indexStep: options.thresholds?.indexStep ?? INDEX_STEP,
+    },
     memory ? db : undefined,
   );
   testing?.onWriter(writer.control);
-  // ':memory:' is seen by this connection alone: its counts stay on one thread.
-  const counter = memory ? null : createCounter(options.path);
-  const reads = createReads(db, counter);
+  const reads = createReads(db, { ...LIST_THRESHOLDS, ...options.thresholds });
   const writes = createWrites(writer, options);
   let closed = false;
   let closing: Promise<void> | null = null;
@@ -80,8 +87,13 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
 
   return {
     ready: writer.ready,
-    insert: writes.insert,
-    list: (q) => read(() => reads.list(q)),
+    insert: async (message) => {
+      const [outcome] = await writes.insertMany([message]);
+      if (outcome === undefined) throw new Error('the writer gave no outcome for this insert');
+      return outcome;
+    },
+    insertMany: writes.insertMany,
+    list: (q) => read(() => reads.list(q, reads.messages())),
     stats: (top) => read(() => reads.stats(top)),
     async ping() {
       await read(reads.messages);
@@ -90,9 +102,8 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     prune: writes.prune,
     load: writes.load,
     close() {
-      closing ??= writes.close().then(async () => {
+      closing ??= writes.close().then(() => {
         closed = true;
-        await counter?.close();
         db.close();
       });
       return closing;
@@ -101,22 +112,21 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
 }
 
 /** The reading side, on the store's own connection. */
-function createReads(db: DatabaseSync, counter: Counter | null): { messages(): number; stats(top: number): Stats; list: ReturnType<typeof createListReader> } {
-  const totalsStmt = db.prepare('SELECT messages, revision FROM message_totals WHERE id = 0');
+function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages(): number; stats(top: number): Stats; list: ReturnType<typeof createListReader> } {
+  const totalsStmt = db.prepare('SELECT messages FROM message_totals WHERE id = 0');
   const sendersStmt = db.prepare('SELECT count(*) AS n FROM sender_counts');
   const topStmt = db.prepare('SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?');
   const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
   const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
   const tsOf = (row: unknown): string | null => (row === undefined ? null : String((row as Row).ts));
-  const totals = (): Row => {
+  const messages = (): number => {
     const row = totalsStmt.get() as Row | undefined;
     if (!row) throw new Error('message_totals has no row: the schema was changed by hand');
-    return row;
+    return Number(row.messages);
   };
-  const messages = (): number => Number(totals().messages);
   return {
     messages,
-    list: createListReader(db, { messages, revision: () => Number(totals().revision) }, counter),
+    list: createListReader(db, thresholds),
     stats: (top) => ({
       totalMessages: messages(),
       sendersCount: Number((sendersStmt.get() as Row).n),
@@ -127,16 +137,13 @@ function createReads(db: DatabaseSync, counter: Counter | null): { messages(): n
   };
 }
 
-type Writes = Pick<Store, 'insert' | 'prune' | 'load'> & { probe(): Promise<void>; close(): Promise<void> };
+type Writes = Pick<Store, 'insertMany' | 'prune' | 'load'> & { probe(): Promise<void>; close(): Promise<void> };
 
 /** The writing side: group commit through the writer, and the storage trouble its replies report. */
 function createWrites(writer: WriterLink, options: SqliteStoreOptions): Writes {
   const clock = options.clock ?? (() => new Date());
   const { failure, wrote, inTrouble } = troubleLog(options.onEvent ?? (() => {}));
-  let queue: Pending[] = [];
-  let inFlight = 0;
   let closing = false;
-  let drained: (() => void) | null = null;
 
   const ask = async (req: WriterRequest): Promise<WriterReply & { ok: true }> => {
     if (closing && req.kind !== 'insert') throw storeUnavailable('store is closed');
@@ -144,47 +151,22 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions): Writes {
     if (!reply.ok) throw failure(reply.error);
     return reply;
   };
-  const settle = (batch: Pending[], reply: WriterReply & { ok: true }): void => {
-    const outcomes = reply.outcomes ?? [];
-    // Fail closed: a reply that does not account for every row is an error for the rows it leaves out.
-    batch.forEach((p, i) => {
-      const outcome = outcomes[i];
-      if (outcome === undefined) return p.reject(new Error('the writer gave no outcome for this insert'));
-      if (typeof outcome === 'string') return p.resolve(outcome);
-      p.reject(failure(outcome.error));
-    });
-    if (outcomes.some((o) => typeof o === 'string')) wrote();
-    // Last: an observer can neither fail a committed batch nor delay its answers.
-    for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
-  };
-  // Group commit: every insert that arrived while the writer committed the last batch goes into the next
-  // transaction, one fsync for all; each caller hears back only once its batch's COMMIT is done.
-  const flush = (): void => {
-    if (inFlight > 0) return;
-    if (queue.length === 0) return drained?.();
-    const batch = queue;
-    queue = [];
-    inFlight = batch.length;
-    const done = (): void => {
-      inFlight = 0;
-      flush();
-    };
-    ask({ kind: 'insert', rows: batch.map((p) => p.row) }).then(
-      (reply) => (settle(batch, reply), done()),
-      (err: unknown) => (batch.forEach((p) => p.reject(err)), done()),
-    );
-  };
+  const row = (m: Message, receivedAt: string): InsertRow =>
+    [m.messageId, m.from, m.to, m.ts, m.text, receivedAt, m.text === null ? null : fold(m.text), m.type ?? null];
+  const queue = createGroupCommit({
+    async commit(batch): Promise<BatchResult> {
+      const receivedAt = clock().toISOString();
+      const reply = await ask({ kind: 'insert', groups: batch.map((messages) => messages.map((m) => row(m, receivedAt))) });
+      const result = (reply.outcomes ?? []).map((o) => ('error' in o ? failure(o.error) : o));
+      if (result.some((o) => !(o instanceof Error))) wrote();
+      // Last: an observer can neither fail a committed batch nor delay its answers.
+      for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
+      return result;
+    },
+  });
 
   return {
-    insert(message) {
-      if (closing) return Promise.reject(storeUnavailable('store is closed'));
-      const row: InsertRow = [message.messageId, message.from, message.to, message.ts, message.text, clock().toISOString()];
-      return new Promise<InsertOutcome>((resolve, reject) => {
-        queue.push({ row, resolve, reject });
-        // Once this event-loop turn has queued what arrived with it.
-        if (queue.length === 1) setImmediate(flush);
-      });
-    },
+    insertMany: (messages) => queue.add(messages),
     async probe() {
       // Rolled back while all is well; committed in trouble, since only a commit shows the disk has room.
       await ask({ kind: 'probe', commit: inTrouble() });
@@ -195,12 +177,11 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions): Writes {
       if (reply.deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
       return reply.deleted;
     },
-    load: () => ({ pendingInserts: queue.length + inFlight }),
-    // Called once, by the store's close().
+    load: () => ({ pendingInserts: queue.pending() }),
+    // Called once, by the store's close(). Pending inserts were promised an answer: committed first.
     async close() {
+      await queue.drain();
       closing = true;
-      // Pending inserts were promised an answer: they are committed before the handle goes.
-      if (queue.length > 0 || inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await writer.close();
     },
   };
@@ -228,7 +209,16 @@ function troubleLog(onEvent: OnEvent): { failure(info: SqliteErrorInfo): Error; 
   };
 }
 
-/** `mkdir -p`. */
+/**
+ * SPEC: database files the service creates are readable by its user only. The file is created 0600
+ * before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode); folders 0700.
+ */
+function createPrivately(path: string): void {
+  makeFolders(dirname(path));
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+}
+
+/** `mkdir -p`, each folder it makes private to the service's user. */
 export function makeFolders(dir: string): void {
   // By hand, one level at a time: Node's recursive mkdir loops for ever where mkdir fails with ENOENT
   // under a folder that exists (`/proc/x`).
@@ -236,7 +226,7 @@ export function makeFolders(dir: string): void {
   for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.push(d);
   for (const d of missing.reverse()) {
     try {
-      mkdirSync(d);
+      mkdirSync(d, { mode: 0o700 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // made meanwhile: as good
     }

@@ -4,6 +4,8 @@ import { statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
+import { registerFold } from './migrate.ts';
+import { OFFSIDE } from './schema.ts';
 
 export type WriterConfig = {
   path: string;
@@ -12,23 +14,26 @@ export type WriterConfig = {
   fileId: string | null;
   /** Serve `exec` requests (fault injection in tests only). */
   allowExec: boolean;
+  /** Rows that wait for the search index before a batch indexes them (INDEX_STEP). */
+  indexStep: number;
 };
 
-/** message_id, from, to, ts, text, created_at: the columns of one insert, in order. */
-export type InsertRow = [string, string, string, string, string | null, string];
+/** message_id, from, to, ts, text, created_at, search_text, type: the columns of one insert, in order. */
+export type InsertRow = [string, string, string, string, string | null, string, string | null, string | null];
 
 export type WriterRequest =
-  | { kind: 'insert'; rows: InsertRow[] }
+  /** Each group is one request's rows, committed together or not at all. */
+  | { kind: 'insert'; groups: InsertRow[][] }
   | { kind: 'prune'; before: string; limit: number }
   | { kind: 'probe'; commit: boolean }
   | { kind: 'exec'; sql: string }
   | { kind: 'close' };
 
-export type RowOutcome = 'created' | 'duplicate' | { error: SqliteErrorInfo };
+export type GroupOutcome = ('created' | 'duplicate')[] | { error: SqliteErrorInfo };
 
 export type WriterReply =
   /** commits: rows and seconds (BEGIN to COMMIT) of each transaction the request took. */
-  | { ok: true; outcomes?: RowOutcome[]; deleted?: number; commits?: [number, number][] }
+  | { ok: true; outcomes?: GroupOutcome[]; deleted?: number; commits?: [number, number][] }
   | { ok: false; error: SqliteErrorInfo };
 
 // A row no valid message can have (ids are at most 256 characters), large enough to need a fresh page:
@@ -48,8 +53,9 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
   db.exec('PRAGMA synchronous = FULL');
   // Triggers that write make every insert keep a statement journal: in memory, not a file write a page.
   db.exec('PRAGMA temp_store = MEMORY');
+  registerFold(db);
   const transaction = transactions(db, config);
-  const insert = inserts(db, transaction);
+  const insert = inserts(db, transaction, config.indexStep);
   const prune = db.prepare(
     'DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)',
   );
@@ -63,7 +69,7 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
     try {
       switch (req.kind) {
         case 'insert':
-          return insert(req.rows);
+          return insert(req.groups);
         case 'prune':
           return { ok: true, deleted: Number(transaction(() => prune.run(req.before, req.limit)).changes) };
         case 'probe':
@@ -128,12 +134,12 @@ function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
  */
 export const INDEX_STEP = 512;
 
-/** Indexes the next INDEX_STEP waiting rows once that many wait; part of the caller's transaction. */
-function indexer(db: DatabaseSync): () => void {
+/** Indexes the next `step` waiting rows once that many wait; part of the caller's transaction. */
+function indexer(db: DatabaseSync, step: number): () => void {
   const upto = db.prepare('SELECT upto FROM search_state');
-  const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${INDEX_STEP - 1}`);
+  const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${step - 1}`);
   const fill = db.prepare(
-    'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL',
+    'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0',
   );
   const advance = db.prepare('UPDATE search_state SET upto = ?');
   // Rowids are 64-bit: a JavaScript number would name another row past 2^53.
@@ -147,16 +153,22 @@ function indexer(db: DatabaseSync): () => void {
   };
 }
 
-/** A batch of inserts in one transaction, each row's outcome, and the transactions it took. */
-function inserts(db: DatabaseSync, transaction: Transaction): (rows: InsertRow[]) => WriterReply {
-  const indexAlong = indexer(db);
+/** A batch of requests in one transaction, each request's outcomes, and the transactions it took. */
+function inserts(db: DatabaseSync, transaction: Transaction, step: number): (groups: InsertRow[][]) => WriterReply {
+  const indexAlong = indexer(db, step);
   // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
   const statement = db.prepare(
-    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at)
-     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
   );
-  const insertRow = (row: InsertRow): 'created' | 'duplicate' => (statement.run(...row).changes === 1 ? 'created' : 'duplicate');
-  return (rows) => {
+  // Texts an operator changed since: folded again a few at a time (queries fold them meanwhile).
+  const refold = db.prepare(
+    `UPDATE messages SET search_text = fold(text) WHERE rowid IN (
+       SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL LIMIT ${step})`,
+  );
+  const insertGroup = (rows: InsertRow[]): ('created' | 'duplicate')[] =>
+    rows.map((row) => (statement.run(...row).changes === 1 ? 'created' : 'duplicate'));
+  return (groups) => {
     const commits: [number, number][] = [];
     const timed = <T>(n: number, work: () => T): T => {
       const started = performance.now();
@@ -164,30 +176,30 @@ function inserts(db: DatabaseSync, transaction: Transaction): (rows: InsertRow[]
       commits.push([n, (performance.now() - started) / 1000]);
       return result;
     };
+    const size = groups.reduce((n, g) => n + g.length, 0);
     try {
-      const outcomes = timed(rows.length, () => {
-        const done = rows.map(insertRow);
+      const outcomes = timed(size, () => {
+        const done = groups.map(insertGroup);
         indexAlong();
+        refold.run();
         return done;
       });
       return { ok: true, outcomes, commits };
     } catch (err) {
       const info = errorInfo(err);
-      if (isTransient(info) || rows.length === 1) return { ok: false, error: info };
+      if (isTransient(info) || groups.length === 1) return { ok: false, error: info };
     }
-    // One row failed for a reason of its own (a trigger an operator added, say): the others still go in,
-    // each in its own transaction.
-    const outcomes = rows.map((row) => attempt(() => timed(1, () => insertRow(row))));
+    // One request failed for a reason of its own (a trigger an operator added, say): the others still
+    // go in, each in its own transaction.
+    const outcomes = groups.map((rows): GroupOutcome => {
+      try {
+        return timed(rows.length, () => insertGroup(rows));
+      } catch (err) {
+        return { error: errorInfo(err) };
+      }
+    });
     return { ok: true, outcomes, commits };
   };
-}
-
-function attempt(work: () => 'created' | 'duplicate'): RowOutcome {
-  try {
-    return work();
-  } catch (err) {
-    return { error: errorInfo(err) };
-  }
 }
 
 // As a worker thread: open, report ready (seq 0), then answer each request in order until 'close'.

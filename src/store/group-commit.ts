@@ -1,0 +1,95 @@
+// Group commit, for both engines: what arrives while a batch commits waits, then goes in the next batch,
+// one transaction (one fsync) for all; each caller is answered only from the engine's report of that
+// commit. One batch in flight at a time; close() waits for everything accepted.
+import { storeUnavailable, type InsertOutcome, type Message } from './store.ts';
+
+/** An engine's answer for each request of a batch, in order: its outcomes, or why it failed. */
+export type BatchResult = (InsertOutcome[] | Error)[];
+
+export type GroupCommit = {
+  /** The messages of one request, committed together; one outcome per message, in order. */
+  add(messages: Message[]): Promise<InsertOutcome[]>;
+  /** Messages accepted and not answered yet. */
+  pending(): number;
+  /** Refuses new requests; resolves once every accepted one is answered. */
+  drain(): Promise<void>;
+};
+
+export type GroupCommitOptions = {
+  /** Commits a batch (requests in arrival order); rejects when the whole batch failed. */
+  commit(batch: Message[][]): Promise<BatchResult>;
+  /** Messages per batch at most (a request is never split). */
+  maxMessages?: number;
+  /** A request still waiting for its batch after this long is refused (503) and never sent. */
+  waitLimitMs?: number;
+};
+
+type Request = { messages: Message[]; resolve(o: InsertOutcome[]): void; reject(e: unknown): void; timer?: NodeJS.Timeout };
+
+export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs }: GroupCommitOptions): GroupCommit {
+  let queue: Request[] = [];
+  let inFlight = 0;
+  let closing = false;
+  let idle: (() => void)[] = [];
+  const count = (requests: Request[]): number => requests.reduce((n, r) => n + r.messages.length, 0);
+
+  const settle = (batch: Request[], result: BatchResult): void => {
+    // Fail closed: a request the engine's report does not account for is an error, never a default.
+    batch.forEach((request, i) => {
+      const outcome = result[i];
+      if (outcome instanceof Error) request.reject(outcome);
+      else if (outcome === undefined || outcome.length !== request.messages.length) {
+        request.reject(new Error('the engine reported no outcome for this insert'));
+      } else request.resolve(outcome);
+    });
+  };
+  const flush = (): void => {
+    if (inFlight > 0) return;
+    if (queue.length === 0) return void idle.splice(0).forEach((done) => done());
+    let size = 0;
+    let taken = 0;
+    while (taken < queue.length && (taken === 0 || size + (queue[taken]?.messages.length ?? 0) <= maxMessages)) {
+      size += queue[taken]?.messages.length ?? 0;
+      taken += 1;
+    }
+    const batch = queue.slice(0, taken);
+    queue = queue.slice(taken);
+    for (const request of batch) clearTimeout(request.timer);
+    inFlight = size;
+    commit(batch.map((r) => r.messages))
+      .then(
+        (result) => settle(batch, result),
+        (err: unknown) => batch.forEach((r) => r.reject(err)),
+      )
+      .finally(() => {
+        inFlight = 0;
+        flush();
+      });
+  };
+
+  return {
+    add(messages) {
+      if (closing) return Promise.reject(storeUnavailable('store is closed'));
+      if (messages.length === 0) return Promise.resolve([]);
+      return new Promise<InsertOutcome[]>((resolve, reject) => {
+        const request: Request = { messages, resolve, reject };
+        if (waitLimitMs !== undefined) {
+          request.timer = setTimeout(() => {
+            queue = queue.filter((r) => r !== request);
+            reject(storeUnavailable(`the database did not take the insert within ${waitLimitMs} ms`));
+            if (queue.length === 0 && inFlight === 0) flush();
+          }, waitLimitMs);
+        }
+        queue.push(request);
+        // Once this turn of the event loop has queued what arrived with it.
+        if (queue.length === 1) setImmediate(flush);
+      });
+    },
+    pending: () => count(queue) + inFlight,
+    drain() {
+      closing = true;
+      if (queue.length === 0 && inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idle.push(resolve));
+    },
+  };
+}
