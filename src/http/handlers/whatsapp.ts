@@ -115,10 +115,8 @@ function summary(envelope: Envelope, outcomes: readonly InsertOutcome[]): Record
 
 function count(metrics: WhatsAppDeps['metrics'], envelope: Envelope, outcomes: readonly InsertOutcome[]): void {
   const created = outcomes.filter((o) => o === 'created').length;
-  metrics.whatsappItems('created', created);
-  metrics.whatsappItems('duplicate', outcomes.length - created);
-  metrics.whatsappItems('malformed', envelope.malformed.length);
-  metrics.whatsappItems('ignored', envelope.ignored);
+  const items = { created, duplicate: outcomes.length - created, malformed: envelope.malformed.length, ignored: envelope.ignored };
+  for (const [outcome, n] of Object.entries(items) as [keyof typeof items, number][]) if (n > 0) metrics.whatsappItems(outcome, n);
   const byStatus = new Map<string, number>();
   for (const s of envelope.statuses) byStatus.set(s, (byStatus.get(s) ?? 0) + 1);
   for (const [status, n] of byStatus) metrics.whatsappStatuses(status, n);
