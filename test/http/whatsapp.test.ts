@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { envelopeOf, metaJson, signMeta } from '../../src/domain/whatsapp-envelope.ts';
-import { getJson, postWhatsApp, startApp, WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, type LogLine } from '../helpers.ts';
+import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
+import { getJson, postWhatsApp, SQLITE_ONLY, startApp, WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, type LogLine } from '../helpers.ts';
 
 const BUSINESS = '15550783881';
 const WAMID = (n: number | string): string => `wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA${n}`;
@@ -56,7 +57,10 @@ describe('GET /webhook/whatsapp (the subscription handshake)', () => {
       assert.equal(res.status, 403, params);
       assert.deepEqual(await res.json(), { detail: 'verification failed' }, params);
     }
-    // The token never reaches the log, right or wrong.
+    // Each refusal is a WARNING naming why; the token never reaches the log, right or wrong.
+    const lines = whatsappLines(app.logs);
+    assert.equal(lines.length, 8);
+    assert.ok(lines.every((l) => l.level === 'WARNING' && l.status === 403 && typeof l.reason === 'string'));
     assert.ok(!JSON.stringify(app.logs).includes(WHATSAPP_VERIFY_TOKEN));
   });
 
@@ -396,6 +400,19 @@ describe('POST /webhook/whatsapp: batches, statuses, redelivery, bad input', () 
     }
     assert.equal((await listed(app.url)).total, 0);
     assert.match(await metrics(app.url), /^webhook_requests_total\{result="validation_error",source="whatsapp"\} 5$/m);
+  });
+
+  test('storage unavailable: 503 with Retry-After (Meta delivers again later) and nothing of the request stored', { skip: SQLITE_ONLY }, async (t) => {
+    let writer: WriterControl | undefined;
+    const app = await startApp(t, { testing: { onWriter: (w) => (writer = w) } });
+    assert.equal((await postWhatsApp(app.url, envelopeOf('+' + BUSINESS, [item('first', 'audio')]))).status, 200);
+    await writer?.stop();
+    const res = await postWhatsApp(app.url, batch);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.deepEqual(await res.json(), { detail: 'storage temporarily unavailable, retry later' });
+    assert.deepEqual((await listed(app.url)).data.map((m) => m.message_id), [WAMID('first')]);
+    assert.match(await metrics(app.url), /^webhook_requests_total\{result="store_unavailable",source="whatsapp"\} 1$/m);
   });
 
   test('a body over MAX_BODY_BYTES is a 413', async (t) => {
