@@ -118,12 +118,12 @@ export async function whatsappPhase<S extends Service>(deps: WhatsAppBenchDeps<S
 export function whatsappTable(r: Record<string, any>): string[] {
   const cell = (v: unknown, width: number): string => String(v).padStart(width);
   const row = (name: string, x: Row, ratio: string): string =>
-    `  ${name.padEnd(34)}${cell(x.rps, 8)}${cell(x.messages_per_s, 12)}${cell(x.cpu_us_per_request, 10)}${cell(`${x.cpu_us_per_message} (${x.http_thread_us_per_message})`, 14)}${cell(x.p50_ms, 9)}${cell(x.p99_ms, 9)}  ${ratio}`;
+    `  ${name.padEnd(34)}${cell(x.rps, 8)}${cell(x.messages_per_s, 12)}${cell(x.cpu_us_per_request, 10)}${cell(`${x.cpu_us_per_message} (${x.http_thread_us_per_message})`, 16)}${cell(x.p50_ms, 9)}${cell(x.p99_ms, 9)}  ${ratio}`;
   const each = (x: { ratios: number[] }): string => `(rounds: ${x.ratios.map((v) => v.toFixed(2)).join(', ')})`;
   return [
     `whatsapp: ${r.connections} connections, ${r.rounds} rounds of ${r.seconds} s a case, one service (bar: 0.8 x /webhook's req/s; 3 x its messages/s)`,
     "  (medians of the rounds; CPU: the service's threads together, microseconds; (http): its HTTP thread's part)",
-    `  ${'case'.padEnd(34)}${cell('req/s', 8)}${cell('messages/s', 12)}${cell('cpu/req', 10)}${cell('cpu/msg (http)', 14)}${cell('p50 ms', 9)}${cell('p99 ms', 9)}  ratio`,
+    `  ${'case'.padEnd(34)}${cell('req/s', 8)}${cell('messages/s', 12)}${cell('cpu/req', 10)}${cell('cpu/msg (http)', 16)}${cell('p50 ms', 9)}${cell('p99 ms', 9)}  ratio`,
     row('POST /webhook', r.webhook, ''),
     row('whatsapp, 1 message an envelope', r.single, `${r.single.ratio.toFixed(2)} x req/s ${each(r.single)}`),
     row(`whatsapp, ${BATCH} messages an envelope`, r.batch, `${r.batch.ratio.toFixed(2)} x messages/s ${each(r.batch)}`),
