@@ -183,9 +183,11 @@ describe('WHATSAPP_* configuration', () => {
       const loaded = load(env);
       return loaded.ok ? [] : loaded.errors;
     };
-    assert.deepEqual(errors({ WHATSAPP_APP_SECRET: '   ' }), ['WHATSAPP_APP_SECRET (or its file) holds no secret']);
-    assert.deepEqual(errors({ WHATSAPP_APP_SECRET_FILE: '/run/secrets/empty' }), ['WHATSAPP_APP_SECRET (or its file) holds no secret']);
-    assert.deepEqual(errors({ WHATSAPP_VERIFY_TOKEN: '  ' }), ['WHATSAPP_VERIFY_TOKEN holds no token (only spaces)']);
+    assert.deepEqual(errors({ WHATSAPP_APP_SECRET: '   ' }), ['WHATSAPP_APP_SECRET is set but holds no secret; unset it or give at least one']);
+    assert.deepEqual(errors({ WHATSAPP_APP_SECRET_FILE: '/run/secrets/empty' }), [
+      'WHATSAPP_APP_SECRET_FILE is set but holds no secret; unset it or give at least one',
+    ]);
+    assert.deepEqual(errors({ WHATSAPP_VERIFY_TOKEN: '  ' }), ['WHATSAPP_VERIFY_TOKEN is set but holds no secret; unset it or give the secret']);
     assert.deepEqual(errors({ WHATSAPP_APP_SECRET: 'a', WHATSAPP_APP_SECRET_FILE: '/run/secrets/app' }), [
       'WHATSAPP_APP_SECRET and WHATSAPP_APP_SECRET_FILE are both set; set only one',
     ]);
