@@ -13,9 +13,15 @@ const limit = Number(count) > 0 ? Number(count) : lines.length;
 const prepared: Prepared[] = lines.slice(0, limit).map((line): Prepared => {
   const [method = 'GET', path = '/', signature = '', body = ''] = line.split('\t');
   return method === 'POST'
-    ? { method, path, headers: { 'content-type': 'application/json', 'x-signature': signature }, body: Buffer.from(body) }
+    ? { method, path, headers: { 'content-type': 'application/json', ...signatureHeader(signature) }, body: Buffer.from(body) }
     : { method, path, headers: {}, body: null };
 });
+
+/** X-Signature's value, or a whole `Name: value` header (as wrk/cycle.lua reads the same field). */
+function signatureHeader(field: string): Record<string, string> {
+  const header = /^([A-Za-z0-9-]+): (.*)$/.exec(field);
+  return header ? { [header[1] ?? '']: header[2] ?? '' } : { 'x-signature': field };
+}
 
 const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
 const url = new URL(base);

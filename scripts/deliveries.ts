@@ -3,16 +3,27 @@
 import { randomUUID } from 'node:crypto';
 import { sign, verifySignature } from '../src/domain/signature.ts';
 import { parseSigningKey, parseStandardKey, signStandard, verifyStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
+import { isTimestamp } from '../src/domain/timestamp.ts';
+import { BUSINESS_SCOPED_ID, verifyHubSignature } from '../src/domain/whatsapp.ts';
+import { metaJson, signMeta, wrapMessages } from '../src/domain/whatsapp-envelope.ts';
+import { MSISDN } from '../src/domain/message.ts';
 
-export const SCHEMES = ['xsig', 'standard'] as const;
+export const SCHEMES = ['xsig', 'standard', 'whatsapp'] as const;
 export type Scheme = (typeof SCHEMES)[number];
 
 /** The headers that sign one delivery of `body`. */
 export type Signer = (body: string, id: string, timestamp: number) => Record<string, string>;
 
-/** `secret`: the shared secret (xsig), or a `whsec_` secret or `whsk_` signing key (standard; the first of several). */
+/**
+ * `secret`: the shared secret (xsig), a `whsec_` secret or `whsk_` signing key (standard; the first of
+ * several), or the app secret (whatsapp; the first of several).
+ */
 export function createSigner(scheme: Scheme, secret: string): { ok: true; sign: Signer } | { ok: false; error: string } {
   if (scheme === 'xsig') return { ok: true, sign: (body) => ({ 'x-signature': sign(body, secret) }) };
+  if (scheme === 'whatsapp') {
+    const appSecret = secret.trim().split(/\s+/)[0] ?? '';
+    return { ok: true, sign: (body) => ({ 'x-hub-signature-256': signMeta(body, appSecret) }) };
+  }
   const parsed = parseSigningKey(secret.trim().split(/\s+/)[0] ?? '');
   if (!parsed.ok) return { ok: false, error: `--secret: ${parsed.error}` };
   return {
@@ -33,10 +44,70 @@ export function newDeliveryId(): string {
 /** One request's answer; status 0 when the service could not be reached. */
 export type Outcome = { status: number; ms: number; body: string; requestId: string | null; error?: string };
 
-export async function deliver(url: string, body: string, headers: Record<string, string>): Promise<Outcome> {
+/** Where a scheme's deliveries go: URL/webhook, or URL/webhook/whatsapp (URL may already name it). */
+export function endpointOf(url: string, scheme: Scheme): string {
+  const base = url.replace(/\/+$/, '');
+  if (scheme !== 'whatsapp') return `${base}/webhook`;
+  return base.endsWith('/webhook/whatsapp') ? base : `${base}/webhook/whatsapp`;
+}
+
+/**
+ * A body as Meta would send it: a message (POST /webhook's fields, `from` a phone number or a
+ * business-scoped user id) wrapped in Meta's envelope, or an envelope as given; either serialised with
+ * Meta's escapes, which are the bytes it signs.
+ */
+export function metaBody(text: string): { ok: true; body: string } | { ok: false; error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'the BODY is not JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, error: 'the BODY is not a JSON object' };
+  const o = value as Record<string, unknown>;
+  if ('object' in o) return { ok: true, body: metaJson(o) };
+  const { message_id: id, from, to, ts, text: body } = o;
+  if (typeof id !== 'string' || id === '') return { ok: false, error: 'the message needs a message_id' };
+  if (typeof from !== 'string' || !(MSISDN.test(from) || BUSINESS_SCOPED_ID.test(from))) {
+    return { ok: false, error: 'from must be + and digits, or a business-scoped user id such as US.13491208655302741918' };
+  }
+  if (typeof to !== 'string' || !MSISDN.test(to)) return { ok: false, error: 'to (the business number) must be + and digits' };
+  if (typeof ts !== 'string' || !isTimestamp(ts)) return { ok: false, error: 'ts must be YYYY-MM-DDTHH:MM:SSZ' };
+  if (typeof body !== 'string') return { ok: false, error: 'a WhatsApp text message needs a text' };
+  return { ok: true, body: metaJson(wrapMessages([{ message_id: id, from, to, ts, text: body }])) };
+}
+
+/**
+ * Meta's subscription handshake against a deployed URL: the right token must get the challenge back as
+ * text/plain, and a wrong one a refusal (a receiver that echoes anything verifies nothing).
+ */
+export async function handshake(url: string, token: string): Promise<Verdict> {
+  const target = endpointOf(url, 'whatsapp');
+  const challenge = String(Math.floor(Math.random() * 1e9));
+  const ask = async (t: string): Promise<Response> =>
+    fetch(`${target}?${new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.verify_token': t, 'hub.challenge': challenge })}`);
+  let right: Response;
+  let wrong: Response;
+  try {
+    right = await ask(token);
+    wrong = await ask(`${token}-not-it`);
+  } catch (err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+    return { ok: false, text: `cannot reach ${target}: ${cause}` };
+  }
+  const [body] = await Promise.all([right.text(), wrong.arrayBuffer()]);
+  const type = right.headers.get('content-type') ?? '';
+  if (right.status !== 200) return { ok: false, text: `${target} answered the verify token with HTTP ${right.status}: check WHATSAPP_VERIFY_TOKEN on both sides` };
+  if (body !== challenge) return { ok: false, text: `${target} answered 200 but not with the challenge (got ${JSON.stringify(body.slice(0, 80))})` };
+  if (!type.startsWith('text/plain')) return { ok: false, text: `${target} echoed the challenge as ${type || 'no content type'}, not text/plain` };
+  if (wrong.status === 200) return { ok: false, text: `${target} echoed the challenge for a wrong token too: it does not check the token` };
+  return { ok: true, text: `handshake ok: ${target} echoed the challenge for the token and refused a wrong one (HTTP ${wrong.status})` };
+}
+
+export async function deliver(target: string, body: string, headers: Record<string, string>): Promise<Outcome> {
   const started = performance.now();
   try {
-    const res = await fetch(`${url.replace(/\/+$/, '')}/webhook`, {
+    const res = await fetch(target, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body,
@@ -89,8 +160,9 @@ export function summarise(outcomes: readonly Outcome[], seconds: number, concurr
 export type Verdict = { ok: boolean; text: string };
 
 /**
- * Checks received headers the way the service does: a `webhook-signature` header means Standard
- * Webhooks (`secret`: space-separated `whsec_`/`whpk_` keys), else `X-Signature` under `secret`.
+ * Checks received headers the way the service does: `X-Hub-Signature-256` means Meta's (`secret`: app
+ * secrets, space-separated), a `webhook-signature` header Standard Webhooks (`secret`: space-separated
+ * `whsec_`/`whpk_` keys), else `X-Signature` under `secret`.
  */
 export function verifyHeaders(
   body: string,
@@ -99,6 +171,10 @@ export function verifyHeaders(
   clock: { nowSeconds: number; toleranceSeconds: number },
 ): Verdict {
   const raw = Buffer.from(body);
+  if (headers['x-hub-signature-256'] !== undefined) {
+    const ok = verifyHubSignature(raw, headers['x-hub-signature-256'], secret.trim().split(/\s+/));
+    return { ok, text: ok ? 'valid (X-Hub-Signature-256)' : 'invalid signature (X-Hub-Signature-256)' };
+  }
   if (headers['webhook-signature'] === undefined) {
     const ok = verifySignature(raw, headers['x-signature'], [secret]);
     return { ok, text: ok ? 'valid (X-Signature)' : 'invalid signature (X-Signature)' };

@@ -30,6 +30,15 @@ export type Config = {
   readonly readTokens: readonly string[];
   /** Bearer token for GET /metrics (METRICS_TOKEN); empty: open. */
   readonly metricsTokens: readonly string[];
+  /** Meta's WhatsApp Cloud API webhooks (WHATSAPP_APP_SECRET(_FILE), WHATSAPP_VERIFY_TOKEN). */
+  readonly whatsapp: WhatsAppConfig;
+};
+
+export type WhatsAppConfig = {
+  /** App secrets that may sign X-Hub-Signature-256, current first; empty: POST answers 503. */
+  readonly appSecrets: readonly string[];
+  /** The verify token of the subscription handshake; null: the handshake answers 403. */
+  readonly verifyToken: string | null;
 };
 
 export type Database = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
@@ -63,6 +72,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     retentionDays: retention(reader),
     ...standardWebhooks(reader),
     ...bearerTokens(reader),
+    whatsapp: whatsapp(reader),
   };
   if (reader.errors.length > 0) return { ok: false, errors: reader.errors };
   return { ok: true, config: deepFreeze(config), warnings: reader.warnings };
@@ -140,6 +150,18 @@ function bearerTokens(r: Reader): Pick<Config, 'readTokens' | 'metricsTokens'> {
   return { readTokens, metricsTokens };
 }
 
+
+/** WHATSAPP_APP_SECRET (or _FILE; space-separated, current first, for rotation) and WHATSAPP_VERIFY_TOKEN. */
+function whatsapp(r: Reader): Config['whatsapp'] {
+  const setting = readSetting(r, 'WHATSAPP_APP_SECRET');
+  const appSecrets = setting === null ? [] : [...new Set(words(r, setting, 'secret'))];
+  if (appSecrets.some((s) => Buffer.byteLength(s) < MIN_SECRET_BYTES)) warnShort(r, setting?.name ?? 'WHATSAPP_APP_SECRET');
+  const verifyToken = readSecret(r, 'WHATSAPP_VERIFY_TOKEN', { file: false });
+  if (verifyToken !== null && setting === null) {
+    r.warnings.push('WHATSAPP_VERIFY_TOKEN is set but WHATSAPP_APP_SECRET is not: the handshake succeeds, yet POST /webhook/whatsapp answers 503');
+  }
+  return { appSecrets: Object.freeze(appSecrets), verifyToken: verifyToken?.trim() ?? null };
+}
 /** A SQLite URL (parseDatabaseUrl) or a PostgreSQL one: `postgres://` or `postgresql://`, parsed by URL. */
 export function parseDatabase(url: string): Database | null {
   if (/^postgres(ql)?:\/\//.test(url)) {
@@ -231,7 +253,7 @@ function readTokenList(r: Reader, name: string, options: { file?: boolean } = {}
 }
 
 /** The whitespace-separated words of a setting that is set; holding none is an error, never an open door. */
-function words(r: Reader, setting: Setting, what: 'token' | 'key'): string[] {
+function words(r: Reader, setting: Setting, what: 'token' | 'key' | 'secret'): string[] {
   const list = setting.value.split(/\s+/).filter((w) => w !== '');
   if (list.length === 0) r.errors.push(`${setting.name} is set but holds no ${what}; unset it or give at least one`);
   return list;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { sign } from '../src/domain/signature.ts';
+import { metaJson, signMeta } from '../src/domain/whatsapp-envelope.ts';
 import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
@@ -12,6 +13,8 @@ import { createSqliteStore, type SqliteTesting } from '../src/store/sqlite/sqlit
 
 // 16 bytes or more: a shorter secret logs a WARNING at start, which tests of the start-up lines would see.
 export const SECRET = 'test-secret-0123456789';
+export const WHATSAPP_APP_SECRET = 'test-app-secret-0123456789';
+export const WHATSAPP_VERIFY_TOKEN = 'test-verify-token-0123456789';
 /** The Standard Webhooks specification's Ed25519 test seed, and the public key a receiver configures. */
 export const ED25519_SIGNING_KEY = 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=';
 export const ED25519_PUBLIC_KEY = publicKeyFor(ED25519_SIGNING_KEY);
@@ -101,6 +104,7 @@ export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promis
     toleranceSeconds: 300,
     readTokens: [],
     metricsTokens: [],
+    whatsapp: { appSecrets: [WHATSAPP_APP_SECRET], verifyToken: WHATSAPP_VERIFY_TOKEN },
     ...overrides,
   };
   const service = await startService(config, {
@@ -174,6 +178,21 @@ export function postSigned(
   return fetch(`${url}/webhook`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature': sign(raw, secret), ...headers },
+    body: raw,
+  });
+}
+
+/** POST /webhook/whatsapp of `body` serialised as Meta does (or exactly the string given), signed as Meta does. */
+export function postWhatsApp(
+  url: string,
+  body: unknown,
+  secret: string = WHATSAPP_APP_SECRET,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const raw = typeof body === 'string' ? body : metaJson(body);
+  return fetch(`${url}/webhook/whatsapp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signMeta(raw, secret), ...headers },
     body: raw,
   });
 }

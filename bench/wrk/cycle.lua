@@ -1,5 +1,6 @@
 -- Cycles through pre-built requests read from a file, one per line:
 --   POST<TAB>/path<TAB>signature<TAB>body     or     GET<TAB>/path
+-- where signature is X-Signature's value, or a whole header `Name: value` (X-Hub-Signature-256 say)
 -- Run as: wrk -t1 -cN -dDs -s cycle.lua URL -- FILE [COUNT]   (COUNT: use only the first COUNT lines)
 -- Formatting every request up front keeps the per-request work of the load generator to a table read.
 --
@@ -38,7 +39,9 @@ function init(args)
     if limit > 0 and #prepared >= limit then break end
     local method, path, signature, body = line:match("^(%u+)\t([^\t]*)\t?([^\t]*)\t?(.*)$")
     if method == "POST" then
-      local headers = { ["Content-Type"] = "application/json", ["X-Signature"] = signature }
+      local headers = { ["Content-Type"] = "application/json" }
+      local name, value = signature:match("^([%w-]+): (.*)$")
+      headers[name or "X-Signature"] = value or signature
       prepared[#prepared + 1] = wrk.format("POST", path, headers, body)
     else
       prepared[#prepared + 1] = wrk.format("GET", path)

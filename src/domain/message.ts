@@ -19,20 +19,9 @@ export type ParsedMessage = Validated<Message> | { ok: false; errors: FieldError
 
 /** Raw request bytes -> a Message, or every field problem at once. */
 export function parseMessage(body: Uint8Array): ParsedMessage {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    return invalid([{ loc: ['body'], msg: 'Body is not valid UTF-8', type: 'json_invalid' }]);
-  }
-  let parsed: unknown;
-  try {
-    // JSON.parse makes `__proto__` an own data property; it never changes a prototype.
-    parsed = JSON.parse(text);
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : 'invalid JSON';
-    return invalid([{ loc: ['body'], msg: `JSON decode error: ${detail}`, type: 'json_invalid' }]);
-  }
+  const decoded = decodeJson(body);
+  if (!decoded.ok) return decoded;
+  const { value: parsed, text } = decoded.value;
   const validated = validateMessage(parsed);
   const repeated = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? repeatedFields(text) : [];
   if (repeated.length === 0) return validated;
@@ -41,6 +30,28 @@ export function parseMessage(body: Uint8Array): ParsedMessage {
   const messageId = validated.ok ? validated.value.messageId : 'messageId' in validated ? validated.messageId : undefined;
   // Which message_id it was is unknown when it came twice.
   return messageId !== undefined && !repeated.includes('message_id') ? { ok: false, errors, messageId } : invalid(errors);
+}
+
+/** Raw request bytes -> the JSON value they hold, or why they hold none (strict UTF-8). */
+export function parseJsonBody(body: Uint8Array): Validated<unknown> {
+  const decoded = decodeJson(body);
+  return decoded.ok ? { ok: true, value: decoded.value.value } : decoded;
+}
+
+function decodeJson(body: Uint8Array): Validated<{ value: unknown; text: string }> {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return { ok: false, errors: [{ loc: ['body'], msg: 'Body is not valid UTF-8', type: 'json_invalid' }] };
+  }
+  try {
+    // JSON.parse makes `__proto__` an own data property; it never changes a prototype.
+    return { ok: true, value: { value: JSON.parse(text) as unknown, text } };
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : 'invalid JSON';
+    return { ok: false, errors: [{ loc: ['body'], msg: `JSON decode error: ${detail}`, type: 'json_invalid' }] };
+  }
 }
 
 /** What a message_id can be: non-empty, well-formed Unicode, at most MAX_MESSAGE_ID_LENGTH code points. */

@@ -10,13 +10,14 @@ import { createMessagesHandler } from './handlers/messages.ts';
 import { createMetricsHandler } from './handlers/metrics.ts';
 import { createStatsHandler } from './handlers/stats.ts';
 import { createWebhookHandler } from './handlers/webhook.ts';
+import { createWhatsAppHandler, createWhatsAppHandshakeHandler } from './handlers/whatsapp.ts';
 import { createOpenApiDocument, type About } from './openapi.ts';
 import { json } from './response.ts';
 import { createRouter, servedMethods, type Route } from './router.ts';
 import { createHttpServer, type ServerOptions } from './server.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'secrets' | 'maxBodyBytes' | 'standardKeys' | 'toleranceSeconds' | 'readTokens' | 'metricsTokens'>;
+  config: Pick<Config, 'secrets' | 'maxBodyBytes' | 'standardKeys' | 'toleranceSeconds' | 'readTokens' | 'metricsTokens' | 'whatsapp'>;
   store: Store;
   logger: Logger;
   registry: Registry;
@@ -61,6 +62,12 @@ export function createApp(deps: AppDeps): App {
         clock: deps.clock ?? (() => new Date()),
         onResult: metrics.webhookResult,
       }),
+    },
+    { method: 'GET', path: '/webhook/whatsapp', handler: createWhatsAppHandshakeHandler(config.whatsapp.verifyToken) },
+    {
+      method: 'POST',
+      path: '/webhook/whatsapp',
+      handler: createWhatsAppHandler({ store, appSecrets: config.whatsapp.appSecrets, metrics }),
     },
     { method: 'GET', path: '/messages', handler: guarded(config.readTokens, 'messages', createMessagesHandler(store)) },
     { method: 'GET', path: '/stats', handler: guarded(config.readTokens, 'stats', createStatsHandler(store)) },

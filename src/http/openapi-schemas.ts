@@ -1,5 +1,6 @@
 // The components of the OpenAPI document (openapi.ts) that several operations share.
 import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { BUSINESS_SCOPED_ID } from '../domain/whatsapp.ts';
 import { NOT_AUTHENTICATED } from './openapi-auth.ts';
 
 // Shapes shared by several operations; `$ref`s below point here.
@@ -45,6 +46,10 @@ export const schemas = {
     example: '2025-01-15T10:00:00Z',
   },
   Msisdn: { type: 'string', pattern: MSISDN_PATTERN, example: '+919876543210' },
+  Sender: {
+    description: 'A phone number, or a WhatsApp business-scoped user id for a sender Meta names only by it.',
+    oneOf: [ref('Msisdn'), { type: 'string', pattern: BUSINESS_SCOPED_ID.source, example: 'US.13491208655302741918' }],
+  },
   WebhookMessage: {
     type: 'object',
     required: ['message_id', 'from', 'to', 'ts'],
@@ -62,10 +67,15 @@ export const schemas = {
     required: ['message_id', 'from', 'to', 'ts', 'text'],
     properties: {
       message_id: { type: 'string' },
-      from: ref('Msisdn'),
+      from: ref('Sender'),
       to: ref('Msisdn'),
       ts: { type: 'string', description: 'Exactly as the sender sent it.' },
-      text: { type: ['string', 'null'] },
+      text: { type: ['string', 'null'], description: 'The text, or the caption of a WhatsApp image, video or document.' },
+      type: {
+        type: 'string',
+        description: "Only on WhatsApp messages that are not text: Meta's type (`image`, `reaction`, `location`, ...).",
+        example: 'image',
+      },
     },
   },
 };

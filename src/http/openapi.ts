@@ -2,6 +2,7 @@ import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
 import { MAX_TEXT_LENGTH } from '../domain/message.ts';
 import { metricsSecurity, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
 import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts';
+import { WHATSAPP_PATH } from './openapi-whatsapp.ts';
 
 export type About = { name: string; version: string };
 
@@ -23,6 +24,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
       '/': { get: INDEX },
       '/openapi.json': { get: OPENAPI },
       '/webhook': { post: RECEIVE_WEBHOOK },
+      '/webhook/whatsapp': WHATSAPP_PATH,
       '/messages': { get: LIST_MESSAGES },
       '/stats': { get: STATS },
       '/health/live': { get: LIVE },
@@ -166,7 +168,7 @@ const STATS = {
         messages_per_sender: {
           type: 'array',
           maxItems: 10,
-          items: { type: 'object', required: ['from', 'count'], properties: { from: ref('Msisdn'), count: { type: 'integer', minimum: 1 } } },
+          items: { type: 'object', required: ['from', 'count'], properties: { from: ref('Sender'), count: { type: 'integer', minimum: 1 } } },
         },
         first_message_ts: { type: ['string', 'null'] },
         last_message_ts: { type: ['string', 'null'] },

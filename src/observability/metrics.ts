@@ -137,9 +137,11 @@ function firstBucketAtLeast(bounds: readonly number[], value: number): number {
   return lo;
 }
 
+// A label left out is left out of the line too (in Prometheus, an absent label and an empty one are the
+// same), so a family can add a label for new series without changing how its older series are written.
 function pick(labels: Labels, names: readonly string[]): Labels {
   const out: Record<string, string> = {};
-  for (const n of names) out[n] = labels[n] ?? '';
+  for (const n of names) if (labels[n] !== undefined) out[n] = labels[n];
   return out;
 }
 

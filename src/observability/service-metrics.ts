@@ -13,8 +13,19 @@ export const WEBHOOK_RESULTS = [
   'secret_not_configured',
   'store_unavailable',
   'error',
+  // WhatsApp: a signed envelope with no message to store (statuses only, or only malformed items).
+  'accepted',
 ] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
+
+/** Where a webhook came from: absent for POST /webhook, `whatsapp` for POST /webhook/whatsapp. */
+export type WebhookSource = 'whatsapp';
+
+/** What became of each item of a WhatsApp envelope, each a value of whatsapp_items_total{outcome}. */
+export const WHATSAPP_ITEM_OUTCOMES = ['created', 'duplicate', 'malformed', 'ignored'] as const;
+export type WhatsAppItemOutcome = (typeof WHATSAPP_ITEM_OUTCOMES)[number];
+/** Values of whatsapp_statuses_total{status}; any other status Meta sends counts as `other`. */
+export const WHATSAPP_STATUSES = ['sent', 'delivered', 'read', 'failed', 'deleted', 'other'] as const;
 
 /** The endpoints a bearer token can guard, each a value of auth_failures_total{endpoint}. */
 export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics'] as const;
@@ -34,7 +45,11 @@ export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingIn
 
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
-  webhookResult(result: WebhookResult): void;
+  webhookResult(result: WebhookResult, source?: WebhookSource): void;
+  /** WhatsApp: items of one envelope by outcome, and its statuses by status. */
+  whatsappItems(outcome: WhatsAppItemOutcome, n: number): void;
+  /** `status` as Meta sent it; bounded to WHATSAPP_STATUSES here, so senders cannot grow the series. */
+  whatsappStatuses(status: string, n: number): void;
   authFailure(endpoint: AuthEndpoint): void;
   commit(rows: number, seconds: number): void;
   pruned(rows: number): void;
@@ -57,9 +72,22 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     LATENCY_BUCKETS,
     ['path'],
   );
-  const webhook = registry.counter('webhook_requests_total', 'POST /webhook outcomes.', ['result']);
+  const webhook = registry.counter(
+    'webhook_requests_total',
+    'POST /webhook outcomes; source="whatsapp" for POST /webhook/whatsapp.',
+    ['result', 'source'],
+  );
   // Every outcome exists from the start, so rate() and alerts work before the first occurrence.
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result }, 0);
+  for (const result of WEBHOOK_RESULTS) webhook.inc({ result, source: 'whatsapp' }, 0);
+  const whatsappItems = registry.counter(
+    'whatsapp_items_total',
+    'Items of WhatsApp envelopes: messages created or duplicate, malformed (logged, not stored), changes of other fields ignored.',
+    ['outcome'],
+  );
+  for (const outcome of WHATSAPP_ITEM_OUTCOMES) whatsappItems.inc({ outcome }, 0);
+  const whatsappStatuses = registry.counter('whatsapp_statuses_total', 'Delivery statuses in WhatsApp envelopes (counted, not stored).', ['status']);
+  for (const status of WHATSAPP_STATUSES) whatsappStatuses.inc({ status }, 0);
   const authFailures = registry.counter(
     'auth_failures_total',
     'Requests to a token-guarded endpoint refused for a missing or wrong bearer token.',
@@ -99,8 +127,14 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
       requests.inc({ path, status: String(status) });
       duration.observe({ path }, seconds);
     },
-    webhookResult(result) {
-      webhook.inc({ result });
+    webhookResult(result, source) {
+      webhook.inc(source === undefined ? { result } : { result, source });
+    },
+    whatsappItems(outcome, n) {
+      whatsappItems.inc({ outcome }, n);
+    },
+    whatsappStatuses(status, n) {
+      whatsappStatuses.inc({ status: WHATSAPP_STATUSES.find((s) => s === status) ?? 'other' }, n);
     },
     authFailure(endpoint) {
       authFailures.inc({ endpoint });

@@ -4,7 +4,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { sign } from '../../src/domain/signature.ts';
-import { ED25519_PUBLIC_KEY, ED25519_SIGNING_KEY, getJson, SECRET, standardKeys, tempDir, useApp } from '../helpers.ts';
+import {
+  ED25519_PUBLIC_KEY,
+  ED25519_SIGNING_KEY,
+  getJson,
+  SECRET,
+  standardKeys,
+  tempDir,
+  useApp,
+  WHATSAPP_APP_SECRET,
+  WHATSAPP_VERIFY_TOKEN,
+} from '../helpers.ts';
 
 const SEND = join(import.meta.dirname, '..', '..', 'scripts', 'send.ts');
 
@@ -184,6 +194,86 @@ describe('scripts/send.ts with Standard Webhooks, against a real server with bot
   });
 });
 
+describe('scripts/send.ts --scheme whatsapp and handshake, against a real server', () => {
+  const app = useApp();
+  const env = { WHATSAPP_APP_SECRET: `${WHATSAPP_APP_SECRET} previous-secret` };
+
+  test('wraps a message in Meta\'s envelope, signs it as Meta does and posts it to /webhook/whatsapp', async () => {
+    const body = '{"message_id":"wamid.cli-1","from":"+16505551234","to":"+15550783881","ts":"2025-02-12T00:43:44Z","text":"Привет 👋"}';
+    const r = await send(['--scheme', 'whatsapp', '--url', app().url, body], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^HTTP 200 \(request id [0-9a-f-]{36}\)\n\{"status":"ok"\}\n$/);
+    const scoped = body.replace('cli-1', 'cli-2').replace('+16505551234', 'US.13491208655302741918');
+    assert.equal((await send(['--scheme', 'whatsapp', '--url', `${app().url}/webhook/whatsapp`, scoped], env)).code, 0);
+    const { body: listed } = await getJson(`${app().url}/messages?q=${encodeURIComponent('Привет')}`);
+    assert.deepEqual((listed as { data: unknown[] }).data, [
+      { message_id: 'wamid.cli-1', from: '+16505551234', to: '+15550783881', ts: '2025-02-12T00:43:44Z', text: 'Привет 👋' },
+      { message_id: 'wamid.cli-2', from: 'US.13491208655302741918', to: '+15550783881', ts: '2025-02-12T00:43:44Z', text: 'Привет 👋' },
+    ]);
+  });
+
+  test('sends an envelope as given, in Meta\'s serialisation; a sample without BODY; a wrong secret is a 401', async () => {
+    const value = {
+      metadata: { display_phone_number: '15550783881', phone_number_id: '2' },
+      messages: [{ from: '16505551234', id: 'wamid.cli-env', timestamp: '1739321024', type: 'image', image: { id: '3', caption: 'ü/ñ' } }],
+    };
+    const envelope = { object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'messages', value }] }] };
+    const r = await send(['--scheme', 'whatsapp', '--url', app().url, '-'], env, JSON.stringify(envelope));
+    assert.equal(r.code, 0, r.stderr);
+    const { body } = await getJson(`${app().url}/messages?from=%2B16505551234&q=${encodeURIComponent('ü/ñ')}`);
+    assert.deepEqual((body as { data: { type?: string }[] }).data.map((m) => m.type), ['image']);
+    const sample = await send(['--scheme', 'whatsapp', '--url', app().url], env);
+    assert.equal(sample.code, 0, sample.stderr);
+    const wrong = await send(['--scheme', 'whatsapp', '--url', app().url, '--secret', 'not-it'], env);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stdout, /^HTTP 401 .*\n\{"detail":"invalid signature"\}\n$/);
+    const bad = await send(['--scheme', 'whatsapp', '--url', app().url, '{"message_id":"x","from":"+1","to":"+2","ts":"2025-01-01T00:00:00Z","text":null}'], env);
+    assert.deepEqual([bad.code, bad.stderr], [2, 'a WhatsApp text message needs a text\n']);
+  });
+
+  test('sign prints the header and the exact (escaped) body; verify checks X-Hub-Signature-256', async () => {
+    const body = '{"message_id":"wamid.cli-sign","from":"+16505551234","to":"+15550783881","ts":"2025-02-12T00:43:44Z","text":"日本"}';
+    const signed = await send(['sign', '--scheme', 'whatsapp', body], env);
+    assert.equal(signed.code, 0, signed.stderr);
+    const [header = '', blank, raw = ''] = signed.stdout.split('\n');
+    assert.equal(blank, '');
+    assert.ok(raw.includes('\\u65e5\\u672c') && !/[^\x00-\x7f]/.test(raw), raw);
+    assert.match(header, /^x-hub-signature-256: sha256=[0-9a-f]{64}$/);
+    const res = await fetch(`${app().url}/webhook/whatsapp`, { method: 'POST', headers: { 'x-hub-signature-256': header.slice(21) }, body: raw });
+    assert.equal(res.status, 200);
+    const valid = await send(['verify', '--header', header, raw], env);
+    assert.deepEqual([valid.code, valid.stdout], [0, 'valid (X-Hub-Signature-256)\n']);
+    const tampered = await send(['verify', '--header', header, raw.replace('u65e5', 'u65e6')], env);
+    assert.deepEqual([tampered.code, tampered.stdout], [1, 'invalid signature (X-Hub-Signature-256)\n']);
+  });
+
+  test('handshake: ok when the URL echoes the challenge for the token and refuses a wrong one', async () => {
+    const ok = await send(['handshake', '--url', app().url], { WHATSAPP_VERIFY_TOKEN });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^handshake ok: http:\/\/127\.0\.0\.1:\d+\/webhook\/whatsapp echoed the challenge for the token and refused a wrong one \(HTTP 403\)\n$/);
+    const wrong = await send(['handshake', '--url', app().url, '--token', 'not-it']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /answered the verify token with HTTP 403: check WHATSAPP_VERIFY_TOKEN on both sides\n$/);
+    const down = await send(['handshake', '--url', 'http://127.0.0.1:9', '--token', 't']);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^cannot reach http:\/\/127\.0\.0\.1:9\/webhook\/whatsapp: /);
+  });
+
+  test('handshake: a URL that echoes the challenge whatever the token fails the check', async (t) => {
+    const { createServer } = await import('node:http');
+    const echo = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(new URL(req.url ?? '/', 'http://x').searchParams.get('hub.challenge') ?? '');
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    t.after(() => echo.close());
+    const { port } = echo.address() as { port: number };
+    const r = await send(['handshake', '--url', `http://127.0.0.1:${port}`, '--token', 't']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /echoed the challenge for a wrong token too: it does not check the token\n$/);
+  });
+});
+
 describe('send.ts argument errors: exit 2 and one line saying what is wrong, nothing sent', () => {
   const cases: [string[], Record<string, string>, string | RegExp][] = [
     [['--nope'], {}, 'unknown option --nope'],
@@ -192,7 +282,10 @@ describe('send.ts argument errors: exit 2 and one line saying what is wrong, not
     [['--count', '0'], {}, '--count must be a positive integer, got "0"'],
     [['--concurrency', '1.5'], {}, '--concurrency must be a positive integer, got "1.5"'],
     [['--scheme', 'standard', '--timestamp', '-3'], {}, '--timestamp must be unix seconds, got "-3"'],
-    [['--scheme', 'svix'], {}, '--scheme must be xsig or standard, got "svix"'],
+    [['--scheme', 'svix'], {}, '--scheme must be xsig, standard or whatsapp, got "svix"'],
+    [['--scheme', 'whatsapp'], { WHATSAPP_APP_SECRET: '' }, 'no secret: pass --secret or set WHATSAPP_APP_SECRET'],
+    [['--scheme', 'whatsapp', '--skew', '1'], { WHATSAPP_APP_SECRET: 'a' }, '--id, --timestamp and --skew are Standard Webhooks options: add --scheme standard'],
+    [['handshake'], { WHATSAPP_VERIFY_TOKEN: '' }, 'handshake needs the verify token: pass --token or set WHATSAPP_VERIFY_TOKEN'],
     [['--skew', '10'], {}, '--id, --timestamp and --skew are Standard Webhooks options: add --scheme standard'],
     [['sign'], {}, 'sign needs the BODY'],
     [['verify', '{}'], {}, /^verify needs the received headers/],

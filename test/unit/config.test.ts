@@ -47,6 +47,7 @@ describe('loadConfig defaults', () => {
       toleranceSeconds: 300,
       readTokens: [],
       metricsTokens: [],
+      whatsapp: { appSecrets: [], verifyToken: null },
     });
     assert.deepEqual(warnings, []);
   });
@@ -82,6 +83,7 @@ describe('loadConfig defaults', () => {
       toleranceSeconds: 300,
       readTokens: [],
       metricsTokens: [],
+      whatsapp: { appSecrets: [], verifyToken: null },
     });
     assert.deepEqual(warnings, []);
   });

@@ -12,7 +12,8 @@ export function createMessagesHandler(store: Store): (req: Req) => Promise<Reply
     const result = await store.list(query);
     const last = result.data.at(-1);
     return json(200, {
-      data: result.data.map((m) => ({ message_id: m.messageId, from: m.from, to: m.to, ts: m.ts, text: m.text })),
+      // SPEC: text messages keep exactly the seed's five fields; a WhatsApp message of another type adds `type`.
+      data: result.data.map((m) => ({ message_id: m.messageId, from: m.from, to: m.to, ts: m.ts, text: m.text, ...(m.type !== undefined && { type: m.type }) })),
       total: result.total,
       limit: query.limit,
       offset: query.offset,

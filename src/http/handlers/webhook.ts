@@ -18,6 +18,18 @@ export type WebhookDeps = {
   onResult: (result: WebhookResult) => void;
 };
 
+/** The raw body, or `answer`'s reply when it cannot be read whole (413, or the client gone). */
+export async function readBody(req: Req, answer: (status: number, body: unknown, result: WebhookResult) => Reply): Promise<Buffer | Reply> {
+  try {
+    return await req.body();
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 413) return answer(413, err.body, 'payload_too_large');
+    // The client went away or stalled past the request timeout before its body was whole.
+    if (err instanceof HttpError) return answer(err.status, err.body, 'incomplete_body');
+    throw err;
+  }
+}
+
 /** POST /webhook. The checks run in the contract's order; the first that fails answers. */
 export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<Reply> {
   const { store, secrets, standardKeys, onResult } = deps;
@@ -51,17 +63,8 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
   };
 
   return async (req) => {
-    let raw: Buffer;
-    try {
-      raw = await req.body();
-    } catch (err) {
-      if (err instanceof HttpError && err.status === 413) {
-        return answer(413, err.body, 'payload_too_large');
-      }
-      // The client went away or stalled past the request timeout before its body was whole.
-      if (err instanceof HttpError) return answer(err.status, err.body, 'incomplete_body');
-      throw err;
-    }
+    const raw = await readBody(req, answer);
+    if (!Buffer.isBuffer(raw)) return raw;
     if (secrets.length === 0 && standardKeys.length === 0) {
       return answer(503, { detail: 'webhook secret not configured' }, 'secret_not_configured');
     }
