@@ -1,5 +1,6 @@
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
 import { MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { inboxOpenApiPaths } from './handlers/inbox.ts';
 import { metricsSecurity, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
 import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts';
 
@@ -169,6 +170,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
           },
         },
       },
+      ...inboxOpenApiPaths(),
       '/health/live': {
         get: {
           operationId: 'live',
