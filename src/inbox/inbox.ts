@@ -220,8 +220,8 @@ function listParams(f: Filters, extra: Record<string, string | number>): URLSear
 }
 
 /**
- * One page in the chosen order. GET /messages lists oldest first only, so newest first reads the pages
- * from the end by offset (the store walks a page past the middle from the end) and reverses each one;
+ * One page in the chosen order. GET /messages lists oldest first only, so newest first asks for the
+ * total, then reads the pages from the end by offset (the store walks a page past the middle from the end) and reverses each one;
  * offsets counted from the oldest message stay put while new messages arrive after it.
  */
 async function fetchPage(f: Filters, next: Next | null): Promise<Answer<Page>> {
@@ -233,8 +233,9 @@ async function fetchPage(f: Filters, next: Next | null): Promise<Answer<Page>> {
   let end: number;
   if (next && 'offset' in next) end = next.offset;
   else {
-    const first = await api('/messages', listParams(f, { limit: PAGE }), isListing);
-    if (!first.ok || first.body.total <= PAGE) return first.ok ? { ok: true, body: { rows: first.body.data.reverse(), total: first.body.total, next: null } } : first;
+    // The total first, with one row: the page then ends there.
+    const first = await api('/messages', listParams(f, { limit: 1 }), isListing);
+    if (!first.ok || first.body.total <= 1) return first.ok ? { ok: true, body: { rows: first.body.data, total: first.body.total, next: null } } : first;
     end = first.body.total;
   }
   const start = Math.max(0, end - PAGE);
@@ -271,10 +272,16 @@ async function reload(): Promise<void> {
       } else fail(page.failure);
     } while (queued);
   } finally {
-    inFlight = false;
-    state.loading = false;
-    render();
+    settle();
   }
+}
+
+/** The end of a listing request: what streamed in meanwhile is placed now, against the rows as they are. */
+function settle(): void {
+  inFlight = false;
+  state.loading = false;
+  for (const m of early.splice(0)) arrived(m);
+  render();
 }
 
 async function loadMore(): Promise<void> {
@@ -292,9 +299,7 @@ async function loadMore(): Promise<void> {
       state.failure = null;
     } else fail(page.failure);
   } finally {
-    inFlight = false;
-    state.loading = false;
-    render();
+    settle();
     if (queued) void reload();
   }
 }
@@ -419,9 +424,15 @@ async function* serverSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerat
 }
 
 let statsTimer: number | undefined;
+/** Streamed while a listing request was in flight: its answer would replace them, so they wait for it. */
+const early: Message[] = [];
 
 /** A streamed message: shown at once where the reader is looking, otherwise counted behind the marker. */
 function arrived(m: Message): void {
+  if (inFlight) {
+    early.push(m);
+    return;
+  }
   if (state.filters.since !== '' && instant(m.ts) < instant(state.filters.since)) return;
   if (state.rows.some((r) => r.message_id === m.message_id) || state.pending.some((r) => r.message_id === m.message_id)) return;
   if (state.total !== null) state.total += 1;
@@ -745,9 +756,8 @@ async function start(): Promise<void> {
 }
 
 fillForm(state.filters);
-void streamServed().then((served) => {
+void Promise.all([streamServed(), start()]).then(([served]) => {
   state.liveAvailable = served;
   render();
   followIfWanted();
 });
-void start();

@@ -83,6 +83,7 @@ describe('the inbox page, with messages', { skip }, () => {
       const sizes = await r.sizes();
       bytes += sizes.responseBodySize + sizes.responseHeadersSize;
     }
+    t.diagnostic(`${bytes} bytes transferred for the first view (${w.requests.length} requests)`);
     assert.ok(bytes <= PAGE_BUDGET_BYTES, `${bytes} bytes transferred`);
     assert.ok(bytes > 10_000, `${bytes} bytes: the page's files were counted`);
     await screenshot(w.page, 'inbox-1280-light');
@@ -236,6 +237,53 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.equal(JSON.parse((await dialog.locator('pre').textContent()) ?? '').message_id, 'm-120');
   });
 
+  test('live mode, once GET / lists the stream: events on top, a "N new" marker when scrolled away, resumed by Last-Event-ID', async (t) => {
+    // GET /messages/stream is not served yet: the test plays SPEC's stream to the page's client.
+    const w = await openPage(browser(), t, { viewport: { width: 1280, height: 600 } });
+    const { page } = w;
+    await page.route(/\/$/, async (route) => {
+      const res = await route.fetch();
+      const index = (await res.json()) as { endpoints: object[] };
+      index.endpoints.push({ method: 'GET', path: '/messages/stream' });
+      await route.fulfill({ response: res, json: index });
+    });
+    const live = (i: number): ReturnType<typeof seeded> => ({ ...seeded(i), message_id: `live-${i}`, text: `live ${i}` });
+    const event = (id: string, m: object): string => `id: ${id}\ndata: ${JSON.stringify(m)}\n\n`;
+    let scrolled!: () => void;
+    const scrolledAway = new Promise<void>((r) => (scrolled = r));
+    const asked: (string | null)[] = [];
+    await page.route(/\/messages\/stream/, async (route) => {
+      const request = route.request();
+      asked.push((await request.headerValue('last-event-id')) ?? null);
+      assert.equal(await request.headerValue('authorization'), null);
+      if (asked.length === 1) {
+        await route.fulfill({ contentType: 'text/event-stream', body: `: hello\n\n${event('p1', live(121))}${event('p2', live(122))}` });
+      } else if (asked.length === 2) {
+        await scrolledAway;
+        await route.fulfill({ contentType: 'text/event-stream', body: `${event('p2', live(122))}\r\n${event('p3', live(123))}` });
+      } else await route.fulfill({ contentType: 'text/event-stream', body: ': idle\n\n' });
+    });
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    assert.equal(await page.getByRole('checkbox', { name: 'Live' }).isChecked(), true);
+    await shows(page, `Showing 52 of ${SEEDED + 2}`);
+    assert.deepEqual((await rowTexts(page)).slice(0, 3), ['live 122', 'live 121', 'apple note 120']);
+
+    await page.evaluate('window.scrollTo(0, 2000)');
+    assert.ok(Number(await page.evaluate('scrollY')) > 500);
+    scrolled();
+    const marker = page.getByRole('button', { name: '1 new ↑' });
+    await marker.waitFor();
+    assert.deepEqual(asked.slice(0, 2), [null, 'p2']);
+    assert.equal((await rowTexts(page))[0], 'live 122', 'no jump while the reader is scrolled away');
+    await marker.click();
+    await shows(page, `Showing 53 of ${SEEDED + 3}`);
+    assert.deepEqual((await rowTexts(page)).slice(0, 3), ['live 123', 'live 122', 'live 121']);
+
+    // Switched off: the stream is closed and the choice kept in the URL.
+    await page.getByRole('checkbox', { name: 'Live' }).uncheck();
+    await page.waitForURL(/live=0/);
+  });
+
   test('fits a 390 px phone and a 1280 px desktop, in light and dark schemes', async (t) => {
     const { url } = await ready();
     for (const [width, colorScheme] of [[390, 'light'], [390, 'dark'], [1280, 'dark']] as const) {
@@ -285,6 +333,39 @@ describe('the inbox page, with hostile texts', { skip }, () => {
     assert.equal(await w.page.locator('main img, main script, main svg:not(.chart)').count(), 0);
     assert.equal(w.requests.filter((r) => /\/x$/.test(new URL(r.url()).pathname)).length, 0, 'the <img src=x> was never requested');
     assert.equal(dialogs, 0);
+    assert.deepEqual(w.consoleErrors, []);
+  });
+});
+
+describe('the inbox page, as a support desk sees it (the screenshot in docs/inbox.md)', { skip }, () => {
+  const app = useApp();
+  const browser = useBrowser();
+
+  test('shows a morning of messages from several senders', async (t) => {
+    const texts: [string, string][] = [
+      ['+14155550123', 'Hi! My order #4417 arrived but the box was damaged. Can I get a replacement?'],
+      ['+447700900456', 'Is the shop open on Sunday?'],
+      ['+14155550123', 'Here is a photo of the label: 1Z 999 AA1 01 2345 6784'],
+      ['+919876543210', 'Payment went through twice for invoice INV-2291 — please refund one of them.'],
+      ['+5511987654321', 'Obrigado pelo atendimento rápido!'],
+      ['+14155550123', 'Thanks, the tracking number works now.'],
+      ['+447700900456', 'Could you send the receipt to my new e-mail address?'],
+      ['+919876543210', 'Refund received, thank you.'],
+      ['+4915112345678', 'Wann kommt die Lieferung an? Die Straße ist gesperrt.'],
+      ['+14155550123', 'One more question about the warranty: does it cover water damage?'],
+    ];
+    await seed(
+      app(),
+      texts.map(([from, text], i) =>
+        message({ message_id: `desk-${i}`, from, ts: new Date(Date.UTC(2026, 2, 9, 8, 4 + i * 7, i * 13)).toISOString().replace('.000Z', 'Z'), text }),
+      ),
+    );
+    const w = await openPage(browser(), t, { viewport: { width: 1280, height: 720 }, timezoneId: 'Europe/London' });
+    await loadInbox(w, `${app().url}/inbox`);
+    await chartShows(w.page, '+14155550123', 4);
+    assert.equal((await rowTexts(w.page)).length, texts.length);
+    await w.page.getByLabel('Search text').focus();
+    await screenshot(w.page, 'inbox-docs');
     assert.deepEqual(w.consoleErrors, []);
   });
 });
