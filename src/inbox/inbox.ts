@@ -751,7 +751,9 @@ async function streamServed(): Promise<boolean> {
 
 async function start(): Promise<void> {
   state.failure = null;
-  await Promise.all([reload(), loadStats()]);
+  // The messages first: on a large database /stats costs more than a page, and the service answers in turn.
+  await reload();
+  await loadStats();
   followIfWanted();
 }
 
