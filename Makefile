@@ -79,6 +79,7 @@ test-stats: $(DEPS) ## Run the GET /stats tests
 
 bench: $(BUILD) ## Benchmark ingest and queries at 1M rows (a few minutes; table + bench/results.json)
 	node bench/run.ts
+	node bench/inbox.ts
 
 up: ## Build and start the container (docker compose; needs WEBHOOK_SECRET)
 	$(COMPOSE) up -d --build

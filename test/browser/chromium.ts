@@ -21,7 +21,7 @@ export function browserMissing(): false | string {
 }
 
 // Quiet and self-contained: nothing but the page under test reaches the network.
-const FLAGS = [
+export const FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',
