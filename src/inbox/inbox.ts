@@ -221,8 +221,8 @@ function listParams(f: Filters, extra: Record<string, string | number>): URLSear
 
 /**
  * One page in the chosen order. GET /messages lists oldest first only, so newest first asks for the
- * total, then reads the pages from the end by offset (the store walks a page past the middle from the end) and reverses each one;
- * offsets counted from the oldest message stay put while new messages arrive after it.
+ * total, then reads the pages from the end by offset (the store walks a page past the middle from the
+ * end) and reverses each one; offsets counted from the oldest message stay put while new ones arrive.
  */
 async function fetchPage(f: Filters, next: Next | null): Promise<Answer<Page>> {
   if (f.order === 'oldest') {
@@ -238,10 +238,18 @@ async function fetchPage(f: Filters, next: Next | null): Promise<Answer<Page>> {
     if (!first.ok || first.body.total <= 1) return first.ok ? { ok: true, body: { rows: first.body.data, total: first.body.total, next: null } } : first;
     end = first.body.total;
   }
-  const start = Math.max(0, end - PAGE);
-  const a = await api('/messages', listParams(f, { limit: end - start, offset: start }), isListing);
-  if (!a.ok) return a;
-  return { ok: true, body: { rows: a.body.data.reverse(), total: a.body.total, next: start > 0 ? { offset: start } : null } };
+  for (let tries = 1; ; tries++) {
+    if (end === 0) return { ok: true, body: { rows: [], total: 0, next: null } };
+    const start = Math.max(0, end - PAGE);
+    const a = await api('/messages', listParams(f, { limit: end - start, offset: start }), isListing);
+    if (!a.ok) return a;
+    // A message stored between the two requests moved the end: the first page is read again from it.
+    if (next === null && a.body.total !== end && tries < 3) {
+      end = a.body.total;
+      continue;
+    }
+    return { ok: true, body: { rows: a.body.data.reverse(), total: a.body.total, next: start > 0 ? { offset: start } : null } };
+  }
 }
 
 // ---- loading: never more than one listing request in flight ----
