@@ -16,7 +16,10 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # Type-checks src/ and emits the JavaScript the service runs (dist/): no TypeScript stripper in memory.
-RUN npx tsc -p tsconfig.build.json
+# Then the inbox page (dist/inbox): the steps of `npm run build`, spelled out because npm run would put
+# the `node` devDependency, left uninstalled by --ignore-scripts, first on PATH.
+RUN npx tsc -p tsconfig.build.json && npx tsc -p src/inbox/tsconfig.json \
+  && cp src/inbox/index.html src/inbox/inbox.css src/inbox/icon.svg dist/inbox/
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

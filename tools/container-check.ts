@@ -203,6 +203,9 @@ async function ingest(c: Container): Promise<string[]> {
   const sent = JSON.parse(bodies[0] ?? '') as Record<string, string>;
   check('GET /messages lists it', String(at(listing, 'total')) === '1' && JSON.stringify(row) === JSON.stringify(sent), JSON.stringify(listing));
   for (const b of bodies.slice(1)) await post(c, b);
+  const page = await fetch(`${c.url}/inbox`);
+  const script = await fetch(`${c.url}/inbox/inbox.js`);
+  check('the image serves the inbox page and its script', page.status === 200 && script.status === 200, `${page.status} ${script.status}`);
   return bodies;
 }
 

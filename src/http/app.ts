@@ -6,6 +6,7 @@ import type { AuthEndpoint, ServiceMetrics } from '../observability/service-metr
 import type { Store } from '../store/store.ts';
 import { requireBearer } from './auth.ts';
 import { createReadiness, createReadyHandler, live } from './handlers/health.ts';
+import { createInboxRoutes } from './handlers/inbox.ts';
 import { createMessagesHandler } from './handlers/messages.ts';
 import { createMetricsHandler } from './handlers/metrics.ts';
 import { createStatsHandler } from './handlers/stats.ts';
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): App {
     },
     { method: 'GET', path: '/messages', handler: guarded(config.readTokens, 'messages', createMessagesHandler(store)) },
     { method: 'GET', path: '/stats', handler: guarded(config.readTokens, 'stats', createStatsHandler(store)) },
+    ...createInboxRoutes(),
     { method: 'GET', path: '/health/live', handler: live },
     {
       method: 'GET',

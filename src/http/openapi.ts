@@ -1,5 +1,6 @@
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
 import { MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { inboxOpenApiPaths } from './handlers/inbox.ts';
 import { metricsSecurity, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
 import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts';
 import { WHATSAPP_PATH } from './openapi-whatsapp.ts';
@@ -27,6 +28,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
       '/webhook/whatsapp': WHATSAPP_PATH,
       '/messages': { get: LIST_MESSAGES },
       '/stats': { get: STATS },
+      ...inboxOpenApiPaths(),
       '/health/live': { get: LIVE },
       '/health/ready': { get: READY },
       '/metrics': { get: METRICS },
@@ -218,7 +220,7 @@ const METRICS = {
   security: metricsSecurity,
   responses: {
     '200': {
-      description: 'Every metric family listed in the README.',
+      description: 'Every metric family listed in docs/operations.md.',
       content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
     },
     '401': respond('NotAuthenticated'),

@@ -1,0 +1,443 @@
+// GET /inbox in Debian's chromium against the real service: what a person sees, the URL, the network.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { message, postSigned, useApp, type TestApp, type WebhookMessage } from '../helpers.ts';
+import { browserMissing, openPage, screenshot, useBrowser, type Watched } from './chromium.ts';
+
+const skip = browserMissing();
+const PAGE_BUDGET_BYTES = 60 * 1024;
+const SENDERS = ['+14155550101', '+14155550102', '+14155550103'] as const;
+const SEEDED = 120;
+
+/** Message i (1..120): one a minute from 2026-03-01T00:00Z; senders 60/40/20; every tenth mentions apples. */
+function seeded(i: number): { message_id: string; from: string; to: string; ts: string; text: string } {
+  const sender = SENDERS[[0, 0, 0, 1, 1, 2][i % 6] ?? 0] ?? '';
+  const ts = new Date(Date.UTC(2026, 2, 1, 0, i)).toISOString().replace('.000Z', 'Z');
+  const n = String(i).padStart(3, '0');
+  return { message_id: `m-${n}`, from: sender, to: '+14155550100', ts, text: i % 10 === 0 ? `apple note ${n}` : `note ${n}` };
+}
+
+async function seed(app: TestApp, messages: WebhookMessage[]): Promise<void> {
+  for (const m of messages) assert.equal((await postSigned(app.url, m)).status, 200);
+}
+
+/** The texts of the listed rows, top to bottom. */
+function rowTexts(page: Page): Promise<string[]> {
+  return page.locator('#rows td.text').allTextContents();
+}
+
+async function shows(page: Page, text: string | RegExp): Promise<void> {
+  await page.getByText(text).first().waitFor({ timeout: 5_000 });
+}
+
+/** Waits for the stats chart's bar of `sender` with `count` messages. */
+async function chartShows(page: Page, sender: string, count: number): Promise<void> {
+  await page.getByRole('listitem', { name: `${sender}: ${count} message${count === 1 ? '' : 's'}` }).waitFor({ timeout: 5_000 });
+}
+
+async function loadInbox(w: Watched, url: string): Promise<void> {
+  await w.page.goto(url);
+  await shows(w.page, /^Showing \d+ of \d+$/);
+}
+
+/** Clicks `Load more` until it goes away; the texts of every row then listed. */
+async function loadAll(page: Page): Promise<string[]> {
+  const more = page.getByRole('button', { name: 'Load more' });
+  while (await more.isVisible()) {
+    const before = (await rowTexts(page)).length;
+    await more.click();
+    // Polled from here: the page's CSP forbids the eval that waitForFunction(string) needs.
+    for (let tries = 0; (await page.locator('#rows tr').count()) <= before; tries++) {
+      if (tries > 250) throw new Error('Load more added no row');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return rowTexts(page);
+}
+
+const notes = (ids: number[]): string[] => ids.map((i) => seeded(i).text);
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, k) => from + k);
+
+describe('the inbox page, with messages', { skip }, () => {
+  const app = useApp();
+  const browser = useBrowser();
+  let seededOnce = false;
+  const ready = async (): Promise<TestApp> => {
+    if (!seededOnce) await seed(app(), range(1, SEEDED).map(seeded));
+    seededOnce = true;
+    return app();
+  };
+
+  test('loads with no console error, no failed request, nothing from another origin, within 60 KB', async (t) => {
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    await chartShows(w.page, '+14155550101', 60);
+    await w.page.waitForLoadState('networkidle');
+    assert.deepEqual(w.consoleErrors, []);
+    assert.deepEqual(w.failed, []);
+    const origin = new URL(w.page.url()).origin;
+    assert.deepEqual(w.requests.map((r) => new URL(r.url()).origin).filter((o) => o !== origin), []);
+    let bytes = 0;
+    for (const r of w.requests) {
+      const sizes = await r.sizes();
+      bytes += sizes.responseBodySize + sizes.responseHeadersSize;
+    }
+    t.diagnostic(`${bytes} bytes transferred for the first view (${w.requests.length} requests)`);
+    assert.ok(bytes <= PAGE_BUDGET_BYTES, `${bytes} bytes transferred`);
+    assert.ok(bytes > 10_000, `${bytes} bytes: the page's files were counted`);
+    await screenshot(w.page, 'inbox-1280-light');
+  });
+
+  test('lists the newest first, with the sender, the local time and the exact ts on hover', async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t, { timezoneId: 'Asia/Kolkata' });
+    await loadInbox(w, `${url}/inbox`);
+    assert.equal(await w.page.getByText(`Showing 50 of ${SEEDED}`).count(), 1);
+    assert.deepEqual(await rowTexts(w.page), notes(range(71, SEEDED).reverse()));
+    const first = w.page.locator('#rows tr').first();
+    assert.equal(await first.locator('.sender').textContent(), seeded(SEEDED).from);
+    // 02:00Z is 07:30 in India (UTC+5:30); the title keeps ts exactly as it was sent.
+    assert.equal(await first.locator('time').textContent(), 'Mar 1, 2026, 7:30:00 AM');
+    assert.equal(await first.locator('time').getAttribute('title'), '2026-03-01T02:00:00Z');
+    await assert.rejects(w.page.getByRole('checkbox', { name: 'Live' }).check({ timeout: 500 }), 'live mode stays hidden while GET /messages/stream is not served');
+  });
+
+  test('Load more neither repeats nor skips, newest first and oldest first', async (t) => {
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    assert.deepEqual(await loadAll(w.page), notes(range(1, SEEDED).reverse()));
+    await shows(w.page, `Showing ${SEEDED} of ${SEEDED}`);
+    await w.page.getByLabel('Order').selectOption('oldest');
+    await w.page.waitForURL(/order=oldest/);
+    await shows(w.page, `Showing 50 of ${SEEDED}`);
+    assert.deepEqual(await loadAll(w.page), notes(range(1, SEEDED)));
+    assert.deepEqual(w.consoleErrors, []);
+  });
+
+  test('q, from and since narrow the list, live in the URL, and survive reload and back', async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t);
+    const { page } = w;
+    await loadInbox(w, `${url}/inbox`);
+
+    await page.getByLabel('Search text').fill('APPLE');
+    await page.waitForURL(/\?q=APPLE$/);
+    await shows(page, 'Showing 12 of 12');
+    assert.deepEqual(await rowTexts(page), notes([120, 110, 100, 90, 80, 70, 60, 50, 40, 30, 20, 10]));
+
+    await page.getByLabel('From').fill(SENDERS[0]);
+    await page.getByLabel('From').press('Enter');
+    await page.waitForURL(/from=%2B14155550101/);
+    const appleFromFirst = [120, 110, 90, 80, 60, 50, 30, 20]; // i % 10 === 0 and i % 6 in 0..2
+    await shows(page, 'Showing 8 of 8');
+    assert.deepEqual(await rowTexts(page), notes(appleFromFirst));
+
+    await page.getByLabel('Since (your time)').fill('2026-03-01T01:30');
+    await page.waitForURL(/since=2026-03-01T01%3A30%3A00Z/);
+    await shows(page, 'Showing 3 of 3');
+    assert.deepEqual(await rowTexts(page), notes([120, 110, 90]));
+
+    await page.reload();
+    await shows(page, 'Showing 3 of 3');
+    assert.equal(await page.getByLabel('Search text').inputValue(), 'APPLE');
+    assert.equal(await page.getByLabel('From').inputValue(), SENDERS[0]);
+    assert.deepEqual(await rowTexts(page), notes([120, 110, 90]));
+
+    await page.goBack();
+    await shows(page, 'Showing 8 of 8');
+    assert.equal(await page.getByLabel('Since (your time)').inputValue(), '');
+
+    // A shared link opens the same view in a fresh tab.
+    const other = await openPage(browser(), t);
+    await loadInbox(other, page.url());
+    assert.deepEqual(await rowTexts(other.page), notes(appleFromFirst));
+
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
+    await shows(page, `Showing 50 of ${SEEDED}`);
+    assert.equal(new URL(page.url()).search, '');
+    await page.getByLabel('Search text').fill('no such words');
+    await shows(page, 'No message matches these filters.');
+    assert.deepEqual(w.consoleErrors, []);
+  });
+
+  test('search as you type keeps one listing request in flight, and shows the last query', async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t);
+    const { page } = w;
+    // Every answer of GET /messages held back 400 ms: a second request would overlap the first.
+    await page.route(/\/messages\?/, async (route) => {
+      await new Promise((r) => setTimeout(r, 400));
+      await route.continue();
+    });
+    await loadInbox(w, `${url}/inbox`);
+    let open = 0;
+    let most = 0;
+    const listing = (u: string): boolean => new URL(u).pathname === '/messages';
+    page.on('request', (r) => {
+      if (listing(r.url())) most = Math.max(most, ++open);
+    });
+    const done = (r: { url(): string }): void => {
+      if (listing(r.url())) open--;
+    };
+    page.on('requestfinished', done);
+    page.on('requestfailed', done);
+    await page.getByLabel('Search text').pressSequentially('note 11', { delay: 250 });
+    await page.waitForURL(/q=note\+11$/);
+    await shows(page, 'Showing 10 of 10');
+    await page.waitForLoadState('networkidle');
+    assert.equal(most, 1);
+    assert.deepEqual(await rowTexts(page), notes(range(110, 119).reverse()));
+  });
+
+  test('the stats panel charts the top senders with their counts', async (t) => {
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    const bars = w.page.getByRole('listitem');
+    await chartShows(w.page, '+14155550101', 60);
+    const labels = await bars.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    assert.deepEqual(labels, ['+14155550101: 60 messages', '+14155550102: 40 messages', '+14155550103: 20 messages']);
+    const widths = await w.page.locator('svg rect.value').evaluateAll((els) => els.map((e) => Number(e.getAttribute('width'))));
+    assert.ok(widths[0]! > widths[1]! && widths[1]! > widths[2]!, `bars ${widths.join(', ')}`);
+    assert.equal(await w.page.locator('.figures').textContent(), 'Messages120Senders3FirstMar 1, 2026, 12:01 AMLastMar 1, 2026, 2:00 AM');
+    // A bar filters the list by its sender.
+    await bars.nth(2).click();
+    await w.page.waitForURL(/from=%2B14155550103/);
+    await shows(w.page, 'Showing 20 of 20');
+  });
+
+  test('a message opens with its JSON, copied by the button; / focuses the search; Escape closes', async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t);
+    await w.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    const { page } = w;
+    await loadInbox(w, `${url}/inbox`);
+    await page.keyboard.press('/');
+    assert.equal(await page.evaluate('document.activeElement.id'), 'q');
+    await page.keyboard.press('Tab'); // into From: / is typed there, not caught
+    await page.keyboard.type('/');
+    assert.equal(await page.getByLabel('From').inputValue(), '/');
+    await page.getByLabel('From').fill('');
+
+    await page.getByText('note 119', { exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.deepEqual(JSON.parse((await dialog.locator('pre').textContent()) ?? ''), seeded(119));
+    await dialog.getByRole('button', { name: 'Copy JSON' }).click();
+    await shows(page, 'Copied');
+    assert.deepEqual(JSON.parse(String(await page.evaluate('navigator.clipboard.readText()'))), seeded(119));
+    await screenshot(page, 'inbox-detail');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+
+    // By keyboard alone: Tab to a row, Enter opens it.
+    await page.locator('#rows tr').first().focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    assert.equal(JSON.parse((await dialog.locator('pre').textContent()) ?? '').message_id, 'm-120');
+  });
+
+  test('live mode, once GET / lists the stream: events on top, a "N new" marker when scrolled away, resumed by Last-Event-ID', async (t) => {
+    // GET /messages/stream is not served yet: the test plays SPEC's stream to the page's client.
+    const w = await openPage(browser(), t, { viewport: { width: 1280, height: 600 } });
+    const { page } = w;
+    await page.route(/\/$/, async (route) => {
+      const res = await route.fetch();
+      const index = (await res.json()) as { endpoints: object[] };
+      index.endpoints.push({ method: 'GET', path: '/messages/stream' });
+      await route.fulfill({ response: res, json: index });
+    });
+    const live = (i: number): ReturnType<typeof seeded> => ({ ...seeded(i), message_id: `live-${i}`, text: `live ${i}` });
+    const event = (id: string, m: object): string => `id: ${id}\ndata: ${JSON.stringify(m)}\n\n`;
+    let scrolled!: () => void;
+    const scrolledAway = new Promise<void>((r) => (scrolled = r));
+    const asked: (string | null)[] = [];
+    await page.route(/\/messages\/stream/, async (route) => {
+      const request = route.request();
+      asked.push((await request.headerValue('last-event-id')) ?? null);
+      assert.equal(await request.headerValue('authorization'), null);
+      if (asked.length === 1) {
+        await route.fulfill({ contentType: 'text/event-stream', body: `: hello\n\n${event('p1', live(121))}${event('p2', live(122))}` });
+      } else if (asked.length === 2) {
+        await scrolledAway;
+        await route.fulfill({ contentType: 'text/event-stream', body: `${event('p2', live(122))}\r\n${event('p3', live(123))}` });
+      } else await route.fulfill({ contentType: 'text/event-stream', body: ': idle\n\n' });
+    });
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    assert.equal(await page.getByRole('checkbox', { name: 'Live' }).isChecked(), true);
+    await shows(page, `Showing 52 of ${SEEDED + 2}`);
+    assert.deepEqual((await rowTexts(page)).slice(0, 3), ['live 122', 'live 121', 'apple note 120']);
+
+    await page.evaluate('window.scrollTo(0, 2000)');
+    assert.ok(Number(await page.evaluate('scrollY')) > 500);
+    scrolled();
+    const marker = page.getByRole('button', { name: '1 new ↑' });
+    await marker.waitFor();
+    assert.deepEqual(asked.slice(0, 2), [null, 'p2']);
+    assert.equal((await rowTexts(page))[0], 'live 122', 'no jump while the reader is scrolled away');
+    await marker.click();
+    await shows(page, `Showing 53 of ${SEEDED + 3}`);
+    assert.deepEqual((await rowTexts(page)).slice(0, 3), ['live 123', 'live 122', 'live 121']);
+
+    // Switched off: the stream is closed and the choice kept in the URL.
+    await page.getByRole('checkbox', { name: 'Live' }).uncheck();
+    await page.waitForURL(/live=0/);
+  });
+
+  test('fits a 390 px phone and a 1280 px desktop, in light and dark schemes', async (t) => {
+    const { url } = await ready();
+    for (const [width, colorScheme] of [[390, 'light'], [390, 'dark'], [1280, 'dark']] as const) {
+      const w = await openPage(browser(), t, { viewport: { width, height: 844 }, colorScheme });
+      await loadInbox(w, `${url}/inbox`);
+      await chartShows(w.page, '+14155550101', 60);
+      const scrollWidth = Number(await w.page.evaluate('document.documentElement.scrollWidth'));
+      assert.ok(scrollWidth <= width, `${width} px wide page scrolls sideways (${scrollWidth} px)`);
+      for (const label of ['Search text', 'From', 'Since (your time)', 'Order']) {
+        const box = await w.page.getByLabel(label).boundingBox();
+        assert.ok(box && box.x >= 0 && box.x + box.width <= width, `${label} inside ${width} px`);
+      }
+      const background = String(await w.page.evaluate('getComputedStyle(document.body).backgroundColor'));
+      const [r = 0, g = 0, b = 0] = (background.match(/\d+/g) ?? []).map(Number);
+      const light = (r + g + b) / 3 > 128;
+      assert.equal(light, colorScheme === 'light', `${colorScheme} scheme background ${background}`);
+      await screenshot(w.page, `inbox-${width}-${colorScheme}`);
+      assert.deepEqual(w.consoleErrors, []);
+    }
+  });
+});
+
+describe('the inbox page, with hostile texts', { skip }, () => {
+  const app = useApp();
+  const browser = useBrowser();
+
+  test('stored markup shows literally and runs nothing', async (t) => {
+    const hostile = [
+      '<img src=x onerror="document.title=\'pwned\'">',
+      '<script>document.title=\'pwned\'</script>',
+      '"><svg onload="document.title=\'pwned\'"></svg>',
+    ];
+    await seed(app(), hostile.map((text, i) => message({ message_id: `x${i}`, ts: `2026-01-0${i + 1}T00:00:00Z`, text })));
+    await seed(app(), [message({ message_id: 'x-from', from: '+15550000001', ts: '2026-01-05T00:00:00Z', text: 'plain' })]);
+    const w = await openPage(browser(), t);
+    let dialogs = 0;
+    w.page.on('dialog', (d) => {
+      dialogs++;
+      void d.dismiss();
+    });
+    await loadInbox(w, `${app().url}/inbox`);
+    assert.deepEqual(await rowTexts(w.page), ['plain', ...[...hostile].reverse()]);
+    await w.page.getByText(hostile[0]!, { exact: true }).click();
+    assert.equal(JSON.parse((await w.page.getByRole('dialog').locator('pre').textContent()) ?? '').text, hostile[0]);
+    await w.page.waitForLoadState('networkidle');
+    assert.equal(await w.page.title(), 'Inbox · Lyftr Webhook API');
+    assert.equal(await w.page.locator('main img, main script, main svg:not(.chart)').count(), 0);
+    assert.equal(w.requests.filter((r) => /\/x$/.test(new URL(r.url()).pathname)).length, 0, 'the <img src=x> was never requested');
+    assert.equal(dialogs, 0);
+    assert.deepEqual(w.consoleErrors, []);
+  });
+});
+
+describe('the inbox page, as a support desk sees it (the screenshot in docs/inbox.md)', { skip }, () => {
+  const app = useApp();
+  const browser = useBrowser();
+
+  test('shows a morning of messages from several senders', async (t) => {
+    const texts: [string, string][] = [
+      ['+14155550123', 'Hi! My order #4417 arrived but the box was damaged. Can I get a replacement?'],
+      ['+447700900456', 'Is the shop open on Sunday?'],
+      ['+14155550123', 'Here is a photo of the label: 1Z 999 AA1 01 2345 6784'],
+      ['+919876543210', 'Payment went through twice for invoice INV-2291 — please refund one of them.'],
+      ['+5511987654321', 'Obrigado pelo atendimento rápido!'],
+      ['+14155550123', 'Thanks, the tracking number works now.'],
+      ['+447700900456', 'Could you send the receipt to my new e-mail address?'],
+      ['+919876543210', 'Refund received, thank you.'],
+      ['+4915112345678', 'Wann kommt die Lieferung an? Die Straße ist gesperrt.'],
+      ['+14155550123', 'One more question about the warranty: does it cover water damage?'],
+    ];
+    await seed(
+      app(),
+      texts.map(([from, text], i) =>
+        message({ message_id: `desk-${i}`, from, ts: new Date(Date.UTC(2026, 2, 9, 8, 4 + i * 7, i * 13)).toISOString().replace('.000Z', 'Z'), text }),
+      ),
+    );
+    const w = await openPage(browser(), t, { viewport: { width: 1280, height: 720 }, timezoneId: 'Europe/London' });
+    await loadInbox(w, `${app().url}/inbox`);
+    await chartShows(w.page, '+14155550123', 4);
+    assert.equal((await rowTexts(w.page)).length, texts.length);
+    await w.page.getByLabel('Search text').focus();
+    await screenshot(w.page, 'inbox-docs');
+    assert.deepEqual(w.consoleErrors, []);
+  });
+});
+
+describe('the inbox page, with read tokens', { skip }, () => {
+  const app = useApp({ readTokens: ['reader-one'] });
+  const browser = useBrowser();
+
+  test('asks for a token, keeps it in sessionStorage only, sends it as a bearer header, never in a URL', async (t) => {
+    await seed(app(), [message({ text: 'for token holders' })]);
+    const w = await openPage(browser(), t);
+    const { page } = w;
+    await page.goto(`${app().url}/inbox`);
+    const prompt = page.getByRole('dialog', { name: 'Read token needed' });
+    await prompt.waitFor();
+    await screenshot(page, 'inbox-token');
+    await prompt.getByLabel('Token').fill('wrong');
+    await prompt.getByRole('button', { name: 'Show messages' }).click();
+    await shows(page, 'That token was not accepted. Enter a read token of this service.');
+    await prompt.getByLabel('Token').fill('reader-one');
+    await prompt.getByRole('button', { name: 'Show messages' }).click();
+    await shows(page, 'for token holders');
+    await chartShows(page, '+919876543210', 1);
+
+    assert.equal(await page.evaluate("sessionStorage.getItem('lyftr-inbox-token')"), 'reader-one');
+    assert.equal(await page.evaluate('localStorage.length'), 0);
+    assert.equal((await w.context.cookies()).length, 0);
+    const reads = w.requests.filter((r) => ['/messages', '/stats'].includes(new URL(r.url()).pathname));
+    const last = reads.at(-1);
+    assert.ok(last);
+    assert.equal(await last.headerValue('authorization'), 'Bearer reader-one');
+    assert.deepEqual(w.requests.filter((r) => r.url().includes('reader-one')), []);
+
+    // A reload in the same tab needs no prompt; a new tab (a new session) asks again.
+    await page.reload();
+    await shows(page, 'for token holders');
+    const other = await openPage(browser(), t);
+    await other.page.goto(`${app().url}/inbox`);
+    await other.page.getByRole('dialog', { name: 'Read token needed' }).waitFor();
+    await page.getByRole('button', { name: 'Forget token' }).click();
+    await page.getByRole('dialog', { name: 'Read token needed' }).waitFor();
+    assert.equal(await page.evaluate("sessionStorage.getItem('lyftr-inbox-token')"), null);
+  });
+});
+
+describe('the inbox page, empty or unavailable', { skip }, () => {
+  const app = useApp();
+  const browser = useBrowser();
+
+  test('says so when there is no message yet, with no console error', async (t) => {
+    const w = await openPage(browser(), t);
+    await w.page.goto(`${app().url}/inbox`);
+    await shows(w.page, 'No messages yet. They appear here as senders post them to /webhook.');
+    await shows(w.page, 'No senders yet.');
+    await w.page.waitForLoadState('networkidle');
+    assert.deepEqual(w.consoleErrors, []);
+    assert.deepEqual(w.failed, []);
+    await screenshot(w.page, 'inbox-empty');
+  });
+
+  test('a 503 (the balancer with no replica up) shows a retry that recovers', async (t) => {
+    const w = await openPage(browser(), t);
+    // What HAProxy answers while no replica is up: the page's own answer to it is under test.
+    let unavailable = true;
+    await w.page.route(/\/messages\?/, (route) =>
+      unavailable ? route.fulfill({ status: 503, contentType: 'text/html', body: '<h1>503 Service Unavailable</h1>' }) : route.continue(),
+    );
+    await w.page.goto(`${app().url}/inbox`);
+    await shows(w.page, 'The service is not available right now (503).');
+    unavailable = false;
+    await seed(app(), [message({ text: 'back again' })]);
+    await w.page.getByRole('button', { name: 'Retry' }).click();
+    await shows(w.page, 'back again');
+  });
+});
