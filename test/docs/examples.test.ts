@@ -68,7 +68,11 @@ function missingTools(b: Block): false | string {
 
 /** What git sees in the work tree, ignored files included; null outside a git checkout. */
 function worktreeState(): string | null {
-  const r = spawnSync('git', ['status', '--porcelain', '--ignored', '--untracked-files=normal', '--', '.', ':!coverage'], { cwd: ROOT, encoding: 'utf8' });
+  // coverage/ and test-output/ are written by the test run itself (reports, the browser tests' screenshots).
+  const r = spawnSync('git', ['status', '--porcelain', '--ignored', '--untracked-files=normal', '--', '.', ':!coverage', ':!test-output'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   return r.status === 0 ? r.stdout : null;
 }
 
