@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { describe, test } from 'node:test';
+import type { AddressInfo } from 'node:net';
+import { describe, test, type TestContext } from 'node:test';
+import { createApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { createRegistry } from '../../src/observability/metrics.ts';
+import { createServiceMetrics } from '../../src/observability/service-metrics.ts';
+import { storeUnavailable, type Message, type Store } from '../../src/store/store.ts';
 import { getJson, message, postSigned, SQLITE_ONLY, startApp, waitFor, type TestApp, type WebhookMessage } from '../helpers.ts';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -253,5 +259,54 @@ describe('GET /messages/export', () => {
     assert.ok(received > 0);
     const line = app.logs.find((l) => l.path === '/messages/export');
     assert.deepEqual([line?.status, line?.stream], [200, 'disconnected']);
+  });
+});
+
+/** The app over a store whose scan fails as `scan` says: storage trouble cannot be staged on a real engine mid-read. */
+async function appOver(t: TestContext, scan: Store['scan']): Promise<{ url: string; logs: Record<string, unknown>[]; metrics(): Promise<string> }> {
+  const logs: Record<string, unknown>[] = [];
+  const registry = createRegistry();
+  const app = createApp({
+    config: { secrets: ['s'], maxBodyBytes: 1024, standardKeys: [], toleranceSeconds: 300, readTokens: [], metricsTokens: [], adminTokens: [], whatsapp: { appSecrets: [], verifyToken: null } },
+    store: { scan, load: () => ({ pendingInserts: 0 }), ping: async () => {}, stats: async () => ({ totalMessages: 0 }) } as unknown as Store,
+    logger: createLogger({ level: 'DEBUG', sink: (chunk) => chunk.split('\n').filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as Record<string, unknown>)) }),
+    registry,
+    metrics: createServiceMetrics(registry),
+    about: { name: 'x', version: '0' },
+  });
+  await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => (app.server.closeAllConnections(), app.server.close(() => resolve()))));
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  return { url, logs, metrics: async () => (await fetch(`${url}/metrics`)).text() };
+}
+
+describe('GET /messages/export when storage fails', () => {
+  const row: Message = { messageId: 'm1', from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: 'x' };
+
+  test('before the first page: the 503 of any read, nothing streamed', async (t) => {
+    const app = await appOver(t, async function* () {
+      yield* [];
+      throw storeUnavailable('database is locked');
+    });
+    const res = await fetch(`${app.url}/messages/export`);
+    assert.deepEqual([res.status, res.headers.get('retry-after'), await res.json()], [503, '1', { detail: 'storage temporarily unavailable, retry later' }]);
+    assert.match(await app.metrics(), /^exports_started_total\{format="ndjson"\} 0$/m);
+  });
+
+  test('part-way: the connection is cut (the client sees an incomplete body, never a clean end), counted and logged as failed', async (t) => {
+    const app = await appOver(t, async function* () {
+      yield [row];
+      throw new Error('disk I/O error');
+    });
+    // Cut after the first chunk: the client may have the status line by then, or not; never a whole body.
+    const outcome = await fetch(`${app.url}/messages/export?format=csv`).then(
+      async (res) => `${res.status} ${await res.text().then(() => 'complete', () => 'cut')}`,
+      () => 'cut',
+    );
+    assert.match(outcome, /^(200 )?cut$/);
+    await waitFor(() => app.logs.some((l) => l.path === '/messages/export'));
+    const line = app.logs.find((l) => l.path === '/messages/export');
+    assert.deepEqual([line?.level, line?.status, line?.stream, line?.error], ['ERROR', 200, 'failed', 'Error: disk I/O error']);
+    assert.match(await app.metrics(), /^exports_finished_total\{format="csv",end="failed"\} 1$/m);
   });
 });
