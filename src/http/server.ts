@@ -15,6 +15,11 @@ export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** An idle keep-alive connection is closed after this time. */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * A streamed reply whose client takes nothing for this long is cut: a reader that stalls for good
+ * would otherwise hold its connection (and its export, paused) for ever.
+ */
+export const STALLED_STREAM_MS = 60_000;
 /** How often Node checks the two timeouts above. */
 export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** Total request-header bytes accepted; more gets 431. Keeps memory per connection bounded. */
@@ -37,7 +42,7 @@ export type ServerOptions = {
   observe: HttpObserver;
   /** True once shutdown began: responses then close their connection. */
   draining: () => boolean;
-  timeouts?: Partial<{ headersMs: number; requestMs: number; keepAliveMs: number; checkIntervalMs: number }>;
+  timeouts?: Partial<{ headersMs: number; requestMs: number; keepAliveMs: number; checkIntervalMs: number; stalledStreamMs: number }>;
 };
 
 /** The only place that writes responses: request id, timing, body cap, catch-all, access log, http metrics. */
@@ -123,7 +128,7 @@ function createRequestHandler(
     let streamed: StreamEnd | null = null;
     if (slot.refused === undefined) {
       if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
-      else streamed = await sendStream(res, reply, reply.stream, requestId, close);
+      else streamed = await sendStream(res, reply, reply.stream, { requestId, close, stalledMs: options.timeouts?.stalledStreamMs ?? STALLED_STREAM_MS });
     }
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -181,7 +186,12 @@ type StreamEnd = { end: 'complete' | 'disconnected' | 'failed'; error?: string }
  * whole body. A client that goes away ends the iteration (its `return()` runs, so the producer stops).
  * A producer that fails part-way cuts the connection: the client sees a truncated body, never a false end.
  */
-async function sendStream(res: ServerResponse, reply: Reply, chunks: AsyncIterable<string>, requestId: string, close: boolean): Promise<StreamEnd> {
+async function sendStream(
+  res: ServerResponse,
+  reply: Reply,
+  chunks: AsyncIterable<string>,
+  { requestId, close, stalledMs }: { requestId: string; close: boolean; stalledMs: number },
+): Promise<StreamEnd> {
   // No content-length: Node sends the body chunked.
   res.writeHead(reply.status, headersOf(reply, reply.contentType ?? 'application/octet-stream', requestId, close));
   let gone = res.destroyed;
@@ -194,10 +204,12 @@ async function sendStream(res: ServerResponse, reply: Reply, chunks: AsyncIterab
   try {
     for await (const chunk of chunks) {
       if (!gone && !res.write(chunk)) {
+        const stalled = setTimeout(() => res.destroy(), stalledMs);
         await new Promise<void>((resolve) => {
           wake = resolve;
           res.once('drain', resolve);
         });
+        clearTimeout(stalled);
         res.off('drain', wake);
       }
       // Leaving the loop ends the producer: a query stops with its client.
