@@ -11,7 +11,8 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { createRegistry } from '../../src/observability/metrics.ts';
 import { createServiceMetrics } from '../../src/observability/service-metrics.ts';
 import { storeUnavailable, type Message, type Store } from '../../src/store/store.ts';
-import { getJson, message, postSigned, SQLITE_ONLY, startApp, waitFor, type TestApp, type WebhookMessage } from '../helpers.ts';
+import { envelopeOf } from '../../src/domain/whatsapp-envelope.ts';
+import { getJson, message, postSigned, postWhatsApp, SQLITE_ONLY, startApp, waitFor, type TestApp, type WebhookMessage } from '../helpers.ts';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const ADMIN_NEXT = 'admin-token-rotated-9876543210';
@@ -211,6 +212,24 @@ describe('GET /messages/export', () => {
     assert.deepEqual(records, expected);
     assert.ok(body.includes('"m0","+911","+14155550100","2025-01-01T00:00:00Z","plain","text"\r\n'), 'every field quoted, as stored');
     assert.ok(body.includes('"she said ""hi"""'));
+  });
+
+  test('WhatsApp messages: their type in both formats, a business-scoped sender exported and erased like a number', async (t) => {
+    const app = await startApp(t, { adminTokens: [ADMIN] });
+    const user = 'US.13491208655302741918';
+    const envelope = envelopeOf('+15550783881', [
+      { from_user_id: user, id: 'wamid.a', timestamp: '1739321024', type: 'text', text: { body: 'hi' } },
+      { from_user_id: user, id: 'wamid.b', timestamp: '1739321025', type: 'image', image: { id: 'media-1', caption: 'a photo' } },
+      { from_user_id: user, id: 'wamid.c', timestamp: '1739321026', type: 'reaction', reaction: { message_id: 'wamid.a', emoji: '👍' } },
+    ], [{ profile: { name: 'Kim' }, user_id: user }]);
+    assert.equal((await postWhatsApp(app.url, envelope)).status, 200);
+    const ndjson = (await (await fetch(`${app.url}/messages/export?from=${user}`)).text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(ndjson, await listed(app, `&from=${user}`));
+    assert.deepEqual(ndjson.map((m) => [m.message_id, m.type, m.text]), [['wamid.a', undefined, 'hi'], ['wamid.b', 'image', 'a photo'], ['wamid.c', 'reaction', null]]);
+    const csv = parseCsv((await (await fetch(`${app.url}/messages/export?format=csv&from=${user}`)).text()).split('\r\n').slice(1).join('\r\n'));
+    assert.deepEqual(csv.map((r) => [r[0], r[1], r[4], r[5]]), [['wamid.a', user, 'hi', 'text'], ['wamid.b', user, 'a photo', 'image'], ['wamid.c', user, '', 'reaction']]);
+    assert.deepEqual(await erase(app, `/messages?from=${user}`), { status: 200, body: { deleted: 3 } });
+    assert.equal(((await getJson(`${app.url}/stats`)).body as { total_messages: number }).total_messages, 0);
   });
 
   test('limit, offset, cursor, an unknown format or a bad filter: 422 naming each; read tokens apply', async (t) => {
