@@ -30,6 +30,8 @@ export type Config = {
   readonly readTokens: readonly string[];
   /** Bearer token for GET /metrics (METRICS_TOKEN); empty: open. */
   readonly metricsTokens: readonly string[];
+  /** Bearer tokens for the DELETE (erasure) endpoints (ADMIN_TOKENS or ADMIN_TOKENS_FILE); empty: erasure disabled. */
+  readonly adminTokens: readonly string[];
   /** Meta's WhatsApp Cloud API webhooks (WHATSAPP_APP_SECRET(_FILE), WHATSAPP_VERIFY_TOKEN). */
   readonly whatsapp: WhatsAppConfig;
 };
@@ -142,12 +144,12 @@ function standardWebhooks(r: Reader): Pick<Config, 'standardKeys' | 'toleranceSe
   return { standardKeys, toleranceSeconds: integerSetting(r, 'WEBHOOK_TOLERANCE_SECONDS', DEFAULT_TOLERANCE_SECONDS, 1, 31_536_000) };
 }
 
-/** READ_TOKENS (or _FILE) and METRICS_TOKEN: bearer tokens, several so one can be rotated. */
-function bearerTokens(r: Reader): Pick<Config, 'readTokens' | 'metricsTokens'> {
+/** READ_TOKENS and ADMIN_TOKENS (or their _FILE) and METRICS_TOKEN: bearer tokens, several so one can be rotated. */
+function bearerTokens(r: Reader): Pick<Config, 'readTokens' | 'metricsTokens' | 'adminTokens'> {
   const readTokens = readTokenList(r, 'READ_TOKENS');
   const metricsTokens = readTokenList(r, 'METRICS_TOKEN', { file: false });
   if (metricsTokens.length > 1) r.errors.push('METRICS_TOKEN must be one token (Prometheus sends one)');
-  return { readTokens, metricsTokens };
+  return { readTokens, metricsTokens, adminTokens: readTokenList(r, 'ADMIN_TOKENS') };
 }
 
 

@@ -104,6 +104,7 @@ export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promis
     toleranceSeconds: 300,
     readTokens: [],
     metricsTokens: [],
+    adminTokens: [],
     whatsapp: { appSecrets: [WHATSAPP_APP_SECRET], verifyToken: WHATSAPP_VERIFY_TOKEN },
     ...overrides,
   };

@@ -50,6 +50,7 @@ async function liveMetrics(): Promise<string> {
       toleranceSeconds: 300,
       readTokens: [],
       metricsTokens: [METRICS_TOKEN],
+      adminTokens: [],
       whatsapp: { appSecrets: [], verifyToken: null },
     },
     { logger: createLogger({ level: 'ERROR', sink: () => {} }) },

@@ -6,6 +6,8 @@ import type { AuthEndpoint, ServiceMetrics } from '../observability/service-metr
 import type { Store } from '../store/store.ts';
 import { requireBearer } from './auth.ts';
 import { createReadiness, createReadyHandler, live } from './handlers/health.ts';
+import { createEraseHandlers } from './handlers/erase.ts';
+import { createExportHandler } from './handlers/export.ts';
 import { createInboxRoutes } from './handlers/inbox.ts';
 import { createMessagesHandler } from './handlers/messages.ts';
 import { createMetricsHandler } from './handlers/metrics.ts';
@@ -18,7 +20,7 @@ import { createRouter, servedMethods, type Route } from './router.ts';
 import { createHttpServer, type ServerOptions } from './server.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'secrets' | 'maxBodyBytes' | 'standardKeys' | 'toleranceSeconds' | 'readTokens' | 'metricsTokens' | 'whatsapp'>;
+  config: Pick<Config, 'secrets' | 'maxBodyBytes' | 'standardKeys' | 'toleranceSeconds' | 'readTokens' | 'metricsTokens' | 'adminTokens' | 'whatsapp'>;
   store: Store;
   logger: Logger;
   registry: Registry;
@@ -49,6 +51,17 @@ export function createApp(deps: AppDeps): App {
   const guarded = (tokens: readonly string[], endpoint: AuthEndpoint, handler: Route['handler']): Route['handler'] =>
     requireBearer(tokens, () => metrics.authFailure(endpoint), handler);
 
+  const clock = deps.clock ?? (() => new Date());
+  // SPEC "Erasure": admin tokens only (its own check: 403 while none is set, and the audit line names the token).
+  const erase = createEraseHandlers({
+    store,
+    logger,
+    adminTokens: config.adminTokens,
+    onErased: metrics.erased,
+    onAuthFailure: () => metrics.authFailure('erase'),
+  });
+  const exporter = createExportHandler({ store, clock, onStarted: metrics.exportStarted, onFinished: metrics.exportFinished });
+
   const routes: Route[] = [
     { method: 'GET', path: '/', handler: () => json(200, index) },
     { method: 'GET', path: '/openapi.json', handler: () => json(200, openapi) },
@@ -60,7 +73,7 @@ export function createApp(deps: AppDeps): App {
         secrets: config.secrets,
         standardKeys: config.standardKeys,
         toleranceSeconds: config.toleranceSeconds,
-        clock: deps.clock ?? (() => new Date()),
+        clock,
         onResult: metrics.webhookResult,
       }),
     },
@@ -71,6 +84,9 @@ export function createApp(deps: AppDeps): App {
       handler: createWhatsAppHandler({ store, appSecrets: config.whatsapp.appSecrets, metrics }),
     },
     { method: 'GET', path: '/messages', handler: guarded(config.readTokens, 'messages', createMessagesHandler(store)) },
+    { method: 'DELETE', path: '/messages', handler: erase.bySender },
+    { method: 'GET', path: '/messages/export', handler: guarded(config.readTokens, 'export', exporter) },
+    { method: 'DELETE', path: '/messages/{message_id}', handler: erase.byId },
     { method: 'GET', path: '/stats', handler: guarded(config.readTokens, 'stats', createStatsHandler(store)) },
     ...createInboxRoutes(),
     { method: 'GET', path: '/health/live', handler: live },

@@ -55,11 +55,17 @@ export const SECURITY_SCHEMES = {
     scheme: 'bearer',
     description: 'METRICS_TOKEN (GET /metrics). Unset on the service: the endpoint is open.',
   },
+  adminToken: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'One of ADMIN_TOKENS (the DELETE endpoints). Unset on the service: erasure is disabled (403).',
+  },
 };
 
 /** A token when the service is configured with one, else none (the empty requirement). */
 export const readSecurity = [{ readToken: [] }, {}];
 export const metricsSecurity = [{ metricsToken: [] }, {}];
+export const adminSecurity = [{ adminToken: [] }];
 
 export const NOT_AUTHENTICATED = {
   description: 'A token is configured and the request has no matching `Authorization: Bearer` token: `{"detail":"not authenticated"}`.',

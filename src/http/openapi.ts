@@ -2,6 +2,7 @@ import { DEFAULT_LIMIT, MAX_LIMIT } from '../domain/list-query.ts';
 import { MAX_TEXT_LENGTH } from '../domain/message.ts';
 import { inboxOpenApiPaths } from './handlers/inbox.ts';
 import { metricsSecurity, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
+import { ERASE_MESSAGE, ERASE_SENDER, EXPORT_MESSAGES } from './openapi-erasure.ts';
 import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts';
 import { WHATSAPP_PATH } from './openapi-whatsapp.ts';
 
@@ -26,7 +27,9 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
       '/openapi.json': { get: OPENAPI },
       '/webhook': { post: RECEIVE_WEBHOOK },
       '/webhook/whatsapp': WHATSAPP_PATH,
-      '/messages': { get: LIST_MESSAGES },
+      '/messages': { get: LIST_MESSAGES, delete: ERASE_SENDER },
+      '/messages/export': { get: EXPORT_MESSAGES },
+      '/messages/{message_id}': { delete: ERASE_MESSAGE },
       '/stats': { get: STATS },
       ...inboxOpenApiPaths(),
       '/health/live': { get: LIVE },

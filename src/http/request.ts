@@ -5,6 +5,8 @@ export type Req = {
   /** The URL path without the query string, as received. */
   path: string;
   query: URLSearchParams;
+  /** The matched route's `{name}` segment, percent-decoded (router.ts). */
+  params: Readonly<Record<string, string>>;
   headers: IncomingHttpHeaders;
   requestId: string;
   /** Reads the whole body, at most the configured limit; throws HttpError 413 beyond it. */

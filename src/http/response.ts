@@ -4,6 +4,12 @@ export type Reply = {
   /** A string is sent as-is with `contentType`; anything else as JSON. */
   body: unknown;
   contentType?: string;
+  /**
+   * A body sent as it is produced, instead of `body` (status and headers first, then each chunk as the
+   * client takes it): the server waits for the socket to drain before asking for the next chunk, and stops
+   * the iterable (its `return()`) when the client goes away.
+   */
+  stream?: AsyncIterable<string>;
   headers?: Readonly<Record<string, string>>;
   /** Extra fields for this request's access-log line (never secrets or message text). */
   log?: Readonly<Record<string, unknown>>;
@@ -13,4 +19,9 @@ export type Reply = {
 
 export function json(status: number, body: unknown, extra?: Omit<Reply, 'status' | 'body'>): Reply {
   return { status, body, ...extra };
+}
+
+/** A streamed reply: `chunks` written with backpressure, stopped when the client disconnects. */
+export function streamed(status: number, contentType: string, chunks: AsyncIterable<string>, extra?: Omit<Reply, 'status' | 'body' | 'stream' | 'contentType'>): Reply {
+  return { status, body: null, contentType, stream: chunks, ...extra };
 }

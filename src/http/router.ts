@@ -2,27 +2,57 @@ import type { Req } from './request.ts';
 import type { Reply } from './response.ts';
 
 export type Handler = (req: Req) => Reply | Promise<Reply>;
+/** `path` is exact, or ends in one `{name}` segment, which matches one non-empty segment of the URL. */
 export type Route = { method: string; path: string; handler: Handler };
 
 export type Match =
-  | { kind: 'found'; route: Route }
+  /** `params`: the route's `{name}` segment, percent-decoded. */
+  | { kind: 'found'; route: Route; params: Readonly<Record<string, string>> }
   /** The path exists but not for this method: answer 405 with these in `Allow`. */
-  | { kind: 'method'; allowed: string[] }
+  | { kind: 'method'; allowed: string[]; pattern: string }
   | null;
 
-/** A flat table of exact paths: seven routes need no pattern matching. HEAD is served by GET routes. */
+const PARAM = /^(.*\/)\{([a-z_]+)\}$/;
+
+/**
+ * A flat table of exact paths, plus paths whose last segment is a parameter (`/messages/{message_id}`),
+ * tried after every exact path. HEAD is served by GET routes.
+ */
 export function createRouter(routes: readonly Route[]): (method: string, path: string) => Match {
   const byPath = new Map<string, Route[]>();
   for (const r of routes) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
+  const patterns = [...byPath.keys()].flatMap((path) => {
+    const m = PARAM.exec(path);
+    return m ? [{ path, prefix: m[1] ?? '', name: m[2] ?? '' }] : [];
+  });
 
   return (method, path) => {
-    const candidates = byPath.get(path);
-    if (!candidates) return null;
+    let pattern = byPath.has(path) ? path : null;
+    const params: Record<string, string> = {};
+    for (const p of pattern === null ? patterns : []) {
+      const rest = path.slice(p.prefix.length);
+      const value = path.startsWith(p.prefix) && rest !== '' && !rest.includes('/') ? decoded(rest) : null;
+      if (value === null) continue;
+      pattern = p.path;
+      params[p.name] = value;
+      break;
+    }
+    const candidates = pattern === null ? undefined : byPath.get(pattern);
+    if (pattern === null || !candidates) return null;
     const wanted = method === 'HEAD' ? 'GET' : method;
     const route = candidates.find((r) => r.method === wanted);
-    if (route) return { kind: 'found', route };
-    return { kind: 'method', allowed: withHead(candidates.map((r) => r.method)) };
+    if (route) return { kind: 'found', route, params };
+    return { kind: 'method', allowed: withHead(candidates.map((r) => r.method)), pattern };
   };
+}
+
+/** A path segment percent-decoded; null when its encoding is malformed (then no route matches). */
+function decoded(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
 }
 
 /** Every method some route serves, HEAD with GET: what `Allow` names for a request no route can take. */

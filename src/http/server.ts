@@ -15,6 +15,11 @@ export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** An idle keep-alive connection is closed after this time. */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * A streamed reply whose client takes nothing for this long is cut: a reader that stalls for good
+ * would otherwise hold its connection (and its export, paused) for ever.
+ */
+export const STALLED_STREAM_MS = 60_000;
 /** How often Node checks the two timeouts above. */
 export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** Total request-header bytes accepted; more gets 431. Keeps memory per connection bounded. */
@@ -37,7 +42,7 @@ export type ServerOptions = {
   observe: HttpObserver;
   /** True once shutdown began: responses then close their connection. */
   draining: () => boolean;
-  timeouts?: Partial<{ headersMs: number; requestMs: number; keepAliveMs: number; checkIntervalMs: number }>;
+  timeouts?: Partial<{ headersMs: number; requestMs: number; keepAliveMs: number; checkIntervalMs: number; stalledStreamMs: number }>;
 };
 
 /** The only place that writes responses: request id, timing, body cap, catch-all, access log, http metrics. */
@@ -98,7 +103,7 @@ function createRequestHandler(
       if (found === null) throw detail(404, 'not found');
       if (found.kind === 'method') throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
       const body = (): Promise<Buffer> => readBody(raw, maxBodyBytes, expectContinue ? res : null);
-      const req: Req = { ...target, headers: raw.headers, requestId, body };
+      const req: Req = { ...target, params: found.params, headers: raw.headers, requestId, body };
       return await found.route.handler(req);
     } catch (err) {
       return failureReply(err, requestId);
@@ -120,11 +125,18 @@ function createRequestHandler(
     if (inFlight.get(raw.socket) === slot) inFlight.delete(raw.socket);
     // Cut off meanwhile: the client got that answer (written by refuse), not this one.
     const status = slot.refused ?? reply.status;
-    if (slot.refused === undefined) send(res, reply, target.method, requestId, close);
+    let streamed: StreamEnd | null = null;
+    if (slot.refused === undefined) {
+      if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
+      else streamed = await sendStream(res, reply, reply.stream, { requestId, close, stalledMs: options.timeouts?.stalledStreamMs ?? STALLED_STREAM_MS });
+    }
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    observe({ path: found ? target.path : UNMATCHED_PATH, status, seconds });
-    const level = reply.logLevel ?? (status >= 500 ? 'ERROR' : status === 408 ? 'WARNING' : 'INFO');
+    // The route's pattern, never the raw URL: a `{message_id}` path is one series, not one per id.
+    const pattern = found === null ? UNMATCHED_PATH : found.kind === 'found' ? found.route.path : found.pattern;
+    observe({ path: pattern, status, seconds });
+    const failed = streamed?.error !== undefined;
+    const level = failed ? 'ERROR' : (reply.logLevel ?? (status >= 500 ? 'ERROR' : status === 408 ? 'WARNING' : 'INFO'));
     logger.log(level, 'request', {
       request_id: requestId,
       method: target.method.slice(0, 16),
@@ -132,6 +144,7 @@ function createRequestHandler(
       status,
       latency_ms: Math.round(seconds * 1e6) / 1e3,
       ...reply.log,
+      ...(streamed && { stream: streamed.end, ...(failed && { error: streamed.error }) }),
     });
   };
 }
@@ -164,21 +177,76 @@ function repeatsAuthorization(raw: IncomingMessage): boolean {
   return seen > 1;
 }
 
+/** How a streamed body ended: every chunk written, the client gone first, or the producer failing. */
+type StreamEnd = { end: 'complete' | 'disconnected' | 'failed'; error?: string };
+
+/**
+ * Status and headers, then each chunk as the client takes it: after a write the socket's buffer is full
+ * for, the next chunk is asked for only once it drains, so a slow reader holds one chunk, not the
+ * whole body. A client that goes away ends the iteration (its `return()` runs, so the producer stops).
+ * A producer that fails part-way cuts the connection: the client sees a truncated body, never a false end.
+ */
+async function sendStream(
+  res: ServerResponse,
+  reply: Reply,
+  chunks: AsyncIterable<string>,
+  { requestId, close, stalledMs }: { requestId: string; close: boolean; stalledMs: number },
+): Promise<StreamEnd> {
+  // No content-length: Node sends the body chunked.
+  res.writeHead(reply.status, headersOf(reply, reply.contentType ?? 'application/octet-stream', requestId, close));
+  let gone = res.destroyed;
+  let wake = (): void => {};
+  const onClose = (): void => {
+    gone = true;
+    wake();
+  };
+  res.on('close', onClose);
+  try {
+    for await (const chunk of chunks) {
+      if (!gone && !res.write(chunk)) {
+        const stalled = setTimeout(() => res.destroy(), stalledMs);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          res.once('drain', resolve);
+        });
+        clearTimeout(stalled);
+        res.off('drain', wake);
+      }
+      // Leaving the loop ends the producer: a query stops with its client.
+      if (gone) return { end: 'disconnected' };
+    }
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      res.end(resolve);
+    });
+    return { end: res.writableFinished ? 'complete' : 'disconnected' };
+  } catch (err) {
+    res.destroy();
+    return { end: gone ? 'disconnected' : 'failed', error: describeError(err) };
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
   if (res.headersSent || res.destroyed) return;
   const isText = typeof reply.body === 'string';
   const payload = isText ? (reply.body as string) : JSON.stringify(reply.body);
-  const headers: Record<string, string | number> = {
-    'content-type': reply.contentType ?? (isText ? 'text/plain; charset=utf-8' : 'application/json'),
-    'content-length': Buffer.byteLength(payload),
+  const headers = headersOf(reply, reply.contentType ?? (isText ? 'text/plain; charset=utf-8' : 'application/json'), requestId, close);
+  res.writeHead(reply.status, { ...headers, 'content-length': Buffer.byteLength(payload) });
+  res.end(method === 'HEAD' ? undefined : payload);
+}
+
+/** The headers of every answer, then the reply's own. */
+function headersOf(reply: Reply, contentType: string, requestId: string, close: boolean): Record<string, string> {
+  return {
+    'content-type': contentType,
     'x-request-id': requestId,
     'x-content-type-options': 'nosniff',
     'cache-control': 'no-store',
     ...reply.headers,
+    ...(close && { connection: 'close' }),
   };
-  if (close) headers.connection = 'close';
-  res.writeHead(reply.status, headers);
-  res.end(method === 'HEAD' ? undefined : payload);
 }
 
 /** Collects the body up to `limit` bytes. A declared or actual size beyond it is refused without reading on. */

@@ -28,7 +28,7 @@ export type WhatsAppItemOutcome = (typeof WHATSAPP_ITEM_OUTCOMES)[number];
 export const WHATSAPP_STATUSES = ['sent', 'delivered', 'read', 'failed', 'deleted', 'other'] as const;
 
 /** The endpoints a bearer token can guard, each a value of auth_failures_total{endpoint}. */
-export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics'] as const;
+export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics', 'export', 'erase'] as const;
 export type AuthEndpoint = (typeof AUTH_ENDPOINTS)[number];
 
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
@@ -43,6 +43,12 @@ export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 /** `pool`: engines with a connection pool (PostgreSQL) report its use. */
 export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingInserts: number; pool?: { busy: number; size: number } };
 
+/** The formats of GET /messages/export, and how an export ended (each a label value). */
+export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export const EXPORT_ENDS = ['complete', 'disconnected', 'failed'] as const;
+export type ExportEnd = (typeof EXPORT_ENDS)[number];
+
 export type ServiceMetrics = {
   httpRequest(event: { path: string; status: number; seconds: number }): void;
   webhookResult(result: WebhookResult, source?: WebhookSource): void;
@@ -53,6 +59,9 @@ export type ServiceMetrics = {
   authFailure(endpoint: AuthEndpoint): void;
   commit(rows: number, seconds: number): void;
   pruned(rows: number): void;
+  erased(rows: number): void;
+  exportStarted(format: ExportFormat): void;
+  exportFinished(format: ExportFormat, end: ExportEnd): void;
   scraped(snapshot: ScrapeSnapshot): void;
 };
 
@@ -117,6 +126,17 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
   registry.gauge('store_pool_connections', 'PostgreSQL: the most connections the pool opens (0 without a pool).', () => snapshot.pool?.size ?? 0);
   const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
   pruned.inc({}, 0);
+  const erased = registry.counter('messages_erased_total', 'Messages deleted by erasure requests (DELETE /messages).', []);
+  const exportsStarted = registry.counter('exports_started_total', 'GET /messages/export responses begun, by format.', ['format']);
+  const exportsFinished = registry.counter(
+    'exports_finished_total',
+    'GET /messages/export responses ended, by format and how: complete, disconnected (the client left first) or failed.',
+    ['format', 'end'],
+  );
+  for (const format of EXPORT_FORMATS) {
+    exportsStarted.inc({ format }, 0);
+    for (const end of EXPORT_ENDS) exportsFinished.inc({ format, end }, 0);
+  }
   const path = options.databasePath;
   registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
     path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
@@ -145,6 +165,15 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     },
     pruned(rows) {
       pruned.inc({}, rows);
+    },
+    erased(rows) {
+      erased.inc({}, rows);
+    },
+    exportStarted(format) {
+      exportsStarted.inc({ format });
+    },
+    exportFinished(format, end) {
+      exportsFinished.inc({ format, end });
     },
     scraped(next) {
       snapshot = next;

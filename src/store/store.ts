@@ -27,6 +27,12 @@ export type ListQuery = {
   after?: ListPosition;
 };
 
+/** The filters of GET /messages without paging: what an export streams. */
+export type MessageFilter = { from?: string; since?: string; q?: string };
+
+/** What an erasure removes: one message, or every message of one sender (never everything). */
+export type EraseTarget = { messageId: string } | { from: string };
+
 /** A place in the sort order: the instant of `ts` (as sent), then `messageId`. */
 export type ListPosition = { ts: string; messageId: string };
 
@@ -71,6 +77,16 @@ export type Store = {
   /** Deletes at most `limit` of the messages received before `before`; resolves with how many went. */
   prune(before: Date, limit: number): Promise<number>;
   load(): StoreLoad;
+  /**
+   * Erases one message by id, or every message of one sender, in batches small enough that ingest goes on;
+   * resolves with how many rows went. Repeating it after a crash part-way erases the rest. Counts and the
+   * search index follow in the same transactions; the engine also makes the text unreadable from its
+   * files as far as it can (SQLite: secure_delete, then a merge of the search index and a truncation of
+   * the WAL in the background).
+   */
+  erase(target: EraseTarget): Promise<number>;
+  /** Every match of the filter in listing order, a page of at most `pageSize` at a time, never counting. */
+  scan(filter: MessageFilter, pageSize: number): AsyncIterable<Message[]>;
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
 };

@@ -71,7 +71,7 @@ describe('hostile clients', () => {
     assert.equal(res.status, 405);
     assert.deepEqual(JSON.parse(res.body.toString()), { detail: 'method not allowed' });
     // As every 405: the methods the server does serve, and a request id that its log line carries.
-    assert.equal(res.headers.get('allow')?.[0], 'GET, HEAD, POST');
+    assert.equal(res.headers.get('allow')?.[0], 'DELETE, GET, HEAD, POST');
     const id = res.headers.get('x-request-id')?.[0] ?? '';
     assert.match(id, /^[0-9a-f-]{36}$/);
     assert.ok(app().logs.some((l) => l.request_id === id && l.status === 405 && l.method === 'CONNECT'));

@@ -25,6 +25,7 @@ function routeTable(): string[] {
       toleranceSeconds: 300,
       readTokens: [],
       metricsTokens: [],
+      adminTokens: [],
       whatsapp: { appSecrets: [], verifyToken: null },
     },
     store: {} as Store,

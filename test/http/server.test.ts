@@ -42,7 +42,7 @@ describe('HTTP layer', () => {
     assert.deepEqual(await get.json(), { detail: 'method not allowed' });
     const post = await fetch(`${app().url}/messages`, { method: 'POST', body: '{}' });
     assert.equal(post.status, 405);
-    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+    assert.equal(post.headers.get('allow'), 'GET, DELETE, HEAD');
   });
 
   test('a large body sent to a route that takes none is not read to the end', async () => {

@@ -142,6 +142,18 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
 
     load: () => ({ pendingInserts: pending }),
 
+    erase: (target) =>
+      op(true, () => {
+        const gone = db.rows.filter((r) => ('messageId' in target ? r.messageId === target.messageId : r.from === target.from));
+        db.rows = db.rows.filter((r) => !gone.includes(r));
+        return gone.length;
+      }),
+
+    async *scan(filter, pageSize) {
+      usable(false);
+      const all = db.rows.filter(filterOf({ ...filter, limit: 0, offset: 0 })).map(message);
+      for (let i = 0; i < all.length; i += pageSize) yield all.slice(i, i + pageSize);
+    },
 
     close: async () => {
       closed = true;

@@ -8,8 +8,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
 import type { Message } from '../../src/store/store.ts';
-import { getJson, message, postSigned, startApp, tempDir } from '../helpers.ts';
+import { getJson, message, postSigned, startApp, tempDir, waitFor } from '../helpers.ts';
 
 const msg = (id: string, fields: Partial<Message> = {}): Message => ({
   messageId: id,
@@ -178,6 +179,42 @@ describe('SQLite engine: the writer', () => {
     t.after(() => store.close());
     assert.deepEqual(await Promise.all([store.insert(msg('a', { text: 'hello' })), store.insert(msg('a'))]), ['created', 'duplicate']);
     assert.equal((await store.list({ limit: 10, offset: 0, q: 'HELLO' })).total, 1);
+  });
+});
+
+describe('SQLite engine: an erasure cut short', () => {
+  test('by the writer stopping (a crash) part-way: whole batches went, the rest stayed; repeated, it erases the rest', async (t) => {
+    const path = join(tempDir(t), 'erase.db');
+    let writer: WriterControl | undefined;
+    const store = createSqliteStore({ path }, { onWriter: (w) => (writer = w) });
+    await store.ready;
+    const rows = Array.from({ length: 5_000 }, (_, i) => msg(`p${i}`, { from: '+9', text: `private ${i}` }));
+    for (let i = 0; i < rows.length; i += 500) await Promise.all(rows.slice(i, i + 500).map((m) => store.insert(m)));
+    await store.insert(msg('other', { from: '+8', text: 'public' }));
+    const count = (): number => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        return Number((db.prepare("SELECT count(*) AS n FROM messages WHERE from_msisdn = '+9'").get() as { n: number }).n);
+      } finally {
+        db.close();
+      }
+    };
+    const erasing = store.erase({ from: '+9' });
+    await waitFor(() => count() < rows.length);
+    await writer?.stop();
+    await erasing.catch(() => {});
+    await store.close().catch(() => {});
+    const left = count();
+    assert.ok(left < rows.length && left % 50 === 0, `whole batches of 50 went (${left} left)`);
+
+    const again = createSqliteStore({ path });
+    t.after(() => again.close());
+    await again.ready;
+    assert.equal(await again.erase({ from: '+9' }), left);
+    assert.equal(count(), 0);
+    const stats = await again.stats(10);
+    assert.deepEqual([stats.totalMessages, stats.messagesPerSender], [1, [{ from: '+8', count: 1 }]]);
+    assert.deepEqual((await again.list({ limit: 10, offset: 0, q: 'private' })).total, 0);
   });
 });
 

@@ -72,6 +72,18 @@ describe('loadConfig: bearer tokens', () => {
     assert.deepEqual(config.readTokens, ['a-token', 'b-token']);
   });
 
+  test('ADMIN_TOKENS (or its file) holds the erasure tokens, apart from the read tokens; blank stops the start; short warns', () => {
+    const config = ok(loadConfig({ ADMIN_TOKENS: 'admin-new-0123456789 admin-old-0123456789', READ_TOKENS: 'read-token-0123456789' }));
+    assert.deepEqual([config.adminTokens, config.readTokens], [['admin-new-0123456789', 'admin-old-0123456789'], ['read-token-0123456789']]);
+    assert.deepEqual(ok(loadConfig({})).adminTokens, []);
+    const fromFile = ok(loadConfig({ ADMIN_TOKENS_FILE: '/run/secrets/admin' }, (p) => (p === '/run/secrets/admin' ? 'admin-file-0123456789\n' : noFile(p))));
+    assert.deepEqual(fromFile.adminTokens, ['admin-file-0123456789']);
+    assert.deepEqual(errors(loadConfig({ ADMIN_TOKENS_FILE: '/f' }, () => '\n')), ['ADMIN_TOKENS_FILE is set but holds no token; unset it or give at least one']);
+    assert.deepEqual(errors(loadConfig({ ADMIN_TOKENS: ' ' })), ['ADMIN_TOKENS is set but holds no token; unset it or give at least one']);
+    const short = loadConfig({ ADMIN_TOKENS: 'short' });
+    assert.ok(short.ok && short.warnings.some((w) => w.startsWith('ADMIN_TOKENS holds a value shorter than 16 bytes')));
+  });
+
   test('both set, an unreadable file, a token a header cannot carry, two metrics tokens: all reported', () => {
     const list = errors(loadConfig({ READ_TOKENS: 'x', READ_TOKENS_FILE: '/f', METRICS_TOKEN: 'a b' }));
     assert.deepEqual(list, ['READ_TOKENS and READ_TOKENS_FILE are both set; set only one', 'METRICS_TOKEN must be one token (Prometheus sends one)']);

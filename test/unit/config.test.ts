@@ -47,6 +47,7 @@ describe('loadConfig defaults', () => {
       toleranceSeconds: 300,
       readTokens: [],
       metricsTokens: [],
+      adminTokens: [],
       whatsapp: { appSecrets: [], verifyToken: null },
     });
     assert.deepEqual(warnings, []);
@@ -83,6 +84,7 @@ describe('loadConfig defaults', () => {
       toleranceSeconds: 300,
       readTokens: [],
       metricsTokens: [],
+      adminTokens: [],
       whatsapp: { appSecrets: [], verifyToken: null },
     });
     assert.deepEqual(warnings, []);

@@ -344,25 +344,25 @@ describe('router', () => {
 
   test('a known method and path finds its route', async () => {
     assert.equal(find('POST', '/webhook')?.kind, 'found');
-    assert.deepEqual(find('GET', '/messages'), { kind: 'found', route: routes[1] });
+    assert.deepEqual(find('GET', '/messages'), { kind: 'found', route: routes[1], params: {} });
     assert.deepEqual(await handlerName('GET', '/stats'), { name: 'stats' });
     assert.deepEqual(await handlerName('POST', '/webhook'), { name: 'webhook' });
   });
 
   test('HEAD is served by the GET route', async () => {
-    assert.deepEqual(find('HEAD', '/messages'), { kind: 'found', route: routes[1] });
+    assert.deepEqual(find('HEAD', '/messages'), { kind: 'found', route: routes[1], params: {} });
     assert.deepEqual(await handlerName('HEAD', '/health/live'), { name: 'live' });
   });
 
   test('a wrong method on a GET path is 405 with GET and HEAD allowed', () => {
-    assert.deepEqual(find('POST', '/messages'), { kind: 'method', allowed: ['GET', 'HEAD'] });
-    assert.deepEqual(find('DELETE', '/stats'), { kind: 'method', allowed: ['GET', 'HEAD'] });
+    assert.deepEqual(find('POST', '/messages'), { kind: 'method', allowed: ['GET', 'HEAD'], pattern: '/messages' });
+    assert.deepEqual(find('DELETE', '/stats'), { kind: 'method', allowed: ['GET', 'HEAD'], pattern: '/stats' });
   });
 
   test('a wrong method on a POST-only path is 405 allowing POST only, also for HEAD', () => {
-    assert.deepEqual(find('GET', '/webhook'), { kind: 'method', allowed: ['POST'] });
-    assert.deepEqual(find('HEAD', '/webhook'), { kind: 'method', allowed: ['POST'] });
-    assert.deepEqual(find('PUT', '/webhook'), { kind: 'method', allowed: ['POST'] });
+    assert.deepEqual(find('GET', '/webhook'), { kind: 'method', allowed: ['POST'], pattern: '/webhook' });
+    assert.deepEqual(find('HEAD', '/webhook'), { kind: 'method', allowed: ['POST'], pattern: '/webhook' });
+    assert.deepEqual(find('PUT', '/webhook'), { kind: 'method', allowed: ['POST'], pattern: '/webhook' });
   });
 
   test('a path with several methods lists them all', () => {
@@ -370,12 +370,24 @@ describe('router', () => {
       { method: 'GET', path: '/x', handler: reply('get') },
       { method: 'DELETE', path: '/x', handler: reply('delete') },
     ]);
-    assert.deepEqual(both('POST', '/x'), { kind: 'method', allowed: ['GET', 'DELETE', 'HEAD'] });
+    assert.deepEqual(both('POST', '/x'), { kind: 'method', allowed: ['GET', 'DELETE', 'HEAD'], pattern: '/x' });
     assert.equal(both('DELETE', '/x')?.kind, 'found');
   });
 
+  test('a {name} segment matches one non-empty, percent-decoded segment, after every exact path', () => {
+    const table: Route[] = [
+      { method: 'GET', path: '/messages/export', handler: reply('export') },
+      { method: 'DELETE', path: '/messages/{message_id}', handler: reply('erase') },
+    ];
+    const match = createRouter(table);
+    assert.deepEqual(match('DELETE', '/messages/a%2Fb%20c'), { kind: 'found', route: table[1], params: { message_id: 'a/b c' } });
+    assert.deepEqual(match('GET', '/messages/export'), { kind: 'found', route: table[0], params: {} });
+    assert.deepEqual(match('GET', '/messages/m1'), { kind: 'method', allowed: ['DELETE'], pattern: '/messages/{message_id}' });
+    for (const path of ['/messages/', '/messages/a/b', '/messages/%E0%A4%A', '/messagesx']) assert.equal(match('DELETE', path), null, path);
+  });
+
   test('methods are matched exactly (Node upper-cases them before routing)', () => {
-    assert.deepEqual(find('get', '/messages'), { kind: 'method', allowed: ['GET', 'HEAD'] });
+    assert.deepEqual(find('get', '/messages'), { kind: 'method', allowed: ['GET', 'HEAD'], pattern: '/messages' });
   });
 
   test('an unknown path is null, whatever the method', () => {
@@ -400,8 +412,8 @@ describe('router', () => {
     const first = find('POST', '/stats');
     if (first?.kind !== 'method') return assert.fail('expected 405');
     first.allowed.push('BREW');
-    assert.deepEqual(find('POST', '/stats'), { kind: 'method', allowed: ['GET', 'HEAD'] });
-    assert.deepEqual(find('GET', '/stats'), { kind: 'found', route: routes[2] });
+    assert.deepEqual(find('POST', '/stats'), { kind: 'method', allowed: ['GET', 'HEAD'], pattern: '/stats' });
+    assert.deepEqual(find('GET', '/stats'), { kind: 'found', route: routes[2], params: {} });
   });
 });
 

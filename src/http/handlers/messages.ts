@@ -1,3 +1,4 @@
+import { messageJson } from '../../domain/export-query.ts';
 import { encodeCursor, parseListQuery } from '../../domain/list-query.ts';
 import type { Store } from '../../store/store.ts';
 import type { Req } from '../request.ts';
@@ -13,7 +14,7 @@ export function createMessagesHandler(store: Store): (req: Req) => Promise<Reply
     const last = result.data.at(-1);
     return json(200, {
       // SPEC: text messages keep exactly the seed's five fields; a WhatsApp message of another type adds `type`.
-      data: result.data.map((m) => ({ message_id: m.messageId, from: m.from, to: m.to, ts: m.ts, text: m.text, ...(m.type !== undefined && { type: m.type }) })),
+      data: result.data.map(messageJson),
       total: result.total,
       limit: query.limit,
       offset: query.offset,

@@ -6,7 +6,7 @@
 // Statements are built from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import { fold } from '../fold.ts';
-import { storeUnavailable, type ListQuery, type ListResult, type Message } from '../store.ts';
+import { storeUnavailable, type ListPosition, type ListQuery, type ListResult, type Message, type MessageFilter } from '../store.ts';
 import { sortKeySql, UNFOLDED } from './schema.ts';
 import { escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
 
@@ -63,8 +63,9 @@ function totalSql(q: ListQuery, { where, sender }: Filters): string {
 /** How many times a q's answer is retried while operators' edits keep arriving unfolded. */
 const REFOLD_ROUNDS = 5;
 
-export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
-  const once = listOnce(sql);
+/** `count: false`: no total (0), for the export's pages, which would otherwise count every match a page. */
+export function createLister(sql: Sql, { count = true } = {}): (q: ListQuery) => Promise<ListResult> {
+  const once = listOnce(sql, count);
   return async (q) => {
     // An answer read in a snapshot that holds an unfolded text could miss or invent a match: such texts
     // are folded, and the question asked again.
@@ -78,11 +79,11 @@ export function createLister(sql: Sql): (q: ListQuery) => Promise<ListResult> {
 }
 
 /** The answer, or null when q was asked and the snapshot held a text without its folded copy. */
-function listOnce(sql: Sql): (q: ListQuery) => Promise<ListResult | null> {
+function listOnce(sql: Sql, count: boolean): (q: ListQuery) => Promise<ListResult | null> {
   return async (q) => {
     const params: Param[] = [];
     const found = filters(q, params);
-    const total = totalSql(q, found);
+    const total = count ? totalSql(q, found) : '0';
     const page = [...found.where];
     if (q.after !== undefined) {
       const ts = `$${params.push(q.after.ts)}::text`;
@@ -94,7 +95,7 @@ function listOnce(sql: Sql): (q: ListQuery) => Promise<ListResult | null> {
     const offset = `$${params.push(q.offset)}::bigint`;
     // A counted total at or below the offset leaves no page: the planner then skips the page's scan (a
     // one-time filter), which for a q matching nothing would read the whole table a second time.
-    if (counted(q)) page.push(`(SELECT total FROM t) > ${offset}`);
+    if (count && counted(q)) page.push(`(SELECT total FROM t) > ${offset}`);
     const text = `
       WITH t AS MATERIALIZED (SELECT ${total} AS total,
         ${q.q === undefined ? 'false' : `EXISTS (SELECT FROM messages WHERE ${UNFOLDED})`} AS unfolded)
@@ -125,4 +126,20 @@ function listOnce(sql: Sql): (q: ListQuery) => Promise<ListResult | null> {
     const more = data.length > q.limit;
     return { data: more ? data.slice(0, q.limit) : data, total: Number(first.total), more };
   };
+}
+
+/**
+ * The export's pages: every match of the filter from a position in the sort order, one transaction a
+ * page, with the planner held to walking an index in that order (no sequential or bitmap scan). It
+ * guesses a q to match a few rows, and would otherwise scan the table (or fetch every match of the
+ * trigram index) and sort for every page: a common word at 200,000 rows took 53 s over 400 pages, 1.3 s
+ * walked.
+ */
+export function createScanner(sql: Sql): (filter: MessageFilter, limit: number, after?: ListPosition) => Promise<ListResult> {
+  return (filter, limit, after) =>
+    sql.begin(async (tx) => {
+      await tx`SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`;
+      const list = createLister(tx as unknown as Sql, { count: false });
+      return list({ ...filter, limit, offset: 0, ...(after !== undefined && { after }) });
+    }) as Promise<ListResult>;
 }

@@ -4,13 +4,14 @@
 // /stats from counters that inserts append to rather than update (stats.ts), and the schema migrated at
 // start under an advisory lock (migrate.ts).
 import type { Sql } from 'postgres';
-import type { Store } from '../store.ts';
+import type { ListPosition, Store } from '../store.ts';
 import { createCalls, type Calls } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
 import { isTransient, translate } from './errors.ts';
-import { createLister } from './list.ts';
+import { createLister, createScanner } from './list.ts';
 import { migrate } from './migrate.ts';
 import { createStatsReader, foldDeltas } from './stats.ts';
+import { escapeNul } from './text.ts';
 import { createWriter } from './writer.ts';
 
 /** Connections per replica: a few replicas stay well inside PostgreSQL's default max_connections (100). */
@@ -34,6 +35,8 @@ export const PING_TIMEOUT_MS = 2_000;
 export const STARTUP_WAIT_MS = 30_000;
 /** How often a replica tries to fold the stats deltas (only one replica folds at a time). */
 export const FOLD_INTERVAL_MS = 500;
+/** Rows an erasure deletes per statement: each commits on its own, so inserts and reads never wait long. */
+export const ERASE_BATCH = 1_000;
 
 export type PostgresStoreOptions = {
   url: string;
@@ -94,6 +97,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
             SELECT message_id FROM messages WHERE created_at < ${before} ORDER BY created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)`;
         return result.count;
       }),
+    ...erasureAndScan(sql, calls),
     load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
     async close() {
       if (closing) throw new Error('store is closed');
@@ -103,6 +107,40 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       await (folding as { stop(): Promise<void> } | null)?.stop();
       calls.close();
       await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/** erase (batches, each its own transaction) and scan (a page a statement), through the calls' gate. */
+function erasureAndScan(sql: Sql, calls: Calls): Pick<Store, 'erase' | 'scan'> {
+  const bounded = { deadlineMs: CALL_DEADLINE_MS };
+  const scanPage = createScanner(sql);
+  return {
+    async erase(target) {
+      if ('messageId' in target) {
+        return calls.run(async () => (await sql`DELETE FROM messages WHERE message_id = ${escapeNul(target.messageId)}`).count, bounded);
+      }
+      // Batch by batch, each its own transaction: a crash part-way leaves the rest for a repeat to erase.
+      let deleted = 0;
+      for (;;) {
+        const batch = await calls.run(async () => {
+          const result = await sql`
+            DELETE FROM messages WHERE message_id IN (
+              SELECT message_id FROM messages WHERE from_msisdn = ${target.from} LIMIT ${ERASE_BATCH})`;
+          return result.count;
+        }, bounded);
+        deleted += batch;
+        if (batch < ERASE_BATCH) return deleted;
+      }
+    },
+    async *scan(filter, pageSize) {
+      for (let after: ListPosition | undefined; ; ) {
+        const page = await calls.run(() => scanPage(filter, pageSize, after), bounded);
+        if (page.data.length > 0) yield page.data;
+        const last = page.data.at(-1);
+        if (!page.more || last === undefined) return;
+        after = { ts: last.ts, messageId: last.messageId };
+      }
     },
   };
 }

@@ -3,7 +3,7 @@
 // read transaction, so `total` and the page come from the same snapshot.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
-import type { ListQuery, ListResult, Message } from '../store.ts';
+import type { ListPosition, ListQuery, ListResult, Message, MessageFilter } from '../store.ts';
 import { OFFSIDE, sortKey } from './schema.ts';
 
 export type Params = Record<string, SQLInputValue>;
@@ -150,6 +150,21 @@ export function createListReader(db: DatabaseSync, thresholds: ListThresholds): 
     if (total === 0 || (query.after === undefined && query.offset >= total)) return { data: [], total, more: false };
     const rows = prepare(page.sql).all(page.params) as Row[];
     return { data: rows.slice(0, query.limit).map(toMessage), total, more: rows.length > query.limit };
+  };
+}
+
+/**
+ * The export's pages: the list's page statement from a position in the sort order, q matched row by row
+ * (the walk reads the whole range anyway), never counted. `more`: rows follow the page.
+ */
+export function createScanner(db: DatabaseSync): (filter: MessageFilter, limit: number, after?: ListPosition) => { data: Message[]; more: boolean } {
+  const prepare = statementCache(db);
+  const unfolded = prepare(`${UNFOLDED} LIMIT 1`);
+  return (filter, limit, after) => {
+    const query: ListQuery = { ...filter, limit, offset: 0, ...(after !== undefined && { after }) };
+    const { page } = planList(query, { messages: 0, hits: null, unfolded: filter.q !== undefined && unfolded.get() !== undefined });
+    const rows = prepare(page.sql).all(page.params) as Row[];
+    return { data: rows.slice(0, limit).map(toMessage), more: rows.length > limit };
   };
 }
 
