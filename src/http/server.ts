@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.ts';
 import { isStoreUnavailable } from '../store/store.ts';
 import { detail, HttpError, storeUnavailableReply } from './errors.ts';
 import type { Req } from './request.ts';
-import type { Reply } from './response.ts';
+import type { Reply, Sink, StreamedBody } from './response.ts';
 import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
 import type { Match } from './router.ts';
 
@@ -120,7 +120,9 @@ function createRequestHandler(
     if (inFlight.get(raw.socket) === slot) inFlight.delete(raw.socket);
     // Cut off meanwhile: the client got that answer (written by refuse), not this one.
     const status = slot.refused ?? reply.status;
-    if (slot.refused === undefined) send(res, reply, target.method, requestId, close);
+    if (slot.refused === undefined && reply.stream !== undefined && target.method === 'GET') {
+      sendStreamed(res, { ...reply, stream: reply.stream }, requestId, (err) => logger.error('stream failed', { request_id: requestId, error: describeError(err) }));
+    } else if (slot.refused === undefined) send(res, reply, target.method, requestId, close);
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     observe({ path: found ? target.path : UNMATCHED_PATH, status, seconds });
@@ -179,6 +181,52 @@ function send(res: ServerResponse, reply: Reply, method: string, requestId: stri
   if (close) headers.connection = 'close';
   res.writeHead(reply.status, headers);
   res.end(method === 'HEAD' ? undefined : payload);
+}
+
+/**
+ * A reply whose body is produced over time (server-sent events): headers at once, then each chunk as the
+ * producer writes it. Memory per client stays bounded: a write the socket cannot take waits for 'drain',
+ * and a client that has not drained within `drainMs` is disconnected. The connection closes at the end.
+ */
+function sendStreamed(res: ServerResponse, reply: Reply & { stream: StreamedBody }, requestId: string, onError: (err: unknown) => void): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(reply.status, {
+    'content-type': reply.contentType ?? 'text/plain; charset=utf-8',
+    'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+    connection: 'close',
+    ...reply.headers,
+  });
+  res.flushHeaders();
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  // The server keeps half-open sockets (httpAllowHalfOpen above): a stream's client that closed its side
+  // is gone, and would otherwise be noticed only at the next failed write.
+  res.socket?.once('end', () => res.destroy());
+  const write: Sink['write'] = (chunk) =>
+    new Promise((resolve) => {
+      if (gone.signal.aborted) return resolve('closed');
+      if (res.write(chunk)) return resolve('written');
+      const done = (outcome: 'written' | 'closed' | 'too_slow'): void => {
+        clearTimeout(timer);
+        res.off('drain', drained);
+        gone.signal.removeEventListener('abort', closed);
+        resolve(outcome);
+      };
+      const drained = (): void => done('written');
+      const closed = (): void => done('closed');
+      const timer = setTimeout(() => {
+        done('too_slow');
+        res.destroy();
+      }, reply.stream.drainMs);
+      res.once('drain', drained);
+      gone.signal.addEventListener('abort', closed);
+    });
+  reply.stream
+    .produce({ write, signal: gone.signal })
+    .catch(onError)
+    .finally(() => res.end());
 }
 
 /** Collects the body up to `limit` bytes. A declared or actual size beyond it is refused without reading on. */

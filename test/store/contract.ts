@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { isStoreUnavailable, type Message, type Store } from '../../src/store/store.ts';
 import { ids, insertAll, list, manualClock, msg, type Open } from './contract-helpers.ts';
+import { arrivalCases } from './contract-arrivals.ts';
 import { listCases } from './contract-list.ts';
 import { DEFAULT_OPS, runRandomOps } from './contract-random.ts';
 
@@ -44,6 +45,7 @@ export function runStoreContract(harness: StoreHarness, options: ContractOptions
     listCases(open);
     statsCases(open);
     lifecycleCases(open);
+    arrivalCases(open);
     test('retention: prune deletes at most `limit` rows received before `before`; reads stay right', (t) => retentionCase(t, open));
     test('a seeded random run agrees with the in-memory model', (t) =>
       runRandomOps(t, open, { ops: options.randomOps ?? DEFAULT_OPS }),

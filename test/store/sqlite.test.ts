@@ -38,7 +38,11 @@ async function assertMigrated(path: string, events: string[]): Promise<void> {
     );
     const found = await store.list({ limit: 10, offset: 0, q: 'PARCEL' });
     assert.deepEqual([found.data.map((m) => m.messageId), found.total], [['early', 'late'], 2]);
+    // Rows stored before the stream existed take positions (in rowid order); a new one comes after them.
+    const head = await store.arrivalHead();
+    assert.equal((await store.arrivals('0', {}, 10)).length, 3);
     assert.equal(await store.insert(msg('new', { text: 'parcel c' })), 'created');
+    assert.deepEqual((await store.arrivals(head, {}, 10)).map((a) => a.message.messageId), ['new']);
     assert.equal((await store.list({ limit: 10, offset: 0, q: 'parcel' })).total, 3);
     // Texts stored before Unicode folding are folded by the migration.
     assert.deepEqual((await store.list({ limit: 10, offset: 0, q: 'STRASSE' })).data.map((m) => m.messageId), ['late']);
@@ -76,7 +80,7 @@ describe('SQLite engine: migrations', () => {
     const db = new DatabaseSync(path, { readOnly: true });
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'messages_search%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     db.close();
-    assert.deepEqual(tables, ['message_totals', 'messages', 'search_state', 'sender_counts']);
+    assert.deepEqual(tables, ['arrival_seq', 'message_totals', 'messages', 'search_state', 'sender_counts']);
   });
 
   /** A file as version 8 shipped (test/store/fixtures/schema-v8.sql), holding SEED_ROWS; `extra`: SQL run first. */
