@@ -17,6 +17,7 @@ import { fold } from '../src/store/fold.ts';
 import { serviceArgs } from '../tools/service-command.ts';
 import { postgresPhase, postgresTable } from './postgres.ts';
 import { seedDatabase, type SeedFacts } from './seed.ts';
+import { streamPhase, streamTable } from './stream.ts';
 import { whatsappPhase, whatsappTable } from './whatsapp.ts';
 import { postgresMissing } from '../test/postgres-cluster.ts';
 
@@ -30,7 +31,7 @@ const INGEST_CONNECTIONS = 50;
 const MIXED_CONNECTIONS = 10;
 const UNIQUE_BODIES = 500_000;
 // BENCH_PHASES=ingest (or queries) runs one part alone while working on it; `make bench` runs both.
-const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries,postgres,whatsapp').split(',');
+const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries,postgres,whatsapp,stream').split(',');
 /** The query phase's seeded file and cases, asked again of PostgreSQL (bench/postgres.ts). */
 let seededForPostgres: { path: string; cases: QueryCase[] } | undefined;
 
@@ -587,10 +588,12 @@ const postgresResults =
 log('whatsapp ...');
 const bodies = (name: string, count: number, prefix: string): string => (writeBodies(join(DATA, `${name}.txt`), count, prefix), join(DATA, `${name}.txt`));
 const wa = PHASES.includes('whatsapp') ? await whatsappPhase({ startService, stop, get, load, bodies, dataDir: DATA, seconds: INGEST_SECONDS, connections: INGEST_CONNECTIONS, log }) : null;
-const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, postgres: postgresResults, whatsapp: wa, seconds: Math.round((performance.now() - started) / 1000) };
+const stream = PHASES.includes('stream') ? await streamPhase({ startService, stop, load, bodies, dataDir: DATA, secret: SECRET, seconds: INGEST_SECONDS, connections: INGEST_CONNECTIONS, log }) : null;
+const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, postgres: postgresResults, whatsapp: wa, stream, seconds: Math.round((performance.now() - started) / 1000) };
 writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
 log('');
 log(table(results));
 if (postgresResults) log(postgresTable(postgresResults).join('\n'));
 if (wa) log(whatsappTable(wa).join('\n'));
+if (stream) log(streamTable(stream).join('\n'));
 log(`\n(${results.seconds} s; figures in bench/results.json)`);
