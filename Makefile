@@ -59,7 +59,7 @@ test: $(BUILD) ## Type-check, build, then run every test; a summary with the cov
 # the test process's own throwaway cluster (test/postgres-cluster.ts). The engine's own suites run in
 # `make test`. Without PostgreSQL: one line saying so (in CI, CI=true: a failure).
 PG_HTTP_TESTS := $(addprefix test/http/,webhook.test.ts messages.test.ts stats.test.ts health.test.ts server.test.ts \
-	hostile.test.ts openapi.test.ts whatsapp.test.ts erasure-export.test.ts)
+	hostile.test.ts openapi.test.ts whatsapp.test.ts erasure-export.test.ts stream.test.ts)
 test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cluster from the installed server)
 	@rc=0; node test/postgres-check.ts || rc=$$?; \
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \

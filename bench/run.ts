@@ -18,6 +18,7 @@ import { serviceArgs } from '../tools/service-command.ts';
 import { erasureExportPhase } from './erasure-export.ts';
 import { postgresPhase, postgresTable } from './postgres.ts';
 import { seedDatabase, type SeedFacts } from './seed.ts';
+import { streamPhase, streamTable } from './stream.ts';
 import { whatsappPhase, whatsappTable } from './whatsapp.ts';
 import { postgresMissing } from '../test/postgres-cluster.ts';
 
@@ -31,7 +32,7 @@ const INGEST_CONNECTIONS = 50;
 const MIXED_CONNECTIONS = 10;
 const UNIQUE_BODIES = 500_000;
 // BENCH_PHASES=ingest (or queries) runs one part alone while working on it; `make bench` runs both.
-const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries,postgres,whatsapp,erasure').split(',');
+const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries,postgres,whatsapp,erasure,stream').split(',');
 /** The query phase's seeded file and cases, asked again of PostgreSQL (bench/postgres.ts). */
 let seededForPostgres: { path: string; cases: QueryCase[] } | undefined;
 
@@ -589,11 +590,13 @@ log('whatsapp ...');
 const bodies = (name: string, count: number, prefix: string): string => (writeBodies(join(DATA, `${name}.txt`), count, prefix), join(DATA, `${name}.txt`));
 const wa = PHASES.includes('whatsapp') ? await whatsappPhase({ startService, stop, get, load, bodies, dataDir: DATA, seconds: INGEST_SECONDS, connections: INGEST_CONNECTIONS, log }) : null;
 const erasure = PHASES.includes('erasure') ? (log('erasure and export ...'), await erasureExportPhase({ rows: ROWS, seconds: INGEST_SECONDS, log })) : null;
-const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, postgres: postgresResults, whatsapp: wa, erasure, seconds: Math.round((performance.now() - started) / 1000) };
+const stream = PHASES.includes('stream') ? await streamPhase({ startService, stop, load, bodies, dataDir: DATA, secret: SECRET, seconds: INGEST_SECONDS, connections: INGEST_CONNECTIONS, log }) : null;
+const results = { date: new Date().toISOString(), machine, generator, pinned: PIN, ingest, queries, postgres: postgresResults, whatsapp: wa, erasure, stream, seconds: Math.round((performance.now() - started) / 1000) };
 writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
 log('');
 log(table(results));
 if (postgresResults) log(postgresTable(postgresResults).join('\n'));
 if (wa) log(whatsappTable(wa).join('\n'));
 if (erasure) log(`erasure and export: ${JSON.stringify(erasure)}`);
+if (stream) log(streamTable(stream).join('\n'));
 log(`\n(${results.seconds} s; figures in bench/results.json)`);

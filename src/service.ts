@@ -40,6 +40,8 @@ export type ServiceOptions = {
   graceMs?: number;
   /** Now: when messages are received (retention goes by it) and what webhook-timestamp is checked against. */
   clock?: () => Date;
+  /** GET /messages/stream's limits (tests shorten them). */
+  stream?: AppDeps['stream'];
   /** Opens the store; by default the engine DATABASE_URL names (openStore). */
   openStore?: (config: Readonly<Config>, events: StoreEvents) => Promise<OpenedStore>;
 };
@@ -77,6 +79,7 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
     about,
     ...(options.timeouts && { timeouts: options.timeouts }),
     ...(options.clock && { clock: options.clock }),
+    ...(options.stream && { stream: options.stream }),
   });
   try {
     // Listening only once writes can be committed: the first requests never wait for the writer.

@@ -70,7 +70,7 @@ export function tempDir(t: Cleanup): string {
  * TEST_ENGINE=postgres, a fresh database in the test process's PostgreSQL cluster); stopped in t.after.
  */
 export type AppOverrides = Partial<Config> &
-  Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'clock'> & {
+  Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'clock' | 'stream'> & {
     /** SQLite only: control of the store's writer thread (SQL on its connection, stopping it). */
     testing?: SqliteTesting;
   };
@@ -114,6 +114,7 @@ export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promis
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
     ...(overrides.testing && { openStore: withWriterControl(overrides.testing) }),
     ...(overrides.clock && { clock: overrides.clock }),
+    ...(overrides.stream && { stream: overrides.stream }),
   });
   t.after(() => service.shutdown());
   const logged = (value: string): boolean => logText.includes(value) || logs.some((line) => mentions(line, value));

@@ -12,6 +12,7 @@ import { createInboxRoutes } from './handlers/inbox.ts';
 import { createMessagesHandler } from './handlers/messages.ts';
 import { createMetricsHandler } from './handlers/metrics.ts';
 import { createStatsHandler } from './handlers/stats.ts';
+import { createStreamRoute, type StreamOptions } from './handlers/stream.ts';
 import { createWebhookHandler } from './handlers/webhook.ts';
 import { createWhatsAppHandler, createWhatsAppHandshakeHandler } from './handlers/whatsapp.ts';
 import { createOpenApiDocument, type About } from './openapi.ts';
@@ -30,6 +31,8 @@ export type AppDeps = {
   timeouts?: ServerOptions['timeouts'];
   /** The time Standard Webhooks timestamps are checked against (tests inject one). */
   clock?: () => Date;
+  /** GET /messages/stream's limits (tests shorten them). */
+  stream?: Partial<StreamOptions>;
 };
 
 export type App = {
@@ -47,6 +50,7 @@ export function createApp(deps: AppDeps): App {
   const isDraining = (): boolean => draining;
   const readiness = createReadiness({ store, secretConfigured: config.secrets.length > 0 || config.standardKeys.length > 0, draining: isDraining });
   const openapi = createOpenApiDocument(deps.about);
+  const stream = createStreamRoute(store, metrics, deps.stream);
   // SPEC "Read access": the bearer check sits here, in the table, so every guarded route is visible at once.
   const guarded = (tokens: readonly string[], endpoint: AuthEndpoint, handler: Route['handler']): Route['handler'] =>
     requireBearer(tokens, () => metrics.authFailure(endpoint), handler);
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): App {
     },
     { method: 'GET', path: '/messages', handler: guarded(config.readTokens, 'messages', createMessagesHandler(store)) },
     { method: 'DELETE', path: '/messages', handler: erase.bySender },
+    { method: 'GET', path: '/messages/stream', handler: guarded(config.readTokens, 'stream', stream.handler) },
     { method: 'GET', path: '/messages/export', handler: guarded(config.readTokens, 'export', exporter) },
     { method: 'DELETE', path: '/messages/{message_id}', handler: erase.byId },
     { method: 'GET', path: '/stats', handler: guarded(config.readTokens, 'stats', createStatsHandler(store)) },
@@ -121,6 +126,7 @@ export function createApp(deps: AppDeps): App {
     server,
     startDraining() {
       draining = true;
+      stream.closeAll();
     },
     routes: endpoints,
   };

@@ -30,6 +30,7 @@ export function createOpenApiDocument(about: About): Readonly<Record<string, unk
       '/messages': { get: LIST_MESSAGES, delete: ERASE_SENDER },
       '/messages/export': { get: EXPORT_MESSAGES },
       '/messages/{message_id}': { delete: ERASE_MESSAGE },
+      '/messages/stream': { get: STREAM_MESSAGES },
       '/stats': { get: STATS },
       ...inboxOpenApiPaths(),
       '/health/live': { get: LIVE },
@@ -156,6 +157,32 @@ const LIST_MESSAGES = {
     '422': respond('QueryInvalid'),
     '500': respond('InternalError'),
     '503': respond('StoreUnavailable'),
+  },
+};
+
+const STREAM_MESSAGES = {
+  operationId: 'streamMessages',
+  summary: 'Follow new messages live: server-sent events in the order they are stored',
+  description:
+    'One event per message stored after the stream starts, in arrival order (not `ts` order), never twice: `id:` an opaque position, ' +
+    '`data:` the message as in `/messages`. Resume with `Last-Event-ID` (or `after`) without gap or repeat. A comment line at least every 15 s. ' +
+    'A client that stops reading is disconnected; above the cap on streams new ones get 503. Shutdown ends every stream.',
+  security: readSecurity,
+  parameters: [
+    ...LIST_PARAMETERS.filter((p) => p.name === 'from' || p.name === 'q'),
+    { name: 'after', in: 'query', required: false, description: 'Start after this event id (an `id:` this service sent).', schema: { type: 'string' } },
+    { name: 'Last-Event-ID', in: 'header', required: false, description: 'As `after`; wins over it (EventSource sends it when it reconnects).', schema: { type: 'string' } },
+  ],
+  responses: {
+    '200': {
+      description: 'The stream: `id: <position>` and `data: <message JSON>` lines, a blank line after each event; `:` comment lines as heartbeats.',
+      headers: REQUEST_ID_HEADER,
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    },
+    '401': respond('NotAuthenticated'),
+    '422': respond('QueryInvalid'),
+    '500': respond('InternalError'),
+    '503': jsonBody('Too many streams open, shutting down, or storage unavailable; retry after `Retry-After`.', ref('Detail')),
   },
 };
 

@@ -15,6 +15,25 @@ export type Reply = {
   log?: Readonly<Record<string, unknown>>;
   /** Level of the access-log line; by default ERROR for 5xx, INFO otherwise. */
   logLevel?: 'INFO' | 'WARNING' | 'ERROR';
+  /**
+   * Server-sent events (`body` is then ignored): the server sends the headers, then what the producer
+   * writes, pushed as the store reports new rows; a client that stops reading is cut after `drainMs`.
+   */
+  events?: StreamedBody;
+};
+
+export type StreamedBody = {
+  /** How long a write may wait for a client that stopped reading before the client is disconnected. */
+  drainMs: number;
+  /** Writes the body; the server ends the response when it settles. */
+  produce(sink: Sink): Promise<void>;
+};
+
+export type Sink = {
+  /** `written` once the socket took the chunk; `closed` when the client is gone; `too_slow` when it was disconnected for not reading. */
+  write(chunk: string): Promise<'written' | 'closed' | 'too_slow'>;
+  /** Aborted when the client disconnects (or was disconnected). */
+  signal: AbortSignal;
 };
 
 export function json(status: number, body: unknown, extra?: Omit<Reply, 'status' | 'body'>): Reply {

@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.ts';
 import { isStoreUnavailable } from '../store/store.ts';
 import { detail, HttpError, storeUnavailableReply } from './errors.ts';
 import type { Req } from './request.ts';
-import type { Reply } from './response.ts';
+import type { Reply, Sink, StreamedBody } from './response.ts';
 import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
 import type { Match } from './router.ts';
 
@@ -127,7 +127,9 @@ function createRequestHandler(
     const status = slot.refused ?? reply.status;
     let streamed: StreamEnd | null = null;
     if (slot.refused === undefined) {
-      if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
+      if (reply.events !== undefined && target.method === 'GET') {
+        sendEvents(res, reply, reply.events, requestId, (err) => logger.error('stream failed', { request_id: requestId, error: describeError(err) }));
+      } else if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
       else streamed = await sendStream(res, reply, reply.stream, { requestId, close, stalledMs: options.timeouts?.stalledStreamMs ?? STALLED_STREAM_MS });
     }
 
@@ -247,6 +249,52 @@ function headersOf(reply: Reply, contentType: string, requestId: string, close: 
     ...reply.headers,
     ...(close && { connection: 'close' }),
   };
+}
+
+/**
+ * A reply whose body is produced over time (server-sent events): headers at once, then each chunk as the
+ * producer writes it. Memory per client stays bounded: a write the socket cannot take waits for 'drain',
+ * and a client that has not drained within `drainMs` is disconnected. The connection closes at the end.
+ */
+function sendEvents(res: ServerResponse, reply: Reply, events: StreamedBody, requestId: string, onError: (err: unknown) => void): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(reply.status, {
+    'content-type': reply.contentType ?? 'text/plain; charset=utf-8',
+    'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+    connection: 'close',
+    ...reply.headers,
+  });
+  res.flushHeaders();
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  // The server keeps half-open sockets (httpAllowHalfOpen above): a stream's client that closed its side
+  // is gone, and would otherwise be noticed only at the next failed write.
+  res.socket?.once('end', () => res.destroy());
+  const write: Sink['write'] = (chunk) =>
+    new Promise((resolve) => {
+      if (gone.signal.aborted) return resolve('closed');
+      if (res.write(chunk)) return resolve('written');
+      const done = (outcome: 'written' | 'closed' | 'too_slow'): void => {
+        clearTimeout(timer);
+        res.off('drain', drained);
+        gone.signal.removeEventListener('abort', closed);
+        resolve(outcome);
+      };
+      const drained = (): void => done('written');
+      const closed = (): void => done('closed');
+      const timer = setTimeout(() => {
+        done('too_slow');
+        res.destroy();
+      }, events.drainMs);
+      res.once('drain', drained);
+      gone.signal.addEventListener('abort', closed);
+    });
+  events
+    .produce({ write, signal: gone.signal })
+    .catch(onError)
+    .finally(() => res.end());
 }
 
 /** Collects the body up to `limit` bytes. A declared or actual size beyond it is refused without reading on. */

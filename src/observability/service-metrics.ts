@@ -28,8 +28,12 @@ export type WhatsAppItemOutcome = (typeof WHATSAPP_ITEM_OUTCOMES)[number];
 export const WHATSAPP_STATUSES = ['sent', 'delivered', 'read', 'failed', 'deleted', 'other'] as const;
 
 /** The endpoints a bearer token can guard, each a value of auth_failures_total{endpoint}. */
-export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics', 'export', 'erase'] as const;
+export const AUTH_ENDPOINTS = ['messages', 'stats', 'metrics', 'export', 'erase', 'stream'] as const;
 export type AuthEndpoint = (typeof AUTH_ENDPOINTS)[number];
+
+/** Why a stream client was turned away or cut off, each a value of stream_clients_dropped_total{reason}. */
+export const STREAM_DROP_REASONS = ['too_slow', 'over_capacity'] as const;
+export type StreamDropReason = (typeof STREAM_DROP_REASONS)[number];
 
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -63,6 +67,10 @@ export type ServiceMetrics = {
   exportStarted(format: ExportFormat): void;
   exportFinished(format: ExportFormat, end: ExportEnd): void;
   scraped(snapshot: ScrapeSnapshot): void;
+  /** GET /messages/stream: +1 when one opens, -1 when it ends. */
+  streamsOpen(delta: 1 | -1): void;
+  streamEvents(n: number): void;
+  streamDropped(reason: StreamDropReason): void;
 };
 
 export type ServiceMetricsOptions = {
@@ -142,7 +150,27 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
   );
 
+  let streamsOpen = 0;
+  registry.gauge('streams_open', 'GET /messages/stream connections open now.', () => streamsOpen);
+  const streamEvents = registry.counter('stream_events_sent_total', 'Messages sent as events to GET /messages/stream clients.', []);
+  streamEvents.inc({}, 0);
+  const streamDropped = registry.counter(
+    'stream_clients_dropped_total',
+    'Stream clients cut off for not reading (too_slow) or refused with 503 above the cap on streams (over_capacity).',
+    ['reason'],
+  );
+  for (const reason of STREAM_DROP_REASONS) streamDropped.inc({ reason }, 0);
+
   return {
+    streamsOpen(delta) {
+      streamsOpen += delta;
+    },
+    streamEvents(n) {
+      streamEvents.inc({}, n);
+    },
+    streamDropped(reason) {
+      streamDropped.inc({ reason });
+    },
     httpRequest({ path, status, seconds }) {
       requests.inc({ path, status: String(status) });
       duration.observe({ path }, seconds);

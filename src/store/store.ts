@@ -89,7 +89,23 @@ export type Store = {
   scan(filter: MessageFilter, pageSize: number): AsyncIterable<Message[]>;
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
+
+  // The live tail (GET /messages/stream): messages in the order they were stored, by an opaque position.
+  /** The position after every message a stream can read now: a stream that starts here gets the next ones stored. */
+  arrivalHead(): Promise<string>;
+  /** Whether this store could have issued `position` (well formed, not past the head); a client's id is checked once. */
+  arrivalIssued(position: string): Promise<boolean>;
+  /**
+   * At most `limit` messages stored after `position`, in arrival order, matching the filter as `list`
+   * matches it. Never skips one: a message that becomes visible later has a later position than any returned.
+   */
+  arrivals(position: string, filter: ArrivalFilter, limit: number): Promise<Arrival[]>;
+  /** Calls `onChange` when messages may have arrived (this store's commits at once, others' within a second); returns the stop. */
+  watchArrivals(onChange: () => void): () => void;
 };
+
+export type ArrivalFilter = { from?: string; q?: string };
+export type Arrival = { position: string; message: Message };
 
 /**
  * Trouble that may pass (disk full, file locked or read-only, server gone): callers answer 503 with

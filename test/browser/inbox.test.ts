@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { message, postSigned, useApp, type TestApp, type WebhookMessage } from '../helpers.ts';
+import { message, postSigned, startApp, useApp, type TestApp, type WebhookMessage } from '../helpers.ts';
 import { browserMissing, openPage, screenshot, useBrowser, type Watched } from './chromium.ts';
 
 const skip = browserMissing();
@@ -56,6 +56,17 @@ async function loadAll(page: Page): Promise<string[]> {
   return rowTexts(page);
 }
 
+const following = (url: string): boolean => new URL(url).pathname === '/messages/stream';
+
+/** Every request of the page answered, bar its live stream, which never ends: 'networkidle' for a page that follows. */
+async function settled(w: Watched): Promise<void> {
+  for (let seen = -1; seen !== w.requests.length; ) {
+    seen = w.requests.length;
+    for (const r of w.requests) if (!following(r.url())) await r.response();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 const notes = (ids: number[]): string[] => ids.map((i) => seeded(i).text);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, k) => from + k);
 
@@ -73,13 +84,14 @@ describe('the inbox page, with messages', { skip }, () => {
     const w = await openPage(browser(), t);
     await loadInbox(w, `${(await ready()).url}/inbox`);
     await chartShows(w.page, '+14155550101', 60);
-    await w.page.waitForLoadState('networkidle');
+    await settled(w);
     assert.deepEqual(w.consoleErrors, []);
     assert.deepEqual(w.failed, []);
     const origin = new URL(w.page.url()).origin;
     assert.deepEqual(w.requests.map((r) => new URL(r.url()).origin).filter((o) => o !== origin), []);
     let bytes = 0;
-    for (const r of w.requests) {
+    // The live stream's request stays open (its few bytes are not the view's).
+    for (const r of w.requests.filter((x) => !following(x.url()))) {
       const sizes = await r.sizes();
       bytes += sizes.responseBodySize + sizes.responseHeadersSize;
     }
@@ -100,7 +112,37 @@ describe('the inbox page, with messages', { skip }, () => {
     // 02:00Z is 07:30 in India (UTC+5:30); the title keeps ts exactly as it was sent.
     assert.equal(await first.locator('time').textContent(), 'Mar 1, 2026, 7:30:00 AM');
     assert.equal(await first.locator('time').getAttribute('title'), '2026-03-01T02:00:00Z');
+  });
+
+  test('without GET /messages/stream in GET / (an older service), the Live switch stays hidden', async (t) => {
+    const w = await openPage(browser(), t);
+    await w.page.route(/\/$/, async (route) => {
+      const res = await route.fetch();
+      const index = (await res.json()) as { endpoints: { path: string }[] };
+      await route.fulfill({ response: res, json: { ...index, endpoints: index.endpoints.filter((e) => e.path !== '/messages/stream') } });
+    });
+    await loadInbox(w, `${(await ready()).url}/inbox`);
     await assert.rejects(w.page.getByRole('checkbox', { name: 'Live' }).check({ timeout: 500 }), 'live mode stays hidden while GET /messages/stream is not served');
+  });
+
+  test('live mode on the real stream: a message signed and posted by the test appears within 2 s, without reload', async (t) => {
+    const app = await startApp(t); // its own: the message it posts would change the shared app's counts
+    await seed(app, [seeded(1)]);
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox`);
+    assert.equal(await w.page.getByRole('checkbox', { name: 'Live' }).isChecked(), true);
+    // The page has its stream open once the service counts it (the stream starts with the next message).
+    for (const until = Date.now() + 5_000; !/^streams_open [1-9]/m.test(await (await fetch(`${app.url}/metrics`)).text()); ) {
+      assert.ok(Date.now() < until, 'the page opened no stream');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const text = `arrived live ${Date.now()}`;
+    assert.equal((await postSigned(app.url, message({ message_id: `live-real-${Date.now()}`, ts: '2026-03-02T00:00:00Z', text }))).status, 200);
+    const posted = Date.now();
+    await w.page.locator('#rows td.text', { hasText: text }).waitFor({ timeout: 2_000 });
+    t.diagnostic(`on the page ${Date.now() - posted} ms after the 200`);
+    assert.equal((await rowTexts(w.page))[0], text);
+    assert.deepEqual(w.consoleErrors, []);
   });
 
   test('Load more neither repeats nor skips, newest first and oldest first', async (t) => {
@@ -185,7 +227,7 @@ describe('the inbox page, with messages', { skip }, () => {
     await page.getByLabel('Search text').pressSequentially('note 11', { delay: 250 });
     await page.waitForURL(/q=note\+11$/);
     await shows(page, 'Showing 10 of 10');
-    await page.waitForLoadState('networkidle');
+    await settled(w);
     assert.equal(most, 1);
     assert.deepEqual(await rowTexts(page), notes(range(110, 119).reverse()));
   });
@@ -238,15 +280,9 @@ describe('the inbox page, with messages', { skip }, () => {
   });
 
   test('live mode, once GET / lists the stream: events on top, a "N new" marker when scrolled away, resumed by Last-Event-ID', async (t) => {
-    // GET /messages/stream is not served yet: the test plays SPEC's stream to the page's client.
+    // Scripted events (not the service's stream), so the test decides when each arrives and when the connection drops.
     const w = await openPage(browser(), t, { viewport: { width: 1280, height: 600 } });
     const { page } = w;
-    await page.route(/\/$/, async (route) => {
-      const res = await route.fetch();
-      const index = (await res.json()) as { endpoints: object[] };
-      index.endpoints.push({ method: 'GET', path: '/messages/stream' });
-      await route.fulfill({ response: res, json: index });
-    });
     const live = (i: number): ReturnType<typeof seeded> => ({ ...seeded(i), message_id: `live-${i}`, text: `live ${i}` });
     const event = (id: string, m: object): string => `id: ${id}\ndata: ${JSON.stringify(m)}\n\n`;
     let scrolled!: () => void;
@@ -328,7 +364,7 @@ describe('the inbox page, with hostile texts', { skip }, () => {
     assert.deepEqual(await rowTexts(w.page), ['plain', ...[...hostile].reverse()]);
     await w.page.getByText(hostile[0]!, { exact: true }).click();
     assert.equal(JSON.parse((await w.page.getByRole('dialog').locator('pre').textContent()) ?? '').text, hostile[0]);
-    await w.page.waitForLoadState('networkidle');
+    await settled(w);
     assert.equal(await w.page.title(), 'Inbox · Lyftr Webhook API');
     assert.equal(await w.page.locator('main img, main script, main svg:not(.chart)').count(), 0);
     assert.equal(w.requests.filter((r) => /\/x$/.test(new URL(r.url()).pathname)).length, 0, 'the <img src=x> was never requested');
@@ -420,7 +456,7 @@ describe('the inbox page, empty or unavailable', { skip }, () => {
     await w.page.goto(`${app().url}/inbox`);
     await shows(w.page, 'No messages yet. They appear here as senders post them to /webhook.');
     await shows(w.page, 'No senders yet.');
-    await w.page.waitForLoadState('networkidle');
+    await settled(w);
     assert.deepEqual(w.consoleErrors, []);
     assert.deepEqual(w.failed, []);
     await screenshot(w.page, 'inbox-empty');

@@ -6,6 +6,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { isStoreUnavailable, type Message, type Store } from '../../src/store/store.ts';
 import { ids, insertAll, list, manualClock, msg, type Open } from './contract-helpers.ts';
 import { eraseCases, scanCases } from './contract-erase.ts';
+import { arrivalCases } from './contract-arrivals.ts';
 import { listCases } from './contract-list.ts';
 import { DEFAULT_OPS, runRandomOps } from './contract-random.ts';
 
@@ -47,6 +48,7 @@ export function runStoreContract(harness: StoreHarness, options: ContractOptions
     lifecycleCases(open);
     eraseCases(open);
     scanCases(open);
+    arrivalCases(open);
     test('retention: prune deletes at most `limit` rows received before `before`; reads stay right', (t) => retentionCase(t, open));
     test('a seeded random run agrees with the in-memory model', (t) =>
       runRandomOps(t, open, { ops: options.randomOps ?? DEFAULT_OPS }),

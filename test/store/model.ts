@@ -13,13 +13,13 @@ import {
 import { fold } from '../../src/store/fold.ts';
 
 /** A stored message, with its sort key and folded text worked out once, when it is stored. */
-type Row = Message & { receivedAt: number; key: string; folded: string | null };
+type Row = Message & { receivedAt: number; key: string; folded: string | null; arrival: number };
 
 /** What several model stores share, as engines share a database file or server. */
-export type ModelDatabase = { rows: Row[]; trouble: boolean };
+export type ModelDatabase = { rows: Row[]; trouble: boolean; arrivals: number; watchers: Set<() => void> };
 
 export function createModelDatabase(): ModelDatabase {
-  return { rows: [], trouble: false };
+  return { rows: [], trouble: false, arrivals: 0, watchers: new Set() };
 }
 
 /** The sort key of a contract timestamp: the whole seconds, then the fraction without trailing zeros. */
@@ -44,7 +44,7 @@ export function comparePosition(a: ListPosition, b: ListPosition): number {
 }
 
 /** Whether a row passes the query's filters (the cursor aside); q and since worked out once per query. */
-function filterOf(q: ListQuery): (row: Row) => boolean {
+function filterOf(q: Pick<ListQuery, 'from' | 'since' | 'q'>): (row: Row) => boolean {
   const since = q.since === undefined ? undefined : instantKey(q.since);
   const needle = q.q === undefined ? undefined : fold(q.q);
   return (row) =>
@@ -93,9 +93,15 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
   const insert = (m: Message): 'created' | 'duplicate' => {
     if (db.rows.some((r) => r.messageId === m.messageId)) return 'duplicate';
     const folded = m.text === null ? null : fold(m.text);
-    const row: Row = { ...message(m), receivedAt: clock().getTime(), key: instantKey(m.ts), folded };
+    db.arrivals += 1;
+    const row: Row = { ...message(m), receivedAt: clock().getTime(), key: instantKey(m.ts), folded, arrival: db.arrivals };
     db.rows.splice(placeOf(db.rows, row), 0, row);
     return 'created';
+  };
+  // Every store on the database is woken by every commit: the model shares one process.
+  const woke = <T>(result: T): T => {
+    for (const w of db.watchers) w();
+    return result;
   };
   // Accepted and not answered yet: until the caller's promise settles, as an engine's group commit.
   let pending = 0;
@@ -104,8 +110,8 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
     return answer.finally(() => (pending -= n));
   };
   return {
-    insert: (m) => counted(1, op(true, () => insert(m))),
-    insertMany: (messages) => counted(messages.length, op(true, () => messages.map(insert))),
+    insert: (m) => counted(1, op(true, () => woke(insert(m)))),
+    insertMany: (messages) => counted(messages.length, op(true, () => woke(messages.map(insert)))),
 
     list: (q) =>
       op(false, (): ListResult => {
@@ -151,9 +157,26 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
 
     async *scan(filter, pageSize) {
       usable(false);
-      const all = db.rows.filter(filterOf({ ...filter, limit: 0, offset: 0 })).map(message);
+      const all = db.rows.filter(filterOf(filter)).map(message);
       for (let i = 0; i < all.length; i += pageSize) yield all.slice(i, i + pageSize);
     },
+
+    // Positions are a counter that never goes back.
+    arrivalHead: () => op(false, () => String(db.arrivals)),
+    arrivalIssued: (position) => op(false, () => /^(0|[1-9][0-9]{0,14})$/.test(position) && Number(position) <= db.arrivals),
+    arrivals: (position, filter, limit) =>
+      op(false, () =>
+        db.rows
+          .filter((r) => r.arrival > Number(position) && filterOf(filter)(r))
+          .sort((a, b) => a.arrival - b.arrival)
+          .slice(0, limit)
+          .map((r) => ({ position: String(r.arrival), message: message(r) })),
+      ),
+    watchArrivals: (onChange) => {
+      db.watchers.add(onChange);
+      return () => db.watchers.delete(onChange);
+    },
+
 
     close: async () => {
       closed = true;

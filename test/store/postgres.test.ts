@@ -58,6 +58,31 @@ const ids = async (store: PostgresStore, q: Parameters<PostgresStore['list']>[0]
 };
 
 describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
+  test('the live tail skips no row: one whose transaction began first and commits last is read before the rest', async (t) => {
+    const store = await open(t);
+    const start = await store.arrivalHead();
+    const admin = postgres(store.url, { max: 1, onnotice: () => {} });
+    t.after(() => admin.end());
+    let inserted!: () => void;
+    let release!: () => void;
+    const insertedYet = new Promise<void>((r) => (inserted = r));
+    const held = new Promise<void>((r) => (release = r));
+    // An operator's INSERT through psql (no service columns), in a transaction left open meanwhile.
+    const slow = admin.begin(async (tx) => {
+      await tx`INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('slow', '+1', '+2', '2025-01-01T00:00:00Z', 'x', now())`;
+      inserted();
+      await held;
+    });
+    await insertedYet;
+    await store.insert(msg('fast'));
+    assert.deepEqual(await store.arrivals(start, {}, 10), [], 'nothing past the oldest open transaction');
+    release();
+    await slow;
+    const after = await store.arrivals(start, {}, 10);
+    assert.deepEqual(after.map((a) => a.message.messageId), ['slow', 'fast']);
+    assert.deepEqual(await store.arrivals(after[1]?.position ?? '', {}, 10), []);
+  });
+
   test('inserts that arrive together are one INSERT; a 200 is answered from what RETURNING and a check say', async (t) => {
     const batches: number[] = [];
     const store = await open(t, { onCommit: (rows) => batches.push(rows) });

@@ -39,7 +39,11 @@ async function assertMigrated(path: string, events: string[]): Promise<void> {
     );
     const found = await store.list({ limit: 10, offset: 0, q: 'PARCEL' });
     assert.deepEqual([found.data.map((m) => m.messageId), found.total], [['early', 'late'], 2]);
+    // Rows stored before the stream existed take positions (in rowid order); a new one comes after them.
+    const head = await store.arrivalHead();
+    assert.equal((await store.arrivals('0', {}, 10)).length, 3);
     assert.equal(await store.insert(msg('new', { text: 'parcel c' })), 'created');
+    assert.deepEqual((await store.arrivals(head, {}, 10)).map((a) => a.message.messageId), ['new']);
     assert.equal((await store.list({ limit: 10, offset: 0, q: 'parcel' })).total, 3);
     // Texts stored before Unicode folding are folded by the migration.
     assert.deepEqual((await store.list({ limit: 10, offset: 0, q: 'STRASSE' })).data.map((m) => m.messageId), ['late']);
@@ -77,7 +81,7 @@ describe('SQLite engine: migrations', () => {
     const db = new DatabaseSync(path, { readOnly: true });
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'messages_search%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     db.close();
-    assert.deepEqual(tables, ['message_totals', 'messages', 'search_state', 'sender_counts']);
+    assert.deepEqual(tables, ['arrival_seq', 'message_totals', 'messages', 'search_state', 'sender_counts']);
   });
 
   /** A file as version 8 shipped (test/store/fixtures/schema-v8.sql), holding SEED_ROWS; `extra`: SQL run first. */
@@ -321,6 +325,30 @@ describe('SQLite engine: files the service creates', () => {
 
 describe("an operator's sqlite3 CLI on the live file", () => {
   const hasCli = spawnSync('sqlite3', ['-version']).status === 0;
+
+  test("an INSERT through sqlite3 takes the next stream position and reaches a stream within its poll", async (t) => {
+    if (!hasCli && process.env.CI !== 'true') return t.skip('no sqlite3 CLI on this machine');
+    const path = join(tempDir(t), 'tail.db');
+    const store = createSqliteStore({ path });
+    t.after(() => store.close());
+    await store.ready;
+    assert.equal(await store.insert(msg('first')), 'created');
+    const head = await store.arrivalHead();
+    let woken = false;
+    t.after(store.watchArrivals(() => (woken = true)));
+    const wake = async (): Promise<void> => {
+      for (const until = Date.now() + 5_000; !woken; await new Promise((r) => setTimeout(r, 20))) assert.ok(Date.now() < until, 'never woken');
+      woken = false;
+    };
+    await wake(); // the watch's first poll wakes once whatever happened
+    const run = spawnSync('sqlite3', ['-bail', path, "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('by-hand', '+1', '+2', '2025-01-01T00:00:00Z', 'hi', '2025-01-01T00:00:00Z')"], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    await wake();
+    assert.equal(await store.insert(msg('after')), 'created');
+    const arrivals = await store.arrivals(head, {}, 10);
+    assert.deepEqual(arrivals.map((a) => a.message.messageId), ['by-hand', 'after']);
+    assert.ok(Number(arrivals[0]?.position) > Number(head) && Number(arrivals[1]?.position) > Number(arrivals[0]?.position));
+  });
 
   test('SELECT, DELETE and UPDATE while the service runs; /stats, total and search stay right', async (t) => {
     // CI installs Debian's sqlite3 (3.40 on Debian 12): there a missing CLI fails the test.

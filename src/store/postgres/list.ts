@@ -20,12 +20,12 @@ type Row = {
   text: string | null;
   type: string | null;
 };
-type Param = string | number | Buffer;
+export type Param = string | number | Buffer;
 
 type Filters = { where: string[]; sender: string | null };
 
 /** The conditions of a query's filters (without the cursor), with parameters numbered from 1. */
-function filters(q: ListQuery, params: Param[]): Filters {
+export function filters(q: Pick<ListQuery, 'from' | 'since' | 'q'>, params: Param[]): Filters {
   const where: string[] = [];
   const param = (v: Param, cast: string): string => `$${params.push(v)}::${cast}`;
   const sender = q.from === undefined ? null : param(q.from, 'text');
@@ -113,15 +113,7 @@ function listOnce(sql: Sql, count: boolean): (q: ListQuery) => Promise<ListResul
     const data: Message[] = [];
     for (const row of rows) {
       if (row.message_id === null) continue; // the total alone: an empty page
-      const message: Message = {
-        messageId: unescapeNul(row.message_id),
-        from: row.from_msisdn,
-        to: row.to_msisdn,
-        ts: row.ts,
-        text: row.text === null ? null : unescapeNul(row.text),
-      };
-      if (row.type !== null) message.type = row.type;
-      data.push(message);
+      data.push(toMessage({ ...row, message_id: row.message_id }));
     }
     const more = data.length > q.limit;
     return { data: more ? data.slice(0, q.limit) : data, total: Number(first.total), more };
@@ -142,4 +134,17 @@ export function createScanner(sql: Sql): (filter: MessageFilter, limit: number, 
       const list = createLister(tx as unknown as Sql, { count: false });
       return list({ ...filter, limit, offset: 0, ...(after !== undefined && { after }) });
     }) as Promise<ListResult>;
+}
+
+/** A stored row as the contract's message: escaped texts restored, `type` only when set. */
+export function toMessage(row: Pick<Row, 'from_msisdn' | 'to_msisdn' | 'ts' | 'text' | 'type'> & { message_id: string }): Message {
+  const message: Message = {
+    messageId: unescapeNul(row.message_id),
+    from: row.from_msisdn,
+    to: row.to_msisdn,
+    ts: row.ts,
+    text: row.text === null ? null : unescapeNul(row.text),
+  };
+  if (row.type !== null) message.type = row.type;
+  return message;
 }

@@ -4,7 +4,9 @@
 // /stats from counters that inserts append to rather than update (stats.ts), and the schema migrated at
 // start under an advisory lock (migrate.ts).
 import type { Sql } from 'postgres';
+import { createArrivalWatch } from '../arrival-watch.ts';
 import type { ListPosition, Store } from '../store.ts';
+import { createTail } from './arrivals.ts';
 import { createCalls, type Calls } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
 import { isTransient, translate } from './errors.ts';
@@ -37,6 +39,11 @@ export const STARTUP_WAIT_MS = 30_000;
 export const FOLD_INTERVAL_MS = 500;
 /** Rows an erasure deletes per statement: each commits on its own, so inserts and reads never wait long. */
 export const ERASE_BATCH = 1_000;
+/**
+ * How often an open stream asks for rows other replicas committed (one indexed query per replica,
+ * only while a stream is open): SPEC wants them on every replica's streams within a second.
+ */
+export const ARRIVAL_POLL_MS = 250;
 
 export type PostgresStoreOptions = {
   url: string;
@@ -56,11 +63,16 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const sql = connect(options, poolSize);
   const calls = createCalls(poolSize);
   const bounded = { deadlineMs: CALL_DEADLINE_MS };
+  const tail = createTail(sql);
+  const watch = createArrivalWatch(() => calls.run(tail.head, bounded), ARRIVAL_POLL_MS);
   const writer = createWriter({
     sql,
     clock: options.clock ?? (() => new Date()),
     deadlineMs: CALL_DEADLINE_MS,
-    ...(options.onCommit && { onCommit: options.onCommit }),
+    onCommit(rows, seconds) {
+      options.onCommit?.(rows, seconds);
+      watch.notify();
+    },
   });
   const list = createLister(sql);
   const stats = createStatsReader(sql);
@@ -98,6 +110,10 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return result.count;
       }),
     ...erasureAndScan(sql, calls),
+    arrivalHead: () => calls.run(tail.head, bounded),
+    arrivalIssued: (position) => calls.run(() => tail.issued(position), bounded),
+    arrivals: (position, filter, limit) => calls.run(() => tail.after(position, filter, limit), bounded),
+    watchArrivals: watch.watch,
     load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
     async close() {
       if (closing) throw new Error('store is closed');

@@ -4,7 +4,7 @@
 import type { TransactionSql } from 'postgres';
 
 /** The version SCHEMA creates and the last upgrade reaches; an older build refuses a newer database. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /**
  * The sort key of a contract timestamp, `ts` as sent: whole seconds, then the fraction without trailing
@@ -15,13 +15,20 @@ export const sortKeySql = (x: string): string => `(left(${x}, 19) || rtrim(rtrim
 /** Rows whose folded copy is missing: written by an operator (psql) rather than the service (fold.ts). */
 export const UNFOLDED = 'text IS NOT NULL AND text_folded IS NULL';
 
+// The live tail's order (GET /messages/stream): the inserting transaction's id, then a sequence number.
+// Replicas commit out of sequence order, so a reader takes only rows of transactions older than every
+// one still running (list.ts, arrivals): those can no longer be joined by a row that sorts before them.
+const ARRIVAL_COLUMNS = 'ADD COLUMN arrival_tx xid8 NOT NULL DEFAULT pg_current_xact_id(), ADD COLUMN arrival bigint GENERATED ALWAYS AS IDENTITY';
+const ARRIVAL_INDEX = 'CREATE INDEX messages_arrival ON messages (arrival_tx, arrival)';
+
 // Indexes beyond the keys. q's trigram index has the sender as a first column (btree_gin: both contrib,
 // trusted extensions), so from + q is one index scan that intersects the two.
 const INDEXES = `
 CREATE INDEX messages_ts_key ON messages (ts_key, message_id);
 CREATE INDEX messages_from ON messages (from_msisdn, ts_key, message_id);
 CREATE INDEX messages_created_at ON messages (created_at);
-CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};`;
+CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};
+${ARRIVAL_INDEX};`;
 const SEARCH_INDEX = 'CREATE INDEX messages_from_text ON messages USING gin (from_msisdn, text_folded gin_trgm_ops)';
 
 // /stats without a hot row: every statement that adds or removes messages appends one row per sender to
@@ -84,6 +91,7 @@ CREATE TABLE messages (
   text_folded text COLLATE "C",
   type        text
 );
+ALTER TABLE messages ${ARRIVAL_COLUMNS};
 ${INDEXES}
 ${SEARCH_INDEX};
 
@@ -135,6 +143,14 @@ export const UPGRADES: readonly Upgrade[] = [
         CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};`).simple();
       await refoldAll();
       await tx.unsafe(SEARCH_INDEX);
+    },
+  },
+  {
+    // Existing rows take the migrating transaction's id and sequence numbers in table order.
+    version: 5,
+    name: 'arrival-order',
+    async run(tx) {
+      await tx.unsafe(`ALTER TABLE messages ${ARRIVAL_COLUMNS}; ${ARRIVAL_INDEX}`).simple();
     },
   },
 ];

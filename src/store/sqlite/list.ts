@@ -32,7 +32,7 @@ export type ListPlan = { total: number | Statement; page: Statement };
 // SPEC: q is a substring of the text after both are folded (fold.ts). search_text holds fold(text);
 // where it is NULL (an operator's edit not folded again yet) the row is folded as it is read.
 const MATCH = 'instr(search_text, :folded) > 0';
-const MATCH_ANY = 'instr(coalesce(search_text, fold(text)), :folded) > 0';
+export const MATCH_ANY = 'instr(coalesce(search_text, fold(text)), :folded) > 0';
 /** Rows whose folded copy an operator's edit cleared (schema.ts): one probe of a partial index. */
 export const UNFOLDED = `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL`;
 /** q matched row by row; rows not folded yet are folded as they are read. */
@@ -168,7 +168,7 @@ export function createScanner(db: DatabaseSync): (filter: MessageFilter, limit: 
   };
 }
 
-function toMessage(r: Row): Message {
+export function toMessage(r: Row): Message {
   const message: Message = {
     messageId: String(r.message_id),
     from: String(r.from_msisdn),

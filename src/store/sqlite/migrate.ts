@@ -1,9 +1,9 @@
 // Brings any file this project can meet to the current schema (schema.ts), in one transaction: a new
-// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 9). What an older
+// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 10). What an older
 // version derived is dropped and derived again; the messages themselves are never touched.
 import type { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
-import { ADDED_COLUMNS, DERIVED, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
+import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
 
 export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
 
@@ -29,6 +29,11 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
     dropDerived(db);
     addColumns(db);
     // Before the triggers and indexes exist, which would otherwise follow every row.
+    // Rows from before version 11 take positions in rowid order, after any position issued already.
+    db.exec(`${ARRIVAL_SEQ}; INSERT OR IGNORE INTO arrival_seq (id, last) VALUES (0, 0)`);
+    inChunks(db, rows, 'numbering messages for the stream', `UPDATE messages SET arrival = rowid + (SELECT last FROM arrival_seq)
+      WHERE rowid > ? AND rowid <= ? AND arrival IS NULL`, onEvent);
+    db.exec('UPDATE arrival_seq SET last = max(last, coalesce((SELECT max(arrival) FROM messages), 0))');
     inChunks(db, rows, 'folding texts for search', `UPDATE messages SET search_text = fold(text) WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL`, onEvent);
     db.exec(DERIVED);
     db.exec(`INSERT INTO message_totals (id, messages) VALUES (0, ${rows})`);
@@ -48,7 +53,7 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
 }
 
 /**
- * Drops every trigger and every table but messages (what versions 1 to 7 derived, this one's too), and
+ * Drops every trigger and every table but messages and arrival_seq (what versions 1 to 7 derived, this one's too), and
  * the indexes on messages whose name DERIVED uses for another definition. An index DERIVED defines
  * alike is kept: rebuilding it would cost seconds at 1M rows for nothing.
  */
@@ -61,7 +66,7 @@ function dropDerived(db: DatabaseSync): void {
   const left = db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'").all() as Row[];
   for (const o of left) {
     const name = String(o.name);
-    if (o.type === 'table' && name !== 'messages') db.exec(`DROP TABLE "${name}"`);
+    if (o.type === 'table' && name !== 'messages' && name !== 'arrival_seq') db.exec(`DROP TABLE "${name}"`);
     const same = wanted.get(name);
     if (o.type === 'index' && same !== undefined && same !== normalise(String(o.sql))) db.exec(`DROP INDEX "${name}"`);
   }

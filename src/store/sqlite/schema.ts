@@ -1,8 +1,8 @@
 // The SQLite engine's schema: the seed's table, and everything this engine derives from it. This file is
 // the one place where the current schema is written; migrate.ts brings older files to it.
 
-/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 9 shipped before. */
-export const SCHEMA_VERSION = 10;
+/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 10 shipped before. */
+export const SCHEMA_VERSION = 11;
 
 /**
  * The chronological sort key of a contract timestamp `x` (SPEC: order by the instant of ts): the whole
@@ -30,7 +30,19 @@ ALTER TABLE messages ADD COLUMN ts_key TEXT GENERATED ALWAYS AS ${sortKey('ts')}
 -- operator's INSERT or UPDATE of text has not been folded yet; queries fold such rows as they read them.
 ALTER TABLE messages ADD COLUMN search_text TEXT;
 -- Meta's message type, NULL for a text message.
-ALTER TABLE messages ADD COLUMN type TEXT;`;
+ALTER TABLE messages ADD COLUMN type TEXT;
+-- The live tail's position (GET /messages/stream): from arrival_seq, so it never repeats, even after the
+-- newest row is deleted (a rowid would be reused then).
+ALTER TABLE messages ADD COLUMN arrival INTEGER;`;
+
+/**
+ * The last arrival position issued. Kept across migrations (not derived: positions clients hold must
+ * never be issued again), so the table is created here and never dropped.
+ */
+export const ARRIVAL_SEQ = 'CREATE TABLE IF NOT EXISTS arrival_seq (id INTEGER PRIMARY KEY CHECK (id = 0), last INTEGER NOT NULL)';
+
+/** The writer's value for `arrival`: the next position, which the insert trigger then records as issued. */
+export const NEXT_ARRIVAL = '(SELECT last + 1 FROM arrival_seq WHERE id = 0)';
 
 /** A text the trigram index can hold: folded, and without a NUL (FTS5 reads a text only up to one). */
 const indexable = (row: string): string => `${row}.search_text IS NOT NULL AND instr(${row}.search_text, char(0)) = 0`;
@@ -47,6 +59,7 @@ CREATE INDEX IF NOT EXISTS idx_messages_ts_key ON messages (ts_key, message_id);
 -- The time order with the folded text beside it: a walk that matches q row by row reads no table row.
 CREATE INDEX IF NOT EXISTS idx_messages_ts_text ON messages (ts_key, message_id, search_text);
 CREATE INDEX IF NOT EXISTS idx_messages_from ON messages (from_msisdn, ts_key, message_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_arrival ON messages (arrival);
 -- Retention deletes the oldest received first, a small batch at a time, without a scan.
 CREATE INDEX IF NOT EXISTS idx_messages_created ON messages (created_at);
 -- The few texts the trigram index cannot answer for: not folded yet, or holding a NUL.
@@ -73,6 +86,11 @@ CREATE TRIGGER IF NOT EXISTS messages_insert AFTER INSERT ON messages BEGIN
   UPDATE message_totals SET messages = messages + 1 WHERE id = 0;
   INSERT INTO messages_search (rowid, search_text) SELECT new.rowid, new.search_text
     WHERE ${indexable('new')} AND ${INDEXED_YET('new')};
+END;
+-- Every insert takes the next position: the service's carries it (NEXT_ARRIVAL), an operator's gets it here.
+CREATE TRIGGER IF NOT EXISTS messages_arrival AFTER INSERT ON messages BEGIN
+  UPDATE arrival_seq SET last = last + 1 WHERE id = 0;
+  UPDATE messages SET arrival = (SELECT last FROM arrival_seq WHERE id = 0) WHERE new.arrival IS NULL AND rowid = new.rowid;
 END;
 CREATE TRIGGER IF NOT EXISTS messages_delete AFTER DELETE ON messages BEGIN
   UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = old.from_msisdn;

@@ -4,10 +4,11 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
+import { createArrivalWatch, type ArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
-import { storeUnavailable, type EraseTarget, type ListPosition, type Message, type Stats, type Store } from '../store.ts';
+import { storeUnavailable, type Arrival, type ArrivalFilter, type EraseTarget, type ListPosition, type Message, type Stats, type Store } from '../store.ts';
 import { describe, errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
-import { createListReader, createScanner, LIST_THRESHOLDS, type ListThresholds } from './list.ts';
+import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, toMessage, type ListThresholds } from './list.ts';
 import { migrate, registerFold, type OnEvent } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
@@ -36,6 +37,10 @@ const MAX_MERGE_STEPS = 100_000;
  * p99 rose 3.3 times while a sender's 10,000 messages were erased; with a quarter, 1.35 times.
  */
 const PAUSE_FACTOR = 3;
+/** How often an open stream looks for rows another process (sqlite3) wrote; the service's own wake it at once. */
+export const ARRIVAL_POLL_MS = 1_000;
+/** A position this engine issues: arrival_seq's counter (schema.ts). */
+const POSITION = /^(0|[1-9][0-9]{0,14})$/;
 
 export type SqliteStoreOptions = {
   path: string;
@@ -82,7 +87,9 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
   testing?.onWriter(writer.control);
   const reads = createReads(db, { ...LIST_THRESHOLDS, ...options.thresholds });
   const scanPage = createScanner(db);
-  const writes = createWrites(writer, options);
+  const tail = createTail(db);
+  let watch: ArrivalWatch | null = null;
+  const writes = createWrites(writer, options, () => watch?.notify());
   let closed = false;
   let closing: Promise<void> | null = null;
 
@@ -102,6 +109,7 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     }
   };
 
+  watch = createArrivalWatch(() => read(tail.head), ARRIVAL_POLL_MS);
   return {
     ready: writer.ready,
     insert: async (message) => {
@@ -120,6 +128,10 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     erase: writes.erase,
     scan: (filter, pageSize) => scanPages((page) => read(() => scanPage(filter, pageSize, page))),
     load: writes.load,
+    arrivalHead: () => read(tail.head),
+    arrivalIssued: async (position) => POSITION.test(position) && Number(position) <= Number(await read(tail.head)),
+    arrivals: (position, filter, limit) => read(() => tail.after(position, filter, limit)),
+    watchArrivals: (onChange) => watch.watch(onChange),
     close() {
       closing ??= writes.close().then(() => {
         closed = true;
@@ -156,10 +168,31 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
   };
 }
 
+/** The live tail's reads: positions come from arrival_seq, one writer at a time, so they become visible in order. */
+function createTail(db: DatabaseSync): { head(): string; after(position: string, filter: ArrivalFilter, limit: number): Arrival[] } {
+  const headStmt = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
+  const statements = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+  return {
+    head: () => String((headStmt.get() as Row | undefined)?.last ?? 0),
+    after(position, filter, limit) {
+      const where = ['arrival > :after', ...(filter.from === undefined ? [] : ['from_msisdn = :from']), ...(filter.q === undefined ? [] : [MATCH_ANY])];
+      const sql = `SELECT arrival, message_id, from_msisdn, to_msisdn, ts, text, type FROM messages INDEXED BY idx_messages_arrival
+        WHERE ${where.join(' AND ')} ORDER BY arrival LIMIT :limit`;
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        statements.set(sql, statement);
+      }
+      const params = { after: Number(position), limit, ...(filter.from !== undefined && { from: filter.from }), ...(filter.q !== undefined && { folded: fold(filter.q) }) };
+      return (statement.all(params) as Row[]).map((r) => ({ position: String(r.arrival), message: toMessage(r as Parameters<typeof toMessage>[0]) }));
+    },
+  };
+}
+
 type Writes = Pick<Store, 'insertMany' | 'prune' | 'load' | 'erase'> & { probe(): Promise<void>; close(): Promise<void> };
 
 /** The writing side: group commit through the writer, and the storage trouble its replies report. */
-function createWrites(writer: WriterLink, options: SqliteStoreOptions): Writes {
+function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed: () => void): Writes {
   const clock = options.clock ?? (() => new Date());
   const onEvent = options.onEvent ?? (() => {});
   const { failure, wrote, inTrouble } = troubleLog(onEvent);
@@ -182,6 +215,7 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions): Writes {
       if (result.some((o) => !(o instanceof Error))) wrote();
       // Last: an observer can neither fail a committed batch nor delay its answers.
       for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
+      committed();
       return result;
     },
   });

@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 import { registerFold } from './migrate.ts';
-import { OFFSIDE } from './schema.ts';
+import { NEXT_ARRIVAL, OFFSIDE } from './schema.ts';
 
 export type WriterConfig = {
   path: string;
@@ -208,8 +208,8 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
   const indexAlong = indexer(db, step);
   // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
   const statement = db.prepare(
-    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type, arrival)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${NEXT_ARRIVAL}) ON CONFLICT (message_id) DO NOTHING`,
   );
   // Texts an operator changed since: folded again a few at a time (queries fold them meanwhile).
   const refold = db.prepare(

@@ -1,0 +1,112 @@
+// GET /messages/stream under load (issue 25's bar): unique ingest at 50 connections with 20 stream
+// clients connected, as a ratio of the same run without them (bar: >= 0.9), and how long an event takes
+// to reach the clients after its 200 (bar: p99 <= 100 ms on SQLite). The clients run in a child process
+// (this file, `clients` mode): bench/run.ts's load generator blocks its own event loop while it runs.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { sign } from '../src/domain/signature.ts';
+import { openStream, type SseClient } from '../test/sse.ts';
+
+const CLIENTS = 20;
+/** Messages posted one at a time for the latency case. */
+const LATENCY_MESSAGES = 200;
+
+type Load = { requests: number; duration_us: number; non_2xx: number; errors: number };
+type Service = { url: string };
+
+export type StreamBenchDeps<S extends Service> = {
+  startService(dbPath: string, name: string): Promise<S>;
+  stop(service: S): Promise<void>;
+  load(url: string, connections: number, seconds: number, file: string): Load;
+  bodies(name: string, count: number, prefix: string): string;
+  dataDir: string;
+  secret: string;
+  seconds: number;
+  connections: number;
+  log(line: string): void;
+};
+
+export type StreamResult = {
+  clients: number;
+  rps_without: number;
+  rps_with: number;
+  ratio: number;
+  events_received: number;
+  latency_ms: { p50: number; p99: number; max: number };
+};
+
+const rps = (l: Load): number => Math.round(l.requests / (l.duration_us / 1e6));
+
+export async function streamPhase<S extends Service>(deps: StreamBenchDeps<S>): Promise<StreamResult> {
+  const service = await deps.startService(`${deps.dataDir}/stream.db`, 'stream');
+  try {
+    deps.load(service.url, deps.connections, 2, deps.bodies('stream-warm', 20_000, 'stream-warm'));
+    const without = deps.load(service.url, deps.connections, deps.seconds, deps.bodies('stream-a', 500_000, 'stream-a'));
+    const clients = spawn(process.execPath, [import.meta.filename, 'clients', service.url, deps.secret], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: clients.stdout })[Symbol.asyncIterator]();
+    const next = async (): Promise<string> => String((await lines.next()).value ?? '');
+    if ((await next()) !== 'ready') throw new Error('stream clients did not start');
+    const withClients = deps.load(service.url, deps.connections, deps.seconds, deps.bodies('stream-b', 500_000, 'stream-b'));
+    clients.stdin.write('latency\n');
+    const report = JSON.parse(await next()) as { events: number; latency_ms: StreamResult['latency_ms'] };
+    clients.stdin.end();
+    const result: StreamResult = {
+      clients: CLIENTS,
+      rps_without: rps(without),
+      rps_with: rps(withClients),
+      ratio: Math.round((rps(withClients) / rps(without)) * 100) / 100,
+      events_received: report.events,
+      latency_ms: report.latency_ms,
+    };
+    deps.log(`  stream: ${JSON.stringify(result)}`);
+    return result;
+  } finally {
+    await deps.stop(service);
+  }
+}
+
+export function streamTable(r: StreamResult): string[] {
+  return [
+    '',
+    `GET /messages/stream, ${r.clients} clients | unique ingest ${r.rps_with} req/s vs ${r.rps_without} without (x${r.ratio}, bar >= 0.9)`,
+    `  event after its 200: p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, max ${r.latency_ms.max} ms (bar: p99 <= 100 ms)`,
+  ];
+}
+
+/** The child: CLIENTS streams read all along; on `latency`, messages posted one at a time and timed to each client. */
+async function runClients(url: string, secret: string): Promise<void> {
+  const arrivals = new Map<string, number[]>();
+  let events = 0;
+  const streams: SseClient[] = [];
+  for (let i = 0; i < CLIENTS; i += 1) {
+    streams.push(
+      await openStream(`${url}/messages/stream`, {}, (e) => {
+        events += 1;
+        const id = (JSON.parse(e.data) as { message_id: string }).message_id;
+        if (id.startsWith('lat-')) (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(performance.now());
+      }),
+    );
+  }
+  process.stdout.write('ready\n');
+  const input = createInterface({ input: process.stdin });
+  for await (const line of input) {
+    if (line !== 'latency') continue;
+    const lags: number[] = [];
+    for (let i = 0; i < LATENCY_MESSAGES; i += 1) {
+      const id = `lat-${i}`;
+      const body = JSON.stringify({ message_id: id, from: '+919876543210', to: '+14155550100', ts: '2025-01-15T10:00:00Z', text: 'latency' });
+      const res = await fetch(`${url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature': sign(body, secret) }, body });
+      await res.arrayBuffer();
+      const acked = performance.now();
+      for (const until = acked + 5_000; (arrivals.get(id)?.length ?? 0) < CLIENTS && performance.now() < until; ) await new Promise((r) => setTimeout(r, 1));
+      for (const at of arrivals.get(id) ?? []) lags.push(Math.max(0, at - acked));
+    }
+    lags.sort((a, b) => a - b);
+    const at = (q: number): number => Math.round((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? NaN) * 10) / 10;
+    process.stdout.write(`${JSON.stringify({ events, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
+  }
+  for (const s of streams) s.close();
+  process.exit(0);
+}
+
+if (process.argv[2] === 'clients') await runClients(process.argv[3] ?? '', process.argv[4] ?? '');

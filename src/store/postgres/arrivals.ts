@@ -1,0 +1,49 @@
+// The live tail on PostgreSQL (GET /messages/stream). A position is (arrival_tx, arrival): the id of the
+// transaction that inserted the row, then its sequence number (schema.ts). Replicas commit out of
+// sequence order, so a row of a transaction still running could later appear before rows already
+// streamed; a read therefore stops below the horizon, the oldest transaction id still running
+// (pg_snapshot_xmin of the statement's snapshot): every row before it is committed or never will be.
+import type { Sql } from 'postgres';
+import type { Arrival, ArrivalFilter } from '../store.ts';
+import { filters, toMessage, type Param } from './list.ts';
+
+/** A position this engine issues: transaction id, a dot, sequence number. */
+const POSITION = /^(0|[1-9][0-9]{0,19})\.(0|[1-9][0-9]{0,18})$/;
+const HORIZON = 'arrival_tx < pg_snapshot_xmin(pg_current_snapshot())';
+
+type Row = { tx: string; n: string; message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
+
+export type Tail = {
+  head(): Promise<string>;
+  issued(position: string): Promise<boolean>;
+  after(position: string, filter: ArrivalFilter, limit: number): Promise<Arrival[]>;
+};
+
+export function createTail(sql: Sql): Tail {
+  const head = async (): Promise<string> => {
+    const [row] = await sql<{ tx: string; n: string }[]>`
+      SELECT arrival_tx::text AS tx, arrival::text AS n FROM messages WHERE arrival_tx < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY arrival_tx DESC, arrival DESC LIMIT 1`;
+    return row === undefined ? '0.0' : `${row.tx}.${row.n}`;
+  };
+  return {
+    head,
+    async issued(position) {
+      const m = POSITION.exec(position);
+      if (m === null || BigInt(m[1] ?? '') >= 2n ** 64n) return false;
+      const [row] = await sql<{ ok: boolean }[]>`
+        SELECT ${m[1] ?? ''}::xid8 < pg_snapshot_xmax(pg_current_snapshot())
+          AND ${m[2] ?? ''}::bigint <= coalesce(pg_sequence_last_value(pg_get_serial_sequence('messages', 'arrival')::regclass), 0) AS ok`;
+      return row?.ok === true;
+    },
+    async after(position, filter, limit) {
+      const [tx = '0', n = '0'] = position.split('.');
+      const params: Param[] = [tx, n];
+      const where = ['(arrival_tx, arrival) > ($1::xid8, $2::bigint)', HORIZON, ...filters(filter, params).where];
+      const text = `SELECT arrival_tx::text AS tx, arrival::text AS n, message_id, from_msisdn, to_msisdn, ts, text, type
+        FROM messages WHERE ${where.join(' AND ')} ORDER BY arrival_tx, arrival LIMIT $${params.push(limit)}::int`;
+      const rows = await sql.unsafe<Row[]>(text, params as never[], { prepare: true });
+      return rows.map((r) => ({ position: `${r.tx}.${r.n}`, message: toMessage(r) }));
+    },
+  };
+}

@@ -1,0 +1,164 @@
+// GET /messages/stream through the real server on port 0 (SPEC: live tail): new messages as events in
+// arrival order, filters, resume without gap or repeat, bad ids, tokens, the cap, a client that stops
+// reading, heartbeats, shutdown. Runs on PostgreSQL too (TEST_ENGINE=postgres, make test-postgres).
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { describe, test } from 'node:test';
+import { getJson, message, postSigned, startApp, waitFor } from '../helpers.ts';
+import { openStream, type SseEvent } from '../sse.ts';
+
+const messageOf = (e: SseEvent): Record<string, unknown> => JSON.parse(e.data) as Record<string, unknown>;
+const idsOf = (events: SseEvent[]): unknown[] => events.map((e) => messageOf(e).message_id);
+
+async function post(url: string, id: string, fields: Record<string, unknown> = {}): Promise<void> {
+  const res = await postSigned(url, message({ message_id: id, ...fields }));
+  assert.equal(res.status, 200, await res.text());
+}
+
+async function metric(url: string, line: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? NaN : Number(found.slice(line.length + 1));
+}
+
+describe('GET /messages/stream', () => {
+  test('new messages only, in arrival order (not ts order), each as /messages shows it; heartbeats; listed by GET /', async (t) => {
+    const app = await startApp(t, { stream: { heartbeatMs: 100 } });
+    await post(app.url, 'before');
+    const stream = await openStream(`${app.url}/messages/stream`);
+    t.after(() => stream.close());
+    assert.equal(stream.status, 200);
+    assert.equal(stream.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.equal(stream.headers.get('cache-control'), 'no-store');
+    await post(app.url, 'late', { ts: '2025-06-01T00:00:00Z', text: '<b>hi</b>' });
+    await post(app.url, 'early', { ts: '2020-01-01T00:00:00Z', text: null });
+    const events = await stream.waitForEvents(2);
+    assert.deepEqual(events.map(messageOf), [
+      { message_id: 'late', from: '+919876543210', to: '+14155550100', ts: '2025-06-01T00:00:00Z', text: '<b>hi</b>' },
+      { message_id: 'early', from: '+919876543210', to: '+14155550100', ts: '2020-01-01T00:00:00Z', text: null },
+    ]);
+    assert.notEqual(events[0]?.id, events[1]?.id);
+    await post(app.url, 'late', { text: 'redelivered' }); // a duplicate is no new message
+    await post(app.url, 'third');
+    assert.deepEqual(idsOf(await stream.waitForEvents(3)), ['late', 'early', 'third']);
+    await waitFor(() => stream.comments.includes('keep-alive'));
+    const index = await getJson(`${app.url}/`);
+    assert.ok((index.body as { endpoints: { path: string }[] }).endpoints.some((e) => e.path === '/messages/stream'));
+    assert.equal(await metric(app.url, 'streams_open'), 1);
+    assert.equal(await metric(app.url, 'stream_events_sent_total'), 3);
+  });
+
+  test('from and q filter as /messages does (Unicode fold); bad filters are 422 the same way', async (t) => {
+    const app = await startApp(t);
+    const stream = await openStream(`${app.url}/messages/stream?from=%2B111&q=STRASSE`);
+    t.after(() => stream.close());
+    await post(app.url, 'other-sender', { from: '+222', text: 'Straße' });
+    await post(app.url, 'other-text', { from: '+111', text: 'road' });
+    await post(app.url, 'match', { from: '+111', text: 'Hauptstraße 5' });
+    assert.deepEqual(idsOf(await stream.waitForEvents(1)), ['match']);
+    for (const query of ['from=a&from=b', `q=${'x'.repeat(5000)}`]) {
+      const list = await getJson(`${app.url}/messages?${query}`);
+      const live = await getJson(`${app.url}/messages/stream?${query}`);
+      assert.equal(live.status, 422);
+      assert.deepEqual(live.body, list.body);
+    }
+    assert.equal(stream.events.length, 1);
+  });
+
+  test('Last-Event-ID (or ?after=) resumes with no gap and no repeat while messages keep arriving', async (t) => {
+    const app = await startApp(t);
+    const first = await openStream(`${app.url}/messages/stream`);
+    const total = 60;
+    const posting = (async () => {
+      for (let i = 0; i < total; i += 1) await post(app.url, `m${String(i).padStart(3, '0')}`);
+    })();
+    const seen: SseEvent[] = [...(await first.waitForEvents(10, 10_000))];
+    first.close();
+    // Twice more, by header and by query, each cut off part-way while messages arrive.
+    const second = await openStream(`${app.url}/messages/stream`, { 'last-event-id': seen.at(-1)?.id ?? '' });
+    seen.push(...(await second.waitForEvents(10, 10_000)));
+    second.close();
+    const third = await openStream(`${app.url}/messages/stream?after=${encodeURIComponent(seen.at(-1)?.id ?? '')}`);
+    t.after(() => third.close());
+    await posting;
+    seen.push(...(await third.waitForEvents(total - 20, 10_000)));
+    assert.deepEqual(idsOf(seen), Array.from({ length: total }, (_, i) => `m${String(i).padStart(3, '0')}`));
+  });
+
+  test('an event id the service did not issue is 422, by header or by query', async (t) => {
+    const app = await startApp(t);
+    await post(app.url, 'one');
+    for (const [headers, query] of [
+      [{ 'last-event-id': 'nonsense' }, ''],
+      [{}, '?after=99999999999'],
+      [{}, '?after=-1'],
+      [{}, '?after=1&after=2'],
+    ] as const) {
+      const res = await fetch(`${app.url}/messages/stream${query}`, { headers });
+      assert.equal(res.status, 422, `${JSON.stringify(headers)} ${query}`);
+      const body = (await res.json()) as { detail: { loc: string[]; type: string }[] };
+      assert.ok(['event_id_invalid', 'duplicate_parameter'].includes(body.detail[0]?.type ?? ''), JSON.stringify(body));
+    }
+  });
+
+  test('read tokens apply as for /messages', async (t) => {
+    const app = await startApp(t, { readTokens: ['reader-token-0123456789'] });
+    assert.equal((await fetch(`${app.url}/messages/stream`)).status, 401);
+    assert.equal((await fetch(`${app.url}/messages/stream`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+    const stream = await openStream(`${app.url}/messages/stream`, { authorization: 'Bearer reader-token-0123456789' });
+    t.after(() => stream.close());
+    assert.equal(stream.status, 200);
+    await post(app.url, 'secret');
+    assert.deepEqual(idsOf(await stream.waitForEvents(1)), ['secret']);
+  });
+
+  test('above the cap new streams get 503 (counted); a closed stream frees its place', async (t) => {
+    const app = await startApp(t, { stream: { maxStreams: 2 } });
+    const a = await openStream(`${app.url}/messages/stream`);
+    const b = await openStream(`${app.url}/messages/stream`);
+    t.after(() => (a.close(), b.close()));
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 2);
+    const refused = await fetch(`${app.url}/messages/stream`);
+    assert.equal(refused.status, 503);
+    assert.ok(refused.headers.get('retry-after'));
+    assert.equal(await metric(app.url, 'stream_clients_dropped_total{reason="over_capacity"}'), 1);
+    a.close();
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 1);
+    const c = await openStream(`${app.url}/messages/stream`);
+    t.after(() => c.close());
+    assert.equal(c.status, 200);
+  });
+
+  test('a client that never reads is disconnected once its socket stays full (counted); others go on', async (t) => {
+    const app = await startApp(t, { stream: { drainMs: 200 } });
+    const { port } = new URL(app.url);
+    const stuck = connect(Number(port), '127.0.0.1');
+    t.after(() => stuck.destroy());
+    stuck.write(`GET /messages/stream HTTP/1.1\r\nHost: x\r\n\r\n`);
+    stuck.pause(); // never reads: the kernel's buffers fill, then the server's
+    const reader = await openStream(`${app.url}/messages/stream`);
+    t.after(() => reader.close());
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 2);
+    const text = 'x'.repeat(4000);
+    let sent = 0;
+    while ((await metric(app.url, 'stream_clients_dropped_total{reason="too_slow"}')) === 0) {
+      assert.ok(sent < 20_000, 'the stuck client was never dropped');
+      await Promise.all(Array.from({ length: 50 }, (_, i) => post(app.url, `bulk-${sent + i}`, { text })));
+      sent += 50;
+    }
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 1);
+    await reader.waitForEvents(sent, 20_000);
+    assert.equal(new Set(idsOf(reader.events)).size, sent);
+  });
+
+  test('shutdown ends every stream at once; the service stops well inside the grace', async (t) => {
+    const app = await startApp(t, { graceMs: 8_000 });
+    const stream = await openStream(`${app.url}/messages/stream`);
+    await post(app.url, 'one');
+    await stream.waitForEvents(1);
+    const started = Date.now();
+    await app.shutdown();
+    await stream.ended;
+    assert.ok(Date.now() - started < 3_000, `shutdown took ${Date.now() - started} ms`);
+  });
+});
