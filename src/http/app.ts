@@ -95,20 +95,8 @@ export function createApp(deps: AppDeps): App {
     { method: 'GET', path: '/stats', handler: guarded(config.readTokens, 'stats', createStatsHandler(store)) },
     ...createInboxRoutes(),
     { method: 'GET', path: '/health/live', handler: live },
-    {
-      method: 'GET',
-      path: '/health/ready',
-      handler: createReadyHandler(readiness),
-    },
-    {
-      method: 'GET',
-      path: '/metrics',
-      handler: guarded(
-        config.metricsTokens,
-        'metrics',
-        createMetricsHandler({ registry, metrics, store, readiness }),
-      ),
-    },
+    { method: 'GET', path: '/health/ready', handler: createReadyHandler(readiness) },
+    { method: 'GET', path: '/metrics', handler: guarded(config.metricsTokens, 'metrics', createMetricsHandler({ registry, metrics, store, readiness })) },
   ];
   const endpoints = routes.map((r) => ({ method: r.method, path: r.path }));
   const index = { name: deps.about.name, version: deps.about.version, docs: '/openapi.json', endpoints };

@@ -79,21 +79,35 @@ export type ServiceMetricsOptions = {
 };
 
 export function createServiceMetrics(registry: Registry, options: ServiceMetricsOptions = {}): ServiceMetrics {
-  const requests = registry.counter('http_requests_total', 'HTTP requests answered, by matched route and status.', [
+  // One group of families a function, registered in this order (the order /metrics lists them in).
+  return {
+    ...httpMetrics(registry),
+    ...ingestMetrics(registry),
+    ...storeMetrics(registry, options),
+    ...exportMetrics(registry),
+    ...streamMetrics(registry),
+  };
+}
+
+function httpMetrics(registry: Registry): Pick<ServiceMetrics, 'httpRequest'> {
+  const requests = registry.counter('http_requests_total', 'HTTP requests answered, by matched route and status.', ['path', 'status']);
+  const duration = registry.histogram('http_request_duration_seconds', 'Time from request start to response written, by matched route.', LATENCY_BUCKETS, [
     'path',
-    'status',
   ]);
-  const duration = registry.histogram(
-    'http_request_duration_seconds',
-    'Time from request start to response written, by matched route.',
-    LATENCY_BUCKETS,
-    ['path'],
-  );
-  const webhook = registry.counter(
-    'webhook_requests_total',
-    'POST /webhook outcomes; source="whatsapp" for POST /webhook/whatsapp.',
-    ['result', 'source'],
-  );
+  return {
+    httpRequest({ path, status, seconds }) {
+      requests.inc({ path, status: String(status) });
+      duration.observe({ path }, seconds);
+    },
+  };
+}
+
+/** What senders and readers are told: webhook outcomes, WhatsApp items and statuses, refused tokens. */
+function ingestMetrics(registry: Registry): Pick<ServiceMetrics, 'webhookResult' | 'whatsappItems' | 'whatsappStatuses' | 'authFailure'> {
+  const webhook = registry.counter('webhook_requests_total', 'POST /webhook outcomes; source="whatsapp" for POST /webhook/whatsapp.', [
+    'result',
+    'source',
+  ]);
   // Every outcome exists from the start, so rate() and alerts work before the first occurrence.
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result }, 0);
   for (const result of WEBHOOK_RESULTS) webhook.inc({ result, source: 'whatsapp' }, 0);
@@ -105,76 +119,11 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
   for (const outcome of WHATSAPP_ITEM_OUTCOMES) whatsappItems.inc({ outcome }, 0);
   const whatsappStatuses = registry.counter('whatsapp_statuses_total', 'Delivery statuses in WhatsApp envelopes (counted, not stored).', ['status']);
   for (const status of WHATSAPP_STATUSES) whatsappStatuses.inc({ status }, 0);
-  const authFailures = registry.counter(
-    'auth_failures_total',
-    'Requests to a token-guarded endpoint refused for a missing or wrong bearer token.',
-    ['endpoint'],
-  );
+  const authFailures = registry.counter('auth_failures_total', 'Requests to a token-guarded endpoint refused for a missing or wrong bearer token.', [
+    'endpoint',
+  ]);
   for (const endpoint of AUTH_ENDPOINTS) authFailures.inc({ endpoint }, 0);
-
-  const batchSize = registry.histogram('store_commit_batch_size', 'Messages written per group-commit transaction.', BATCH_SIZE_BUCKETS);
-  const commitDuration = registry.histogram(
-    'store_commit_duration_seconds',
-    'Time from BEGIN to a durable COMMIT of one group-commit transaction.',
-    COMMIT_BUCKETS,
-  );
-  // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
-  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, pendingInserts: NaN };
-  registry.gauge('service_ready', '1 when the database answers reads, the last readiness check found it writable, a secret is set and no shutdown is under way; else 0.', () =>
-    snapshot.ready ? 1 : 0,
-  );
-  registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);
-  registry.gauge(
-    'store_pending_inserts',
-    'Inserts accepted and waiting for their group commit; grows when the database cannot keep up.',
-    () => snapshot.pendingInserts,
-  );
-  // 0 on SQLite, which has no pool. Busy at the size for long means requests are queueing for a connection.
-  registry.gauge('store_pool_connections_busy', 'PostgreSQL: connections of the pool running a statement (0 without a pool).', () => snapshot.pool?.busy ?? 0);
-  registry.gauge('store_pool_connections', 'PostgreSQL: the most connections the pool opens (0 without a pool).', () => snapshot.pool?.size ?? 0);
-  const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
-  pruned.inc({}, 0);
-  const erased = registry.counter('messages_erased_total', 'Messages deleted by erasure requests (DELETE /messages).', []);
-  const exportsStarted = registry.counter('exports_started_total', 'GET /messages/export responses begun, by format.', ['format']);
-  const exportsFinished = registry.counter(
-    'exports_finished_total',
-    'GET /messages/export responses ended, by format and how: complete, disconnected (the client left first) or failed.',
-    ['format', 'end'],
-  );
-  for (const format of EXPORT_FORMATS) {
-    exportsStarted.inc({ format }, 0);
-    for (const end of EXPORT_ENDS) exportsFinished.inc({ format, end }, 0);
-  }
-  const path = options.databasePath;
-  registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
-    path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
-  );
-
-  let streamsOpen = 0;
-  registry.gauge('streams_open', 'GET /messages/stream connections open now.', () => streamsOpen);
-  const streamEvents = registry.counter('stream_events_sent_total', 'Messages sent as events to GET /messages/stream clients.', []);
-  streamEvents.inc({}, 0);
-  const streamDropped = registry.counter(
-    'stream_clients_dropped_total',
-    'Stream clients cut off for not reading (too_slow) or refused with 503 above the cap on streams (over_capacity).',
-    ['reason'],
-  );
-  for (const reason of STREAM_DROP_REASONS) streamDropped.inc({ reason }, 0);
-
   return {
-    streamsOpen(delta) {
-      streamsOpen += delta;
-    },
-    streamEvents(n) {
-      streamEvents.inc({}, n);
-    },
-    streamDropped(reason) {
-      streamDropped.inc({ reason });
-    },
-    httpRequest({ path, status, seconds }) {
-      requests.inc({ path, status: String(status) });
-      duration.observe({ path }, seconds);
-    },
     webhookResult(result, source) {
       webhook.inc(source === undefined ? { result } : { result, source });
     },
@@ -187,6 +136,31 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     authFailure(endpoint) {
       authFailures.inc({ endpoint });
     },
+  };
+}
+
+/** The database: group commits, what a scrape reads of it, retention, erasure, the file's size. */
+function storeMetrics(registry: Registry, options: ServiceMetricsOptions): Pick<ServiceMetrics, 'commit' | 'pruned' | 'erased' | 'scraped'> {
+  const batchSize = registry.histogram('store_commit_batch_size', 'Messages written per group-commit transaction.', BATCH_SIZE_BUCKETS);
+  const commitDuration = registry.histogram('store_commit_duration_seconds', 'Time from BEGIN to a durable COMMIT of one group-commit transaction.', COMMIT_BUCKETS);
+  // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
+  let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, pendingInserts: NaN };
+  registry.gauge('service_ready', '1 when the database answers reads, the last readiness check found it writable, a secret is set and no shutdown is under way; else 0.', () =>
+    snapshot.ready ? 1 : 0,
+  );
+  registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);
+  registry.gauge('store_pending_inserts', 'Inserts accepted and waiting for their group commit; grows when the database cannot keep up.', () => snapshot.pendingInserts);
+  // 0 on SQLite, which has no pool. Busy at the size for long means requests are queueing for a connection.
+  registry.gauge('store_pool_connections_busy', 'PostgreSQL: connections of the pool running a statement (0 without a pool).', () => snapshot.pool?.busy ?? 0);
+  registry.gauge('store_pool_connections', 'PostgreSQL: the most connections the pool opens (0 without a pool).', () => snapshot.pool?.size ?? 0);
+  const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
+  pruned.inc({}, 0);
+  const erased = registry.counter('messages_erased_total', 'Messages deleted by erasure requests (DELETE /messages).', []);
+  const path = options.databasePath;
+  registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
+    path === undefined || path === ':memory:' ? 0 : fileSize(path) + fileSize(`${path}-wal`),
+  );
+  return {
     commit(rows, seconds) {
       batchSize.observe({}, rows);
       commitDuration.observe({}, seconds);
@@ -197,14 +171,53 @@ export function createServiceMetrics(registry: Registry, options: ServiceMetrics
     erased(rows) {
       erased.inc({}, rows);
     },
-    exportStarted(format) {
-      exportsStarted.inc({ format });
-    },
-    exportFinished(format, end) {
-      exportsFinished.inc({ format, end });
-    },
     scraped(next) {
       snapshot = next;
+    },
+  };
+}
+
+function exportMetrics(registry: Registry): Pick<ServiceMetrics, 'exportStarted' | 'exportFinished'> {
+  const started = registry.counter('exports_started_total', 'GET /messages/export responses begun, by format.', ['format']);
+  const finished = registry.counter(
+    'exports_finished_total',
+    'GET /messages/export responses ended, by format and how: complete, disconnected (the client left first) or failed.',
+    ['format', 'end'],
+  );
+  for (const format of EXPORT_FORMATS) {
+    started.inc({ format }, 0);
+    for (const end of EXPORT_ENDS) finished.inc({ format, end }, 0);
+  }
+  return {
+    exportStarted(format) {
+      started.inc({ format });
+    },
+    exportFinished(format, end) {
+      finished.inc({ format, end });
+    },
+  };
+}
+
+function streamMetrics(registry: Registry): Pick<ServiceMetrics, 'streamsOpen' | 'streamEvents' | 'streamDropped'> {
+  let open = 0;
+  registry.gauge('streams_open', 'GET /messages/stream connections open now.', () => open);
+  const events = registry.counter('stream_events_sent_total', 'Messages sent as events to GET /messages/stream clients.', []);
+  events.inc({}, 0);
+  const dropped = registry.counter(
+    'stream_clients_dropped_total',
+    'Stream clients cut off for not reading (too_slow) or refused with 503 above the cap on streams (over_capacity).',
+    ['reason'],
+  );
+  for (const reason of STREAM_DROP_REASONS) dropped.inc({ reason }, 0);
+  return {
+    streamsOpen(delta) {
+      open += delta;
+    },
+    streamEvents(n) {
+      events.inc({}, n);
+    },
+    streamDropped(reason) {
+      dropped.inc({ reason });
     },
   };
 }

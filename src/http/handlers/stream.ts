@@ -35,7 +35,47 @@ export function createStreamRoute(store: Store, metrics: ServiceMetrics, options
   const open = new Set<Open>();
   let closing = false;
 
-  const follow = (start: string, filter: ArrivalFilter) => async (sink: Sink): Promise<void> => {
+  return {
+    async handler(req) {
+      const parsed = parseListQuery(onlyFilters(req.query));
+      if (!parsed.ok) return json(422, { detail: parsed.errors });
+      const { from, q } = parsed.value;
+      const filter: ArrivalFilter = { ...(from !== undefined && { from }), ...(q !== undefined && { q }) };
+      if (closing) return json(503, { detail: 'shutting down' }, { headers: { 'retry-after': '1' } });
+      if (open.size >= maxStreams) {
+        metrics.streamDropped('over_capacity');
+        return json(503, { detail: 'too many streams open; retry later' }, { headers: { 'retry-after': '5' } });
+      }
+      // An EventSource that reconnects sends Last-Event-ID; it wins over the `after` of the URL it reuses.
+      const header = req.headers['last-event-id'];
+      const given = typeof header === 'string' && header.trim() !== '' ? { id: header.trim(), loc: ['header', 'last-event-id'] } : eventIdParam(req.query);
+      if (given !== null && 'errors' in given) return json(422, { detail: given.errors });
+      if (given !== null && !(await store.arrivalIssued(given.id))) {
+        return json(422, { detail: [{ loc: given.loc, msg: 'Unknown event id: pass the id of an event this service sent', type: 'event_id_invalid' }] });
+      }
+      const start = given?.id ?? (await store.arrivalHead());
+      return {
+        status: 200,
+        body: null,
+        contentType: 'text/event-stream; charset=utf-8',
+        // Proxies that buffer (nginx) pass the events on at once.
+        headers: { 'x-accel-buffering': 'no' },
+        events: { drainMs, produce: follow({ store, metrics, open, heartbeatMs }, start, filter) },
+      };
+    },
+    closeAll() {
+      closing = true;
+      for (const stream of open) stream.stop();
+    },
+  };
+}
+
+/** What a stream reads from and reports to. */
+type Follow = { store: Store; metrics: ServiceMetrics; open: Set<Open>; heartbeatMs: number };
+
+/** One stream: the events after `start`, as the store reports new rows, until the client or shutdown ends it. */
+function follow({ store, metrics, open, heartbeatMs }: Follow, start: string, filter: ArrivalFilter) {
+  return async (sink: Sink): Promise<void> => {
     let position = start;
     let due = true; // read at once: rows may have come since the start was taken
     let beat = false;
@@ -83,40 +123,6 @@ export function createStreamRoute(store: Store, metrics: ServiceMetrics, options
       open.delete(stream);
       metrics.streamsOpen(-1);
     }
-  };
-
-  return {
-    async handler(req) {
-      const parsed = parseListQuery(onlyFilters(req.query));
-      if (!parsed.ok) return json(422, { detail: parsed.errors });
-      const { from, q } = parsed.value;
-      const filter: ArrivalFilter = { ...(from !== undefined && { from }), ...(q !== undefined && { q }) };
-      if (closing) return json(503, { detail: 'shutting down' }, { headers: { 'retry-after': '1' } });
-      if (open.size >= maxStreams) {
-        metrics.streamDropped('over_capacity');
-        return json(503, { detail: 'too many streams open; retry later' }, { headers: { 'retry-after': '5' } });
-      }
-      // An EventSource that reconnects sends Last-Event-ID; it wins over the `after` of the URL it reuses.
-      const header = req.headers['last-event-id'];
-      const given = typeof header === 'string' && header.trim() !== '' ? { id: header.trim(), loc: ['header', 'last-event-id'] } : eventIdParam(req.query);
-      if (given !== null && 'errors' in given) return json(422, { detail: given.errors });
-      if (given !== null && !(await store.arrivalIssued(given.id))) {
-        return json(422, { detail: [{ loc: given.loc, msg: 'Unknown event id: pass the id of an event this service sent', type: 'event_id_invalid' }] });
-      }
-      const start = given?.id ?? (await store.arrivalHead());
-      return {
-        status: 200,
-        body: null,
-        contentType: 'text/event-stream; charset=utf-8',
-        // Proxies that buffer (nginx) pass the events on at once.
-        headers: { 'x-accel-buffering': 'no' },
-        events: { drainMs, produce: follow(start, filter) },
-      };
-    },
-    closeAll() {
-      closing = true;
-      for (const stream of open) stream.stop();
-    },
   };
 }
 
