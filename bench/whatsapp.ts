@@ -54,7 +54,8 @@ export async function whatsappPhase<S extends Service>(deps: WhatsAppBenchDeps<S
   const { dataDir, connections, seconds } = deps;
   const warm = envelopes(join(dataDir, 'wa-warm.txt'), 5_000, 1, 'wa-warm');
   const single = envelopes(join(dataDir, 'wa-single.txt'), ENVELOPES, 1, 'wa1');
-  const batch = envelopes(join(dataDir, 'wa-batch.txt'), ENVELOPES / BATCH, BATCH, 'wa10');
+  // Enough envelopes of ten for every round at up to 2,500 a second, so each request stores new messages.
+  const batch = envelopes(join(dataDir, 'wa-batch.txt'), Math.max(ENVELOPES / BATCH, seconds * 2_500 * ROUNDS), BATCH, 'wa10');
   const plain = deps.bodies('wa-webhook', ENVELOPES, 'wa-plain');
   const plainWarm = deps.bodies('wa-webhook-warm', 5_000, 'wa-plain-warm');
 
@@ -166,6 +167,7 @@ function cpuUs(pid: number | undefined): { main: number; all: number } {
 function rest(file: string, skip: number): string {
   if (skip === 0) return file;
   const lines = readFileSync(file, 'utf8').split('\n');
+  if (skip >= lines.length) throw new Error(`${file}: all ${lines.length} requests were sent in earlier rounds; make the file longer`);
   const out = `${file}.${skip}`;
   writeFileSync(out, lines.slice(skip).join('\n'));
   return out;
