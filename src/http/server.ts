@@ -258,14 +258,7 @@ function headersOf(reply: Reply, contentType: string, requestId: string, close: 
  */
 function sendEvents(res: ServerResponse, reply: Reply, events: StreamedBody, requestId: string, onError: (err: unknown) => void): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(reply.status, {
-    'content-type': reply.contentType ?? 'text/plain; charset=utf-8',
-    'x-request-id': requestId,
-    'x-content-type-options': 'nosniff',
-    'cache-control': 'no-store',
-    connection: 'close',
-    ...reply.headers,
-  });
+  res.writeHead(reply.status, headersOf(reply, reply.contentType ?? 'text/plain; charset=utf-8', requestId, true));
   res.flushHeaders();
   const gone = new AbortController();
   res.once('close', () => gone.abort());

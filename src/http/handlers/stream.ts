@@ -2,10 +2,11 @@
 // with the store's opaque position as its `id`, so a client resumes with Last-Event-ID without gap or
 // repeat. Each stream reads from the store at its own position when the store says rows may have
 // arrived; the server (server.ts, sendEvents) bounds what a client that stops reading can hold.
+import { messageJson } from '../../domain/export-query.ts';
 import { parseListQuery } from '../../domain/list-query.ts';
 import type { FieldError } from '../../domain/validation.ts';
 import type { ServiceMetrics } from '../../observability/service-metrics.ts';
-import type { ArrivalFilter, Message, Store } from '../../store/store.ts';
+import type { ArrivalFilter, Store } from '../../store/store.ts';
 import type { Req } from '../request.ts';
 import { json, type Reply, type Sink } from '../response.ts';
 
@@ -112,7 +113,7 @@ function follow({ store, metrics, open, heartbeatMs }: Follow, start: string, fi
           continue;
         }
         if (batch.length === 0) continue;
-        if (!(await send(batch.map((a) => `id: ${a.position}\ndata: ${JSON.stringify(wire(a.message))}\n\n`).join('')))) break;
+        if (!(await send(batch.map((a) => `id: ${a.position}\ndata: ${JSON.stringify(messageJson(a.message))}\n\n`).join('')))) break;
         metrics.streamEvents(batch.length);
         position = batch.at(-1)?.position ?? position;
         if (batch.length === EVENTS_PER_READ) due = true;
@@ -124,11 +125,6 @@ function follow({ store, metrics, open, heartbeatMs }: Follow, start: string, fi
       metrics.streamsOpen(-1);
     }
   };
-}
-
-/** The message as GET /messages shows it (SPEC: `type` only for a message that has one). */
-function wire(m: Message): Record<string, unknown> {
-  return { message_id: m.messageId, from: m.from, to: m.to, ts: m.ts, text: m.text, ...(m.type !== undefined && { type: m.type }) };
 }
 
 /** `from` and `q`, checked as GET /messages checks them; its other parameters mean nothing here. */

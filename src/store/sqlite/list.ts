@@ -122,7 +122,7 @@ function where(conditions: string[]): string {
 }
 
 /** Statements prepared once per SQL text; one parameter object serves every shape, each taking the names it uses. */
-function statementCache(db: DatabaseSync): (sql: string) => StatementSync {
+export function statementCache(db: DatabaseSync): (sql: string) => StatementSync {
   const statements = new Map<string, StatementSync>();
   return (sql) => {
     let statement = statements.get(sql);

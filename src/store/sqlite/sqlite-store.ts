@@ -8,7 +8,7 @@ import { createArrivalWatch, type ArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
 import { storeUnavailable, type Arrival, type ArrivalFilter, type EraseTarget, type ListPosition, type Message, type Stats, type Store } from '../store.ts';
 import { describe, errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
-import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, toMessage, type ListThresholds } from './list.ts';
+import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, statementCache, toMessage, type ListThresholds } from './list.ts';
 import { migrate, registerFold, type OnEvent } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
@@ -171,20 +171,15 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
 /** The live tail's reads: positions come from arrival_seq, one writer at a time, so they become visible in order. */
 function createTail(db: DatabaseSync): { head(): string; after(position: string, filter: ArrivalFilter, limit: number): Arrival[] } {
   const headStmt = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
-  const statements = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+  const prepare = statementCache(db);
   return {
     head: () => String((headStmt.get() as Row | undefined)?.last ?? 0),
     after(position, filter, limit) {
       const where = ['arrival > :after', ...(filter.from === undefined ? [] : ['from_msisdn = :from']), ...(filter.q === undefined ? [] : [MATCH_ANY])];
       const sql = `SELECT arrival, message_id, from_msisdn, to_msisdn, ts, text, type FROM messages INDEXED BY idx_messages_arrival
         WHERE ${where.join(' AND ')} ORDER BY arrival LIMIT :limit`;
-      let statement = statements.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
-        statements.set(sql, statement);
-      }
       const params = { after: Number(position), limit, ...(filter.from !== undefined && { from: filter.from }), ...(filter.q !== undefined && { folded: fold(filter.q) }) };
-      return (statement.all(params) as Row[]).map((r) => ({ position: String(r.arrival), message: toMessage(r as Parameters<typeof toMessage>[0]) }));
+      return (prepare(sql).all(params) as Row[]).map((r) => ({ position: String(r.arrival), message: toMessage(r as Parameters<typeof toMessage>[0]) }));
     },
   };
 }
