@@ -10,6 +10,7 @@ import { filters, toMessage, type Param } from './list.ts';
 /** A position this engine issues: transaction id, a dot, sequence number. */
 const POSITION = /^(0|[1-9][0-9]{0,19})\.(0|[1-9][0-9]{0,18})$/;
 const HORIZON = 'arrival_tx < pg_snapshot_xmin(pg_current_snapshot())';
+const COLUMNS = 'arrival_tx::text AS tx, arrival::text AS n, message_id, from_msisdn, to_msisdn, ts, text, type';
 
 type Row = { tx: string; n: string; message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
 
@@ -20,14 +21,14 @@ export type Tail = {
 };
 
 export function createTail(sql: Sql): Tail {
-  const head = async (): Promise<string> => {
-    const [row] = await sql<{ tx: string; n: string }[]>`
-      SELECT arrival_tx::text AS tx, arrival::text AS n FROM messages WHERE arrival_tx < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY arrival_tx DESC, arrival DESC LIMIT 1`;
-    return row === undefined ? '0.0' : `${row.tx}.${row.n}`;
-  };
+  const read = (where: string[], params: Param[], order: string, limit: number): Promise<Row[]> =>
+    sql.unsafe<Row[]>(`SELECT ${COLUMNS} FROM messages WHERE ${[...where, HORIZON].join(' AND ')}
+      ORDER BY arrival_tx ${order}, arrival ${order} LIMIT $${params.push(limit)}::int`, params as never[], { prepare: true });
   return {
-    head,
+    async head() {
+      const [row] = await read([], [], 'DESC', 1);
+      return row === undefined ? '0.0' : `${row.tx}.${row.n}`;
+    },
     async issued(position) {
       const m = POSITION.exec(position);
       if (m === null || BigInt(m[1] ?? '') >= 2n ** 64n) return false;
@@ -39,11 +40,8 @@ export function createTail(sql: Sql): Tail {
     async after(position, filter, limit) {
       const [tx = '0', n = '0'] = position.split('.');
       const params: Param[] = [tx, n];
-      const where = ['(arrival_tx, arrival) > ($1::xid8, $2::bigint)', HORIZON, ...filters(filter, params).where];
-      const text = `SELECT arrival_tx::text AS tx, arrival::text AS n, message_id, from_msisdn, to_msisdn, ts, text, type
-        FROM messages WHERE ${where.join(' AND ')} ORDER BY arrival_tx, arrival LIMIT $${params.push(limit)}::int`;
-      const rows = await sql.unsafe<Row[]>(text, params as never[], { prepare: true });
-      return rows.map((r) => ({ position: `${r.tx}.${r.n}`, message: toMessage(r) }));
+      const where = ['(arrival_tx, arrival) > ($1::xid8, $2::bigint)', ...filters(filter, params).where];
+      return (await read(where, params, 'ASC', limit)).map((r) => ({ position: `${r.tx}.${r.n}`, message: toMessage(r) }));
     },
   };
 }

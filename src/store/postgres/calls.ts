@@ -1,67 +1,28 @@
-// Every call the PostgreSQL store makes to the server goes through here: counted (pool use), refused at
-// once when too many wait, bounded by a deadline, its errors translated (errors.ts: 503 or 500), and held
-// back while the server cannot be reached.
+// Every call the PostgreSQL store makes goes through here: counted (the pool's use), refused at once when
+// too many wait, bounded by a deadline, and its error mapped: trouble that may pass becomes
+// storeUnavailable (503 with Retry-After), anything else passes as it is (500).
 import { storeUnavailable } from '../store.ts';
-import { isUnreachable, translate } from './errors.ts';
 
 /** Requests waiting for a connection beyond this are refused at once (503) rather than queued for ever. */
-export const MAX_WAITING = 500;
+const MAX_WAITING = 500;
 
-export type CallOptions = {
-  /** A readiness ping: tries the server even while other calls are held back. */
-  probe?: boolean;
-  /** Refused (503) when the server has not answered by then; the statement may still finish. */
-  deadlineMs?: number;
-};
+// By SQLSTATE, never by message text: connection exception (08), insufficient resources (53), the server
+// stopping, crashing or starting (57P0x), our statement_timeout (57014) or lock_timeout (55P03),
+// serialization failure, deadlock, a read-only server after a failover (25006), an I/O error there.
+const TRANSIENT_STATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[123]|57014|55P03|40001|40P01|25006|58030)$/;
+// Socket errors and the driver's own. ENOTFOUND too: a Kubernetes Service resolves only once it has endpoints.
+const TRANSIENT_CODE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|CONNECT_TIMEOUT|CONNECTION_(CLOSED|DESTROYED))$/;
 
-export type Calls = {
-  run<T>(fn: () => Promise<T>, options?: CallOptions): Promise<T>;
-  /** Calls under way (on a connection or waiting for one). */
-  active(): number;
-  /** Refuses every later call. */
-  close(): void;
-};
+const codeOf = (err: unknown): string => (typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '');
 
-export function createCalls(poolSize: number): Calls {
-  let active = 0;
-  let closed = false;
-  // While the server cannot be reached, calls do not queue in the driver for its reconnects: one call at a
-  // time (or a readiness ping) tries the server, and the calls arriving meanwhile wait for its outcome
-  // (bounded by its deadline): refused at once (503) if it failed, sent if it got through.
-  let unreachable = false;
-  let trial: Promise<boolean> | null = null;
+export function isTransient(err: unknown): boolean {
+  return TRANSIENT_STATE.test(codeOf(err)) || TRANSIENT_CODE.test(codeOf(err));
+}
 
-  const run = async <T>(fn: () => Promise<T>, { probe = false, deadlineMs }: CallOptions = {}): Promise<T> => {
-    if (closed) throw new Error('store is closed');
-    if (active >= poolSize + MAX_WAITING) throw storeUnavailable('PostgreSQL pool saturated: too many requests waiting');
-    let settle: ((ok: boolean) => void) | null = null;
-    if (unreachable && !probe) {
-      if (trial !== null) {
-        if (!(await trial)) throw storeUnavailable('PostgreSQL unreachable: retrying');
-      } else {
-        trial = new Promise<boolean>((resolve) => (settle = resolve));
-      }
-    }
-    active += 1;
-    let ok = false;
-    try {
-      const value = await (deadlineMs === undefined ? fn() : withDeadline(deadlineMs, fn()));
-      unreachable = false;
-      ok = true;
-      return value;
-    } catch (err) {
-      if (isUnreachable(err)) unreachable = true;
-      else ok = true; // the server answered, with an error of its own
-      throw translate(err);
-    } finally {
-      active -= 1;
-      if (settle !== null) {
-        trial = null;
-        (settle as (ok: boolean) => void)(ok);
-      }
-    }
-  };
-  return { run, active: () => active, close: () => void (closed = true) };
+/** The error a caller sees. */
+export function translate(err: unknown): unknown {
+  if (!isTransient(err)) return err;
+  return storeUnavailable(`PostgreSQL unavailable (${codeOf(err)}): ${err instanceof Error ? err.message : String(err)}`, err);
 }
 
 /** The call's answer, or a 503 once `ms` passes without one (the statement may still finish). */
@@ -71,4 +32,30 @@ export function withDeadline<T>(ms: number, call: PromiseLike<T>, what = 'Postgr
     timer = setTimeout(() => reject(storeUnavailable(`${what} within ${ms} ms`)), ms);
   });
   return Promise.race([Promise.resolve(call), late]).finally(() => clearTimeout(timer));
+}
+
+export type Calls = {
+  run<T>(fn: () => Promise<T>, deadlineMs?: number): Promise<T>;
+  /** Calls under way (on a connection or waiting for one). */
+  active(): number;
+  /** Refuses every later call. */
+  close(): void;
+};
+
+export function createCalls(poolSize: number): Calls {
+  let active = 0;
+  let closed = false;
+  const run = async <T>(fn: () => Promise<T>, deadlineMs?: number): Promise<T> => {
+    if (closed) throw new Error('store is closed');
+    if (active >= poolSize + MAX_WAITING) throw storeUnavailable('PostgreSQL pool saturated: too many requests waiting');
+    active += 1;
+    try {
+      return await (deadlineMs === undefined ? fn() : withDeadline(deadlineMs, fn()));
+    } catch (err) {
+      throw translate(err);
+    } finally {
+      active -= 1;
+    }
+  };
+  return { run, active: () => active, close: () => void (closed = true) };
 }

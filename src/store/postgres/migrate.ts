@@ -1,27 +1,24 @@
-// Brings the database to the current schema at start (schema.ts): SCHEMA on a new database, or each
-// named upgrade past its version, once. Several replicas may start at once: each takes the same
-// transaction-scoped advisory lock first, so one migrates while the others wait, then find it done.
+// Brings the database to the current schema at start (schema.ts): SCHEMA on a new database, or each named
+// upgrade past its version, once. Replicas starting at once each take the same transaction-scoped
+// advisory lock first, so one migrates while the others wait, then find it done.
 import type { Sql, TransactionSql } from 'postgres';
 import { SCHEMA, SCHEMA_VERSION, UPGRADES } from './schema.ts';
 import { refold } from './text.ts';
-
-export const MIGRATION_LOCK = 0x6c79_6601;
 
 export type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
 
 /** Resolves with the schema version in the database; throws if it is newer than this build knows. */
 export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Promise<number> {
   return sql.begin(async (tx) => {
-    // A large table's upgrade may take minutes: no statement timeout for the migration itself.
+    // A large table's upgrade may take minutes, and a replica waits for another's: no timeouts here.
     await tx`SET LOCAL statement_timeout = 0`;
     await tx`SET LOCAL lock_timeout = 0`;
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx`SELECT pg_advisory_xact_lock(${0x6c79_6601})`;
     const [found] = await tx<{ exists: boolean }[]>`SELECT to_regclass('schema_version') IS NOT NULL AS exists`;
-    if (found?.exists !== true) {
-      await tx.unsafe(SCHEMA).simple();
-      return SCHEMA_VERSION;
-    }
-    const version = await versionOf(tx);
+    if (found?.exists !== true) await tx.unsafe(SCHEMA).simple();
+    const [row] = await tx<{ version: number }[]>`SELECT version FROM schema_version`;
+    if (row === undefined) throw new Error('schema_version is empty');
+    const { version } = row;
     if (version > SCHEMA_VERSION) {
       throw new Error(`the database's schema (version ${version}) is newer than this build's (${SCHEMA_VERSION}): run the newer build`);
     }
@@ -30,24 +27,16 @@ export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Prom
       await upgrade.run(tx, () => refoldAll(tx, onProgress));
       await tx`UPDATE schema_version SET version = ${upgrade.version}`;
     }
-    return versionOf(tx);
+    return SCHEMA_VERSION;
   });
 }
 
-async function versionOf(tx: TransactionSql): Promise<number> {
-  const [row] = await tx<{ version: number }[]>`SELECT version FROM schema_version`;
-  if (row === undefined) throw new Error('schema_version is empty');
-  return row.version;
-}
-
-/** Folds every text that has no folded copy, in batches, with a progress line each. */
+/** Folds every text that has no folded copy, in batches, with a progress line each on a large table. */
 async function refoldAll(tx: TransactionSql, onProgress: OnProgress): Promise<void> {
   const [count] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM messages WHERE text IS NOT NULL AND text_folded IS NULL`;
   const rows = Number(count?.n ?? 0);
-  for (let done = 0; ; ) {
-    const n = await refold(tx, 10_000);
-    if (n === 0) return;
-    done += n;
-    if (rows > 10_000) onProgress('folding texts for search', { rows_done: done, rows });
+  for (let done = 0, n = 1; n > 0; done += n) {
+    n = await refold(tx, 10_000);
+    if (rows > 10_000 && n > 0) onProgress('folding texts for search', { rows_done: done + n, rows });
   }
 }

@@ -1,49 +1,24 @@
-// The Store on PostgreSQL, for several replicas of the service behind a load balancer. A bounded pool of
-// connections, every statement under a timeout, every call through one gate (calls.ts: pool use,
-// deadline, errors that may pass become storeUnavailable, 503s), group commit for inserts (writer.ts),
-// /stats from counters that inserts append to rather than update (stats.ts), and the schema migrated at
-// start under an advisory lock (migrate.ts).
+// The Store on PostgreSQL, for several replicas of the service behind a load balancer: a bounded pool,
+// every statement under a timeout and every call through one gate (calls.ts), group commit for inserts
+// (writer.ts), /stats from counters that inserts append to (stats.ts), the schema migrated at start.
 import type { Sql } from 'postgres';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import type { ListPosition, Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
-import { createCalls, type Calls } from './calls.ts';
+import { createCalls, isTransient, translate } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
-import { isTransient, translate } from './errors.ts';
 import { createLister, createScanner } from './list.ts';
 import { migrate } from './migrate.ts';
 import { createStatsReader, foldDeltas } from './stats.ts';
 import { escapeNul } from './text.ts';
 import { createWriter } from './writer.ts';
 
-/** Connections per replica: a few replicas stay well inside PostgreSQL's default max_connections (100). */
-export const POOL_SIZE = 10;
-/** The longest any statement may run; a slow query cannot hold a connection longer (then 503). */
-export const STATEMENT_TIMEOUT_MS = 5_000;
-/** How long a statement may wait for a row or table lock before it gives up (then 503). */
-export const LOCK_TIMEOUT_MS = 2_000;
-/**
- * A call the server has not answered by then is refused (503) rather than left to hold its request: the
- * statement timeout plus a margin, for a server that stopped answering at all.
- */
-export const CALL_DEADLINE_MS = STATEMENT_TIMEOUT_MS + 1_000;
-/** The most the driver waits before reconnecting to a server that went away (its default grows to 20 s). */
-export const RECONNECT_MAX_S = 0.5;
-/** Connecting (TCP, TLS, authentication) gives up after this many seconds. */
-export const CONNECT_TIMEOUT_S = 5;
-/** Readiness answers within this, whatever the server does. */
-export const PING_TIMEOUT_MS = 2_000;
-/** At start, a server that does not answer yet is retried for this long before the start fails. */
-export const STARTUP_WAIT_MS = 30_000;
-/** How often a replica tries to fold the stats deltas (only one replica folds at a time). */
-export const FOLD_INTERVAL_MS = 500;
+/** The longest any statement may run: a slow query cannot hold a connection longer (then 503). */
+const STATEMENT_TIMEOUT_MS = 5_000;
+/** A call not answered by then is refused (503): for a server that stopped answering at all. */
+const CALL_DEADLINE_MS = STATEMENT_TIMEOUT_MS + 1_000;
 /** Rows an erasure deletes per statement: each commits on its own, so inserts and reads never wait long. */
-export const ERASE_BATCH = 1_000;
-/**
- * How often an open stream asks for rows other replicas committed (one indexed query per replica,
- * only while a stream is open): SPEC wants them on every replica's streams within a second.
- */
-export const ARRIVAL_POLL_MS = 250;
+const ERASE_BATCH = 1_000;
 
 export type PostgresStoreOptions = {
   url: string;
@@ -52,34 +27,41 @@ export type PostgresStoreOptions = {
   clock?: () => Date;
   onCommit?: (rows: number, seconds: number) => void;
   onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR') => void;
+  /** Connections per replica: a few replicas stay well inside PostgreSQL's default max_connections (100). */
   poolSize?: number;
-  startupWaitMs?: number;
 };
 
 export type PostgresStore = Store & { ready: Promise<void> };
 
 export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
-  const poolSize = options.poolSize ?? POOL_SIZE;
-  const sql = connect(options, poolSize);
+  const poolSize = options.poolSize ?? 10;
+  const sql = connect(options.driver, options.url, poolSize);
   const calls = createCalls(poolSize);
-  const bounded = { deadlineMs: CALL_DEADLINE_MS };
+  const bounded = <T>(fn: () => Promise<T>): Promise<T> => calls.run(fn, CALL_DEADLINE_MS);
   const tail = createTail(sql);
-  const watch = createArrivalWatch(() => calls.run(tail.head, bounded), ARRIVAL_POLL_MS);
-  const writer = createWriter({
-    sql,
-    clock: options.clock ?? (() => new Date()),
-    deadlineMs: CALL_DEADLINE_MS,
-    onCommit(rows, seconds) {
-      options.onCommit?.(rows, seconds);
-      watch.notify();
-    },
+  // SPEC: rows other replicas commit reach this replica's streams within a second.
+  const watch = createArrivalWatch(() => bounded(tail.head), 250);
+  const writer = createWriter(sql, options.clock ?? (() => new Date()), CALL_DEADLINE_MS, (rows, seconds) => {
+    options.onCommit?.(rows, seconds);
+    watch.notify();
   });
-  const list = createLister(sql);
-  const stats = createStatsReader(sql);
+  const [list, stats, scanPage] = [createLister(sql), createStatsReader(sql), createScanner(sql)];
+  // Every replica tries to fold the stats deltas twice a second (stats.ts: one at a time does); a
+  // failure is said once per spell of trouble.
+  let failing = false;
+  const fold = (): Promise<void> =>
+    calls.run(() => foldDeltas(sql)).then(
+      () => void (failing = false),
+      (err: unknown) => {
+        if (!failing) options.onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
+        failing = true;
+      },
+    );
   let closing = false;
-  let folding: { stop(): Promise<void> } | null = null;
+  let folding: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
   const ready = startUp(sql, options).then(() => {
-    if (!closing) folding = foldInBackground(sql, calls, options);
+    if (!closing) timer = setInterval(() => (folding = fold()), 500).unref();
   });
   ready.catch(() => {}); // whoever awaits `ready` still sees the failure
 
@@ -91,149 +73,94 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return outcome;
     },
     insertMany: (messages) => calls.run(() => writer.add(messages)),
-    list: (query) => calls.run(() => list(query), bounded),
-    stats: (top) => calls.run(() => stats(top), bounded),
-    ping: () =>
-      calls.run(
-        async () => {
-          await ready;
-          await sql`SELECT version FROM schema_version`;
-        },
-        { probe: true, deadlineMs: PING_TIMEOUT_MS },
-      ),
+    list: (query) => bounded(() => list(query)),
+    stats: (top) => bounded(() => stats(top)),
+    ping: () => calls.run(async () => void (await ready, await sql`SELECT version FROM schema_version`), 2_000),
     prune: (before, limit) =>
-      calls.run(async () => {
-        // SKIP LOCKED: replicas pruning at once take different rows instead of waiting on each other.
-        const result = await sql`
-          DELETE FROM messages WHERE message_id IN (
-            SELECT message_id FROM messages WHERE created_at < ${before} ORDER BY created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)`;
-        return result.count;
-      }),
-    ...erasureAndScan(sql, calls),
-    arrivalHead: () => calls.run(tail.head, bounded),
-    arrivalIssued: (position) => calls.run(() => tail.issued(position), bounded),
-    arrivals: (position, filter, limit) => calls.run(() => tail.after(position, filter, limit), bounded),
-    watchArrivals: watch.watch,
-    load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
-    async close() {
-      if (closing) throw new Error('store is closed');
-      closing = true;
-      await ready.catch(() => {});
-      await writer.drain();
-      await (folding as { stop(): Promise<void> } | null)?.stop();
-      calls.close();
-      await sql.end({ timeout: 5 });
-    },
-  };
-}
-
-/** erase (batches, each its own transaction) and scan (a page a statement), through the calls' gate. */
-function erasureAndScan(sql: Sql, calls: Calls): Pick<Store, 'erase' | 'scan'> {
-  const bounded = { deadlineMs: CALL_DEADLINE_MS };
-  const scanPage = createScanner(sql);
-  return {
+      // SKIP LOCKED: replicas pruning at once take different rows instead of waiting on each other.
+      bounded(async () => (await sql`DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages
+        WHERE created_at < ${before} ORDER BY created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)`).count),
     async erase(target) {
-      if ('messageId' in target) {
-        return calls.run(async () => (await sql`DELETE FROM messages WHERE message_id = ${escapeNul(target.messageId)}`).count, bounded);
-      }
       // Batch by batch, each its own transaction: a crash part-way leaves the rest for a repeat to erase.
-      let deleted = 0;
-      for (;;) {
-        const batch = await calls.run(async () => {
-          const result = await sql`
-            DELETE FROM messages WHERE message_id IN (
-              SELECT message_id FROM messages WHERE from_msisdn = ${target.from} LIMIT ${ERASE_BATCH})`;
-          return result.count;
-        }, bounded);
+      const which = 'messageId' in target ? sql`message_id = ${escapeNul(target.messageId)}` : sql`from_msisdn = ${target.from}`;
+      for (let deleted = 0; ; ) {
+        const batch = await bounded(async () => (await sql`DELETE FROM messages WHERE message_id IN (
+          SELECT message_id FROM messages WHERE ${which} LIMIT ${ERASE_BATCH})`).count);
         deleted += batch;
         if (batch < ERASE_BATCH) return deleted;
       }
     },
     async *scan(filter, pageSize) {
       for (let after: ListPosition | undefined; ; ) {
-        const page = await calls.run(() => scanPage(filter, pageSize, after), bounded);
+        const page = await bounded(() => scanPage(filter, pageSize, after));
         if (page.data.length > 0) yield page.data;
         const last = page.data.at(-1);
         if (!page.more || last === undefined) return;
         after = { ts: last.ts, messageId: last.messageId };
       }
     },
+    arrivalHead: () => bounded(tail.head),
+    arrivalIssued: (position) => bounded(() => tail.issued(position)),
+    arrivals: (position, filter, limit) => bounded(() => tail.after(position, filter, limit)),
+    watchArrivals: watch.watch,
+    load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
+    async close() {
+      if (closing) throw new Error('store is closed');
+      closing = true;
+      await ready.catch(() => {});
+      clearInterval(timer);
+      await writer.drain();
+      await folding;
+      calls.close();
+      await sql.end({ timeout: 5 });
+    },
   };
 }
 
-/** The driver's pool: bounded, every statement under a timeout, reconnecting quickly. */
-function connect(options: PostgresStoreOptions, poolSize: number): Sql {
-  return options.driver(options.url, {
-    max: poolSize,
+/** The driver's pool: bounded, every statement under a timeout, reconnecting within half a second. */
+function connect(driver: PostgresDriver, url: string, max: number): Sql {
+  return driver(url, {
+    max,
     idle_timeout: 60,
-    connect_timeout: CONNECT_TIMEOUT_S,
-    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, RECONNECT_MAX_S),
+    connect_timeout: 5,
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
     // NOTICEs (such as "already exists, skipping") would go to console.log and break the JSON logs.
     onnotice: () => {},
     connection: {
       application_name: 'lyftr-webhook-api',
       statement_timeout: STATEMENT_TIMEOUT_MS,
-      lock_timeout: LOCK_TIMEOUT_MS,
+      lock_timeout: 2_000,
       idle_in_transaction_session_timeout: 10_000,
-      // Statements are prepared once per connection; a generic plan would pick one plan for every LIKE
-      // pattern (a 2-character q walked the whole sort index instead of scanning). Planned per call instead.
+      // One generic plan would serve every LIKE pattern (a 2-character q then walked the whole sort index
+      // instead of scanning): each call is planned for its values.
       plan_cache_mode: 'force_custom_plan',
     },
   });
 }
 
-/** Folds the stats deltas every FOLD_INTERVAL_MS (stats.ts); a failure is said once per spell of trouble. */
-function foldInBackground(sql: Sql, calls: Calls, options: PostgresStoreOptions): { stop(): Promise<void> } {
-  let folding: Promise<unknown> = Promise.resolve();
-  let failing = false;
-  const timer = setInterval(() => {
-    folding = calls.run(() => foldDeltas(sql)).then(
-      () => (failing = false),
-      (err: unknown) => {
-        if (!failing) options.onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
-        failing = true;
-      },
-    );
-  }, FOLD_INTERVAL_MS);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await folding;
-    },
-  };
-}
-
-/** The migration, retried while the server is not reachable yet (a database container still starting). */
-async function startUp(sql: Sql, options: PostgresStoreOptions): Promise<void> {
-  const until = Date.now() + (options.startupWaitMs ?? STARTUP_WAIT_MS);
+/** The migration, retried for 30 s while the server cannot be reached yet (a database container starting). */
+async function startUp(sql: Sql, { onEvent }: PostgresStoreOptions): Promise<void> {
+  const until = Date.now() + 30_000;
   for (let attempt = 1; ; attempt += 1) {
     try {
-      const version = await migrate(sql, (msg, fields) => options.onEvent?.(msg, fields));
-      options.onEvent?.('database schema ready', { engine: 'postgres', version });
-      await warnOfLocale(sql, options);
-      return;
+      const version = await migrate(sql, onEvent);
+      onEvent?.('database schema ready', { engine: 'postgres', version });
+      break;
     } catch (err) {
       if (!isTransient(err) || Date.now() >= until) {
         await sql.end({ timeout: 1 });
         throw translate(err);
       }
-      options.onEvent?.('PostgreSQL not reachable yet; retrying', { attempt, error: String(err) }, 'WARNING');
+      onEvent?.('PostgreSQL not reachable yet; retrying', { attempt, error: String(err) }, 'WARNING');
       await new Promise((r) => setTimeout(r, Math.min(2_000, 200 * attempt)));
     }
   }
-}
-
-/**
- * pg_trgm takes only letters and digits of the database's LC_CTYPE into its trigrams: under C or POSIX
- * no letter beyond ASCII is one, so a q of such letters cannot be narrowed by the index and scans (the
- * answers stay the same: LIKE checks every candidate).
- */
-async function warnOfLocale(sql: Sql, options: PostgresStoreOptions): Promise<void> {
+  // pg_trgm takes only the letters of the database's LC_CTYPE into trigrams: under C or POSIX a q of
+  // non-ASCII letters cannot be narrowed by the index and scans (the answers stay the same).
   const [db] = await sql<{ ctype: string; encoding: string }[]>`
     SELECT datctype AS ctype, pg_encoding_to_char(encoding) AS encoding FROM pg_database WHERE datname = current_database()`;
   if (db === undefined || (/utf-?8/i.test(db.ctype) && db.encoding === 'UTF8')) return;
-  options.onEvent?.(
+  onEvent?.(
     `the database's LC_CTYPE is ${db.ctype} (encoding ${db.encoding}): the trigram index cannot narrow a q of non-ASCII letters, which scans the table; create the database with a UTF-8 locale (LC_CTYPE such as C.UTF-8) for fast search`,
     { lc_ctype: db.ctype, encoding: db.encoding },
     'WARNING',

@@ -15,20 +15,13 @@ export const sortKeySql = (x: string): string => `(left(${x}, 19) || rtrim(rtrim
 /** Rows whose folded copy is missing: written by an operator (psql) rather than the service (fold.ts). */
 export const UNFOLDED = 'text IS NOT NULL AND text_folded IS NULL';
 
-// The live tail's order (GET /messages/stream): the inserting transaction's id, then a sequence number.
-// Replicas commit out of sequence order, so a reader takes only rows of transactions older than every
-// one still running (list.ts, arrivals): those can no longer be joined by a row that sorts before them.
+// The live tail's order (GET /messages/stream, arrivals.ts): the inserting transaction's id, then a
+// sequence number.
 const ARRIVAL_COLUMNS = 'ADD COLUMN arrival_tx xid8 NOT NULL DEFAULT pg_current_xact_id(), ADD COLUMN arrival bigint GENERATED ALWAYS AS IDENTITY';
 const ARRIVAL_INDEX = 'CREATE INDEX messages_arrival ON messages (arrival_tx, arrival)';
 
-// Indexes beyond the keys. q's trigram index has the sender as a first column (btree_gin: both contrib,
-// trusted extensions), so from + q is one index scan that intersects the two.
-const INDEXES = `
-CREATE INDEX messages_ts_key ON messages (ts_key, message_id);
-CREATE INDEX messages_from ON messages (from_msisdn, ts_key, message_id);
-CREATE INDEX messages_created_at ON messages (created_at);
-CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};
-${ARRIVAL_INDEX};`;
+// q's trigram index has the sender as a first column (btree_gin; both contrib, trusted extensions), so
+// from + q is one index scan that intersects the two.
 const SEARCH_INDEX = 'CREATE INDEX messages_from_text ON messages USING gin (from_msisdn, text_folded gin_trgm_ops)';
 
 // /stats without a hot row: every statement that adds or removes messages appends one row per sender to
@@ -92,7 +85,11 @@ CREATE TABLE messages (
   type        text
 );
 ALTER TABLE messages ${ARRIVAL_COLUMNS};
-${INDEXES}
+CREATE INDEX messages_ts_key ON messages (ts_key, message_id);
+CREATE INDEX messages_from ON messages (from_msisdn, ts_key, message_id);
+CREATE INDEX messages_created_at ON messages (created_at);
+CREATE INDEX messages_unfolded ON messages (message_id) WHERE ${UNFOLDED};
+${ARRIVAL_INDEX};
 ${SEARCH_INDEX};
 
 CREATE TABLE sender_deltas (

@@ -6,15 +6,10 @@ import type { Sql } from 'postgres';
 import type { Stats } from '../store.ts';
 
 /**
- * Deltas folded per statement: a bulk load (the copy command writes one delta per sender per batch)
- * leaves a million, whose fold in one statement ran past the statement timeout, for ever.
+ * Deltas folded per fold: a bulk load (the copy command appends one delta per sender per batch) leaves a
+ * million, whose fold in one statement would run past the statement timeout, for ever.
  */
 export const FOLD_BATCH = 20_000;
-/** Statements per fold at most; the rest waits for the next one. */
-const FOLD_ROUNDS = 10;
-
-/** Any one key for the fold's advisory lock; the migration's differs. */
-export const FOLD_LOCK = 0x6c79_6602;
 
 // The top N of folded counts plus all senders with deltas is exact: of the top N + D folded senders, at
 // least N have no delta, so their counts are final and no sender outside the candidates can pass them.
@@ -71,23 +66,15 @@ export function createStatsReader(sql: Sql): (top: number) => Promise<Stats> {
   };
 }
 
-/**
- * Folds the deltas into the counters unless another replica is folding right now. Resolves with how many
- * delta rows went (0 when skipped).
- */
-export async function foldDeltas(sql: Sql): Promise<number> {
-  let total = 0;
-  for (let round = 0; round < FOLD_ROUNDS; round += 1) {
-    const folded = await sql.begin(async (tx) => {
-      const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${FOLD_LOCK}) AS ok`;
-      if (lock?.ok !== true) return 0;
-      const [row] = await tx.unsafe<{ folded: string }[]>(FOLD_SQL, [FOLD_BATCH], { prepare: true });
-      // A sender whose messages all went (retention) leaves no zero row behind.
-      await tx`DELETE FROM sender_counts WHERE n = 0`;
-      return Number(row?.folded ?? 0);
-    });
-    total += folded;
-    if (folded < FOLD_BATCH) break;
-  }
-  return total;
+/** Folds up to FOLD_BATCH deltas unless another replica is folding now; resolves with how many went. */
+export function foldDeltas(sql: Sql): Promise<number> {
+  return sql.begin(async (tx) => {
+    // Any one key for the lock; the migration's differs.
+    const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${0x6c79_6602}) AS ok`;
+    if (lock?.ok !== true) return 0;
+    const [row] = await tx.unsafe<{ folded: string }[]>(FOLD_SQL, [FOLD_BATCH], { prepare: true });
+    // A sender whose messages all went (retention) leaves no zero row behind.
+    await tx`DELETE FROM sender_counts WHERE n = 0`;
+    return Number(row?.folded ?? 0);
+  });
 }

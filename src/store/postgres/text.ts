@@ -1,8 +1,8 @@
-// Texts on PostgreSQL. Its text type cannot hold U+0000, which the contract allows in a message_id or a
-// text: such strings are stored escaped (U+0000 -> U+0001 U+0001, U+0001 -> U+0001 U+0002). The code is
-// prefix-free and keeps order, so message_id order and equality are unchanged; strings without either
-// character (all real traffic) are stored as they are. A q is matched against fold(text) (fold.ts),
-// which the service writes beside the text; for an escaped text, on its real characters (text_nul).
+// Texts on PostgreSQL, whose text type cannot hold U+0000 (the contract allows it in a message_id or a
+// text): such strings are stored escaped (U+0000 -> U+0001 U+0001, U+0001 -> U+0001 U+0002), a
+// prefix-free code that keeps order, so message_id order and equality are unchanged; strings without
+// either character (all real traffic) are stored as they are. A q is matched against fold(text)
+// (fold.ts), which the service writes beside the text; for an escaped text, on its real bytes (text_nul).
 import type { Sql, TransactionSql } from 'postgres';
 import { fold } from '../fold.ts';
 
@@ -23,10 +23,7 @@ export function foldedColumns(text: string | null): { folded: string | null; nul
   return { folded: escapeNul(folded), nul: ESCAPED.test(folded) ? Buffer.from(folded, 'utf8').toString('hex') : null };
 }
 
-/**
- * Whether a q can be matched with LIKE on the stored (escaped) folded text: yes unless it holds one of
- * the characters the escape uses. Then a match cannot start or end inside an escape, so it is exact.
- */
+/** Whether LIKE on the escaped folded text matches fold(q) exactly: unless q holds a character of the escape. */
 export function plainQuery(folded: string): boolean {
   return !/[\u0000-\u0002]/.test(folded);
 }

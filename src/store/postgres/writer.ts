@@ -6,70 +6,49 @@ import type { Sql } from 'postgres';
 import { createGroupCommit, type BatchResult, type GroupCommit } from '../group-commit.ts';
 import type { InsertOutcome, Message } from '../store.ts';
 import { withDeadline } from './calls.ts';
-import { translate } from './errors.ts';
 import { escapeNul, foldedColumns } from './text.ts';
 
-/** The most rows in one INSERT: a few hundred kilobytes of parameters, a few milliseconds on the server. */
-export const MAX_BATCH = 500;
+/**
+ * An insert not answered within `deadlineMs` is refused (503): dropped unsent while it waits for its batch,
+ * or with its outcome unknown once its batch is on the wire (a retry of it is then a duplicate).
+ */
+export function createWriter(sql: Sql, clock: () => Date, deadlineMs: number, onCommit: (rows: number, seconds: number) => void): GroupCommit {
+  // 500 rows: a few hundred kilobytes of parameters, a few milliseconds on the server.
+  return createGroupCommit({ maxMessages: 500, waitLimitMs: deadlineMs, commit });
 
-export type WriterOptions = {
-  sql: Sql;
-  /**
-   * An insert not answered by then is refused (503): dropped unsent when it still waits for its batch, or
-   * with its outcome unknown when its batch is on the wire (a retry of it is then a duplicate).
-   */
-  deadlineMs: number;
-  /** When each message is received (created_at). */
-  clock: () => Date;
-  /** After each committed batch: its rows and seconds from sending to the server's answer. */
-  onCommit?: (rows: number, seconds: number) => void;
-};
-
-export function createWriter({ sql, deadlineMs, clock, onCommit }: WriterOptions): GroupCommit {
-  return createGroupCommit({
-    maxMessages: MAX_BATCH,
-    waitLimitMs: deadlineMs,
-    commit: (batch) => commit(sql, batch, clock(), deadlineMs, onCommit),
-  });
-}
-
-async function commit(sql: Sql, batch: Message[][], createdAt: Date, deadlineMs: number, onCommit: WriterOptions['onCommit']): Promise<BatchResult> {
-  // One row per id, the first to arrive; later copies of it in the batch are duplicates of that row.
-  const first = new Map<string, Message>();
-  for (const m of batch.flat()) if (!first.has(m.messageId)) first.set(m.messageId, m);
-  // Sorted, so two replicas inserting overlapping ids lock them in the same order and cannot deadlock.
-  const rows = [...first.values()].sort((a, b) => (a.messageId < b.messageId ? -1 : 1)).map((message) => ({ message, createdAt }));
-  const started = performance.now();
-  let created: Set<string>;
-  let stored: Set<string>;
-  try {
+  async function commit(batch: Message[][]): Promise<BatchResult> {
+    // One row per id, the first to arrive; sorted, so two replicas inserting overlapping ids lock them in
+    // the same order and cannot deadlock.
+    const first = new Map<string, Message>();
+    for (const m of batch.flat()) if (!first.has(m.messageId)) first.set(m.messageId, m);
+    const createdAt = clock();
+    const rows = [...first.values()].sort((a, b) => (a.messageId < b.messageId ? -1 : 1)).map((message) => ({ message, createdAt }));
+    const started = performance.now();
     // The next batch must not wait for ever on a reply that never comes (postgres 3.4.9 can drop a write
     // to a connection closing under it).
-    created = await withDeadline(deadlineMs, insertRows(sql, rows), 'PostgreSQL did not commit (outcome unknown)');
-    onCommit?.(rows.length, (performance.now() - started) / 1000);
+    const created = await withDeadline(deadlineMs, insertRows(sql, rows), 'PostgreSQL did not commit (outcome unknown)');
+    onCommit(rows.length, (performance.now() - started) / 1000);
     // Not inserted means a committed row with that id existed; checked rather than assumed. A fresh
     // statement (READ COMMITTED: a new snapshot) sees a row another replica committed meanwhile.
     const others = rows.map((r) => escapeNul(r.message.messageId)).filter((id) => !created.has(id));
-    stored = new Set();
+    const stored = new Set<string>();
     if (others.length > 0) {
       const check = sql<{ message_id: string }[]>`SELECT message_id FROM messages WHERE message_id = ANY(${others}::text[])`;
       for (const r of await withDeadline(deadlineMs, check, 'PostgreSQL did not answer (outcome unknown)')) stored.add(r.message_id);
     }
-  } catch (err) {
-    throw translate(err);
+    const answered = new Set<string>();
+    return batch.map((messages) => {
+      const outcomes: InsertOutcome[] = [];
+      for (const m of messages) {
+        const id = escapeNul(m.messageId);
+        if (created.has(id) && !answered.has(id)) outcomes.push('created');
+        else if (created.has(id) || stored.has(id)) outcomes.push('duplicate');
+        else return new Error(`insert of ${JSON.stringify(m.messageId)} neither stored it nor found it stored`);
+        answered.add(id);
+      }
+      return outcomes;
+    });
   }
-  const answered = new Set<string>();
-  return batch.map((messages) => {
-    const outcomes: InsertOutcome[] = [];
-    for (const m of messages) {
-      const id = escapeNul(m.messageId);
-      if (created.has(id) && !answered.has(id)) outcomes.push('created');
-      else if (created.has(id) || stored.has(id)) outcomes.push('duplicate');
-      else return new Error(`insert of ${JSON.stringify(m.messageId)} neither stored it nor found it stored`);
-      answered.add(id);
-    }
-    return outcomes;
-  });
 }
 
 /** One INSERT of these rows (ids unique among them); resolves with the ids it stored, escaped as stored. */
