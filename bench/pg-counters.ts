@@ -1,8 +1,9 @@
 // Measures the choice behind /stats on PostgreSQL (src/store/postgres/stats.ts): per-sender counters
-// updated in the inserting statement (one row per sender, the heavy sender's row hot) against deltas
-// appended by the inserting statement and folded by one replica in the background. Several "replicas"
-// (connections) group-commit batches in which one heavy sender appears in every batch, on a cluster with
-// fsync on. Prints inserts/s and commit p50/p99 for each; `node bench/pg-counters.ts`.
+// updated in the inserting statement (one row per sender, the heavy sender's row hot; with the total's one
+// row too, hot-total) against deltas appended by the inserting statement and folded by one replica in
+// the background. Several "replicas" (connections) group-commit batches in which one heavy sender appears
+// in every batch, on a cluster with fsync on. Prints inserts/s and commit p50/p99 for each;
+// `node bench/pg-counters.ts [writers]`.
 import postgres from 'postgres';
 import { SCHEMA } from '../src/store/postgres/schema.ts';
 import { foldDeltas } from '../src/store/postgres/stats.ts';
@@ -12,12 +13,14 @@ const REPLICAS = Number(process.argv[2] ?? 3);
 const BATCH = 20;
 const SECONDS = 8;
 
-// The alternative: the same triggers, but counting straight into sender_counts (upsert, row lock held to COMMIT).
-const HOT_ROW = `
+// The alternatives: the same triggers, but counting straight into sender_counts (upsert, row lock held to
+// COMMIT), and also into message_totals' one row (every insert of every writer locks it to COMMIT).
+const hotRow = (totals: string): string => `
 CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO sender_counts AS c (from_msisdn, n) SELECT from_msisdn, count(*) FROM added GROUP BY from_msisdn ORDER BY 1
   ON CONFLICT (from_msisdn) DO UPDATE SET n = c.n + excluded.n;
+  ${totals}
   RETURN NULL;
 END $$;`;
 
@@ -54,7 +57,8 @@ try {
   const out: string[] = [];
   for (const [name, extra, fold] of [
     ['deltas', '', true],
-    ['hot-row', HOT_ROW, false],
+    ['hot-row', hotRow(''), false],
+    ['hot-total', hotRow('UPDATE message_totals SET messages = messages + (SELECT count(*) FROM added);'), false],
   ] as const) {
     const url = await cluster.database(name.replace('-', '_'));
     const sql = postgres(url, { max: 1, onnotice: () => {} });

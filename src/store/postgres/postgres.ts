@@ -5,7 +5,7 @@ import type { Sql } from 'postgres';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import type { ListPosition, Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
-import { createCalls, isTransient, translate } from './calls.ts';
+import { createCalls, isTransient, translate, type Calls } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
 import { createLister, createScanner } from './list.ts';
 import { migrate } from './migrate.ts';
@@ -46,22 +46,10 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     watch.notify();
   });
   const [list, stats, scanPage] = [createLister(sql), createStatsReader(sql), createScanner(sql)];
-  // Every replica tries to fold the stats deltas twice a second (stats.ts: one at a time does); a
-  // failure is said once per spell of trouble.
-  let failing = false;
-  const fold = (): Promise<void> =>
-    calls.run(() => foldDeltas(sql)).then(
-      () => void (failing = false),
-      (err: unknown) => {
-        if (!failing) options.onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
-        failing = true;
-      },
-    );
   let closing = false;
-  let folding: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
+  let stopFolding = async (): Promise<void> => {};
   const ready = startUp(sql, options).then(() => {
-    if (!closing) timer = setInterval(() => (folding = fold()), 500).unref();
+    if (!closing) stopFolding = startFolding(sql, calls, options.onEvent);
   });
   ready.catch(() => {}); // whoever awaits `ready` still sees the failure
 
@@ -108,12 +96,30 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       if (closing) throw new Error('store is closed');
       closing = true;
       await ready.catch(() => {});
-      clearInterval(timer);
       await writer.drain();
-      await folding;
+      await stopFolding();
       calls.close();
       await sql.end({ timeout: 5 });
     },
+  };
+}
+
+/** Folds the stats deltas twice a second (stats.ts: one replica at a time does); returns the stop. */
+function startFolding(sql: Sql, calls: Calls, onEvent: PostgresStoreOptions['onEvent']): () => Promise<void> {
+  let failing = false; // a failure is said once per spell of trouble
+  let folding: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    folding = calls.run(() => foldDeltas(sql)).then(
+      () => void (failing = false),
+      (err: unknown) => {
+        if (!failing) onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
+        failing = true;
+      },
+    );
+  }, 500).unref();
+  return async () => {
+    clearInterval(timer);
+    await folding;
   };
 }
 
