@@ -24,10 +24,10 @@ const ARRIVAL_INDEX = 'CREATE INDEX messages_arrival ON messages (arrival_tx, ar
 // from + q is one index scan that intersects the two.
 const SEARCH_INDEX = 'CREATE INDEX messages_from_text ON messages USING gin (from_msisdn, text_folded gin_trgm_ops)';
 
-// /stats without a hot row: every statement that adds or removes messages appends one row per sender to
-// sender_deltas (statement triggers, so an operator's DELETE through psql keeps /stats right too).
-// Replicas never update a shared row while inserting; one of them at a time folds the deltas into
-// sender_counts and message_totals (stats.ts), so readers sum a small table.
+// /stats without a hot row (a heavy sender's counter would serialise every replica's commits): each
+// statement that adds or removes messages appends one row per sender to sender_deltas (statement
+// triggers, so an operator's psql keeps /stats right too); one replica at a time folds them into
+// sender_counts and message_totals (stats.ts).
 const TRIGGERS = `
 CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -69,9 +69,8 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS btree_gin;
 
 -- The seed's columns and names. message_id and ts_key compare byte by byte (COLLATE "C"), as SQLite's
--- BINARY does. PostgreSQL text cannot hold U+0000: such a message_id or text is stored escaped (text.ts),
--- and text_nul then holds the folded text's UTF-8 so q is still matched exactly. text_folded is
--- fold(text) (src/store/fold.ts), written by the service; type is Meta's message type (NULL: text).
+-- BINARY does. text_folded is fold(text), written by the service; text_nul the folded text's UTF-8 when
+-- it is stored escaped (text.ts); type is Meta's message type (NULL: text).
 CREATE TABLE messages (
   message_id  text COLLATE "C" PRIMARY KEY,
   from_msisdn text NOT NULL,

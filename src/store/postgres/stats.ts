@@ -1,7 +1,5 @@
 // /stats from the per-sender counters (schema.ts): the folded counts plus the deltas not yet folded, in
-// one statement so one snapshot answers. Inserting never updates a shared row (a heavy sender's counter
-// row would serialise every replica's commits behind each other's); one replica at a time folds the
-// deltas in the background, so what a reader sums stays small.
+// one statement so one snapshot answers; the fold keeps what a reader sums small.
 import type { Sql } from 'postgres';
 import type { Stats } from '../store.ts';
 
