@@ -14,7 +14,6 @@ export type WriterConfig = {
   fileId: string | null;
   /** Serve `exec` requests (fault injection in tests only). */
   allowExec: boolean;
-  /** Rows that wait for the search index before a batch indexes them (INDEX_STEP). */
   indexStep: number;
 };
 
@@ -33,7 +32,8 @@ export type WriterRequest =
   | { kind: 'exec'; sql: string }
   | { kind: 'close' };
 
-export type GroupOutcome = ('created' | 'duplicate')[] | { error: SqliteErrorInfo };
+type Outcomes = ('created' | 'duplicate')[];
+export type GroupOutcome = Outcomes | { error: SqliteErrorInfo };
 
 export type WriterReply =
   /** commits: rows and seconds (BEGIN to COMMIT) of each transaction the request took. */
@@ -54,12 +54,9 @@ export function fileId(path: string): string | null {
 export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req: WriterRequest) => WriterReply {
   const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
   // SPEC: a 200 only once the row's commit is durable, power loss included.
-  db.exec('PRAGMA synchronous = FULL');
-  // Triggers that write make every insert keep a statement journal: in memory, not a file write a page.
-  db.exec('PRAGMA temp_store = MEMORY');
-  // SPEC (Erasure): deleted content is overwritten with zeros, in the table, its indexes and freed pages,
-  // rather than left readable in free space. Per connection: this one makes every delete the service makes.
-  db.exec('PRAGMA secure_delete = ON');
+  // temp_store: the statement journal of an insert that fires triggers stays in memory. secure_delete
+  // (SPEC, Erasure): deleted content is zeroed in the table, its indexes and freed pages.
+  db.exec('PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON');
   registerFold(db);
   const transaction = transactions(db, config);
   const insert = inserts(db, transaction, config.indexStep);
@@ -81,7 +78,6 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
         case 'prune':
           return { ok: true, deleted: Number(transaction(() => prune.run(req.before, req.limit)).changes) };
         case 'probe':
-          // Rolled back while all is well; committed in trouble, since only a commit shows the disk has room.
           transaction(() => {
             probeRow.run(PROBE_ID, PROBE_TEXT);
             unprobe.run(PROBE_ID);
@@ -138,15 +134,12 @@ function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
   };
 }
 
-/**
- * Leaf pages of the search index one merge step rewrites (256 KB; at 1M rows about 10 ms, 30 at p99):
- * the writer answers inserts between steps, so an erasure's clean-up of a large index goes on beside ingest.
- */
-export const MERGE_PAGES = 64;
+/** Leaf pages of the search index one merge step rewrites (at 1M rows about 10 ms): inserts go on between steps. */
+const MERGE_PAGES = 64;
 
 type Erasures = {
   batch(req: { messageId?: string; from?: string; limit: number }): number;
-  /** One step of merging the search index into one segment; true once nothing was left to merge. */
+  /** A step of merging the search index into one segment; true once nothing was left to merge. */
   merge(): boolean;
   /** The WAL truncated, so no frame of a page as it was before the erasure stays; true when it was. */
   checkpoint(): boolean;
@@ -181,7 +174,7 @@ function erasures(db: DatabaseSync, transaction: Transaction): Erasures {
  * one group commit (some 30 rows) at a time costs about 60 us a row; 512 at once, 7 us; 2,048, 5 us.
  * Fewer wait for ever if ingest stops: a scan of their rowid range finds them meanwhile (list.ts).
  */
-export const INDEX_STEP = 2048;
+export const INDEX_STEP = 2_048;
 
 /** Indexes the next `step` waiting rows once that many wait; part of the caller's transaction. */
 function indexer(db: DatabaseSync, step: number): () => void {
@@ -191,8 +184,7 @@ function indexer(db: DatabaseSync, step: number): () => void {
     'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0',
   );
   const advance = db.prepare('UPDATE search_state SET upto = ?');
-  // Rowids are 64-bit: a JavaScript number would name another row past 2^53.
-  for (const statement of [upto, stepEnd]) statement.setReadBigInts(true);
+  for (const statement of [upto, stepEnd]) statement.setReadBigInts(true); // rowids are 64-bit
   return () => {
     const from = (upto.get() as { upto: bigint }).upto;
     const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
@@ -223,7 +215,7 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
   );
   // Groups in one transaction: each new row takes the next position, a duplicate none; the counts the
   // messages_insert trigger keeps for an operator's rows are kept here, once.
-  const insertGroups = (groups: InsertRow[][]): ('created' | 'duplicate')[][] => {
+  const insertGroups = (groups: InsertRow[][]): Outcomes[] => {
     const first = Number((lastIssued.get() as { last: number }).last) + 1;
     let next = first;
     const senders = new Map<string, number>();
