@@ -50,12 +50,16 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
   }
 }
 
-/** Drops every trigger, index and table but messages and arrival_seq (virtual tables first: their shadow tables go with them). */
+/**
+ * Drops every trigger, index and table but the seed's table and time index, and arrival_seq; virtual
+ * tables first, their shadow tables go with them.
+ */
 function dropDerived(db: DatabaseSync): void {
   const objects = db.prepare("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY sql NOT LIKE 'CREATE VIRTUAL%'").all();
   const exists = db.prepare('SELECT 1 FROM sqlite_schema WHERE name = ?');
   for (const { type, name } of objects as { type: string; name: string }[]) {
-    if (name !== 'messages' && name !== 'arrival_seq' && type !== 'view' && exists.get(name)) db.exec(`DROP ${type.toUpperCase()} "${name}"`);
+    const kept = ['messages', 'idx_messages_ts', 'arrival_seq'].includes(name) || type === 'view';
+    if (!kept && exists.get(name)) db.exec(`DROP ${type.toUpperCase()} "${name}"`);
   }
 }
 

@@ -54,6 +54,7 @@ export const OFFSIDE = 'text IS NOT NULL AND (search_text IS NULL OR instr(searc
 
 /** Tables, indexes and triggers over the messages table; each migration builds them anew. */
 export const DERIVED = `
+-- The seed's own index (SPEC), which migrations keep.
 CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
 -- Kept beside the wider one below for what needs no text (a count of \`since\`).
 CREATE INDEX IF NOT EXISTS idx_messages_ts_key ON messages (ts_key, message_id);
