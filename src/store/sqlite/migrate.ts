@@ -3,7 +3,7 @@
 // version derived is dropped and derived again; the messages themselves are never touched.
 import type { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
-import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
+import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, INDEX_RANGE, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
 
 export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
 
@@ -38,8 +38,7 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
     db.exec(DERIVED);
     db.exec(`INSERT INTO message_totals (id, messages) VALUES (0, ${rows})`);
     db.exec('INSERT INTO sender_counts (from_msisdn, count) SELECT from_msisdn, count(*) FROM messages GROUP BY from_msisdn');
-    chunks('building the search index', `INSERT INTO messages_search (rowid, search_text)
-      SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0`);
+    chunks('building the search index', INDEX_RANGE);
     db.exec('INSERT INTO search_state (id, upto) VALUES (0, coalesce((SELECT max(rowid) FROM messages), 0))');
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');

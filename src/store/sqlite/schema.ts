@@ -49,6 +49,10 @@ const COUNT = (row: string): string =>
 const UNCOUNT = (row: string): string => `UPDATE sender_counts SET count = count - 1 WHERE from_msisdn = ${row}.from_msisdn;
   DELETE FROM sender_counts WHERE from_msisdn = ${row}.from_msisdn AND count <= 0;`;
 
+/** Fills the trigram index with the rows in a rowid range (its bounds as parameters), in bulk. */
+export const INDEX_RANGE =
+  'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0';
+
 /** Texts the trigram index does not hold (see idx_messages_offside); list.ts matches them row by row. */
 export const OFFSIDE = 'text IS NOT NULL AND (search_text IS NULL OR instr(search_text, char(0)) > 0)';
 

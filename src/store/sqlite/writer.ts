@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 import { registerFold } from './migrate.ts';
-import { OFFSIDE } from './schema.ts';
+import { INDEX_RANGE, OFFSIDE } from './schema.ts';
 
 export type WriterConfig = {
   path: string;
@@ -180,9 +180,7 @@ export const INDEX_STEP = 2_048;
 function indexer(db: DatabaseSync, step: number): () => void {
   const upto = db.prepare('SELECT upto FROM search_state');
   const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${step - 1}`);
-  const fill = db.prepare(
-    'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0',
-  );
+  const fill = db.prepare(INDEX_RANGE);
   const advance = db.prepare('UPDATE search_state SET upto = ?');
   for (const statement of [upto, stepEnd]) statement.setReadBigInts(true); // rowids are 64-bit
   return () => {
