@@ -1,6 +1,5 @@
-// Group commit, for both engines: what arrives while a batch commits waits, then goes in the next batch,
-// one transaction (one fsync) for all; each caller is answered only from the engine's report of that
-// commit. One batch in flight at a time; close() waits for everything accepted.
+// Group commit, for both engines: what arrives while a batch commits goes in the next batch, one
+// transaction (one fsync) for all; each caller is answered only from the engine's report of that commit.
 import { storeUnavailable, type InsertOutcome, type Message } from './store.ts';
 
 /** An engine's answer for each request of a batch, in order: its outcomes, or why it failed. */

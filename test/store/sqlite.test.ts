@@ -106,6 +106,28 @@ describe('SQLite engine: migrations', () => {
     }
   });
 
+  test('version 11 (positions and counts kept by triggers a row): its rows keep their positions', async (t) => {
+    const path = join(tempDir(t), 'v11.db');
+    const v11 = new DatabaseSync(path);
+    v11.exec(readFileSync(join(import.meta.dirname, 'fixtures', 'schema-v11.sql'), 'utf8'));
+    v11.exec(`INSERT INTO message_totals VALUES (0, 0); INSERT INTO search_state VALUES (0, 0); INSERT INTO arrival_seq VALUES (0, 0);
+      ${SEED_ROWS} DELETE FROM messages WHERE message_id = 'none';
+      INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, created_at) VALUES ('none', '+1', '+2', '2025-01-01T00:00:01Z', 'x');
+      PRAGMA user_version = 11;`);
+    const before = v11.prepare('SELECT message_id, arrival FROM messages ORDER BY arrival').all().map((r) => ({ ...r }));
+    v11.close();
+    assert.deepEqual(before, [{ message_id: 'late', arrival: 1 }, { message_id: 'early', arrival: 2 }, { message_id: 'none', arrival: 4 }]);
+    const events: string[] = [];
+    await assertMigrated(path, events);
+    assert.deepEqual(events, ['migrating database', 'database migrated']);
+    const db = new DatabaseSync(path, { readOnly: true });
+    const after = db.prepare("SELECT message_id, arrival FROM messages WHERE message_id <> 'new' ORDER BY arrival").all().map((r) => ({ ...r }));
+    const last = { ...db.prepare("SELECT arrival FROM messages WHERE message_id = 'new'").get() };
+    db.close();
+    assert.deepEqual(after, before);
+    assert.deepEqual(last, { arrival: 5 });
+  });
+
   test('version 7 (without the time-and-text index) gains the index; deep pages of a q go through it', async (t) => {
     const path = join(tempDir(t), 'v7.db');
     v8File(path, 'DROP INDEX idx_messages_ts_text;');
@@ -282,6 +304,14 @@ describe('SQLite engine: rows waiting for the search index', () => {
     assert.equal(await total('ölpreis again'), 2);
     const page = await store.list({ limit: 2, offset: 0, q: 'ölpreis AGAIN' });
     assert.deepEqual(page.data.map((m) => m.messageId), ['m2', 'm62']);
+    // Every row but the first ten deleted: new rows take rowids the index covers already, and are indexed at once.
+    const cut = new DatabaseSync(path, { timeout: 5_000 });
+    cut.exec("DELETE FROM messages WHERE rowid > 10");
+    cut.close();
+    assert.ok(upto() > 20);
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.insert(msg(`again${i}`, { text: `Wiederkehr ${i}` }))));
+    assert.equal(await total('WIEDERKEHR'), 5);
+    assert.equal((await store.stats(1)).totalMessages, 14); // m0 to m9 but m1, and these five
   });
 });
 
@@ -347,6 +377,9 @@ describe("an operator's sqlite3 CLI on the live file", () => {
     assert.equal(await store.insert(msg('after')), 'created');
     const arrivals = await store.arrivals(head, {}, 10);
     assert.deepEqual(arrivals.map((a) => a.message.messageId), ['by-hand', 'after']);
+    const stats = await store.stats(10);
+    assert.deepEqual([stats.totalMessages, stats.messagesPerSender], [3, [{ from: '+1', count: 3 }]]);
+    assert.equal((await store.list({ limit: 10, offset: 0, q: 'HI' })).total, 1);
     assert.ok(Number(arrivals[0]?.position) > Number(head) && Number(arrivals[1]?.position) > Number(arrivals[0]?.position));
   });
 

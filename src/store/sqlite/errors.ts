@@ -26,13 +26,8 @@ export function isTransient(info: SqliteErrorInfo): boolean {
   return info.passing === true || (info.errcode !== undefined && TRANSIENT_CODES.has(info.errcode & 0xff));
 }
 
-/** Why, in words an operator can act on. */
-export function describe(info: SqliteErrorInfo): string {
-  return info.errstr ?? info.message;
-}
-
 /** Trouble that may pass becomes StoreUnavailable (503 with Retry-After); anything else stays an error. */
 export function toError(info: SqliteErrorInfo): Error {
-  if (isTransient(info)) return storeUnavailable(`database unavailable: ${describe(info)}`, info);
+  if (isTransient(info)) return storeUnavailable(`database unavailable: ${info.errstr ?? info.message}`, info);
   return Object.assign(new Error(info.message), info);
 }

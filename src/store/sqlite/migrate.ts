@@ -1,14 +1,14 @@
 // Brings any file this project can meet to the current schema (schema.ts), in one transaction: a new
-// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 10). What an older
+// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 11). What an older
 // version derived is dropped and derived again; the messages themselves are never touched.
 import type { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
-import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
+import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, INDEX_RANGE, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
 
 export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
 
 /** Rows a migration folds or indexes per step, one progress line each. */
-export const INDEX_CHUNK = 100_000;
+const INDEX_CHUNK = 100_000;
 
 type Row = Record<string, unknown>;
 
@@ -19,70 +19,47 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
     throw new Error(`database schema version ${version} is newer than this service's (${SCHEMA_VERSION}); run a newer release`);
   }
   const started = performance.now();
-  let rows = 0;
+  const steps = { from_version: version, to_version: SCHEMA_VERSION };
   registerFold(db);
   db.exec('BEGIN IMMEDIATE');
   try {
     db.exec(SEED_TABLE);
-    rows = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as Row).n);
-    if (rows > 0) onEvent('migrating database', { from_version: version, to_version: SCHEMA_VERSION, rows });
+    const rows = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as Row).n);
+    if (rows > 0) onEvent('migrating database', { ...steps, rows });
     dropDerived(db);
     addColumns(db);
-    // Before the triggers and indexes exist, which would otherwise follow every row.
-    // Rows from before version 11 take positions in rowid order, after any position issued already.
+    // Before the triggers and indexes exist, which would otherwise follow every row. Rows from before
+    // version 11 take positions in rowid order, after any position issued already.
     db.exec(`${ARRIVAL_SEQ}; INSERT OR IGNORE INTO arrival_seq (id, last) VALUES (0, 0)`);
-    inChunks(db, rows, 'numbering messages for the stream', `UPDATE messages SET arrival = rowid + (SELECT last FROM arrival_seq)
-      WHERE rowid > ? AND rowid <= ? AND arrival IS NULL`, onEvent);
+    const chunks = (what: string, sql: string): void => inChunks(db, rows, what, sql, onEvent);
+    chunks('numbering messages for the stream', 'UPDATE messages SET arrival = rowid + (SELECT last FROM arrival_seq) WHERE rowid > ? AND rowid <= ? AND arrival IS NULL');
     db.exec('UPDATE arrival_seq SET last = max(last, coalesce((SELECT max(arrival) FROM messages), 0))');
-    inChunks(db, rows, 'folding texts for search', `UPDATE messages SET search_text = fold(text) WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL`, onEvent);
+    chunks('folding texts for search', 'UPDATE messages SET search_text = fold(text) WHERE rowid > ? AND rowid <= ? AND text IS NOT NULL');
     db.exec(DERIVED);
     db.exec(`INSERT INTO message_totals (id, messages) VALUES (0, ${rows})`);
     db.exec('INSERT INTO sender_counts (from_msisdn, count) SELECT from_msisdn, count(*) FROM messages GROUP BY from_msisdn');
-    inChunks(db, rows, 'building the search index', `INSERT INTO messages_search (rowid, search_text)
-      SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0`, onEvent);
+    chunks('building the search index', INDEX_RANGE);
     db.exec('INSERT INTO search_state (id, upto) VALUES (0, coalesce((SELECT max(rowid) FROM messages), 0))');
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
+    if (rows > 0) onEvent('database migrated', { ...steps, seconds: (performance.now() - started) / 1000 });
   } catch (err) {
     if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
   }
-  if (rows > 0) {
-    onEvent('database migrated', { from_version: version, to_version: SCHEMA_VERSION, seconds: (performance.now() - started) / 1000 });
-  }
 }
 
 /**
- * Drops every trigger and every table but messages and arrival_seq (what versions 1 to 7 derived, this one's too), and
- * the indexes on messages whose name DERIVED uses for another definition. An index DERIVED defines
- * alike is kept: rebuilding it would cost seconds at 1M rows for nothing.
+ * Drops every trigger, index and table but the seed's table and time index, and arrival_seq; virtual
+ * tables first, their shadow tables go with them.
  */
 function dropDerived(db: DatabaseSync): void {
-  const objects = db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").all() as Row[];
-  const wanted = derivedIndexes();
-  for (const o of objects) if (o.type === 'trigger') db.exec(`DROP TRIGGER "${String(o.name)}"`);
-  // Virtual tables first: their shadow tables go with them.
-  for (const o of objects) if (String(o.sql).startsWith('CREATE VIRTUAL TABLE')) db.exec(`DROP TABLE "${String(o.name)}"`);
-  const left = db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'").all() as Row[];
-  for (const o of left) {
-    const name = String(o.name);
-    if (o.type === 'table' && name !== 'messages' && name !== 'arrival_seq') db.exec(`DROP TABLE "${name}"`);
-    const same = wanted.get(name);
-    if (o.type === 'index' && same !== undefined && same !== normalise(String(o.sql))) db.exec(`DROP INDEX "${name}"`);
+  const objects = db.prepare("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY sql NOT LIKE 'CREATE VIRTUAL%'").all();
+  const exists = db.prepare('SELECT 1 FROM sqlite_schema WHERE name = ?');
+  for (const { type, name } of objects as { type: string; name: string }[]) {
+    const kept = ['messages', 'idx_messages_ts', 'arrival_seq'].includes(name) || type === 'view';
+    if (!kept && exists.get(name)) db.exec(`DROP ${type.toUpperCase()} "${name}"`);
   }
-}
-
-/** The indexes DERIVED creates on messages, by name: their definitions as sqlite_schema stores them. */
-function derivedIndexes(): Map<string, string> {
-  const found = new Map<string, string>();
-  for (const m of DERIVED.matchAll(/CREATE INDEX IF NOT EXISTS (\w+) (ON messages [^;]+);/g)) {
-    found.set(m[1] ?? '', normalise(`CREATE INDEX ${m[1]} ${m[2]}`));
-  }
-  return found;
-}
-
-function normalise(sql: string): string {
-  return sql.replace(/\s+/g, ' ').trim();
 }
 
 /**
@@ -104,9 +81,7 @@ function addColumns(db: DatabaseSync): void {
 
 /** Runs `sql` (rowid bounds as its two parameters) over the table in rowid order, a chunk a step, a progress line each. */
 function inChunks(db: DatabaseSync, rows: number, what: string, sql: string, onEvent: OnEvent): void {
-  const chunkEnd = db.prepare(
-    `SELECT max(rowid) AS r FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ${INDEX_CHUNK})`,
-  );
+  const chunkEnd = db.prepare(`SELECT max(rowid) AS r FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ${INDEX_CHUNK})`);
   chunkEnd.setReadBigInts(true); // rowids are 64-bit
   const step = db.prepare(sql);
   let done = 0;

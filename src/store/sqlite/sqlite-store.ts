@@ -4,41 +4,32 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
-import { createArrivalWatch, type ArrivalWatch } from '../arrival-watch.ts';
+import { createArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
 import { storeUnavailable, type Arrival, type ArrivalFilter, type EraseTarget, type ListPosition, type Message, type Stats, type Store } from '../store.ts';
-import { describe, errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
+import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, statementCache, toMessage, type ListThresholds } from './list.ts';
 import { migrate, registerFold, type OnEvent } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
 
 /** How long a statement waits for another connection's lock; node:sqlite blocks its thread meanwhile. */
-export const BUSY_TIMEOUT_MS = 50;
-/**
- * The reading connection's page cache, KiB (SQLite's default is 2,000): the rows a query reads by rowid
- * lie all over a large file; kept here, a repeated sender/time/text query at 1M rows runs in about 1.5 ms
- * instead of 9.
- */
-export const CACHE_KIB = 16_000;
-/**
- * Rows an erasure deletes per transaction: about 20 ms of the writer at 1M rows (each delete also files
- * its trigrams out of the search index), so the group commits queued meanwhile wait that long at most.
- */
-export const ERASE_BATCH = 50;
+const BUSY_TIMEOUT_MS = 50;
+/** The reading connection's page cache, KiB: a repeated selective query at 1M rows takes 1.5 ms instead of 9. */
+const CACHE_KIB = 16_000;
+/** Rows an erasure deletes per transaction: about 20 ms of the writer at 1M rows, which inserts wait at most. */
+const ERASE_BATCH = 50;
 /** A checkpoint that a reader keeps from truncating the WAL is tried again this often, this many times. */
 const CHECKPOINT_RETRY_MS = 100;
 const CHECKPOINT_TRIES = 50;
 const MAX_MERGE_STEPS = 100_000;
 /**
- * Between two steps of an erasure (a batch, a merge step) the writer is left to inserts for this many
- * times as long as the step took: a quarter of its time at most goes to the erasure. At 1M rows, with
- * the writer's time shared half and half, ingest at 50 connections fell from 4,381 to 1,953 req/s and its
- * p99 rose 3.3 times while a sender's 10,000 messages were erased; with a quarter, 1.35 times.
+ * After each step of an erasure (a batch, a merge step) the writer is left to inserts for this many times
+ * as long as the step took: ingest at 50 connections keeps its rate while a sender's messages are erased.
  */
 const PAUSE_FACTOR = 3;
 /** How often an open stream looks for rows another process (sqlite3) wrote; the service's own wake it at once. */
-export const ARRIVAL_POLL_MS = 1_000;
+const ARRIVAL_POLL_MS = 1_000;
 /** A position this engine issues: arrival_seq's counter (schema.ts). */
 const POSITION = /^(0|[1-9][0-9]{0,14})$/;
 
@@ -50,7 +41,7 @@ export type SqliteStoreOptions = {
   clock?: () => Date;
   /** Progress of start-up work (migrations) at INFO; storage trouble and its end at ERROR and INFO. */
   onEvent?: OnEvent;
-  /** The query planner's thresholds (list.ts) and the search index's step (writer.ts): tests lower them. */
+  /** The planner's thresholds (list.ts) and the search index's step (writer.ts): tests lower them. */
   thresholds?: Partial<ListThresholds & { indexStep: number }>;
 };
 
@@ -88,8 +79,7 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
   const reads = createReads(db, { ...LIST_THRESHOLDS, ...options.thresholds });
   const scanPage = createScanner(db);
   const tail = createTail(db);
-  let watch: ArrivalWatch | null = null;
-  const writes = createWrites(writer, options, () => watch?.notify());
+  const writes = createWrites(writer, options, () => watch.notify());
   let closed = false;
   let closing: Promise<void> | null = null;
 
@@ -104,12 +94,11 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
         db.exec('COMMIT');
       }
     } catch (err) {
-      // A lock or I/O trouble that may pass is StoreUnavailable (503, retry), as for writes.
       return Promise.reject(toError(errorInfo(err)));
     }
   };
 
-  watch = createArrivalWatch(() => read(tail.head), ARRIVAL_POLL_MS);
+  const watch = createArrivalWatch(() => read(tail.head), ARRIVAL_POLL_MS);
   return {
     ready: writer.ready,
     insert: async (message) => {
@@ -222,26 +211,21 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
       await ask({ kind: 'probe', commit: inTrouble() });
       wrote();
     },
-    async prune(before, limit) {
-      const reply = await ask({ kind: 'prune', before: before.toISOString(), limit });
-      if (reply.deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
-      return reply.deleted;
-    },
+    prune: async (before, limit) => deleted(await ask({ kind: 'prune', before: before.toISOString(), limit })),
     async erase(target: EraseTarget) {
       const one = 'messageId' in target;
-      let deleted = 0;
+      let erased = 0;
       // Batch by batch, each its own transaction, paced: the writer commits inserts in between. A crash
       // part-way leaves the rest for a repeat, which also runs the clean-up again.
       for (;;) {
-        const reply = await paced(() => ask({ kind: 'erase', ...target, limit: ERASE_BATCH }));
-        if (reply.deleted === undefined) throw new Error('the writer did not say how many rows it erased');
-        deleted += reply.deleted;
-        if (one || reply.deleted < ERASE_BATCH) break;
+        const batch = deleted(await paced(() => ask({ kind: 'erase', ...target, limit: ERASE_BATCH })));
+        erased += batch;
+        if (one || batch < ERASE_BATCH) break;
       }
       // The rows are gone (counts, search and reads are right): the search index's copies and the WAL
       // follow in the background, paced the same way.
       scrubber.later();
-      return deleted;
+      return erased;
     },
     load: () => ({ pendingInserts: queue.pending() }),
     // Called once, by the store's close(). Pending inserts were promised an answer: committed first.
@@ -268,27 +252,27 @@ async function* scanPages(page: (after: ListPosition | undefined) => Promise<{ d
 
 type Ask = (req: WriterRequest) => Promise<WriterReply & { ok: true }>;
 
-/** The clean-up after erasures (scrub), one at a time, in the background; run again when another erasure came meanwhile. */
+function deleted(reply: WriterReply & { ok: true }): number {
+  if (reply.deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
+  return reply.deleted;
+}
+
+/** The clean-up after erasures (scrub), in the background, one after another. */
 function createScrubber(ask: Ask, onEvent: OnEvent, closing: () => boolean): { later(): void; idle(): Promise<void> } {
-  let scrubbing: Promise<void> | null = null;
-  let again = false;
+  let scrubbing = Promise.resolve();
   return {
     later() {
-      if (scrubbing !== null) return void (again = true);
       const started = performance.now();
-      scrubbing = (async () => {
-        do {
-          again = false;
+      scrubbing = scrubbing
+        .then(async () => {
           await scrub((req) => paced(() => ask(req)), closing);
-        } while (again && !closing());
-        if (!closing()) onEvent('erased messages scrubbed from the database files', { seconds: Math.round(performance.now() - started) / 1000 });
-      })()
+          if (!closing()) onEvent('erased messages scrubbed from the database files', { seconds: Math.round(performance.now() - started) / 1000 });
+        })
         .catch((err: unknown) => {
           if (!closing()) onEvent('scrubbing after an erasure failed; the next erasure tries again', { error: String(err) }, 'ERROR');
-        })
-        .finally(() => (scrubbing = null));
+        });
     },
-    idle: async () => void (await scrubbing),
+    idle: () => scrubbing,
   };
 }
 
@@ -301,9 +285,8 @@ async function paced<T>(step: () => Promise<T>): Promise<T> {
 
 /**
  * After an erasure: the search index merged (dropping the erased rows' trigrams), then the WAL truncated,
- * so the text is in neither file (secure_delete zeroed it in the pages). A reader in the middle of a read
- * can keep the checkpoint from finishing: tried again shortly; the next erasure, or SQLite's own
- * checkpoints, finish it otherwise. Stops early when the store closes.
+ * so the text is in neither file (secure_delete zeroed it in the pages). A reader can keep the checkpoint
+ * from finishing: tried again shortly; the next erasure, or SQLite's own checkpoints, finish it otherwise.
  */
 async function scrub(ask: Ask, closing: () => boolean): Promise<void> {
   // Bounded, in case inserts kept adding segments as fast as the merge folds them in.
@@ -321,7 +304,7 @@ function troubleLog(onEvent: OnEvent): { failure(info: SqliteErrorInfo): Error; 
     /** The error a writer's failure is for its caller; trouble that may pass is noted. */
     failure(info) {
       if (isTransient(info)) {
-        const reason = describe(info);
+        const reason = info.errstr ?? info.message;
         if (trouble !== reason) onEvent('storage trouble: writes refused until it passes', { error: reason }, 'ERROR');
         trouble = reason;
       }

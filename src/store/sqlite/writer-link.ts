@@ -15,8 +15,7 @@ export type WriterLink = {
   control: WriterControl;
 };
 
-// writer.ts when Node runs the sources, writer.js in the build (dist/): tsc rewrites import specifiers
-// but not this URL.
+// writer.js in the build (dist/): tsc rewrites import specifiers but not this URL.
 const WRITER_MODULE = import.meta.url.endsWith('.ts') ? './writer.ts' : './writer.js';
 
 /** A writer thread for a file; for ':memory:' (which no second connection can see) `shared`, the store's. */

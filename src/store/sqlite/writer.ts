@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 import { registerFold } from './migrate.ts';
-import { NEXT_ARRIVAL, OFFSIDE } from './schema.ts';
+import { INDEX_RANGE, OFFSIDE } from './schema.ts';
 
 export type WriterConfig = {
   path: string;
@@ -14,7 +14,6 @@ export type WriterConfig = {
   fileId: string | null;
   /** Serve `exec` requests (fault injection in tests only). */
   allowExec: boolean;
-  /** Rows that wait for the search index before a batch indexes them (INDEX_STEP). */
   indexStep: number;
 };
 
@@ -33,7 +32,8 @@ export type WriterRequest =
   | { kind: 'exec'; sql: string }
   | { kind: 'close' };
 
-export type GroupOutcome = ('created' | 'duplicate')[] | { error: SqliteErrorInfo };
+type Outcomes = ('created' | 'duplicate')[];
+export type GroupOutcome = Outcomes | { error: SqliteErrorInfo };
 
 export type WriterReply =
   /** commits: rows and seconds (BEGIN to COMMIT) of each transaction the request took. */
@@ -54,12 +54,9 @@ export function fileId(path: string): string | null {
 export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req: WriterRequest) => WriterReply {
   const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
   // SPEC: a 200 only once the row's commit is durable, power loss included.
-  db.exec('PRAGMA synchronous = FULL');
-  // Triggers that write make every insert keep a statement journal: in memory, not a file write a page.
-  db.exec('PRAGMA temp_store = MEMORY');
-  // SPEC (Erasure): deleted content is overwritten with zeros, in the table, its indexes and freed pages,
-  // rather than left readable in free space. Per connection: this one makes every delete the service makes.
-  db.exec('PRAGMA secure_delete = ON');
+  // temp_store: the statement journal of an insert that fires triggers stays in memory. secure_delete
+  // (SPEC, Erasure): deleted content is zeroed in the table, its indexes and freed pages.
+  db.exec('PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON');
   registerFold(db);
   const transaction = transactions(db, config);
   const insert = inserts(db, transaction, config.indexStep);
@@ -81,7 +78,6 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
         case 'prune':
           return { ok: true, deleted: Number(transaction(() => prune.run(req.before, req.limit)).changes) };
         case 'probe':
-          // Rolled back while all is well; committed in trouble, since only a commit shows the disk has room.
           transaction(() => {
             probeRow.run(PROBE_ID, PROBE_TEXT);
             unprobe.run(PROBE_ID);
@@ -138,15 +134,12 @@ function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
   };
 }
 
-/**
- * Leaf pages of the search index one merge step rewrites (256 KB; at 1M rows about 10 ms, 30 at p99):
- * the writer answers inserts between steps, so an erasure's clean-up of a large index goes on beside ingest.
- */
-export const MERGE_PAGES = 64;
+/** Leaf pages of the search index one merge step rewrites (at 1M rows about 10 ms): inserts go on between steps. */
+const MERGE_PAGES = 64;
 
 type Erasures = {
   batch(req: { messageId?: string; from?: string; limit: number }): number;
-  /** One step of merging the search index into one segment; true once nothing was left to merge. */
+  /** A step of merging the search index into one segment; true once nothing was left to merge. */
   merge(): boolean;
   /** The WAL truncated, so no frame of a page as it was before the erasure stays; true when it was. */
   checkpoint(): boolean;
@@ -177,23 +170,19 @@ function erasures(db: DatabaseSync, transaction: Transaction): Erasures {
 }
 
 /**
- * Rows waiting for the search index beyond which a batch's transaction also indexes this many. Fed to
- * FTS5 a few hundred at once a row costs about 5 us; in each group commit's own transaction (some 30
- * rows), about 60 us, more than the rest of the insert. Fewer wait for ever if ingest stops: a scan of
- * their rowid range finds them meanwhile (list.ts).
+ * Rows waiting for the search index beyond which a batch's transaction also indexes this many. FTS5 fed
+ * one group commit (some 30 rows) at a time costs about 60 us a row; 512 at once, 7 us; 2,048, 5 us.
+ * Fewer wait for ever if ingest stops: a scan of their rowid range finds them meanwhile (list.ts).
  */
-export const INDEX_STEP = 512;
+export const INDEX_STEP = 2_048;
 
 /** Indexes the next `step` waiting rows once that many wait; part of the caller's transaction. */
 function indexer(db: DatabaseSync, step: number): () => void {
   const upto = db.prepare('SELECT upto FROM search_state');
   const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${step - 1}`);
-  const fill = db.prepare(
-    'INSERT INTO messages_search (rowid, search_text) SELECT rowid, search_text FROM messages WHERE rowid > ? AND rowid <= ? AND instr(search_text, char(0)) = 0',
-  );
+  const fill = db.prepare(INDEX_RANGE);
   const advance = db.prepare('UPDATE search_state SET upto = ?');
-  // Rowids are 64-bit: a JavaScript number would name another row past 2^53.
-  for (const statement of [upto, stepEnd]) statement.setReadBigInts(true);
+  for (const statement of [upto, stepEnd]) statement.setReadBigInts(true); // rowids are 64-bit
   return () => {
     const from = (upto.get() as { upto: bigint }).upto;
     const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
@@ -209,15 +198,39 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
   // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
   const statement = db.prepare(
     `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type, arrival)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${NEXT_ARRIVAL}) ON CONFLICT (message_id) DO NOTHING`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+  );
+  const lastIssued = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
+  const issued = db.prepare('UPDATE arrival_seq SET last = ? WHERE id = 0');
+  const total = db.prepare('UPDATE message_totals SET messages = messages + ? WHERE id = 0');
+  const sender = db.prepare(
+    'INSERT INTO sender_counts (from_msisdn, count) VALUES (?, ?) ON CONFLICT (from_msisdn) DO UPDATE SET count = count + excluded.count',
   );
   // Texts an operator changed since: folded again a few at a time (queries fold them meanwhile).
   const refold = db.prepare(
     `UPDATE messages SET search_text = fold(text) WHERE rowid IN (
        SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL LIMIT ${step})`,
   );
-  const insertGroup = (rows: InsertRow[]): ('created' | 'duplicate')[] =>
-    rows.map((row) => (statement.run(...row).changes === 1 ? 'created' : 'duplicate'));
+  // Groups in one transaction: each new row takes the next position, a duplicate none; the counts the
+  // messages_insert trigger keeps for an operator's rows are kept here, once.
+  const insertGroups = (groups: InsertRow[][]): Outcomes[] => {
+    const first = Number((lastIssued.get() as { last: number }).last) + 1;
+    let next = first;
+    const senders = new Map<string, number>();
+    const outcomes = groups.map((rows) =>
+      rows.map((row) => {
+        if (statement.run(...row, next).changes === 0) return 'duplicate';
+        next += 1;
+        senders.set(row[1], (senders.get(row[1]) ?? 0) + 1);
+        return 'created';
+      }),
+    );
+    if (next === first) return outcomes;
+    issued.run(next - 1);
+    total.run(next - first);
+    for (const [from, count] of senders) sender.run(from, count);
+    return outcomes;
+  };
   return (groups) => {
     const commits: [number, number][] = [];
     const timed = <T>(n: number, work: () => T): T => {
@@ -229,7 +242,7 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
     const size = groups.reduce((n, g) => n + g.length, 0);
     try {
       const outcomes = timed(size, () => {
-        const done = groups.map(insertGroup);
+        const done = insertGroups(groups);
         indexAlong();
         refold.run();
         return done;
@@ -243,7 +256,7 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
     // go in, each in its own transaction.
     const outcomes = groups.map((rows): GroupOutcome => {
       try {
-        return timed(rows.length, () => insertGroup(rows));
+        return timed(rows.length, () => insertGroups([rows])[0] ?? []);
       } catch (err) {
         return { error: errorInfo(err) };
       }
