@@ -15,37 +15,32 @@ export type Message = {
 
 export type InsertOutcome = 'created' | 'duplicate';
 
-export type ListQuery = {
-  limit: number;
-  offset: number;
-  from?: string;
-  /** Inclusive lower bound, a valid contract timestamp. */
-  since?: string;
-  /** Case-insensitive substring of text; `%` and `_` are literal. */
-  q?: string;
-  /** Keyset position: only messages after this one in the sort order (a cursor, decoded). */
-  after?: ListPosition;
-};
-
-/** The filters of GET /messages without paging: what an export streams. */
+/** `since`: inclusive, a valid contract timestamp. `q`: a case-insensitive substring of text, `%` and `_` literal. */
 export type MessageFilter = { from?: string; since?: string; q?: string };
 
-/** What an erasure removes: one message, or every message of one sender (never everything). */
-export type EraseTarget = { messageId: string } | { from: string };
+export type ListQuery = MessageFilter & {
+  limit: number;
+  offset: number;
+  /** Newest first: the exact reverse of the sort order. */
+  descending?: boolean;
+  /** Only messages after this position in the requested order (a cursor, decoded). */
+  after?: ListPosition;
+};
 
 /** A place in the sort order: the instant of `ts` (as sent), then `messageId`. */
 export type ListPosition = { ts: string; messageId: string };
 
-/** `more`: rows follow the page in the sort order (whatever `total` says about rows before it). */
+/** `more`: rows follow the page in the requested order (whatever `total` says about rows before it). */
 export type ListResult = { data: Message[]; total: number; more: boolean };
 
-export type SenderCount = { from: string; count: number };
+/** What an erasure removes: one message, or every message of one sender (never everything). */
+export type EraseTarget = { messageId: string } | { from: string };
 
 export type Stats = {
   totalMessages: number;
   sendersCount: number;
   /** Top senders: count descending, then sender ascending. */
-  messagesPerSender: SenderCount[];
+  messagesPerSender: { from: string; count: number }[];
   firstMessageTs: string | null;
   lastMessageTs: string | null;
 };
@@ -58,6 +53,9 @@ export type StoreLoad = {
   pool?: { busy: number; size: number };
 };
 
+export type ArrivalFilter = Pick<MessageFilter, 'from' | 'q'>;
+export type Arrival = { position: string; message: Message };
+
 export type Store = {
   /**
    * Resolves once the row is durably committed ('created'), or with 'duplicate' when the id is already
@@ -65,9 +63,8 @@ export type Store = {
    */
   insert(message: Message): Promise<InsertOutcome>;
   /**
-   * Stores every message of one request in one transaction: resolves only after that commit, with one
-   * outcome per message in order ('duplicate' for an id already stored, or repeated earlier in the array).
-   * Rejects (nothing stored) when the transaction fails; never guesses an outcome.
+   * As insert, for every message of one request in one transaction: one outcome each, in order (an id
+   * repeated earlier in the array is a duplicate). Rejects, with nothing stored, when the transaction fails.
    */
   insertMany(messages: Message[]): Promise<InsertOutcome[]>;
   list(query: ListQuery): Promise<ListResult>;
@@ -78,14 +75,13 @@ export type Store = {
   prune(before: Date, limit: number): Promise<number>;
   load(): StoreLoad;
   /**
-   * Erases one message by id, or every message of one sender, in batches small enough that ingest goes on;
-   * resolves with how many rows went. Repeating it after a crash part-way erases the rest. Counts and the
-   * search index follow in the same transactions; the engine also makes the text unreadable from its
-   * files as far as it can (SQLite: secure_delete, then a merge of the search index and a truncation of
-   * the WAL in the background).
+   * Erases one message, or every message of one sender, in batches small enough that ingest goes on;
+   * resolves with how many went. Repeated after a crash part-way, it erases the rest. Counts and the
+   * search index follow in the same transactions, and the text is made unreadable from the files as far
+   * as the engine can.
    */
   erase(target: EraseTarget): Promise<number>;
-  /** Every match of the filter in listing order, a page of at most `pageSize` at a time, never counting. */
+  /** Every match of the filter in ascending order, a page of at most `pageSize` at a time, never counting. */
   scan(filter: MessageFilter, pageSize: number): AsyncIterable<Message[]>;
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
@@ -103,9 +99,6 @@ export type Store = {
   /** Calls `onChange` when messages may have arrived (this store's commits at once, others' within a second); returns the stop. */
   watchArrivals(onChange: () => void): () => void;
 };
-
-export type ArrivalFilter = { from?: string; q?: string };
-export type Arrival = { position: string; message: Message };
 
 /**
  * Trouble that may pass (disk full, file locked or read-only, server gone): callers answer 503 with
