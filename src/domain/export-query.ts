@@ -7,8 +7,9 @@ export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export type ExportQuery = { format: ExportFormat; filter: MessageFilter };
 
-// The export returns every match: a page size or position would silently be ignored, so it is refused.
-const PAGING = ['limit', 'offset', 'cursor'] as const;
+// The export returns every match in the listing order: a page size, a position or another order would
+// silently be ignored, so each is refused.
+const PAGING = ['limit', 'offset', 'cursor', 'order'] as const;
 
 /** `GET /messages/export` query: `format` and the filters of /messages, checked as /messages checks them. */
 export function parseExportQuery(params: URLSearchParams): Validated<ExportQuery> {

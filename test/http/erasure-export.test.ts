@@ -232,15 +232,15 @@ describe('GET /messages/export', () => {
     assert.equal(((await getJson(`${app.url}/stats`)).body as { total_messages: number }).total_messages, 0);
   });
 
-  test('limit, offset, cursor, an unknown format or a bad filter: 422 naming each; read tokens apply', async (t) => {
+  test('limit, offset, cursor, order, an unknown format or a bad filter: 422 naming each; read tokens apply', async (t) => {
     const app = await startApp(t, { readTokens: [READ] });
-    const { status, body } = await getJson(`${app.url}/messages/export?limit=5&offset=1&cursor=x&format=xml&since=yesterday&from=a&from=b`);
+    const { status, body } = await getJson(`${app.url}/messages/export?limit=5&offset=1&cursor=x&order=desc&format=xml&since=yesterday&from=a&from=b`);
     assert.equal(status, 401);
     assert.deepEqual(body, { detail: 'not authenticated' });
-    const res = await fetch(`${app.url}/messages/export?limit=5&offset=1&cursor=x&format=xml&since=yesterday&from=a&from=b`, { headers: bearer(READ) });
+    const res = await fetch(`${app.url}/messages/export?limit=5&offset=1&cursor=x&order=desc&format=xml&since=yesterday&from=a&from=b`, { headers: bearer(READ) });
     assert.equal(res.status, 422);
     const locs = ((await res.json()) as { detail: { loc: string[] }[] }).detail.map((e) => e.loc[1]);
-    assert.deepEqual(locs.sort(), ['cursor', 'format', 'from', 'limit', 'offset', 'since']);
+    assert.deepEqual(locs.sort(), ['cursor', 'format', 'from', 'limit', 'offset', 'order', 'since']);
     assert.equal((await fetch(`${app.url}/messages/export?format=csv`, { headers: bearer(READ) })).status, 200);
   });
 

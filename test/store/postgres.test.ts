@@ -330,10 +330,14 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     });
     await new Promise((r) => setTimeout(r, 100));
     const started = Date.now();
-    await assert.rejects(store.insert(msg('blocked')), (err) => isStoreUnavailable(err) && /55P03/.test(String(err)));
-    assert.ok(Date.now() - started < 4_000, 'gave up at lock_timeout');
-    release();
-    await locked;
+    try {
+      await assert.rejects(store.insert(msg('blocked')), (err) => isStoreUnavailable(err) && /55P03/.test(String(err)));
+      assert.ok(Date.now() - started < 4_000, 'gave up at lock_timeout');
+    } finally {
+      // A failed assertion must not leave the lock held, or closing the connection waits for ever.
+      release();
+      await locked;
+    }
     assert.equal(await store.insert(msg('blocked')), 'created');
   });
 });

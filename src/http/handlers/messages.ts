@@ -4,7 +4,7 @@ import type { Store } from '../../store/store.ts';
 import type { Req } from '../request.ts';
 import { json, type Reply } from '../response.ts';
 
-/** GET /messages: a page of messages in chronological order, with the total of all matches. */
+/** GET /messages: a page of messages in the requested order (oldest first unless `order=desc`), with the total of all matches. */
 export function createMessagesHandler(store: Store): (req: Req) => Promise<Reply> {
   return async (req) => {
     const parsed = parseListQuery(req.query);
