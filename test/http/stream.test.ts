@@ -2,6 +2,7 @@
 // arrival order, filters, resume without gap or repeat, bad ids, tokens, the cap, a client that stops
 // reading, heartbeats, shutdown. Runs on PostgreSQL too (TEST_ENGINE=postgres, make test-postgres).
 import assert from 'node:assert/strict';
+import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { getJson, message, postSigned, startApp, waitFor } from '../helpers.ts';
@@ -83,6 +84,64 @@ describe('GET /messages/stream', () => {
     await posting;
     seen.push(...(await third.waitForEvents(total - 20, 10_000)));
     assert.deepEqual(idsOf(seen), Array.from({ length: total }, (_, i) => `m${String(i).padStart(3, '0')}`));
+  });
+
+  test('streams resuming from older ids catch up while messages arrive, then follow with the others: no gap, no repeat', async (t) => {
+    const app = await startApp(t);
+    const watcher = await openStream(`${app.url}/messages/stream`);
+    t.after(() => watcher.close());
+    const total = 400;
+    const ids = Array.from({ length: total }, (_, i) => `r${String(i).padStart(3, '0')}`);
+    const posting = (async () => {
+      // Four at a time: rows keep arriving while the late streams read their way back.
+      for (let i = 0; i < total; i += 4) await Promise.all(ids.slice(i, i + 4).map((id) => post(app.url, id)));
+    })();
+    const seen = await watcher.waitForEvents(180, 20_000);
+    // One more than a read behind, and a few behind: both reach the shared position while it moves.
+    const late = await Promise.all([0, 170].map((i) => openStream(`${app.url}/messages/stream`, { 'last-event-id': seen[i]?.id ?? '' })));
+    for (const s of late) t.after(() => s.close());
+    await posting;
+    await watcher.waitForEvents(total, 20_000);
+    assert.deepEqual(idsOf(watcher.events), ids);
+    const [far, near] = late as [typeof watcher, typeof watcher];
+    await far.waitForEvents(total - 1, 20_000);
+    await near.waitForEvents(total - 171, 20_000);
+    assert.deepEqual(idsOf(far.events), ids.slice(1));
+    assert.deepEqual(idsOf(near.events), ids.slice(171));
+    assert.deepEqual(far.events.map((e) => e.id), watcher.events.slice(1).map((e) => e.id));
+    // Nothing more comes (no repeat at the end either).
+    await post(app.url, 'last');
+    for (const s of [watcher, far, near]) assert.equal(idsOf(await s.waitForEvents(s.events.length + 1)).at(-1), 'last');
+  });
+
+  test('a client that pauses while many messages arrive gets every one in order once it reads again', async (t) => {
+    const app = await startApp(t, { stream: { drainMs: 10_000 } });
+    const { port } = new URL(app.url);
+    let text = '';
+    const paused = await new Promise<IncomingMessage>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, path: '/messages/stream' }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        resolve(res);
+      });
+      req.end();
+    });
+    t.after(() => paused.destroy());
+    await waitFor(() => text.includes('stream open'));
+    paused.pause();
+    const watcher = await openStream(`${app.url}/messages/stream`);
+    t.after(() => watcher.close());
+    // 8 MB: more than the socket buffers and what a stream holds for a client that does not read, so
+    // the stream leaves the follower and has to read its way back.
+    const big = 'x'.repeat(4000);
+    const ids = Array.from({ length: 2000 }, (_, i) => `p${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < ids.length; i += 50) await Promise.all(ids.slice(i, i + 50).map((id) => post(app.url, id, { text: big })));
+    await watcher.waitForEvents(ids.length, 20_000);
+    paused.resume();
+    const received = (): string[] => [...text.matchAll(/^data: (.*)\n/gm)].map((m) => String((JSON.parse(m[1] ?? '') as { message_id: string }).message_id));
+    await waitFor(() => received().length >= ids.length, 20_000);
+    assert.deepEqual(received(), ids);
+    assert.equal(await metric(app.url, 'stream_clients_dropped_total{reason="too_slow"}'), 0);
   });
 
   test('an event id the service did not issue is 422, by header or by query', async (t) => {
