@@ -3,9 +3,10 @@
 // to reach the clients after its 200 (bar: p99 <= 100 ms on SQLite). The clients run in a child process
 // (this file, `clients` mode): bench/run.ts's load generator blocks its own event loop while it runs.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { sign } from '../src/domain/signature.ts';
-import { openStream, type SseClient } from '../test/sse.ts';
 
 const CLIENTS = 20;
 /** Messages posted one at a time for the latency case. */
@@ -38,7 +39,10 @@ export type StreamResult = {
 const rps = (l: Load): number => Math.round(l.requests / (l.duration_us / 1e6));
 
 export async function streamPhase<S extends Service>(deps: StreamBenchDeps<S>): Promise<StreamResult> {
-  const service = await deps.startService(`${deps.dataDir}/stream.db`, 'stream');
+  const dbPath = `${deps.dataDir}/stream.db`;
+  // A fresh file: on the last run's, every message would be a duplicate, and never an event.
+  for (const s of ['', '-wal', '-shm']) rmSync(dbPath + s, { force: true });
+  const service = await deps.startService(dbPath, 'stream');
   try {
     deps.load(service.url, deps.connections, 2, deps.bodies('stream-warm', 20_000, 'stream-warm'));
     const without = deps.load(service.url, deps.connections, deps.seconds, deps.bodies('stream-a', 500_000, 'stream-a'));
@@ -73,16 +77,37 @@ export function streamTable(r: StreamResult): string[] {
   ];
 }
 
+/**
+ * One stream read as cheaply as a client can: a raw socket, and only the message ids picked out of what
+ * arrives (each write of the server holds whole events), so the clients, on the same cores as the
+ * service, take as little of them as they can. Resolves once the stream is open.
+ */
+function follow(url: string, onId: (id: string) => void): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(`GET /messages/stream HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`));
+    socket.setEncoding('latin1');
+    let rest = '';
+    socket.on('data', (chunk: string) => {
+      const text = rest + chunk;
+      const end = text.lastIndexOf('\n\n') + 2;
+      for (const m of text.slice(0, end).matchAll(/^data: \{"message_id":"([^"]*)"/gm)) onId(m[1] ?? '');
+      rest = text.slice(end);
+      if (text.includes(': stream open')) resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
 /** The child: CLIENTS streams read all along; on `latency`, messages posted one at a time and timed to each client. */
 async function runClients(url: string, secret: string): Promise<void> {
   const arrivals = new Map<string, number[]>();
   let events = 0;
-  const streams: SseClient[] = [];
+  const streams: Socket[] = [];
   for (let i = 0; i < CLIENTS; i += 1) {
     streams.push(
-      await openStream(`${url}/messages/stream`, {}, (e) => {
+      await follow(url, (id) => {
         events += 1;
-        const id = (JSON.parse(e.data) as { message_id: string }).message_id;
         if (id.startsWith('lat-')) (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(performance.now());
       }),
     );
@@ -105,7 +130,7 @@ async function runClients(url: string, secret: string): Promise<void> {
     const at = (q: number): number => Math.round((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? NaN) * 10) / 10;
     process.stdout.write(`${JSON.stringify({ events, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
   }
-  for (const s of streams) s.close();
+  for (const s of streams) s.destroy();
   process.exit(0);
 }
 
