@@ -11,6 +11,8 @@ import { sign } from '../src/domain/signature.ts';
 const CLIENTS = 20;
 /** Messages posted one at a time for the latency case. */
 const LATENCY_MESSAGES = 200;
+/** How an event starts on the wire (after the chunk framing's CRLF or the previous event's blank line). */
+const EVENT_LINE = Buffer.from('\nid: ');
 
 type Load = { requests: number; duration_us: number; non_2xx: number; errors: number };
 type Service = { url: string };
@@ -78,22 +80,24 @@ export function streamTable(r: StreamResult): string[] {
 }
 
 /**
- * One stream read as cheaply as a client can: a raw socket, and only the message ids picked out of what
- * arrives (each write of the server holds whole events), so the clients, on the same cores as the
- * service, take as little of them as they can. Resolves once the stream is open.
+ * One stream read as cheaply as a client can: a raw socket, its events counted and only the latency
+ * case's message ids picked out of what arrives (each write of the server holds whole events), so the
+ * clients, on the same cores as the service, take as little of them as they can. Resolves once open.
  */
-function follow(url: string, onId: (id: string) => void): Promise<Socket> {
+function follow(url: string, events: { count: number }, onLatency: (id: string) => void): Promise<Socket> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => socket.write(`GET /messages/stream HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`));
-    socket.setEncoding('latin1');
-    let rest = '';
-    socket.on('data', (chunk: string) => {
-      const text = rest + chunk;
-      const end = text.lastIndexOf('\n\n') + 2;
-      for (const m of text.slice(0, end).matchAll(/^data: \{"message_id":"([^"]*)"/gm)) onId(m[1] ?? '');
-      rest = text.slice(end);
-      if (text.includes(': stream open')) resolve(socket);
+    let rest: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      const bytes = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+      const last = bytes.lastIndexOf('\n\n');
+      const end = last === -1 ? 0 : last + 2;
+      // Events counted by their `id:` lines, without decoding; only the latency case's are read for their id.
+      for (let at = bytes.indexOf(EVENT_LINE); at !== -1 && at < end; at = bytes.indexOf(EVENT_LINE, at + 5)) events.count += 1;
+      if (bytes.includes('"lat-')) for (const m of bytes.toString('latin1', 0, end).matchAll(/^data: \{"message_id":"(lat-[^"]*)"/gm)) onLatency(m[1] ?? '');
+      rest = bytes.subarray(end);
+      if (bytes.includes(': stream open')) resolve(socket);
     });
     socket.once('error', reject);
   });
@@ -102,15 +106,10 @@ function follow(url: string, onId: (id: string) => void): Promise<Socket> {
 /** The child: CLIENTS streams read all along; on `latency`, messages posted one at a time and timed to each client. */
 async function runClients(url: string, secret: string): Promise<void> {
   const arrivals = new Map<string, number[]>();
-  let events = 0;
+  const events = { count: 0 };
   const streams: Socket[] = [];
   for (let i = 0; i < CLIENTS; i += 1) {
-    streams.push(
-      await follow(url, (id) => {
-        events += 1;
-        if (id.startsWith('lat-')) (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(performance.now());
-      }),
-    );
+    streams.push(await follow(url, events, (id) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(performance.now())));
   }
   process.stdout.write('ready\n');
   const input = createInterface({ input: process.stdin });
@@ -128,7 +127,7 @@ async function runClients(url: string, secret: string): Promise<void> {
     }
     lags.sort((a, b) => a - b);
     const at = (q: number): number => Math.round((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? NaN) * 10) / 10;
-    process.stdout.write(`${JSON.stringify({ events, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
+    process.stdout.write(`${JSON.stringify({ events: events.count, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
   }
   for (const s of streams) s.destroy();
   process.exit(0);
