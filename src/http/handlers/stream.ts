@@ -25,6 +25,11 @@ export const DRAIN_MS = 5_000;
  * taken them yet: past it the stream leaves the follower and reads at its client's pace.
  */
 export const EVENTS_PER_READ = 100;
+/**
+ * The follower reads at most this often unless it is behind: under load one read, and one write to each
+ * client, covers several commits instead of one each; an event waits at most this long for it.
+ */
+export const FOLLOW_EVERY_MS = 10;
 /** After a failed read (the database away), the reader tries again this soon. */
 export const RETRY_MS = 1_000;
 
@@ -101,6 +106,7 @@ function createFollower(store: Store): Follower {
   const subscribers = new Set<Subscriber>();
   let head: string | null = null;
   let due = false;
+  let lastRead = 0;
   let wake = (): void => {};
   const poke = (): void => ((due = true), wake());
 
@@ -128,6 +134,9 @@ function createFollower(store: Store): Follower {
     try {
       while (subscribers.size > 0) {
         if (!due) await new Promise<void>((resolve) => (wake = resolve));
+        const wait = lastRead + FOLLOW_EVERY_MS - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        lastRead = performance.now();
         due = false;
         const from = [...subscribers].reduce((a, s) => (orderKey(s.through) < orderKey(a) ? s.through : a), head ?? '');
         if (subscribers.size === 0) break;
@@ -139,7 +148,11 @@ function createFollower(store: Store): Follower {
           continue;
         }
         deliver(batch);
-        if (batch.length === EVENTS_PER_READ) due = true;
+        // A full read: more rows wait, read on at once.
+        if (batch.length === EVENTS_PER_READ) {
+          due = true;
+          lastRead = -Infinity;
+        }
       }
     } finally {
       unwatch();
