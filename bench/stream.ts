@@ -3,13 +3,16 @@
 // to reach the clients after its 200 (bar: p99 <= 100 ms on SQLite). The clients run in a child process
 // (this file, `clients` mode): bench/run.ts's load generator blocks its own event loop while it runs.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { sign } from '../src/domain/signature.ts';
-import { openStream, type SseClient } from '../test/sse.ts';
 
 const CLIENTS = 20;
 /** Messages posted one at a time for the latency case. */
 const LATENCY_MESSAGES = 200;
+/** How an event starts on the wire (after the chunk framing's CRLF or the previous event's blank line). */
+const EVENT_LINE = Buffer.from('\nid: ');
 
 type Load = { requests: number; duration_us: number; non_2xx: number; errors: number };
 type Service = { url: string };
@@ -38,7 +41,10 @@ export type StreamResult = {
 const rps = (l: Load): number => Math.round(l.requests / (l.duration_us / 1e6));
 
 export async function streamPhase<S extends Service>(deps: StreamBenchDeps<S>): Promise<StreamResult> {
-  const service = await deps.startService(`${deps.dataDir}/stream.db`, 'stream');
+  const dbPath = `${deps.dataDir}/stream.db`;
+  // A fresh file: on the last run's, every message would be a duplicate, and never an event.
+  for (const s of ['', '-wal', '-shm']) rmSync(dbPath + s, { force: true });
+  const service = await deps.startService(dbPath, 'stream');
   try {
     deps.load(service.url, deps.connections, 2, deps.bodies('stream-warm', 20_000, 'stream-warm'));
     const without = deps.load(service.url, deps.connections, deps.seconds, deps.bodies('stream-a', 500_000, 'stream-a'));
@@ -73,19 +79,37 @@ export function streamTable(r: StreamResult): string[] {
   ];
 }
 
+/**
+ * One stream read as cheaply as a client can: a raw socket, its events counted and only the latency
+ * case's message ids picked out of what arrives (each write of the server holds whole events), so the
+ * clients, on the same cores as the service, take as little of them as they can. Resolves once open.
+ */
+function follow(url: string, events: { count: number }, onLatency: (id: string) => void): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(`GET /messages/stream HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`));
+    let rest: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      const bytes = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+      const last = bytes.lastIndexOf('\n\n');
+      const end = last === -1 ? 0 : last + 2;
+      // Events counted by their `id:` lines, without decoding; only the latency case's are read for their id.
+      for (let at = bytes.indexOf(EVENT_LINE); at !== -1 && at < end; at = bytes.indexOf(EVENT_LINE, at + 5)) events.count += 1;
+      if (bytes.includes('"lat-')) for (const m of bytes.toString('latin1', 0, end).matchAll(/^data: \{"message_id":"(lat-[^"]*)"/gm)) onLatency(m[1] ?? '');
+      rest = bytes.subarray(end);
+      if (bytes.includes(': stream open')) resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
 /** The child: CLIENTS streams read all along; on `latency`, messages posted one at a time and timed to each client. */
 async function runClients(url: string, secret: string): Promise<void> {
   const arrivals = new Map<string, number[]>();
-  let events = 0;
-  const streams: SseClient[] = [];
+  const events = { count: 0 };
+  const streams: Socket[] = [];
   for (let i = 0; i < CLIENTS; i += 1) {
-    streams.push(
-      await openStream(`${url}/messages/stream`, {}, (e) => {
-        events += 1;
-        const id = (JSON.parse(e.data) as { message_id: string }).message_id;
-        if (id.startsWith('lat-')) (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(performance.now());
-      }),
-    );
+    streams.push(await follow(url, events, (id) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(performance.now())));
   }
   process.stdout.write('ready\n');
   const input = createInterface({ input: process.stdin });
@@ -103,9 +127,9 @@ async function runClients(url: string, secret: string): Promise<void> {
     }
     lags.sort((a, b) => a - b);
     const at = (q: number): number => Math.round((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? NaN) * 10) / 10;
-    process.stdout.write(`${JSON.stringify({ events, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
+    process.stdout.write(`${JSON.stringify({ events: events.count, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
   }
-  for (const s of streams) s.close();
+  for (const s of streams) s.destroy();
   process.exit(0);
 }
 

@@ -4,43 +4,37 @@ export type Reply = {
   /** A string is sent as-is with `contentType`; anything else as JSON. */
   body: unknown;
   contentType?: string;
-  /**
-   * A body sent as it is produced, instead of `body` (status and headers first, then each chunk as the
-   * client takes it): the server waits for the socket to drain before asking for the next chunk, and stops
-   * the iterable (its `return()`) when the client goes away.
-   */
-  stream?: AsyncIterable<string>;
+  /** A body sent as it is produced, instead of `body` (an export, the live stream). */
+  stream?: StreamedBody;
   headers?: Readonly<Record<string, string>>;
   /** Extra fields for this request's access-log line (never secrets or message text). */
   log?: Readonly<Record<string, unknown>>;
   /** Level of the access-log line; by default ERROR for 5xx, INFO otherwise. */
   logLevel?: 'INFO' | 'WARNING' | 'ERROR';
-  /**
-   * Server-sent events (`body` is then ignored): the server sends the headers, then what the producer
-   * writes, pushed as the store reports new rows; a client that stops reading is cut after `drainMs`.
-   */
-  events?: StreamedBody;
 };
 
+/**
+ * Status and headers first, then each chunk as the client takes it: the server asks for the next chunk
+ * only once the socket has drained, cuts a client that takes nothing for `stalledMs`, and stops the
+ * iteration (its `return()`) when the client goes away. The body ends when the iteration does.
+ */
 export type StreamedBody = {
-  /** How long a write may wait for a client that stopped reading before the client is disconnected. */
-  drainMs: number;
-  /** Writes the body; the server ends the response when it settles. */
-  produce(sink: Sink): Promise<void>;
+  /** `gone` is aborted when the client leaves or is cut: a producer waiting for data stops then. */
+  chunks(gone: AbortSignal): AsyncIterable<string | Uint8Array>;
+  /** How long a client may take nothing before it is cut; the server's default otherwise. */
+  stalledMs?: number;
+  /** Told how the body ended, once. */
+  ended?(end: StreamEnd): void;
 };
 
-export type Sink = {
-  /** `written` once the socket took the chunk; `closed` when the client is gone; `too_slow` when it was disconnected for not reading. */
-  write(chunk: string): Promise<'written' | 'closed' | 'too_slow'>;
-  /** Aborted when the client disconnects (or was disconnected). */
-  signal: AbortSignal;
-};
+/** Every chunk written; the client gone first; cut for taking nothing; or the producer failing. */
+export type StreamEnd = 'complete' | 'disconnected' | 'stalled' | 'failed';
 
 export function json(status: number, body: unknown, extra?: Omit<Reply, 'status' | 'body'>): Reply {
   return { status, body, ...extra };
 }
 
-/** A streamed reply: `chunks` written with backpressure, stopped when the client disconnects. */
-export function streamed(status: number, contentType: string, chunks: AsyncIterable<string>, extra?: Omit<Reply, 'status' | 'body' | 'stream' | 'contentType'>): Reply {
-  return { status, body: null, contentType, stream: chunks, ...extra };
+/** A streamed reply: `stream`'s chunks written with backpressure, stopped when the client disconnects. */
+export function streamed(status: number, contentType: string, stream: StreamedBody, extra?: Omit<Reply, 'status' | 'body' | 'stream' | 'contentType'>): Reply {
+  return { status, body: null, contentType, stream, ...extra };
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
 import { isStoreUnavailable } from '../store/store.ts';
 import { detail, HttpError, storeUnavailableReply } from './errors.ts';
 import type { Req } from './request.ts';
-import type { Reply, Sink, StreamedBody } from './response.ts';
+import type { Reply, StreamedBody, StreamEnd } from './response.ts';
 import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
 import type { Match } from './router.ts';
 
@@ -125,18 +126,19 @@ function createRequestHandler(
     if (inFlight.get(raw.socket) === slot) inFlight.delete(raw.socket);
     // Cut off meanwhile: the client got that answer (written by refuse), not this one.
     const status = slot.refused ?? reply.status;
-    let streamed: StreamEnd | null = null;
+    const stalledMs = reply.stream?.stalledMs ?? options.timeouts?.stalledStreamMs ?? STALLED_STREAM_MS;
+    let body: Promise<StreamOutcome> | null = null;
     if (slot.refused === undefined) {
-      if (reply.events !== undefined && target.method === 'GET') {
-        sendEvents(res, reply, reply.events, requestId, (err) => logger.error('stream failed', { request_id: requestId, error: describeError(err) }));
-      } else if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
-      else streamed = await sendStream(res, reply, reply.stream, { requestId, close, stalledMs: options.timeouts?.stalledStreamMs ?? STALLED_STREAM_MS });
+      if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
+      else body = sendStream(res, reply, reply.stream, { requestId, close, stalledMs });
     }
 
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e9;
     // The route's pattern, never the raw URL: a `{message_id}` path is one series, not one per id.
     const pattern = found === null ? UNMATCHED_PATH : found.kind === 'found' ? found.route.path : found.pattern;
-    observe({ path: pattern, status, seconds });
+    // Timed to the answer's head: a streamed body lasts as long as its client wants, which is no latency.
+    observe({ path: pattern, status, seconds: elapsed() });
+    const streamed = body && (await body);
     const failed = streamed?.error !== undefined;
     const level = failed ? 'ERROR' : (reply.logLevel ?? (status >= 500 ? 'ERROR' : status === 408 ? 'WARNING' : 'INFO'));
     logger.log(level, 'request', {
@@ -144,7 +146,7 @@ function createRequestHandler(
       method: target.method.slice(0, 16),
       path: target.path.slice(0, MAX_LOGGED_PATH),
       status,
-      latency_ms: Math.round(seconds * 1e6) / 1e3,
+      latency_ms: Math.round(elapsed() * 1e6) / 1e3,
       ...reply.log,
       ...(streamed && { stream: streamed.end, ...(failed && { error: streamed.error }) }),
     });
@@ -179,55 +181,59 @@ function repeatsAuthorization(raw: IncomingMessage): boolean {
   return seen > 1;
 }
 
-/** How a streamed body ended: every chunk written, the client gone first, or the producer failing. */
-type StreamEnd = { end: 'complete' | 'disconnected' | 'failed'; error?: string };
+/** How a streamed body ended, and the producer's error when it failed. */
+type StreamOutcome = { end: StreamEnd; error?: string };
 
 /**
  * Status and headers, then each chunk as the client takes it: after a write the socket's buffer is full
- * for, the next chunk is asked for only once it drains, so a slow reader holds one chunk, not the
- * whole body. A client that goes away ends the iteration (its `return()` runs, so the producer stops).
- * A producer that fails part-way cuts the connection: the client sees a truncated body, never a false end.
+ * for, the next chunk is asked for only once it drains, so a slow reader holds one chunk, not the whole
+ * body, and one that takes nothing for `stalledMs` is cut. A client that goes away (or is cut) aborts
+ * the producer's signal and ends the iteration (its `return()` runs, so the producer stops). A producer
+ * that fails part-way cuts the connection: the client sees a truncated body, never a false end.
  */
 async function sendStream(
   res: ServerResponse,
   reply: Reply,
-  chunks: AsyncIterable<string>,
+  body: StreamedBody,
   { requestId, close, stalledMs }: { requestId: string; close: boolean; stalledMs: number },
-): Promise<StreamEnd> {
+): Promise<StreamOutcome> {
   // No content-length: Node sends the body chunked.
   res.writeHead(reply.status, headersOf(reply, reply.contentType ?? 'application/octet-stream', requestId, close));
-  let gone = res.destroyed;
-  let wake = (): void => {};
-  const onClose = (): void => {
-    gone = true;
-    wake();
-  };
-  res.on('close', onClose);
+  const gone = new AbortController();
+  const leave = (): void => gone.abort();
+  res.on('close', leave);
+  if (res.destroyed) leave();
+  // The server keeps half-open sockets (httpAllowHalfOpen above) so that an answer still goes out; a
+  // client that closes its side while a body streams to it has gone, and would otherwise be noticed
+  // only at a failed write, which for a quiet live stream may be long.
+  const hangUp = (): void => void res.destroy();
+  const socket = res.socket;
+  socket?.once('end', hangUp);
+  let stalled = false;
+  let outcome: StreamOutcome = { end: 'disconnected' };
   try {
-    for await (const chunk of chunks) {
-      if (!gone && !res.write(chunk)) {
-        const stalled = setTimeout(() => res.destroy(), stalledMs);
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          res.once('drain', resolve);
-        });
-        clearTimeout(stalled);
-        res.off('drain', wake);
+    for await (const chunk of body.chunks(gone.signal)) {
+      if (!gone.signal.aborted && !res.write(chunk)) {
+        const timer = setTimeout(() => ((stalled = true), res.destroy()), stalledMs);
+        await once(res, 'drain', { signal: gone.signal }).catch(() => {});
+        clearTimeout(timer);
       }
       // Leaving the loop ends the producer: a query stops with its client.
-      if (gone) return { end: 'disconnected' };
+      if (gone.signal.aborted) break;
     }
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      res.end(resolve);
-    });
-    return { end: res.writableFinished ? 'complete' : 'disconnected' };
+    // Ended by the client going first too, or this would wait for a 'finish' that never comes.
+    if (!gone.signal.aborted) await new Promise<void>((resolve) => (gone.signal.addEventListener('abort', () => resolve()), res.end(resolve)));
+    if (res.writableFinished) outcome = { end: 'complete' };
   } catch (err) {
     res.destroy();
-    return { end: gone ? 'disconnected' : 'failed', error: describeError(err) };
+    if (!gone.signal.aborted) outcome = { end: 'failed', error: describeError(err) };
   } finally {
-    res.off('close', onClose);
+    res.off('close', leave);
+    socket?.off('end', hangUp);
   }
+  if (stalled) outcome = { end: 'stalled' };
+  body.ended?.(outcome.end);
+  return outcome;
 }
 
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
@@ -249,45 +255,6 @@ function headersOf(reply: Reply, contentType: string, requestId: string, close: 
     ...reply.headers,
     ...(close && { connection: 'close' }),
   };
-}
-
-/**
- * A reply whose body is produced over time (server-sent events): headers at once, then each chunk as the
- * producer writes it. Memory per client stays bounded: a write the socket cannot take waits for 'drain',
- * and a client that has not drained within `drainMs` is disconnected. The connection closes at the end.
- */
-function sendEvents(res: ServerResponse, reply: Reply, events: StreamedBody, requestId: string, onError: (err: unknown) => void): void {
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(reply.status, headersOf(reply, reply.contentType ?? 'text/plain; charset=utf-8', requestId, true));
-  res.flushHeaders();
-  const gone = new AbortController();
-  res.once('close', () => gone.abort());
-  // The server keeps half-open sockets (httpAllowHalfOpen above): a stream's client that closed its side
-  // is gone, and would otherwise be noticed only at the next failed write.
-  res.socket?.once('end', () => res.destroy());
-  const write: Sink['write'] = (chunk) =>
-    new Promise((resolve) => {
-      if (gone.signal.aborted) return resolve('closed');
-      if (res.write(chunk)) return resolve('written');
-      const done = (outcome: 'written' | 'closed' | 'too_slow'): void => {
-        clearTimeout(timer);
-        res.off('drain', drained);
-        gone.signal.removeEventListener('abort', closed);
-        resolve(outcome);
-      };
-      const drained = (): void => done('written');
-      const closed = (): void => done('closed');
-      const timer = setTimeout(() => {
-        done('too_slow');
-        res.destroy();
-      }, events.drainMs);
-      res.once('drain', drained);
-      gone.signal.addEventListener('abort', closed);
-    });
-  events
-    .produce({ write, signal: gone.signal })
-    .catch(onError)
-    .finally(() => res.end());
 }
 
 /** Collects the body up to `limit` bytes. A declared or actual size beyond it is refused without reading on. */

@@ -3,7 +3,7 @@
 import { csvRecord, CSV_HEADER, messageJson, parseExportQuery, type ExportFormat } from '../../domain/export-query.ts';
 import type { Message, Store } from '../../store/store.ts';
 import type { Req } from '../request.ts';
-import { json, streamed, type Reply } from '../response.ts';
+import { json, streamed, type Reply, type StreamEnd } from '../response.ts';
 
 /** Rows read from the store at a time, and written as one chunk: about 100 KB of typical messages. */
 export const EXPORT_PAGE_ROWS = 500;
@@ -29,29 +29,27 @@ export function createExportHandler(deps: ExportDeps): (req: Req) => Promise<Rep
     const pages = deps.store.scan(filter, EXPORT_PAGE_ROWS)[Symbol.asyncIterator]();
     const first = await pages.next();
     const stamp = deps.clock().toISOString().slice(0, 19).replaceAll(':', '-');
-    return streamed(200, CONTENT_TYPES[format], chunks(deps, format, first, pages), {
+    const stream = {
+      chunks: () => chunks(deps, format, first, pages),
+      // A reader cut for taking nothing has left, as far as the export's metrics tell.
+      ended: (end: StreamEnd) => deps.onFinished(format, end === 'stalled' ? 'disconnected' : end),
+    };
+    return streamed(200, CONTENT_TYPES[format], stream, {
       headers: { 'content-disposition': `attachment; filename="messages-${stamp}Z.${format}"` },
       log: { format },
     });
   };
 }
 
-/** The body, a page a chunk; counted as started when the server asks for the first chunk, and how it ended. */
+/** The body, a page a chunk; counted as started when the server asks for the first chunk. */
 async function* chunks(deps: ExportDeps, format: ExportFormat, first: IteratorResult<Message[]>, pages: AsyncIterator<Message[]>): AsyncGenerator<string> {
   deps.onStarted(format);
-  // Until the last page, an end is the client's (the server stops the iteration) unless something throws.
-  let end: 'complete' | 'disconnected' | 'failed' = 'disconnected';
   const render = format === 'csv' ? csvRecord : (m: Message): string => JSON.stringify(messageJson(m)) + '\n';
   try {
     if (format === 'csv') yield CSV_HEADER;
     for (let page = first; page.done !== true; page = await pages.next()) yield page.value.map(render).join('');
-    end = 'complete';
-  } catch (err) {
-    end = 'failed';
-    throw err;
   } finally {
     // Stops the store's walk when the client left part-way.
-    if (end !== 'complete') await pages.return?.();
-    deps.onFinished(format, end);
+    await pages.return?.();
   }
 }
