@@ -86,7 +86,8 @@ export type Store = {
   /** Commits anything pending, then closes. Further calls reject. */
   close(): Promise<void>;
 
-  // The live tail (GET /messages/stream): messages in the order they were stored, by an opaque position.
+  // The live tail (GET /messages/stream): messages in the order they were stored, by a position that is
+  // opaque to clients: dot-separated decimal integers whose order, part by part, is the arrival order.
   /** The position after every message a stream can read now: a stream that starts here gets the next ones stored. */
   arrivalHead(): Promise<string>;
   /** Whether this store could have issued `position` (well formed, not past the head); a client's id is checked once. */
