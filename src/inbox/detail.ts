@@ -2,7 +2,11 @@
 import type { Message } from './api.ts';
 import { term, timeElement, ui } from './dom.ts';
 
+/** The message the detail shows (what its erase buttons are about). */
+export let shown: Message | null = null;
+
 export function openDetail(m: Message): void {
+  shown = m;
   ui.detailTitle.textContent = `Message from ${m.from}`;
   ui.detailFields.replaceChildren();
   term(ui.detailFields, 'Message id', m.message_id);

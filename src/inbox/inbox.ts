@@ -1,9 +1,10 @@
 // The inbox page (SPEC "GET /inbox"): its wiring. The modules: dom (elements), api (the service's
 // endpoints), state (what is shown, the URL's filters), load (the list), live (the stream), render and
-// chart (drawing), detail (one message).
+// chart (drawing), detail (one message), export (downloads), erase (loaded when first asked for).
 import { isRecord, readToken } from './api.ts';
-import { copyJson, openDetail } from './detail.ts';
+import { copyJson, openDetail, shown } from './detail.ts';
 import { ui } from './dom.ts';
+import { wireExports } from './export.ts';
 import { followIfWanted, restartLive, stopLive } from './live.ts';
 import { loadMore, loadStats, reload, scrolled, showPending } from './load.ts';
 import { render, rowMessage } from './render.ts';
@@ -44,6 +45,13 @@ ui.clear.addEventListener('click', clearFilters);
 ui.more.addEventListener('click', () => void loadMore());
 ui.marker.addEventListener('click', showPending);
 ui.copy.addEventListener('click', () => void copyJson());
+for (const [button, kind] of [[ui.eraseMessage, 'message'], [ui.eraseSender, 'sender']] as const) {
+  button.addEventListener('click', () => {
+    const m = shown;
+    if (m) void import('./erase.ts').then((erase) => erase.confirmErase(kind, m));
+  });
+}
+wireExports();
 ui.state.addEventListener('click', (e) => {
   const action = e.target instanceof HTMLElement ? e.target.dataset.action : undefined;
   if (action === 'clear') clearFilters();

@@ -3,6 +3,7 @@
 import { readToken, type Message } from './api.ts';
 import { renderStats } from './chart.ts';
 import { el, number, timeElement, ui } from './dom.ts';
+import { renderExports } from './export.ts';
 import { state } from './state.ts';
 
 const rowCache = new WeakMap<Message, HTMLTableRowElement>();
@@ -72,6 +73,7 @@ export function render(): void {
   ui.liveToggle.hidden = !state.liveAvailable;
   ui.forget.hidden = readToken.get() === null;
   renderStats();
+  renderExports();
   if (state.needToken && !ui.token.open) {
     ui.tokenWhy.textContent = state.tokenRefused
       ? 'That token was not accepted. Enter a read token of this service.'

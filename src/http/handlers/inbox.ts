@@ -14,7 +14,7 @@ export const INBOX_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** The page's script modules (src/inbox/*.ts, compiled one for one): inbox.js imports the others. */
-const MODULES = ['inbox', 'api', 'dom', 'state', 'chart', 'render', 'load', 'live', 'detail'];
+const MODULES = ['inbox', 'api', 'dom', 'state', 'chart', 'render', 'load', 'live', 'detail', 'export', 'erase'];
 
 /** The page's files, as `make build` leaves them in dist/inbox/: URL path, file name, content type. */
 export const FILES: readonly (readonly [string, string, string])[] = [
