@@ -5,7 +5,7 @@ import { codePointLength, type FieldError, type Validated } from './validation.t
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 100;
-const KNOWN = ['limit', 'offset', 'from', 'since', 'q', 'cursor'] as const;
+const KNOWN = ['limit', 'offset', 'from', 'since', 'q', 'cursor', 'order'] as const;
 const INTEGER = /^-?[0-9]+$/;
 
 /** `GET /messages` query -> ListQuery, or every problem at once (422). Unknown parameters are ignored. */
@@ -44,6 +44,10 @@ export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
       query.q = values.q;
     }
   }
+  if (values.order === 'desc') query.descending = true;
+  else if (values.order !== undefined && values.order !== 'asc') {
+    errors.push({ loc: ['query', 'order'], msg: "Input should be 'asc' or 'desc'", type: 'enum' });
+  }
   if (values.cursor !== undefined && values.cursor !== '') {
     const after = decodeCursor(values.cursor);
     if (after) query.after = after;
@@ -57,7 +61,7 @@ const CURSOR_ERROR = 'Invalid cursor: pass the next_cursor of a previous respons
 /**
  * The opaque `cursor` of a page's last message: its place in the sort order (ts as sent, message_id),
  * base64url-encoded JSON. A position, not a snapshot, so it stays valid while messages arrive; the
- * client repeats its filters with it.
+ * client repeats its filters and `order` with it.
  */
 export function encodeCursor(last: ListPosition): string {
   return Buffer.from(JSON.stringify([last.ts, last.messageId])).toString('base64url');

@@ -131,14 +131,20 @@ const LIST_PARAMETERS = [
   {
     name: 'cursor',
     in: 'query',
-    description: 'Opaque position from a previous answer\'s `next_cursor`: the page starts after that message (keyset paging); `offset` counts from there.',
+    description: 'Opaque position from a previous answer\'s `next_cursor`: the page starts after that message in the requested order (keyset paging); `offset` counts from there.',
     schema: { type: 'string' },
+  },
+  {
+    name: 'order',
+    in: 'query',
+    description: '`desc`: newest first, the exact reverse of the ascending order. Repeat it with `cursor`, as the filters.',
+    schema: { type: 'string', enum: ['asc', 'desc'], default: 'asc' },
   },
 ];
 
 const LIST_MESSAGES = {
   operationId: 'listMessages',
-  summary: 'Page through messages ordered by the instant of `ts`, then `message_id`',
+  summary: 'Page through messages ordered by the instant of `ts`, then `message_id` (ascending, or with `order=desc` newest first)',
   security: readSecurity,
   parameters: LIST_PARAMETERS,
   responses: {

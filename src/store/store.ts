@@ -23,7 +23,9 @@ export type ListQuery = {
   since?: string;
   /** Case-insensitive substring of text; `%` and `_` are literal. */
   q?: string;
-  /** Keyset position: only messages after this one in the sort order (a cursor, decoded). */
+  /** Newest first: the exact reverse of the sort order. */
+  descending?: boolean;
+  /** Keyset position: only messages after this one in the requested order (a cursor, decoded). */
   after?: ListPosition;
 };
 
@@ -36,7 +38,7 @@ export type EraseTarget = { messageId: string } | { from: string };
 /** A place in the sort order: the instant of `ts` (as sent), then `messageId`. */
 export type ListPosition = { ts: string; messageId: string };
 
-/** `more`: rows follow the page in the sort order (whatever `total` says about rows before it). */
+/** `more`: rows follow the page in the requested order (whatever `total` says about rows before it). */
 export type ListResult = { data: Message[]; total: number; more: boolean };
 
 export type SenderCount = { from: string; count: number };

@@ -125,6 +125,25 @@ describe('GET /messages', () => {
     assert.deepEqual([ids(first), ids(second), second.total], [['a'], ['b'], 4]);
   });
 
+  test('order=desc: newest first, the exact reverse of the default order; order=asc is the default', async () => {
+    const { status, body } = await getJson(`${app.url}/messages?order=desc`);
+    assert.equal(status, 200);
+    assert.deepEqual(ids(body), ['g', 'e', 'b', 'a', 'd', 'c', 'f']);
+    assert.deepEqual([(body as Page).total, (body as Page).offset, (body as Page).next_cursor], [7, 0, null]);
+    assert.deepEqual((await getJson(`${app.url}/messages?order=asc`)).body, (await getJson(`${app.url}/messages`)).body);
+    const page = (await getJson(`${app.url}/messages?order=desc&limit=2&offset=2`)).body as Page;
+    assert.deepEqual([ids(page), page.total, page.offset], [['b', 'a'], 7, 2]);
+    const wrong = await getJson(`${app.url}/messages?order=newest`);
+    assert.deepEqual([wrong.status, wrong.body], [422, { detail: [{ loc: ['query', 'order'], msg: "Input should be 'asc' or 'desc'", type: 'enum' }] }]);
+  });
+
+  test('order=desc: next_cursor continues newest first, with filters, when order is repeated with it', async () => {
+    assert.deepEqual(await walk(`${app.url}/messages?order=desc&limit=2`), ['g', 'e', 'b', 'a', 'd', 'c', 'f']);
+    assert.deepEqual(await walk(`${app.url}/messages?order=desc&from=%2B911&limit=1`), ['g', 'e', 'b', 'a']);
+    assert.deepEqual(await walk(`${app.url}/messages?order=desc&q=SNAKE&limit=1`), ['g', 'c']);
+    assert.deepEqual(await walk(`${app.url}/messages?order=desc&since=2025-01-01T00:00:00.5Z&limit=3`), ['g', 'e', 'b', 'a']);
+  });
+
   test('an invalid cursor -> 422 naming cursor with a clear message', async () => {
     const forged = Buffer.from(JSON.stringify(['not a time', 'x'])).toString('base64url');
     // A ts whose fraction has more than 9 digits: no stored message can have it.
@@ -153,6 +172,10 @@ describe('GET /messages', () => {
     ['since=2025-13-01T00:00:00Z', 'since'],
     ['since=2025-01-01T00:00:00%2B01:00', 'since'],
     ['limit=1&limit=2', 'limit'],
+    ['order=newest', 'order'],
+    ['order=DESC', 'order'],
+    ['order=', 'order'],
+    ['order=desc&order=desc', 'order'],
   ];
   for (const [qs, field] of invalid) {
     test(`${qs} -> 422 naming ${field}`, async () => {
@@ -187,5 +210,21 @@ describe('GET /messages cursor while messages arrive', () => {
     assert.deepEqual([ids(second), second.total], [['m3', 'm4'], 6]);
     const third = (await getJson(`${app.url}/messages?limit=2&cursor=${second.next_cursor}`)).body as Page;
     assert.deepEqual([ids(third), third.next_cursor], [['late'], null]);
+  });
+
+  test('order=desc: pages neither repeat nor skip rows when messages arrive in between', async (t) => {
+    const app = await startApp(t);
+    for (const id of ['m1', 'm2', 'm3', 'm4']) {
+      assert.equal((await postSigned(app.url, message({ message_id: id, ts: `2025-01-0${id.slice(1)}T00:00:00Z` }))).status, 200);
+    }
+    const first = (await getJson(`${app.url}/messages?order=desc&limit=2`)).body as Page;
+    assert.deepEqual(ids(first), ['m4', 'm3']);
+    // One newer than the page (offset paging would now repeat m3), one older than every row.
+    await postSigned(app.url, message({ message_id: 'late', ts: '2025-01-09T00:00:00Z' }));
+    await postSigned(app.url, message({ message_id: 'early', ts: '2024-12-31T00:00:00Z' }));
+    const second = (await getJson(`${app.url}/messages?order=desc&limit=2&cursor=${first.next_cursor}`)).body as Page;
+    assert.deepEqual([ids(second), second.total], [['m2', 'm1'], 6]);
+    const third = (await getJson(`${app.url}/messages?order=desc&limit=2&cursor=${second.next_cursor}`)).body as Page;
+    assert.deepEqual([ids(third), third.next_cursor], [['early'], null]);
   });
 });

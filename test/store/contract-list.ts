@@ -10,6 +10,19 @@ const at = (clock: string): string => `2025-01-01T00:00:${clock}`;
 const shuffled = <T>(items: readonly T[]): T[] =>
   items.length % 7 === 0 ? items.toReversed() : items.map((_, i) => items[(i * 7 + 3) % items.length] as T);
 
+// As raw strings '…:00.5Z' < '…:00Z' ('.' < 'Z'): only instants give this order.
+const ORDERED: readonly Message[] = [
+  msg('prev-day', { ts: '2024-12-31T23:59:59.999Z' }),
+  msg('z-whole', { ts: at('00Z') }),
+  msg('y-05', { ts: at('00.05Z') }),
+  msg('x-49', { ts: at('00.49Z') }),
+  msg('tie-a', { ts: at('00.500Z') }),
+  msg('tie-b', { ts: at('00.5Z') }),
+  msg('tie-c', { ts: at('00.50Z') }),
+  msg('a-next', { ts: at('01Z') }),
+  msg('b-next', { ts: at('01.000Z') }),
+];
+
 export function listCases(open: Open): void {
   orderCases(open);
   textCases(open);
@@ -20,21 +33,26 @@ export function listCases(open: Open): void {
 function orderCases(open: Open): void {
   test('order: by the instant of ts, then message_id; ts echoed exactly as sent', async (t) => {
     const { store } = await open(t);
-    // As raw strings '…:00.5Z' < '…:00Z' ('.' < 'Z'): only instants give this order.
-    const ordered = [
-      msg('prev-day', { ts: '2024-12-31T23:59:59.999Z' }),
-      msg('z-whole', { ts: at('00Z') }),
-      msg('y-05', { ts: at('00.05Z') }),
-      msg('x-49', { ts: at('00.49Z') }),
-      msg('tie-a', { ts: at('00.500Z') }),
-      msg('tie-b', { ts: at('00.5Z') }),
-      msg('tie-c', { ts: at('00.50Z') }),
-      msg('a-next', { ts: at('01Z') }),
-      msg('b-next', { ts: at('01.000Z') }),
-    ];
-    assert.equal(ordered.length, 9);
-    await insertAll(store, shuffled(ordered));
-    assert.deepEqual(await list(store), { data: ordered, total: 9, more: false });
+    await insertAll(store, shuffled(ORDERED));
+    assert.deepEqual(await list(store), { data: ORDERED, total: 9, more: false });
+  });
+
+  test('descending: the exact reverse, mixed fractions and equal instants included; cursors keep it', async (t) => {
+    const { store } = await open(t);
+    await insertAll(store, shuffled(ORDERED));
+    const newest = ORDERED.toReversed();
+    assert.deepEqual(await list(store, { descending: true }), { data: newest, total: 9, more: false });
+    // Cursor pages of 2 through the three spellings of one instant, each after the last in that order.
+    const pages: string[][] = [];
+    for (let after: ListPosition | undefined, more = true; more; ) {
+      const page = await list(store, { descending: true, limit: 2, ...(after !== undefined && { after }) });
+      assert.equal(page.total, 9);
+      pages.push(ids(page));
+      more = page.more;
+      const last = page.data.at(-1);
+      after = last && { ts: last.ts, messageId: last.messageId };
+    }
+    assert.deepEqual(pages, [['b-next', 'a-next'], ['tie-c', 'tie-b'], ['tie-a', 'x-49'], ['y-05', 'z-whole'], ['prev-day']]);
   });
 
   test('since is inclusive, whatever the fraction spelling of the instant', async (t) => {
@@ -223,6 +241,13 @@ const FILTERS = {
 // No cursor; a row's own place; a place between two rows of one instant (t06 < t06a < t07).
 const CURSORS: (ListPosition | undefined)[] = [undefined, { ts: at('01Z'), messageId: 't04' }, { ts: at('02Z'), messageId: 't06a' }];
 
+/** The position of a page's last message: what the API's next_cursor encodes. */
+function cursor(page: { data: Message[] }): ListPosition {
+  const last = page.data.at(-1);
+  assert.ok(last);
+  return { ts: last.ts, messageId: last.messageId };
+}
+
 /** Offset pages of `limit` from the top (after the cursor, if any): each page's ids, total and more. */
 async function offsetPages(store: Store, query: Omit<ListQuery, 'limit' | 'offset'>, limit: number) {
   const pages: { ids: string[]; total: number; more: boolean }[] = [];
@@ -234,38 +259,48 @@ async function offsetPages(store: Store, query: Omit<ListQuery, 'limit' | 'offse
   return pages;
 }
 
-function pagingCases(open: Open): void {
-  test('total counts every match of the filters, whatever the limit, offset or cursor; more is right', async (t) => {
-    const { store } = await open(t);
-    await insertAll(store, shuffled(ROWS));
-    for (const mask of [0, 1, 2, 3, 4, 5, 6, 7]) {
-      const query: Omit<ListQuery, 'limit' | 'offset'> = {};
-      let matching = ROWS.map((m) => m.messageId);
-      (['from', 'since', 'q'] as const).forEach((name, bit) => {
-        if ((mask & (1 << bit)) === 0) return;
-        const [value, kept] = FILTERS[name];
-        query[name] = value;
-        matching = matching.filter((id) => (kept as readonly string[]).includes(id));
-      });
-      for (const after of CURSORS) {
-        const want = after === undefined ? matching : matching.filter((id) => id > after.messageId);
-        const q = after === undefined ? query : { ...query, after };
-        for (const limit of [1, 2, 5, 100]) {
-          const label = JSON.stringify({ ...q, limit });
-          const pages = await offsetPages(store, q, limit);
-          assert.deepEqual(pages.flatMap((p) => p.ids), want, label);
-          assert.deepEqual(pages.map((p) => p.total), pages.map(() => matching.length), label);
-          // more: true on every page but the last; a last page may be empty only when nothing matches.
-          assert.deepEqual(pages.map((p) => p.more), pages.map((_, i) => i < pages.length - 1), label);
-          assert.ok(pages.length === 1 || (pages.at(-1)?.ids.length ?? 0) > 0, label);
-          const past = await store.list({ ...q, limit, offset: want.length + 5 });
-          assert.deepEqual(past, { data: [], total: matching.length, more: false }, label);
-        }
+/** Every combination of the three filters, each with every cursor, limit and offset, in one order. */
+async function filterGrid(store: Store, descending: boolean): Promise<void> {
+  await insertAll(store, shuffled(ROWS));
+  for (const mask of [0, 1, 2, 3, 4, 5, 6, 7]) {
+    const query: Omit<ListQuery, 'limit' | 'offset'> = descending ? { descending } : {};
+    let matching = ROWS.map((m) => m.messageId);
+    (['from', 'since', 'q'] as const).forEach((name, bit) => {
+      if ((mask & (1 << bit)) === 0) return;
+      const [value, kept] = FILTERS[name];
+      query[name] = value;
+      matching = matching.filter((id) => (kept as readonly string[]).includes(id));
+    });
+    for (const after of CURSORS) {
+      // Ids follow the ascending order: the rows after a cursor are those with a greater id, or a smaller one.
+      const ordered = descending ? matching.toReversed() : matching;
+      const want = after === undefined ? ordered : ordered.filter((id) => (descending ? id < after.messageId : id > after.messageId));
+      const q = after === undefined ? query : { ...query, after };
+      for (const limit of [1, 2, 5, 100]) {
+        const label = JSON.stringify({ ...q, limit });
+        const pages = await offsetPages(store, q, limit);
+        assert.deepEqual(pages.flatMap((p) => p.ids), want, label);
+        assert.deepEqual(pages.map((p) => p.total), pages.map(() => matching.length), label);
+        // more: true on every page but the last; a last page may be empty only when nothing matches.
+        assert.deepEqual(pages.map((p) => p.more), pages.map((_, i) => i < pages.length - 1), label);
+        assert.ok(pages.length === 1 || (pages.at(-1)?.ids.length ?? 0) > 0, label);
+        const past = await store.list({ ...q, limit, offset: want.length + 5 });
+        assert.deepEqual(past, { data: [], total: matching.length, more: false }, label);
       }
     }
+  }
+}
+
+function pagingCases(open: Open): void {
+  test('total counts every match of the filters, whatever the limit, offset or cursor; more is right', async (t) => {
+    await filterGrid((await open(t)).store, false);
   });
 
-  test('offset pages concatenate to the whole order; an offset past the end is empty, total unchanged', async (t) => {
+  test('descending with each filter, cursor, limit and offset: the reverse of the ascending answer, same totals', async (t) => {
+    await filterGrid((await open(t)).store, true);
+  });
+
+  test('offset pages concatenate to the whole order, either way; an offset past the end is empty, total unchanged', async (t) => {
     const { store } = await open(t);
     await insertAll(store, shuffled(ROWS));
     const whole = await list(store);
@@ -277,6 +312,12 @@ function pagingCases(open: Open): void {
     assert.deepEqual(await store.list({ limit: 5, offset: 10 }), { data: ROWS.slice(10), total: 12, more: false });
     assert.deepEqual(await store.list({ limit: 5, offset: 12 }), { data: [], total: 12, more: false });
     assert.deepEqual(await store.list({ limit: 5, offset: 1000 }), { data: [], total: 12, more: false });
+    for (const limit of [1, 5, 12]) {
+      const pages = await offsetPages(store, { descending: true }, limit);
+      assert.deepEqual(pages.flatMap((p) => p.ids), ROWS.map((m) => m.messageId).toReversed(), `descending, limit ${limit}`);
+    }
+    assert.deepEqual(await store.list({ descending: true, limit: 5, offset: 10 }), { data: ROWS.slice(0, 2).toReversed(), total: 12, more: false });
+    assert.deepEqual(await store.list({ descending: true, limit: 5, offset: 12 }), { data: [], total: 12, more: false });
   });
 
   test('cursor pages neither repeat nor skip while rows arrive; filters combine with the cursor', async (t) => {
@@ -285,11 +326,6 @@ function pagingCases(open: Open): void {
     await insertAll(store, first);
     const page1 = await list(store, { limit: 2 });
     assert.deepEqual([ids(page1), page1.total, page1.more], [['m1', 'm2'], 6, true]);
-    const cursor = (page: { data: Message[] }): ListPosition => {
-      const last = page.data.at(-1);
-      assert.ok(last);
-      return { ts: last.ts, messageId: last.messageId };
-    };
     // Before the cursor (offsets would now repeat m2), tied with it but after it, and after the end.
     await insertAll(store, [
       msg('early', { ts: at('00Z'), text: 'row early' }),
@@ -314,5 +350,37 @@ function pagingCases(open: Open): void {
     assert.deepEqual([ids(f2), f2.total, f2.more], [['m4', 'm5'], 5, true]);
     const f3 = await list(store, { ...filtered, limit: 2, after: cursor(f2) });
     assert.deepEqual([ids(f3), f3.total, f3.more], [['m6'], 5, false]);
+  });
+  test('descending cursor pages neither repeat nor skip while rows arrive, before, tied with and after the cursor', async (t) => {
+    const { store } = await open(t);
+    const first = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].map((id, i) => msg(id, { ts: at(`0${i + 1}Z`), text: `row ${id}` }));
+    await insertAll(store, first);
+    const page1 = await list(store, { descending: true, limit: 2 });
+    assert.deepEqual([ids(page1), page1.total, page1.more], [['m6', 'm5'], 6, true]);
+    // Newer than the whole page (offsets would now repeat m5); at m5's instant, before and after it in
+    // this order; older than every row.
+    await insertAll(store, [
+      msg('late', { ts: at('09Z'), text: 'row late' }),
+      msg('m5b', { ts: at('05.000Z'), text: 'row m5b' }),
+      msg('m4z', { ts: at('05.0Z'), text: 'row m4z' }),
+      msg('early', { ts: at('00Z'), text: 'row early' }),
+    ]);
+    const page2 = await list(store, { descending: true, limit: 2, after: cursor(page1) });
+    assert.deepEqual([ids(page2), page2.total, page2.more], [['m4z', 'm4'], 10, true]);
+    assert.deepEqual(await list(store, { descending: true, limit: 2, after: { ts: at('05.00Z'), messageId: 'm5' } }), page2);
+    await insertAll(store, [msg('m3a', { ts: at('03.5Z'), text: 'row m3a' })]);
+    const page3 = await list(store, { descending: true, limit: 3, after: cursor(page2) });
+    assert.deepEqual([ids(page3), page3.total, page3.more], [['m3a', 'm3', 'm2'], 11, true]);
+    const page4 = await list(store, { descending: true, limit: 3, after: cursor(page3) });
+    assert.deepEqual([ids(page4), page4.total, page4.more], [['m1', 'early'], 11, false]);
+    assert.deepEqual(await list(store, { descending: true, limit: 3, after: cursor(page4) }), { data: [], total: 11, more: false });
+
+    const filtered = { descending: true, since: at('02.5Z'), q: 'ROW M', from: '+100' };
+    const f1 = await list(store, { ...filtered, limit: 3 });
+    assert.deepEqual([ids(f1), f1.total, f1.more], [['m6', 'm5b', 'm5'], 7, true]);
+    const f2 = await list(store, { ...filtered, limit: 3, after: cursor(f1) });
+    assert.deepEqual([ids(f2), f2.total, f2.more], [['m4z', 'm4', 'm3a'], 7, true]);
+    const f3 = await list(store, { ...filtered, limit: 3, after: cursor(f2) });
+    assert.deepEqual([ids(f3), f3.total, f3.more], [['m3'], 7, false]);
   });
 }

@@ -60,6 +60,7 @@ function randomQuery(s: State): ListQuery {
     const piece = text.slice(start, start + 1 + r.int(3)).join('');
     query.q = piece === '' ? randomChars(r, 1 + r.int(3)) : piece;
   }
+  if (r.chance(0.4)) query.descending = true;
   if (r.chance(0.3)) {
     const after: ListPosition = { ts: randomTs(r), messageId: s.used.length > 0 ? r.pick(s.used) : 'r0' };
     query.after = after;

@@ -116,8 +116,10 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
     list: (q) =>
       op(false, (): ListResult => {
         const all = db.rows.filter(filterOf(q));
+        if (q.descending === true) all.reverse();
         const after = q.after && { key: instantKey(q.after.ts), messageId: q.after.messageId };
-        const rest = after === undefined ? all : all.filter((r) => compareKeyed(r, after) > 0);
+        const sign = q.descending === true ? -1 : 1;
+        const rest = after === undefined ? all : all.filter((r) => sign * compareKeyed(r, after) > 0);
         const page = rest.slice(q.offset, q.offset + q.limit);
         return { data: page.map(message), total: all.length, more: rest.length > q.offset + q.limit };
       }),

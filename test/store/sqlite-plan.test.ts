@@ -13,7 +13,8 @@ function shape(statement: Statement | number): string {
   const how = statement.sql.includes('messages_search MATCH') ? ' via trigram index' : statement.sql.includes('instr(search_text') ? ' row by row' : '';
   const kind = statement.sql.startsWith('SELECT count(*)') ? 'count' : 'page';
   const folding = statement.sql.includes('instr(search_text, :folded) > 0 OR rowid IN') ? ', folding' : '';
-  return `${kind} ${table}${how}${folding}`;
+  const newest = / ORDER BY ts_key DESC, message_id DESC /.test(statement.sql) ? ', newest first' : '';
+  return `${kind} ${table}${how}${folding}${newest}`;
 }
 
 const base: ListQuery = { limit: 10, offset: 0 };
@@ -57,6 +58,19 @@ const cases: { name: string; query: Partial<ListQuery>; hits?: number; unfolded?
     total: `count ${TIME_TEXT} row by row`,
     page: `page ${TIME_TEXT} row by row`,
   },
+  // Newest first: the same choices, each page read the other way along the same index.
+  { name: 'descending, no filter', query: { descending: true }, total: `known ${MESSAGES}`, page: 'page messages, newest first' },
+  { name: 'descending, from', query: { descending: true, from: '+1' }, total: 'count messages', page: 'page messages, newest first' },
+  { name: 'descending, q of 2 characters: a walk from the end', query: { descending: true, q: 'ok' }, total: `count ${TIME_TEXT} row by row`, page: `page ${TIME_TEXT} row by row, newest first` },
+  { name: 'descending, q rare: hits sorted', query: { descending: true, q: 'order' }, hits: 30, total: 'known 30', page: 'page messages via trigram index, newest first' },
+  { name: 'descending, q common: walked from the end', query: { descending: true, q: 'order' }, hits: 200_000, total: 'known 200000', page: `page ${TIME_TEXT} row by row, newest first` },
+  {
+    name: 'descending, since + q, many hits: counted by a walk, walked from the end',
+    query: { descending: true, q: 'order', since: '2025-01-01T00:00:00Z' },
+    hits: LIST_THRESHOLDS.indexCountLimit + 1,
+    total: `count ${TIME_TEXT} row by row`,
+    page: `page ${TIME_TEXT} row by row, newest first`,
+  },
 ];
 
 for (const c of cases) {
@@ -87,4 +101,11 @@ test('planList: the cursor and the page bounds are parameters; one row more than
   ]);
   assert.ok(!plan.page.sql.includes('DROP'));
   assert.equal(shape(plan.total), 'known 9');
+});
+
+test('planList: a cursor is a position in the requested order: after it means later ascending, earlier descending', () => {
+  const after = { ts: '2025-01-01T00:00:00Z', messageId: 'm' };
+  const [up, down] = [false, true].map((descending) => planList({ ...base, descending, after }, { messages: 9, hits: null, unfolded: false }).page.sql);
+  assert.match(up ?? '', /\(ts_key, message_id\) > \(.*:after_id\)[\s\S]*ORDER BY ts_key ASC, message_id ASC /);
+  assert.match(down ?? '', /\(ts_key, message_id\) < \(.*:after_id\)[\s\S]*ORDER BY ts_key DESC, message_id DESC /);
 });

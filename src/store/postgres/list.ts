@@ -85,10 +85,11 @@ function listOnce(sql: Sql, count: boolean): (q: ListQuery) => Promise<ListResul
     const found = filters(q, params);
     const total = count ? totalSql(q, found) : '0';
     const page = [...found.where];
+    const direction = q.descending === true ? 'DESC' : 'ASC';
     if (q.after !== undefined) {
       const ts = `$${params.push(q.after.ts)}::text`;
       const id = `$${params.push(escapeNul(q.after.messageId))}::text`;
-      page.push(`(ts_key, message_id) > (${sortKeySql(ts)} COLLATE "C", ${id} COLLATE "C")`);
+      page.push(`(ts_key, message_id) ${direction === 'DESC' ? '<' : '>'} (${sortKeySql(ts)} COLLATE "C", ${id} COLLATE "C")`);
     }
     // One row more than the page, to know whether rows follow it.
     const limit = `$${params.push(q.limit + 1)}::int`;
@@ -103,9 +104,9 @@ function listOnce(sql: Sql, count: boolean): (q: ListQuery) => Promise<ListResul
       FROM t LEFT JOIN (
         SELECT message_id, from_msisdn, to_msisdn, ts, text, type, ts_key FROM messages
         ${page.length > 0 ? `WHERE ${page.join(' AND ')}` : ''}
-        ORDER BY ts_key, message_id LIMIT ${limit} OFFSET ${offset}
+        ORDER BY ts_key ${direction}, message_id ${direction} LIMIT ${limit} OFFSET ${offset}
       ) p ON true
-      ORDER BY p.ts_key, p.message_id`;
+      ORDER BY p.ts_key ${direction}, p.message_id ${direction}`;
     const rows = await sql.unsafe<Row[]>(text, params as never[], { prepare: true });
     const first = rows[0];
     if (first === undefined) throw new Error('list statement returned no row');

@@ -49,7 +49,7 @@ const INDEXED = `rowid IN (${HITS.join(' UNION ALL ')})`;
 // Without `from`, a walk in time order that matches q row by row: the index holding the folded text.
 const BY_TIME_WITH_TEXT = 'messages INDEXED BY idx_messages_ts_text';
 const SINCE = `ts_key >= ${sortKey(':since')}`;
-const AFTER = `(ts_key, message_id) > (${sortKey(':after_ts')}, :after_id)`;
+const AFTER = (direction: string): string => `(ts_key, message_id) ${direction === 'DESC' ? '<' : '>'} (${sortKey(':after_ts')}, :after_id)`;
 
 /** The trigram index answers a q of three characters or more without a NUL (FTS5 stops at one). */
 function indexable(folded: string): boolean {
@@ -99,15 +99,16 @@ export function planList(query: ListQuery, counts: Counts, thresholds: ListThres
     if (!sortHits) table = walk;
   }
   const conditions = [...filters, ...(text === null ? [] : [text])];
+  const direction = query.descending === true ? 'DESC' : 'ASC';
   if (query.after !== undefined) {
-    conditions.push(AFTER);
+    conditions.push(AFTER(direction));
     params.after_ts = query.after.ts;
     params.after_id = query.after.messageId;
   }
   // One row more than the page, to know whether rows follow it.
   const page = {
     sql: `SELECT message_id, from_msisdn, to_msisdn, ts, text, type FROM ${table}${where(conditions)}
-      ORDER BY ts_key, message_id LIMIT :limit OFFSET :offset`,
+      ORDER BY ts_key ${direction}, message_id ${direction} LIMIT :limit OFFSET :offset`,
     params: { ...params, limit: query.limit + 1, offset: query.offset },
   };
   return { total, page };
