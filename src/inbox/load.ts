@@ -1,50 +1,27 @@
 // The list: pages in the chosen order, never more than one listing request in flight, and messages that
 // arrive live placed against the rows as they are.
-import { api, isListing, isStats, withQuery, type Answer, type Listing, type Message } from './api.ts';
+import { api, isListing, isStats, withQuery, type Answer, type Message } from './api.ts';
 import { instant } from './dom.ts';
 import { render } from './render.ts';
-import { fail, listParams, state, type Filters, type Next } from './state.ts';
+import { fail, listParams, state, type Filters } from './state.ts';
 
 const PAGE = 50;
 const NEAR_EDGE_PX = 80;
 const STATS_AFTER_ARRIVAL_MS = 2000;
 
-type Page = { rows: Message[]; total: number; next: Next | null };
-
-const listing = (f: Filters, extra: Record<string, string | number>): Promise<Answer<Listing>> =>
-  api(withQuery('/messages', listParams(f, extra)), isListing);
+type Page = { rows: Message[]; total: number; next: string | null };
 
 /**
- * One page in the chosen order. GET /messages lists oldest first only, so newest first asks for the
- * total, then reads the pages from the end by offset (the store walks a page past the middle from the
- * end) and reverses each one; offsets counted from the oldest message stay put while new ones arrive.
+ * One page in the chosen order, by the listing's keyset cursor (`order=desc` for newest first): each
+ * page continues after the last row shown, so messages stored meanwhile move nothing, whatever their
+ * `ts`, and Load more neither repeats nor skips.
  */
-async function fetchPage(f: Filters, next: Next | null): Promise<Answer<Page>> {
-  if (f.order === 'oldest') {
-    const a = await listing(f, next && 'cursor' in next ? { limit: PAGE, cursor: next.cursor } : { limit: PAGE });
-    if (!a.ok) return a;
-    return { ok: true, body: { rows: a.body.data, total: a.body.total, next: a.body.next_cursor === null ? null : { cursor: a.body.next_cursor } } };
-  }
-  let end: number;
-  if (next && 'offset' in next) end = next.offset;
-  else {
-    // The total first, with one row: the page then ends there.
-    const first = await listing(f, { limit: 1 });
-    if (!first.ok || first.body.total <= 1) return first.ok ? { ok: true, body: { rows: first.body.data, total: first.body.total, next: null } } : first;
-    end = first.body.total;
-  }
-  for (let tries = 1; ; tries++) {
-    if (end === 0) return { ok: true, body: { rows: [], total: 0, next: null } };
-    const start = Math.max(0, end - PAGE);
-    const a = await listing(f, { limit: end - start, offset: start });
-    if (!a.ok) return a;
-    // A message stored between the two requests moved the end: the first page is read again from it.
-    if (next === null && a.body.total !== end && tries < 3) {
-      end = a.body.total;
-      continue;
-    }
-    return { ok: true, body: { rows: a.body.data.reverse(), total: a.body.total, next: start > 0 ? { offset: start } : null } };
-  }
+async function fetchPage(f: Filters, cursor: string | null): Promise<Answer<Page>> {
+  const extra: Record<string, string | number> = { limit: PAGE };
+  if (f.order === 'newest') extra.order = 'desc';
+  if (cursor !== null) extra.cursor = cursor;
+  const a = await api(withQuery('/messages', listParams(f, extra)), isListing);
+  return a.ok ? { ok: true, body: { rows: a.body.data, total: a.body.total, next: a.body.next_cursor } } : a;
 }
 
 let inFlight = false;

@@ -5,14 +5,13 @@ import { instant, ui } from './dom.ts';
 
 export type Order = 'newest' | 'oldest';
 export type Filters = { q: string; from: string; since: string; order: Order; live: boolean };
-/** Where the next `Load more` continues: the listing's cursor (oldest first), or the offset the loaded rows start at (newest first). */
-export type Next = { cursor: string } | { offset: number };
 
 export const state = {
   filters: readFilters(new URLSearchParams(location.search)),
   rows: [] as Message[],
   total: null as number | null,
-  next: null as Next | null,
+  /** The listing's cursor after the last row shown: where `Load more` continues. */
+  next: null as string | null,
   /** Messages that arrived live while the reader was scrolled away: shown behind the "N new" marker. */
   pending: [] as Message[],
   loading: false,

@@ -95,6 +95,22 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.deepEqual(w.consoleErrors, []);
   });
 
+  test('Load more, newest first, neither repeats nor skips while messages arrive between its pages', async (t) => {
+    const app = await startApp(t); // its own: the messages it posts would change the shared app's counts
+    await seed(app, range(1, SEEDED).map(seeded));
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox?live=0`); // live off: only Load more brings rows
+    assert.deepEqual(await rowTexts(w.page), notes(range(71, SEEDED).reverse()));
+    // Stored now, after the first page: five older than every row shown (between 30 and 31), and five newer.
+    const between = (k: number): ReturnType<typeof seeded> => ({ ...seeded(30), message_id: `mid-${k}`, ts: `2026-03-01T00:30:3${k}Z`, text: `between ${k}` });
+    const later = (k: number): ReturnType<typeof seeded> => ({ ...seeded(1), message_id: `later-${k}`, ts: `2026-03-02T00:00:0${k}Z`, text: `later ${k}` });
+    await seed(app, [1, 2, 3, 4, 5].flatMap((k) => [between(k), later(k)]));
+    const all = await loadAll(w.page);
+    const expected = [...notes(range(31, SEEDED).reverse()), ...[5, 4, 3, 2, 1].map((k) => `between ${k}`), ...notes(range(1, 30).reverse())];
+    assert.deepEqual(all, expected);
+    assert.deepEqual(w.consoleErrors, []);
+  });
+
   test('q, from and since narrow the list, live in the URL, and survive reload and back', async (t) => {
     const { url } = await ready();
     const w = await openPage(browser(), t);
