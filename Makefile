@@ -55,11 +55,13 @@ test: $(BUILD) ## Type-check, build, then run every test; a summary with the cov
 	node tools/test-summary.ts coverage/tests.txt coverage/coverage-summary.json coverage/coverage.txt $$started; \
 	exit $$rc
 
+# The inbox page in chromium on PostgreSQL, and through HAProxy in front of two replicas (its own cluster database).
+PG_BROWSER_TESTS := $(addprefix test/browser/,inbox.test.ts erase-export.test.ts replicas.test.ts)
 # The HTTP tests whose subject is not the SQLite file, run with every app on a fresh PostgreSQL database of
 # the test process's own throwaway cluster (test/postgres-cluster.ts). The engine's own suites run in
 # `make test`. Without PostgreSQL: one line saying so (in CI, CI=true: a failure).
 PG_HTTP_TESTS := $(addprefix test/http/,webhook.test.ts messages.test.ts stats.test.ts health.test.ts server.test.ts \
-	hostile.test.ts openapi.test.ts whatsapp.test.ts erasure-export.test.ts stream.test.ts)
+	hostile.test.ts openapi.test.ts whatsapp.test.ts erasure-export.test.ts stream.test.ts) $(PG_BROWSER_TESTS)
 test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cluster from the installed server)
 	@rc=0; node test/postgres-check.ts || rc=$$?; \
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \

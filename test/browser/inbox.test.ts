@@ -1,74 +1,12 @@
 // GET /inbox in Debian's chromium against the real service: what a person sees, the URL, the network.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Page } from 'playwright-core';
-import { message, postSigned, startApp, useApp, type TestApp, type WebhookMessage } from '../helpers.ts';
-import { browserMissing, openPage, screenshot, useBrowser, type Watched } from './chromium.ts';
+import { message, postSigned, startApp, useApp, type TestApp } from '../helpers.ts';
+import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
+import { chartShows, following, loadAll, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, settled, shows } from './inbox-page.ts';
 
 const skip = browserMissing();
 const PAGE_BUDGET_BYTES = 60 * 1024;
-const SENDERS = ['+14155550101', '+14155550102', '+14155550103'] as const;
-const SEEDED = 120;
-
-/** Message i (1..120): one a minute from 2026-03-01T00:00Z; senders 60/40/20; every tenth mentions apples. */
-function seeded(i: number): { message_id: string; from: string; to: string; ts: string; text: string } {
-  const sender = SENDERS[[0, 0, 0, 1, 1, 2][i % 6] ?? 0] ?? '';
-  const ts = new Date(Date.UTC(2026, 2, 1, 0, i)).toISOString().replace('.000Z', 'Z');
-  const n = String(i).padStart(3, '0');
-  return { message_id: `m-${n}`, from: sender, to: '+14155550100', ts, text: i % 10 === 0 ? `apple note ${n}` : `note ${n}` };
-}
-
-async function seed(app: TestApp, messages: WebhookMessage[]): Promise<void> {
-  for (const m of messages) assert.equal((await postSigned(app.url, m)).status, 200);
-}
-
-/** The texts of the listed rows, top to bottom. */
-function rowTexts(page: Page): Promise<string[]> {
-  return page.locator('#rows td.text').allTextContents();
-}
-
-async function shows(page: Page, text: string | RegExp): Promise<void> {
-  await page.getByText(text).first().waitFor({ timeout: 5_000 });
-}
-
-/** Waits for the stats chart's bar of `sender` with `count` messages. */
-async function chartShows(page: Page, sender: string, count: number): Promise<void> {
-  await page.getByRole('listitem', { name: `${sender}: ${count} message${count === 1 ? '' : 's'}` }).waitFor({ timeout: 5_000 });
-}
-
-async function loadInbox(w: Watched, url: string): Promise<void> {
-  await w.page.goto(url);
-  await shows(w.page, /^Showing \d+ of \d+$/);
-}
-
-/** Clicks `Load more` until it goes away; the texts of every row then listed. */
-async function loadAll(page: Page): Promise<string[]> {
-  const more = page.getByRole('button', { name: 'Load more' });
-  while (await more.isVisible()) {
-    const before = (await rowTexts(page)).length;
-    await more.click();
-    // Polled from here: the page's CSP forbids the eval that waitForFunction(string) needs.
-    for (let tries = 0; (await page.locator('#rows tr').count()) <= before; tries++) {
-      if (tries > 250) throw new Error('Load more added no row');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  return rowTexts(page);
-}
-
-const following = (url: string): boolean => new URL(url).pathname === '/messages/stream';
-
-/** Every request of the page answered, bar its live stream, which never ends: 'networkidle' for a page that follows. */
-async function settled(w: Watched): Promise<void> {
-  for (let seen = -1; seen !== w.requests.length; ) {
-    seen = w.requests.length;
-    for (const r of w.requests) if (!following(r.url())) await r.response();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
-
-const notes = (ids: number[]): string[] => ids.map((i) => seeded(i).text);
-const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, k) => from + k);
 
 describe('the inbox page, with messages', { skip }, () => {
   const app = useApp();
@@ -154,6 +92,22 @@ describe('the inbox page, with messages', { skip }, () => {
     await w.page.waitForURL(/order=oldest/);
     await shows(w.page, `Showing 50 of ${SEEDED}`);
     assert.deepEqual(await loadAll(w.page), notes(range(1, SEEDED)));
+    assert.deepEqual(w.consoleErrors, []);
+  });
+
+  test('Load more, newest first, neither repeats nor skips while messages arrive between its pages', async (t) => {
+    const app = await startApp(t); // its own: the messages it posts would change the shared app's counts
+    await seed(app, range(1, SEEDED).map(seeded));
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox?live=0`); // live off: only Load more brings rows
+    assert.deepEqual(await rowTexts(w.page), notes(range(71, SEEDED).reverse()));
+    // Stored now, after the first page: five older than every row shown (between 30 and 31), and five newer.
+    const between = (k: number): ReturnType<typeof seeded> => ({ ...seeded(30), message_id: `mid-${k}`, ts: `2026-03-01T00:30:3${k}Z`, text: `between ${k}` });
+    const later = (k: number): ReturnType<typeof seeded> => ({ ...seeded(1), message_id: `later-${k}`, ts: `2026-03-02T00:00:0${k}Z`, text: `later ${k}` });
+    await seed(app, [1, 2, 3, 4, 5].flatMap((k) => [between(k), later(k)]));
+    const all = await loadAll(w.page);
+    const expected = [...notes(range(31, SEEDED).reverse()), ...[5, 4, 3, 2, 1].map((k) => `between ${k}`), ...notes(range(1, 30).reverse())];
+    assert.deepEqual(all, expected);
     assert.deepEqual(w.consoleErrors, []);
   });
 

@@ -51,7 +51,7 @@ describe('the build without node_modules', () => {
     assert.equal((await postSigned(url, message({ message_id: 'standalone' }))).status, 200);
     const listed = (await (await fetch(`${url}/messages`)).json()) as { total: number };
     assert.equal(listed.total, 1);
-    assert.match(await (await fetch(`${url}/inbox/inbox.js`)).text(), /serverSentEvents/, 'the inbox page is served from the build');
+    assert.match(await (await fetch(`${url}/inbox/live.js`)).text(), /serverSentEvents/, 'the inbox page is served from the build');
     r.proc.kill('SIGTERM');
     assert.equal(await r.exit, 0);
     assert.equal(r.stderr(), '');

@@ -13,13 +13,16 @@ export const INBOX_HEADERS: Readonly<Record<string, string>> = {
   'x-frame-options': 'DENY',
 };
 
+/** The page's script modules (src/inbox/*.ts, compiled one for one): inbox.js imports the others. */
+const MODULES = ['inbox', 'api', 'dom', 'state', 'chart', 'render', 'load', 'live', 'detail', 'export', 'erase'];
+
 /** The page's files, as `make build` leaves them in dist/inbox/: URL path, file name, content type. */
-const FILES = [
+export const FILES: readonly (readonly [string, string, string])[] = [
   ['/inbox', 'index.html', 'text/html; charset=utf-8'],
-  ['/inbox/inbox.js', 'inbox.js', 'text/javascript; charset=utf-8'],
+  ...MODULES.map((m) => [`/inbox/${m}.js`, `${m}.js`, 'text/javascript; charset=utf-8'] as const),
   ['/inbox/inbox.css', 'inbox.css', 'text/css; charset=utf-8'],
   ['/inbox/icon.svg', 'icon.svg', 'image/svg+xml'],
-] as const;
+];
 
 // Built, this module is dist/http/handlers/inbox.js and the page dist/inbox/. Run from its sources (the
 // tests), it serves the same built files: the browser needs the compiled script, not inbox.ts.

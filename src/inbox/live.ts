@@ -1,0 +1,104 @@
+// Live mode: GET /messages/stream read with fetch (so the bearer header goes along, which EventSource
+// cannot do), resumed with Last-Event-ID after a dropped connection.
+import { authHeaders, isMessage, withQuery } from './api.ts';
+import { arrived } from './load.ts';
+import { render } from './render.ts';
+import { fail, listParams, state } from './state.ts';
+
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15_000;
+
+let live: AbortController | null = null;
+
+export function stopLive(): void {
+  live?.abort();
+  live = null;
+}
+
+export function restartLive(): void {
+  stopLive();
+  followIfWanted();
+}
+
+/** Opens the stream when it is served, wanted and not open yet. */
+export function followIfWanted(): void {
+  if (live === null && state.liveAvailable && state.filters.live && !state.needToken) {
+    live = new AbortController();
+    void follow(live.signal);
+  }
+}
+
+async function follow(signal: AbortSignal): Promise<void> {
+  let lastId: string | null = null;
+  let delay = RETRY_FIRST_MS;
+  while (!signal.aborted) {
+    try {
+      const headers = authHeaders();
+      if (lastId !== null) headers['last-event-id'] = lastId;
+      const p = listParams(state.filters);
+      p.delete('since'); // the stream has no `since`: arrived() drops what is older
+      const res = await fetch(withQuery('/messages/stream', p), { headers, signal, cache: 'no-store' });
+      if (res.status === 404) {
+        state.liveAvailable = false;
+        render();
+        return;
+      }
+      if (res.status === 401) {
+        fail({ status: 401, detail: '' });
+        render();
+        return;
+      }
+      if (res.ok && res.body) {
+        delay = RETRY_FIRST_MS;
+        for await (const event of serverSentEvents(res.body)) {
+          if (event.id !== null) lastId = event.id;
+          let data: unknown = null;
+          try {
+            data = JSON.parse(event.data);
+          } catch {
+            continue;
+          }
+          if (isMessage(data)) arrived(data);
+        }
+      }
+    } catch {
+      // Dropped or refused: try again below, resuming after the last event seen.
+    }
+    if (signal.aborted) return;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, RETRY_MAX_MS);
+  }
+}
+
+type StreamEvent = { id: string | null; data: string };
+
+/** The events of a text/event-stream body: `id:` and `data:` fields, a blank line ends each; comments skipped. */
+async function* serverSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<StreamEvent> {
+  const decoder = new TextDecoder();
+  const reader = body.getReader();
+  let buffer = '';
+  let id: string | null = null;
+  let data: string[] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === '') {
+        if (data.length > 0) yield { id, data: data.join('\n') };
+        id = null;
+        data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const raw = colon < 0 ? '' : line.slice(colon + 1);
+      const v = raw.startsWith(' ') ? raw.slice(1) : raw;
+      if (field === 'data') data.push(v);
+      else if (field === 'id') id = v;
+    }
+  }
+}
