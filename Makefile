@@ -62,7 +62,7 @@ PG_BROWSER_TESTS := $(addprefix test/browser/,inbox.test.ts erase-export.test.ts
 # `make test`. Without PostgreSQL: one line saying so (in CI, CI=true: a failure).
 PG_HTTP_TESTS := $(addprefix test/http/,webhook.test.ts messages.test.ts stats.test.ts health.test.ts server.test.ts \
 	hostile.test.ts openapi.test.ts whatsapp.test.ts erasure-export.test.ts stream.test.ts) $(PG_BROWSER_TESTS)
-test-postgres: $(BUILD) ## Run the HTTP tests against PostgreSQL (a throwaway cluster from the installed server)
+test-postgres: $(BUILD) ## Run the HTTP and browser tests against PostgreSQL (a throwaway cluster), and the page behind HAProxy
 	@rc=0; node test/postgres-check.ts || rc=$$?; \
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	echo "TEST_ENGINE=postgres $(NODE_TESTS) $(PG_HTTP_TESTS)"; \
