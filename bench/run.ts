@@ -422,6 +422,10 @@ async function queryPhase(): Promise<Record<string, unknown>> {
     { name: `since (a year)+q, offset=90000`, path: `/messages?since=${since.year}&q=${facts.commonWord}&offset=90000`, bar_ms: 400 },
     { name: 'offset=100000', path: '/messages?offset=100000', bar_ms: 400 },
     { name: 'offset=500000', path: '/messages?offset=500000', bar_ms: 400 },
+    // Newest first (the inbox's default view) reads the same indexes backwards: the same bars.
+    { name: 'no filter, desc', path: '/messages?order=desc', expected: expected.all, bar_ms: 15, pg_bar_ms: 25 },
+    { name: 'from, desc', path: `/messages?from=${enc(facts.sender)}&order=desc`, expected: expected.from, bar_ms: 15, pg_bar_ms: 25 },
+    { name: `q=${facts.commonWord}, desc`, path: `/messages?q=${facts.commonWord}&order=desc`, expected: expected.common, bar_ms: 100, pg_bar_ms: 400 },
   ];
 
   const measure = async (c: QueryCase): Promise<Record<string, unknown>> => {
