@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { sign } from '../src/domain/signature.ts';
+import { cpuUs } from './whatsapp.ts';
 
 const CLIENTS = 20;
 /** Messages posted one at a time for the latency case. */
@@ -15,7 +16,7 @@ const LATENCY_MESSAGES = 200;
 const EVENT_LINE = Buffer.from('\nid: ');
 
 type Load = { requests: number; duration_us: number; non_2xx: number; errors: number };
-type Service = { url: string };
+type Service = { url: string; child: { pid?: number } };
 
 export type StreamBenchDeps<S extends Service> = {
   startService(dbPath: string, name: string): Promise<S>;
@@ -31,10 +32,15 @@ export type StreamBenchDeps<S extends Service> = {
 
 export type StreamResult = {
   clients: number;
+  /** The mean of the runs before and after the one with clients. */
   rps_without: number;
+  rps_without_runs: number[];
   rps_with: number;
   ratio: number;
   events_received: number;
+  service_cpu_us_per_request: { before: number; with: number; after: number };
+  /** CPU the client process used, all of it, on the same two cores. */
+  clients_cpu_s: number;
   latency_ms: { p50: number; p99: number; max: number };
 };
 
@@ -47,21 +53,37 @@ export async function streamPhase<S extends Service>(deps: StreamBenchDeps<S>): 
   const service = await deps.startService(dbPath, 'stream');
   try {
     deps.load(service.url, deps.connections, 2, deps.bodies('stream-warm', 20_000, 'stream-warm'));
-    const without = deps.load(service.url, deps.connections, deps.seconds, deps.bodies('stream-a', 500_000, 'stream-a'));
+    // Without, with, without again: the file grows and the machine drifts during the phase, so the
+    // runs with clients are compared with the mean of a run before and a run after them.
+    // The service's CPU a request in each run: what the clients cost it, apart from the cores they take.
+    const perRequest: number[] = [];
+    const run = (file: string): Load => {
+      const cpu = cpuUs(service.child.pid).all;
+      const l = deps.load(service.url, deps.connections, deps.seconds, file);
+      perRequest.push(Math.round((cpuUs(service.child.pid).all - cpu) / Math.max(1, l.requests)));
+      return l;
+    };
+    const before = run(deps.bodies('stream-a', 500_000, 'stream-a'));
     const clients = spawn(process.execPath, [import.meta.filename, 'clients', service.url, deps.secret], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: clients.stdout })[Symbol.asyncIterator]();
     const next = async (): Promise<string> => String((await lines.next()).value ?? '');
     if ((await next()) !== 'ready') throw new Error('stream clients did not start');
-    const withClients = deps.load(service.url, deps.connections, deps.seconds, deps.bodies('stream-b', 500_000, 'stream-b'));
+    const withClients = run(deps.bodies('stream-b', 500_000, 'stream-b'));
     clients.stdin.write('latency\n');
-    const report = JSON.parse(await next()) as { events: number; latency_ms: StreamResult['latency_ms'] };
+    const report = JSON.parse(await next()) as { events: number; latency_ms: StreamResult['latency_ms']; clients_cpu_s: number };
     clients.stdin.end();
+    await new Promise((resolve) => clients.once('exit', resolve));
+    const after = run(deps.bodies('stream-c', 500_000, 'stream-c'));
+    const without = Math.round((rps(before) + rps(after)) / 2);
     const result: StreamResult = {
       clients: CLIENTS,
-      rps_without: rps(without),
+      rps_without: without,
+      rps_without_runs: [rps(before), rps(after)],
       rps_with: rps(withClients),
-      ratio: Math.round((rps(withClients) / rps(without)) * 100) / 100,
+      ratio: Math.round((rps(withClients) / without) * 100) / 100,
       events_received: report.events,
+      service_cpu_us_per_request: { before: perRequest[0] ?? NaN, with: perRequest[1] ?? NaN, after: perRequest[2] ?? NaN },
+      clients_cpu_s: report.clients_cpu_s,
       latency_ms: report.latency_ms,
     };
     deps.log(`  stream: ${JSON.stringify(result)}`);
@@ -74,7 +96,8 @@ export async function streamPhase<S extends Service>(deps: StreamBenchDeps<S>): 
 export function streamTable(r: StreamResult): string[] {
   return [
     '',
-    `GET /messages/stream, ${r.clients} clients | unique ingest ${r.rps_with} req/s vs ${r.rps_without} without (x${r.ratio}, bar >= 0.9)`,
+    `GET /messages/stream, ${r.clients} clients | unique ingest ${r.rps_with} req/s vs ${r.rps_without} without (the mean of ${r.rps_without_runs.join(' before and ')} after; x${r.ratio}, bar >= 0.9)`,
+    `  service CPU a request: ${r.service_cpu_us_per_request.before} us before, ${r.service_cpu_us_per_request.with} with the clients, ${r.service_cpu_us_per_request.after} after; the clients' process used ${r.clients_cpu_s} s of CPU`,
     `  event after its 200: p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, max ${r.latency_ms.max} ms (bar: p99 <= 100 ms)`,
   ];
 }
@@ -127,7 +150,9 @@ async function runClients(url: string, secret: string): Promise<void> {
     }
     lags.sort((a, b) => a - b);
     const at = (q: number): number => Math.round((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? NaN) * 10) / 10;
-    process.stdout.write(`${JSON.stringify({ events: events.count, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) } })}\n`);
+    const used = process.cpuUsage();
+    const clientsCpu = Math.round((used.user + used.system) / 1e4) / 100;
+    process.stdout.write(`${JSON.stringify({ events: events.count, latency_ms: { p50: at(0.5), p99: at(0.99), max: at(1) }, clients_cpu_s: clientsCpu })}\n`);
   }
   for (const s of streams) s.destroy();
   process.exit(0);

@@ -53,10 +53,13 @@ const ROUNDS = 3;
 export async function whatsappPhase<S extends Service>(deps: WhatsAppBenchDeps<S>): Promise<Record<string, unknown>> {
   const { dataDir, connections, seconds } = deps;
   const warm = envelopes(join(dataDir, 'wa-warm.txt'), 5_000, 1, 'wa-warm');
-  const single = envelopes(join(dataDir, 'wa-single.txt'), ENVELOPES, 1, 'wa1');
+  // Enough single messages for every round at up to 12,000 requests a second: a file that runs out is sent
+  // again from its start, and its duplicates would make /webhook look slow and the ratios high.
+  const singles = Math.max(ENVELOPES, seconds * 12_000 * ROUNDS);
+  const single = envelopes(join(dataDir, 'wa-single.txt'), singles, 1, 'wa1');
   // Enough envelopes of ten for every round at up to 2,500 a second, so each request stores new messages.
   const batch = envelopes(join(dataDir, 'wa-batch.txt'), Math.max(ENVELOPES / BATCH, seconds * 2_500 * ROUNDS), BATCH, 'wa10');
-  const plain = deps.bodies('wa-webhook', ENVELOPES, 'wa-plain');
+  const plain = deps.bodies('wa-webhook', singles, 'wa-plain');
   const plainWarm = deps.bodies('wa-webhook-warm', 5_000, 'wa-plain-warm');
 
   const dbPath = join(dataDir, 'whatsapp.db');
@@ -84,6 +87,7 @@ export async function whatsappPhase<S extends Service>(deps: WhatsAppBenchDeps<S
         const main = cpuAfter.main - cpuBefore.main;
         const messages = (await stored()) - before;
         sent[name] += l.requests + connections;
+        if (sent[name] >= lineCount(files[name])) throw new Error(`${files[name]}: round ${round} sent all its requests; make the file longer`);
         const perSecond = (n: number): number => Math.round(n / (l.duration_us / 1e6));
         runs[name].push({
           rps: perSecond(l.requests),
@@ -154,13 +158,22 @@ function median(rows: Row[]): Row {
 }
 
 /** utime + stime so far, microseconds (clock ticks of 10 ms): the HTTP thread, and the process in all. */
-function cpuUs(pid: number | undefined): { main: number; all: number } {
+export function cpuUs(pid: number | undefined): { main: number; all: number } {
   const ticks = (path: string): number => {
     const fields = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) * 10_000;
   };
   // The main thread's task id is the process id.
   return { main: ticks(`/proc/${pid}/task/${pid}/stat`), all: ticks(`/proc/${pid}/stat`) };
+}
+
+const lineCounts = new Map<string, number>();
+function lineCount(file: string): number {
+  const known = lineCounts.get(file);
+  if (known !== undefined) return known;
+  const n = readFileSync(file, 'utf8').split('\n').length;
+  lineCounts.set(file, n);
+  return n;
 }
 
 /** The lines of `file` from `skip` on, in a file of their own (a later run sends only new messages). */
