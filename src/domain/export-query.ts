@@ -1,7 +1,7 @@
 import type { Message, MessageFilter } from '../store/store.ts';
 import { parseListQuery } from './list-query.ts';
 import { isMessageId } from './message.ts';
-import type { FieldError, Validated } from './validation.ts';
+import { repeatedParameter, type FieldError, type Validated } from './validation.ts';
 
 export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -19,7 +19,7 @@ export function parseExportQuery(params: URLSearchParams): Validated<ExportQuery
   }
   const formats = params.getAll('format');
   const format = formats[0] ?? 'ndjson';
-  if (formats.length > 1) errors.push({ loc: ['query', 'format'], msg: 'Parameter given more than once', type: 'duplicate_parameter' });
+  if (formats.length > 1) errors.push(repeatedParameter('format'));
   else if (!EXPORT_FORMATS.some((f) => f === format)) errors.push({ loc: ['query', 'format'], msg: "Input should be 'ndjson' or 'csv'", type: 'enum' });
   const filters = new URLSearchParams([...params].filter(([name]) => !(PAGING as readonly string[]).includes(name)));
   const list = parseListQuery(filters);
@@ -34,7 +34,7 @@ export function parseExportQuery(params: URLSearchParams): Validated<ExportQuery
 export function parseEraseQuery(params: URLSearchParams): Validated<{ from: string }> {
   const all = params.getAll('from');
   const raw = all[0] ?? '';
-  if (all.length > 1) return { ok: false, errors: [{ loc: ['query', 'from'], msg: 'Parameter given more than once', type: 'duplicate_parameter' }] };
+  if (all.length > 1) return { ok: false, errors: [repeatedParameter('from')] };
   // A sender is a number or a business-scoped id: at most as long as a message id.
   if (raw === '' || !isMessageId(raw)) {
     return { ok: false, errors: [{ loc: ['query', 'from'], msg: 'Field required: the sender whose messages are erased', type: 'missing' }] };

@@ -1,7 +1,7 @@
 import type { ListPosition, ListQuery } from '../store/store.ts';
 import { isMessageId, MAX_TEXT_LENGTH, timestampError } from './message.ts';
 import { isTimestamp } from './timestamp.ts';
-import { codePointLength, type FieldError, type Validated } from './validation.ts';
+import { codePointLength, repeatedParameter, type FieldError, type Validated } from './validation.ts';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 100;
@@ -15,7 +15,7 @@ export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
   for (const name of KNOWN) {
     const all = params.getAll(name);
     if (all.length > 1) {
-      errors.push({ loc: ['query', name], msg: 'Parameter given more than once', type: 'duplicate_parameter' });
+      errors.push(repeatedParameter(name));
     } else if (all.length === 1) {
       values[name] = all[0];
     }

@@ -7,7 +7,7 @@
 // sendStream) bounds what a client that stops reading can hold, and cuts one that takes nothing.
 import { messageJson } from '../../domain/export-query.ts';
 import { parseListQuery } from '../../domain/list-query.ts';
-import type { FieldError } from '../../domain/validation.ts';
+import { repeatedParameter, type FieldError } from '../../domain/validation.ts';
 import type { ServiceMetrics } from '../../observability/service-metrics.ts';
 import { fold } from '../../store/fold.ts';
 import type { Arrival, ArrivalFilter, Message, Store } from '../../store/store.ts';
@@ -303,6 +303,6 @@ function onlyFilters(query: URLSearchParams): URLSearchParams {
 
 function eventIdParam(query: URLSearchParams): { id: string; loc: string[] } | { errors: FieldError[] } | null {
   const all = query.getAll('after');
-  if (all.length > 1) return { errors: [{ loc: ['query', 'after'], msg: 'Parameter given more than once', type: 'duplicate_parameter' }] };
+  if (all.length > 1) return { errors: [repeatedParameter('after')] };
   return all[0] === undefined || all[0] === '' ? null : { id: all[0], loc: ['query', 'after'] };
 }
