@@ -116,6 +116,7 @@ function createFollower(store: Store): Follower {
     const text = (i: number): string => (texts[i] ??= eventText(batch[i] as Arrival));
     let all: Buffer | null = null;
     const last = batch.at(-1)?.position ?? '';
+    const lastKey = events.at(-1)?.key ?? '';
     for (const s of subscribers) {
       const after = orderKey(s.through);
       const picked = events.flatMap((e, i) => (e.key > after && s.wants(e) ? [i] : []));
@@ -124,9 +125,9 @@ function createFollower(store: Store): Follower {
         subscribers.delete(s);
         s.joined = false;
         s.dropped();
-      } else if (orderKey(last) > after) s.through = last;
+      } else if (lastKey > after) s.through = last;
     }
-    if (orderKey(last) > orderKey(head ?? '')) head = last;
+    if (lastKey > orderKey(head ?? '')) head = last;
   };
 
   const run = async (): Promise<void> => {
