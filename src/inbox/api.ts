@@ -42,14 +42,18 @@ export async function api<T>(path: string, guard: (v: unknown) => v is T, init: 
   } catch {
     return { ok: false, failure: { status: 0, detail: 'the service could not be reached' } };
   }
-  let body: unknown = null;
-  try {
-    body = await res.json();
-  } catch {
-    // A proxy's HTML error page: the status says enough.
-  }
+  const body = await jsonOrNull(res);
   if (res.ok && guard(body)) return { ok: true, body };
   return { ok: false, failure: { status: res.ok ? 502 : res.status, detail: detailOf(body) } };
+}
+
+/** The answer's JSON body, or null when it has none (a proxy's HTML error page: the status says enough). */
+export async function jsonOrNull(res: Response): Promise<unknown> {
+  try {
+    return await res.json();
+  } catch {
+    return null;
+  }
 }
 
 /** The `detail` of an error body: a string, or FastAPI-style items whose messages are joined. */

@@ -1,7 +1,7 @@
 // "Export what is shown": GET /messages/export with the view's filters, as NDJSON or CSV. Without a read
 // token the links are plain downloads that the service streams to disk; with one, the bearer header must
 // go along (never the token in a URL), so the file is fetched and saved from memory through a blob link.
-import { authHeaders, detailOf, readToken, withQuery } from './api.ts';
+import { authHeaders, detailOf, jsonOrNull, readToken, withQuery } from './api.ts';
 import { ui } from './dom.ts';
 import { listParams, state } from './state.ts';
 
@@ -25,12 +25,7 @@ async function download(format: 'ndjson' | 'csv'): Promise<void> {
   try {
     const res = await fetch(exportUrl(format), { headers: authHeaders(), cache: 'no-store' });
     if (!res.ok) {
-      let detail = '';
-      try {
-        detail = detailOf(await res.json());
-      } catch {
-        // not JSON: the status says enough
-      }
+      const detail = detailOf(await jsonOrNull(res));
       ui.notice.textContent = `The export failed: the service answered ${res.status}${detail === '' ? '' : ` (${detail})`}.`;
       return;
     }
