@@ -176,30 +176,45 @@ function erasures(db: DatabaseSync, transaction: Transaction): Erasures {
  */
 export const INDEX_STEP = 2_048;
 
-/** Indexes the next `step` waiting rows once that many wait; part of the caller's transaction. */
-function indexer(db: DatabaseSync, step: number): () => void {
+/** The trigram index's upkeep, part of the caller's transaction. */
+type Indexer = {
+  /** The last rowid the index covers (search_state.upto). */
+  upto(): bigint;
+  /** Indexes a new row given a rowid the index covers already (the newest rows were deleted). */
+  row(rowid: bigint): void;
+  /** Indexes the next `step` waiting rows once that many wait. */
+  along(): void;
+};
+
+function indexer(db: DatabaseSync, step: number): Indexer {
   const upto = db.prepare('SELECT upto FROM search_state');
   const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${step - 1}`);
   const fill = db.prepare(INDEX_RANGE);
   const advance = db.prepare('UPDATE search_state SET upto = ?');
   for (const statement of [upto, stepEnd]) statement.setReadBigInts(true); // rowids are 64-bit
-  return () => {
-    const from = (upto.get() as { upto: bigint }).upto;
-    const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
-    if (end === undefined) return;
-    fill.run(from, end);
-    advance.run(end);
+  const covered = (): bigint => (upto.get() as { upto: bigint }).upto;
+  return {
+    upto: covered,
+    row: (rowid) => void fill.run(rowid - 1n, rowid),
+    along() {
+      const from = covered();
+      const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
+      if (end === undefined) return;
+      fill.run(from, end);
+      advance.run(end);
+    },
   };
 }
 
 /** A batch of requests in one transaction, each request's outcomes, and the transactions it took. */
 function inserts(db: DatabaseSync, transaction: Transaction, step: number): (groups: InsertRow[][]) => WriterReply {
-  const indexAlong = indexer(db, step);
+  const search = indexer(db, step);
   // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
   const statement = db.prepare(
     `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type, arrival)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
   );
+  statement.setReadBigInts(true); // its rowid, 64-bit
   const lastIssued = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
   const issued = db.prepare('UPDATE arrival_seq SET last = ? WHERE id = 0');
   const total = db.prepare('UPDATE message_totals SET messages = messages + ? WHERE id = 0');
@@ -211,15 +226,19 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
     `UPDATE messages SET search_text = fold(text) WHERE rowid IN (
        SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL LIMIT ${step})`,
   );
-  // Groups in one transaction: each new row takes the next position, a duplicate none; the counts the
-  // messages_insert trigger keeps for an operator's rows are kept here, once.
+  // Groups in one transaction: each new row takes the next position, a duplicate none; what the
+  // messages_insert and messages_indexed triggers do for an operator's rows is done here: the counts
+  // once, and the search index for a row whose rowid it covers already.
   const insertGroups = (groups: InsertRow[][]): Outcomes[] => {
     const first = Number((lastIssued.get() as { last: number }).last) + 1;
+    const covered = search.upto();
     let next = first;
     const senders = new Map<string, number>();
     const outcomes = groups.map((rows) =>
       rows.map((row) => {
-        if (statement.run(...row, next).changes === 0) return 'duplicate';
+        const { changes, lastInsertRowid } = statement.run(...row, next);
+        if (changes === 0n) return 'duplicate';
+        if (BigInt(lastInsertRowid) <= covered) search.row(BigInt(lastInsertRowid));
         next += 1;
         senders.set(row[1], (senders.get(row[1]) ?? 0) + 1);
         return 'created';
@@ -243,7 +262,7 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
     try {
       const outcomes = timed(size, () => {
         const done = insertGroups(groups);
-        indexAlong();
+        search.along();
         refold.run();
         return done;
       });
