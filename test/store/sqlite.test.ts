@@ -200,6 +200,31 @@ describe('SQLite engine: the writer', () => {
     assert.deepEqual(many.map((r) => r.status), ['rejected', 'fulfilled']);
     const stored = (await store.list({ limit: 10, offset: 0 })).data.map((m) => m.messageId);
     assert.deepEqual(stored.toSorted(), ['ok-1', 'ok-2', 'ok-3', 'ok-4']);
+    // A row a trigger skips silently was not stored: an error for its request, never `created`.
+    const skipping = new DatabaseSync(path);
+    skipping.exec("CREATE TRIGGER skip BEFORE INSERT ON messages WHEN new.message_id = 'skip' BEGIN SELECT RAISE(IGNORE); END");
+    skipping.close();
+    const skipped = await Promise.allSettled([store.insert(msg('skip')), store.insert(msg('ok-5'))]);
+    assert.deepEqual(skipped.map((r) => r.status), ['rejected', 'fulfilled']);
+    assert.equal((await store.list({ limit: 10, offset: 0 })).total, 5);
+  });
+
+  test('a request of many messages (several INSERT statements): outcomes in order, positions without a gap', async (t) => {
+    const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
+    t.after(() => store.close());
+    assert.equal(await store.insert(msg('m70')), 'created');
+    const head = await store.arrivalHead();
+    // 150 messages: m70 stored already, m5 sent again further on, in another statement than its first copy.
+    const ids = Array.from({ length: 150 }, (_, i) => (i === 100 ? 'm5' : `m${i}`));
+    const outcomes = await store.insertMany(ids.map((id, i) => msg(id, { text: `copy ${i}` })));
+    assert.deepEqual(
+      outcomes.flatMap((o, i) => (o === 'duplicate' ? [ids[i]] : [])),
+      ['m70', 'm5'],
+    );
+    const arrivals = await store.arrivals(head, {}, 200);
+    assert.deepEqual(arrivals.map((a) => a.message.messageId), ids.filter((id, i) => id !== 'm70' && i !== 100));
+    assert.deepEqual(arrivals.map((a) => Number(a.position) - Number(head)), Array.from({ length: 148 }, (_, i) => i + 1));
+    assert.equal((await store.list({ limit: 1, offset: 0, q: 'copy 100' })).total, 0, 'the first copy of m5 kept');
   });
 
   test("':memory:' works alike, its writer on the store's own connection", async (t) => {
