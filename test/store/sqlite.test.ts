@@ -106,26 +106,28 @@ describe('SQLite engine: migrations', () => {
     }
   });
 
-  test('version 11 (positions and counts kept by triggers a row): its rows keep their positions', async (t) => {
-    const path = join(tempDir(t), 'v11.db');
-    const v11 = new DatabaseSync(path);
-    v11.exec(readFileSync(join(import.meta.dirname, 'fixtures', 'schema-v11.sql'), 'utf8'));
-    v11.exec(`INSERT INTO message_totals VALUES (0, 0); INSERT INTO search_state VALUES (0, 0); INSERT INTO arrival_seq VALUES (0, 0);
-      ${SEED_ROWS} DELETE FROM messages WHERE message_id = 'none';
-      INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, created_at) VALUES ('none', '+1', '+2', '2025-01-01T00:00:01Z', 'x');
-      PRAGMA user_version = 11;`);
-    const before = v11.prepare('SELECT message_id, arrival FROM messages ORDER BY arrival').all().map((r) => ({ ...r }));
-    v11.close();
-    assert.deepEqual(before, [{ message_id: 'late', arrival: 1 }, { message_id: 'early', arrival: 2 }, { message_id: 'none', arrival: 4 }]);
-    const events: string[] = [];
-    await assertMigrated(path, events);
-    assert.deepEqual(events, ['migrating database', 'database migrated']);
-    const db = new DatabaseSync(path, { readOnly: true });
-    const after = db.prepare("SELECT message_id, arrival FROM messages WHERE message_id <> 'new' ORDER BY arrival").all().map((r) => ({ ...r }));
-    const last = { ...db.prepare("SELECT arrival FROM messages WHERE message_id = 'new'").get() };
-    db.close();
-    assert.deepEqual(after, before);
-    assert.deepEqual(last, { arrival: 5 });
+  test('versions 11 and 12 (rows numbered for the stream): their rows keep their positions', async (t) => {
+    for (const version of [11, 12]) {
+      const path = join(tempDir(t), `v${version}.db`);
+      const file = new DatabaseSync(path);
+      file.exec(readFileSync(join(import.meta.dirname, 'fixtures', `schema-v${version}.sql`), 'utf8'));
+      file.exec(`INSERT INTO message_totals VALUES (0, 0); INSERT INTO search_state VALUES (0, 0); INSERT INTO arrival_seq VALUES (0, 0);
+        ${SEED_ROWS} DELETE FROM messages WHERE message_id = 'none';
+        INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, created_at) VALUES ('none', '+1', '+2', '2025-01-01T00:00:01Z', 'x');
+        PRAGMA user_version = ${version};`);
+      const before = file.prepare('SELECT message_id, arrival FROM messages ORDER BY arrival').all().map((r) => ({ ...r }));
+      file.close();
+      assert.deepEqual(before, [{ message_id: 'late', arrival: 1 }, { message_id: 'early', arrival: 2 }, { message_id: 'none', arrival: 4 }]);
+      const events: string[] = [];
+      await assertMigrated(path, events);
+      assert.deepEqual(events, ['migrating database', 'database migrated'], `version ${version}`);
+      const db = new DatabaseSync(path, { readOnly: true });
+      const after = db.prepare("SELECT message_id, arrival FROM messages WHERE message_id <> 'new' ORDER BY arrival").all().map((r) => ({ ...r }));
+      const last = { ...db.prepare("SELECT arrival FROM messages WHERE message_id = 'new'").get() };
+      db.close();
+      assert.deepEqual(after, before, `version ${version}`);
+      assert.deepEqual(last, { arrival: 5 }, `version ${version}`);
+    }
   });
 
   test('version 7 (without the time-and-text index) gains the index; deep pages of a q go through it', async (t) => {
@@ -198,6 +200,31 @@ describe('SQLite engine: the writer', () => {
     assert.deepEqual(many.map((r) => r.status), ['rejected', 'fulfilled']);
     const stored = (await store.list({ limit: 10, offset: 0 })).data.map((m) => m.messageId);
     assert.deepEqual(stored.toSorted(), ['ok-1', 'ok-2', 'ok-3', 'ok-4']);
+    // A row a trigger skips silently was not stored: an error for its request, never `created`.
+    const skipping = new DatabaseSync(path);
+    skipping.exec("CREATE TRIGGER skip BEFORE INSERT ON messages WHEN new.message_id = 'skip' BEGIN SELECT RAISE(IGNORE); END");
+    skipping.close();
+    const skipped = await Promise.allSettled([store.insert(msg('skip')), store.insert(msg('ok-5'))]);
+    assert.deepEqual(skipped.map((r) => r.status), ['rejected', 'fulfilled']);
+    assert.equal((await store.list({ limit: 10, offset: 0 })).total, 5);
+  });
+
+  test('a request of many messages (several INSERT statements): outcomes in order, positions without a gap', async (t) => {
+    const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
+    t.after(() => store.close());
+    assert.equal(await store.insert(msg('m70')), 'created');
+    const head = await store.arrivalHead();
+    // 150 messages: m70 stored already, m5 sent again further on, in another statement than its first copy.
+    const ids = Array.from({ length: 150 }, (_, i) => (i === 100 ? 'm5' : `m${i}`));
+    const outcomes = await store.insertMany(ids.map((id, i) => msg(id, { text: `copy ${i}` })));
+    assert.deepEqual(
+      outcomes.flatMap((o, i) => (o === 'duplicate' ? [ids[i]] : [])),
+      ['m70', 'm5'],
+    );
+    const arrivals = await store.arrivals(head, {}, 200);
+    assert.deepEqual(arrivals.map((a) => a.message.messageId), ids.filter((id, i) => id !== 'm70' && i !== 100));
+    assert.deepEqual(arrivals.map((a) => Number(a.position) - Number(head)), Array.from({ length: 148 }, (_, i) => i + 1));
+    assert.equal((await store.list({ limit: 1, offset: 0, q: 'copy 100' })).total, 0, 'the first copy of m5 kept');
   });
 
   test("':memory:' works alike, its writer on the store's own connection", async (t) => {
@@ -312,6 +339,14 @@ describe('SQLite engine: rows waiting for the search index', () => {
     await Promise.all(Array.from({ length: 5 }, (_, i) => store.insert(msg(`again${i}`, { text: `Wiederkehr ${i}` }))));
     assert.equal(await total('WIEDERKEHR'), 5);
     assert.equal((await store.stats(1)).totalMessages, 14); // m0 to m9 but m1, and these five
+    // An operator's row there too: found before the service folds it, and once folded (along the next commit).
+    const operator = new DatabaseSync(path, { timeout: 5_000 });
+    operator.exec("INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('hand', '+1', '+2', '2025-01-02T00:00:00Z', 'WIEDERKEHR von Hand', 'x')");
+    operator.close();
+    assert.equal(await total('wiederkehr'), 6);
+    await store.insert(msg('later', { text: 'später' }));
+    assert.ok(upto() > 20);
+    assert.deepEqual([await total('wiederkehr'), await total('VON HAND')], [6, 1]);
   });
 });
 

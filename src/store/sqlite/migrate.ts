@@ -1,5 +1,5 @@
 // Brings any file this project can meet to the current schema (schema.ts), in one transaction: a new
-// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 11). What an older
+// file, the seed's bare table (user_version 0), and every schema shipped since (1 to 12). What an older
 // version derived is dropped and derived again; the messages themselves are never touched.
 import type { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';

@@ -1,8 +1,8 @@
 // The SQLite engine's current schema, in one place: the seed's table and what this engine derives from
 // it. migrate.ts brings older files to it.
 
-/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 11 shipped before. */
-export const SCHEMA_VERSION = 12;
+/** PRAGMA user_version of a file in this schema. 0 is the seed's bare table; 1 to 12 shipped before. */
+export const SCHEMA_VERSION = 13;
 
 /**
  * The sort key of a timestamp `x` (SPEC: order by the instant of ts): whole seconds, then the fraction
@@ -60,9 +60,7 @@ export const OFFSIDE = 'text IS NOT NULL AND (search_text IS NULL OR instr(searc
 export const DERIVED = `
 -- The seed's own index (SPEC), which migrations keep.
 CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
--- Kept beside the wider one below for what needs no text (a count of \`since\`).
-CREATE INDEX IF NOT EXISTS idx_messages_ts_key ON messages (ts_key, message_id);
--- The time order with the folded text beside it: a walk that matches q row by row reads no table row.
+-- The time order, with the folded text beside it: a walk that matches q row by row reads no table row.
 CREATE INDEX IF NOT EXISTS idx_messages_ts_text ON messages (ts_key, message_id, search_text);
 CREATE INDEX IF NOT EXISTS idx_messages_from ON messages (from_msisdn, ts_key, message_id);
 CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_arrival ON messages (arrival);
@@ -76,6 +74,12 @@ CREATE INDEX IF NOT EXISTS idx_messages_offside ON messages (message_id) WHERE $
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(
   search_text, content = 'messages', content_rowid = 'rowid', tokenize = 'trigram case_sensitive 1'
 );
+-- FTS5 merges a level's segments once it holds \`automerge\` of them (default 4): at 16, a row's trigrams
+-- pass through half as many levels, each a rewrite, as the index grows; a query reads up to 16 segments a level.
+-- A level holding \`crisismerge\` segments (default 16) is merged whole within one commit, the level above
+-- too if that fills it: at 64, merging stays incremental, a little after each write.
+INSERT INTO messages_search (messages_search, rank) VALUES ('automerge', 16);
+INSERT INTO messages_search (messages_search, rank) VALUES ('crisismerge', 64);
 -- The index holds the indexable rows with a rowid up to \`upto\`; newer ones wait, matched row by row
 -- through their rowid range, until the writer indexes them in bulk (writer.ts).
 CREATE TABLE IF NOT EXISTS search_state (id INTEGER PRIMARY KEY CHECK (id = 0), upto INTEGER NOT NULL);
@@ -94,8 +98,9 @@ CREATE TRIGGER IF NOT EXISTS messages_insert AFTER INSERT ON messages WHEN new.a
   UPDATE arrival_seq SET last = last + 1 WHERE id = 0;
   UPDATE messages SET arrival = (SELECT last FROM arrival_seq WHERE id = 0) WHERE rowid = new.rowid;
 END;
--- A row given a rowid the trigram index already covers (the newest rows were deleted) is indexed at once.
-CREATE TRIGGER IF NOT EXISTS messages_indexed AFTER INSERT ON messages BEGIN ${INDEX('new')} END;
+-- An operator's row given a rowid the trigram index already covers (the newest rows were deleted) is
+-- indexed at once; the writer does so for its own rows.
+CREATE TRIGGER IF NOT EXISTS messages_indexed AFTER INSERT ON messages WHEN new.arrival IS NULL BEGIN ${INDEX('new')} END;
 CREATE TRIGGER IF NOT EXISTS messages_delete AFTER DELETE ON messages BEGIN
   ${UNCOUNT('old')}
   UPDATE message_totals SET messages = messages - 1 WHERE id = 0;

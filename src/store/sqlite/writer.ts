@@ -1,7 +1,7 @@
 // The writer: the only connection that writes, on a thread of its own, so that SQLite's work and the
 // fsync of each group commit never stop the HTTP thread, which meanwhile gathers the next batch.
 import { statSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 import { registerFold } from './migrate.ts';
@@ -176,29 +176,80 @@ function erasures(db: DatabaseSync, transaction: Transaction): Erasures {
  */
 export const INDEX_STEP = 2_048;
 
-/** Indexes the next `step` waiting rows once that many wait; part of the caller's transaction. */
-function indexer(db: DatabaseSync, step: number): () => void {
+/** The trigram index's upkeep, part of the caller's transaction. */
+type Indexer = {
+  /** The last rowid the index covers (search_state.upto). */
+  upto(): bigint;
+  /** Indexes a new row given a rowid the index covers already (the newest rows were deleted). */
+  row(rowid: bigint): void;
+  /** Indexes the next `step` waiting rows once that many wait. */
+  along(): void;
+};
+
+function indexer(db: DatabaseSync, step: number): Indexer {
   const upto = db.prepare('SELECT upto FROM search_state');
   const stepEnd = db.prepare(`SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ${step - 1}`);
   const fill = db.prepare(INDEX_RANGE);
   const advance = db.prepare('UPDATE search_state SET upto = ?');
   for (const statement of [upto, stepEnd]) statement.setReadBigInts(true); // rowids are 64-bit
-  return () => {
-    const from = (upto.get() as { upto: bigint }).upto;
-    const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
-    if (end === undefined) return;
-    fill.run(from, end);
-    advance.run(end);
+  const covered = (): bigint => (upto.get() as { upto: bigint }).upto;
+  return {
+    upto: covered,
+    row: (rowid) => void fill.run(rowid - 1n, rowid),
+    along() {
+      const from = covered();
+      const end = (stepEnd.get(from) as { rowid: bigint } | undefined)?.rowid;
+      if (end === undefined) return;
+      fill.run(from, end);
+      advance.run(end);
+    },
   };
 }
 
-/** A batch of requests in one transaction, each request's outcomes, and the transactions it took. */
-function inserts(db: DatabaseSync, transaction: Transaction, step: number): (groups: InsertRow[][]) => WriterReply {
-  const indexAlong = indexer(db, step);
-  // ON CONFLICT DO NOTHING: the first copy wins, atomically, without SELECT-then-INSERT.
-  const statement = db.prepare(
-    `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type, arrival)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+/**
+ * Rows one statement takes at most. A batch's rows go in as few statements as that allows: SQLite sets
+ * up a statement, and the triggers it checks, once for them all instead of once a row.
+ */
+const ROWS_PER_STATEMENT = 64;
+
+/** Runs `sql(n)` (prepared once for each n) over items in pieces of at most ROWS_PER_STATEMENT, each item's parameters in turn. */
+function inPieces<T>(db: DatabaseSync, sql: (n: number) => string): (items: T[], params: (item: T, i: number) => SQLInputValue[]) => Record<string, unknown>[] {
+  const statements = new Map<number, StatementSync>();
+  const prepared = (n: number): StatementSync => {
+    let statement = statements.get(n);
+    if (!statement) {
+      statement = db.prepare(sql(n));
+      statement.setReadBigInts(true); // rowids are 64-bit
+      statements.set(n, statement);
+    }
+    return statement;
+  };
+  return (items, params) => {
+    const rows: Record<string, unknown>[] = [];
+    for (let at = 0; at < items.length; at += ROWS_PER_STATEMENT) {
+      const piece = items.slice(at, at + ROWS_PER_STATEMENT);
+      rows.push(...prepared(piece.length).all(...piece.flatMap((item, i) => params(item, at + i))));
+    }
+    return rows;
+  };
+}
+
+const placeholders = (n: number, one: string): string => Array(n).fill(one).join(', ');
+
+/**
+ * Groups in one transaction: each new row takes the next position, a duplicate (of a stored row, or of
+ * one earlier in the batch: the first copy wins) none; what the messages_insert and messages_indexed
+ * triggers do for an operator's rows is done here: the counts once, and the search index for a row
+ * whose rowid it covers already.
+ */
+function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]) => Outcomes[] {
+  // The one writer's transaction holds the write lock: what this finds stored stays so, and nothing else is.
+  const stored = inPieces<string>(db, (n) => `SELECT message_id FROM messages WHERE message_id IN (${placeholders(n, '?')})`);
+  // RETURNING names the rows inserted, in no particular order.
+  const insert = inPieces<InsertRow>(
+    db,
+    (n) => `INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at, search_text, type, arrival)
+      VALUES ${placeholders(n, '(?, ?, ?, ?, ?, ?, ?, ?, ?)')} RETURNING rowid`,
   );
   const lastIssued = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
   const issued = db.prepare('UPDATE arrival_seq SET last = ? WHERE id = 0');
@@ -206,31 +257,42 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
   const sender = db.prepare(
     'INSERT INTO sender_counts (from_msisdn, count) VALUES (?, ?) ON CONFLICT (from_msisdn) DO UPDATE SET count = count + excluded.count',
   );
+  return (groups) => {
+    const first = Number((lastIssued.get() as { last: number }).last) + 1;
+    const seen = new Set(stored(groups.flatMap((rows) => rows.map(([id]) => id)), (id) => [id]).map((r) => r.message_id));
+    const fresh: InsertRow[] = [];
+    const senders = new Map<string, number>();
+    const outcomes = groups.map((rows) =>
+      rows.map((row): 'created' | 'duplicate' => {
+        if (seen.has(row[0])) return 'duplicate';
+        seen.add(row[0]);
+        fresh.push(row);
+        senders.set(row[1], (senders.get(row[1]) ?? 0) + 1);
+        return 'created';
+      }),
+    );
+    if (fresh.length === 0) return outcomes;
+    const covered = search.upto();
+    const rowids = insert(fresh, (row, i) => [...row, first + i]).map((r) => r.rowid as bigint);
+    // An operator's trigger may skip a row: no request hears `created` for a row that was not stored.
+    if (rowids.length !== fresh.length) throw new Error(`${fresh.length - rowids.length} of the batch's new messages were not inserted`);
+    for (const rowid of rowids) if (rowid <= covered) search.row(rowid);
+    issued.run(first + fresh.length - 1);
+    total.run(fresh.length);
+    for (const [from, count] of senders) sender.run(from, count);
+    return outcomes;
+  };
+}
+
+/** A batch of requests in one transaction, each request's outcomes, and the transactions it took. */
+function inserts(db: DatabaseSync, transaction: Transaction, step: number): (groups: InsertRow[][]) => WriterReply {
+  const search = indexer(db, step);
+  const insertGroups = groupInserts(db, search);
   // Texts an operator changed since: folded again a few at a time (queries fold them meanwhile).
   const refold = db.prepare(
     `UPDATE messages SET search_text = fold(text) WHERE rowid IN (
        SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL LIMIT ${step})`,
   );
-  // Groups in one transaction: each new row takes the next position, a duplicate none; the counts the
-  // messages_insert trigger keeps for an operator's rows are kept here, once.
-  const insertGroups = (groups: InsertRow[][]): Outcomes[] => {
-    const first = Number((lastIssued.get() as { last: number }).last) + 1;
-    let next = first;
-    const senders = new Map<string, number>();
-    const outcomes = groups.map((rows) =>
-      rows.map((row) => {
-        if (statement.run(...row, next).changes === 0) return 'duplicate';
-        next += 1;
-        senders.set(row[1], (senders.get(row[1]) ?? 0) + 1);
-        return 'created';
-      }),
-    );
-    if (next === first) return outcomes;
-    issued.run(next - 1);
-    total.run(next - first);
-    for (const [from, count] of senders) sender.run(from, count);
-    return outcomes;
-  };
   return (groups) => {
     const commits: [number, number][] = [];
     const timed = <T>(n: number, work: () => T): T => {
@@ -243,7 +305,7 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
     try {
       const outcomes = timed(size, () => {
         const done = insertGroups(groups);
-        indexAlong();
+        search.along();
         refold.run();
         return done;
       });
