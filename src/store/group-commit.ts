@@ -27,34 +27,31 @@ type Request = { messages: Message[]; resolve(o: InsertOutcome[]): void; reject(
 
 export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs }: GroupCommitOptions): GroupCommit {
   let queue: Request[] = [];
+  /** Messages of the batch being committed: one batch in flight at a time. */
   let inFlight = 0;
   let closing = false;
-  let idle: (() => void)[] = [];
-  const count = (requests: Request[]): number => requests.reduce((n, r) => n + r.messages.length, 0);
+  const idle: (() => void)[] = [];
 
   const settle = (batch: Request[], result: BatchResult): void => {
     // Fail closed: a request the engine's report does not account for is an error, never a default.
     batch.forEach((request, i) => {
       const outcome = result[i];
       if (outcome instanceof Error) request.reject(outcome);
-      else if (outcome === undefined || outcome.length !== request.messages.length) {
-        request.reject(new Error('the engine reported no outcome for this insert'));
-      } else request.resolve(outcome);
+      else if (outcome?.length !== request.messages.length) request.reject(new Error('the engine reported no outcome for this insert'));
+      else request.resolve(outcome);
     });
   };
   const flush = (): void => {
     if (inFlight > 0) return;
     if (queue.length === 0) return void idle.splice(0).forEach((done) => done());
-    let size = 0;
-    let taken = 0;
-    while (taken < queue.length && (taken === 0 || size + (queue[taken]?.messages.length ?? 0) <= maxMessages)) {
-      size += queue[taken]?.messages.length ?? 0;
-      taken += 1;
+    const batch: Request[] = [];
+    for (const request of queue) {
+      if (batch.length > 0 && inFlight + request.messages.length > maxMessages) break;
+      clearTimeout(request.timer);
+      batch.push(request);
+      inFlight += request.messages.length;
     }
-    const batch = queue.slice(0, taken);
-    queue = queue.slice(taken);
-    for (const request of batch) clearTimeout(request.timer);
-    inFlight = size;
+    queue = queue.slice(batch.length);
     commit(batch.map((r) => r.messages))
       .then(
         (result) => settle(batch, result),
@@ -76,7 +73,7 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
           request.timer = setTimeout(() => {
             queue = queue.filter((r) => r !== request);
             reject(storeUnavailable(`the database did not take the insert within ${waitLimitMs} ms`));
-            if (queue.length === 0 && inFlight === 0) flush();
+            flush(); // a drain may be waiting for this request alone
           }, waitLimitMs);
         }
         queue.push(request);
@@ -84,11 +81,13 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
         if (queue.length === 1) setImmediate(flush);
       });
     },
-    pending: () => count(queue) + inFlight,
+    pending: () => queue.reduce((n, r) => n + r.messages.length, inFlight),
     drain() {
       closing = true;
-      if (queue.length === 0 && inFlight === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idle.push(resolve));
+      return new Promise<void>((resolve) => {
+        idle.push(resolve);
+        flush();
+      });
     },
   };
 }
