@@ -5,14 +5,14 @@
 // (pg_snapshot_xmin of the statement's snapshot): every row before it is committed or never will be.
 import type { Sql } from 'postgres';
 import type { Arrival, ArrivalFilter } from '../store.ts';
-import { filters, toMessage, type Param } from './list.ts';
+import { filters, toMessage, type Param, type Stored } from './list.ts';
 
 /** A position this engine issues: transaction id, a dot, sequence number. */
 const POSITION = /^(0|[1-9][0-9]{0,19})\.(0|[1-9][0-9]{0,18})$/;
 const HORIZON = 'arrival_tx < pg_snapshot_xmin(pg_current_snapshot())';
 const COLUMNS = 'arrival_tx::text AS tx, arrival::text AS n, message_id, from_msisdn, to_msisdn, ts, text, type';
 
-type Row = { tx: string; n: string; message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
+type Row = Stored & { tx: string; n: string };
 
 export type Tail = {
   head(): Promise<string>;

@@ -10,7 +10,7 @@ import { storeUnavailable, type ListPosition, type ListQuery, type ListResult, t
 import { sortKeySql, UNFOLDED } from './schema.ts';
 import { escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
 
-type Stored = { message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
+export type Stored = { message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
 /** A page's row, or the total alone (message_id null) when the page is empty. */
 type Row = Omit<Stored, 'message_id'> & { message_id: string | null; total: string; unfolded: boolean };
 export type Param = string | number | Buffer;
@@ -93,7 +93,7 @@ export function createLister(sql: Sql, { count = true } = {}): (q: ListQuery) =>
         const data = rows.flatMap(({ message_id, ...row }) => (message_id === null ? [] : [toMessage({ ...row, message_id })]));
         return { data: data.slice(0, q.limit), total: Number(rows[0].total), more: data.length > q.limit };
       }
-      while ((await refold(sql, 1_000)) > 0);
+      await refold(sql, 1_000);
     }
     throw storeUnavailable('texts are being edited faster than the service can fold them; retry');
   };
