@@ -17,20 +17,19 @@ export type GroupCommit = {
 export type GroupCommitOptions = {
   /** Commits a batch (requests in arrival order); rejects when the whole batch failed. */
   commit(batch: Message[][]): Promise<BatchResult>;
-  /** Messages per batch at most (a request is never split). */
-  maxMessages?: number;
   /** A request still waiting for its batch after this long is refused (503) and never sent. */
   waitLimitMs?: number;
 };
 
 type Request = { messages: Message[]; resolve(o: InsertOutcome[]): void; reject(e: unknown): void; timer?: NodeJS.Timeout };
 
-export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs }: GroupCommitOptions): GroupCommit {
+export function createGroupCommit({ commit, waitLimitMs }: GroupCommitOptions): GroupCommit {
   let queue: Request[] = [];
   /** Messages of the batch being committed: one batch in flight at a time. */
   let inFlight = 0;
   let closing = false;
   const idle: (() => void)[] = [];
+  const count = (requests: Request[]): number => requests.reduce((n, r) => n + r.messages.length, 0);
 
   const settle = (batch: Request[], result: BatchResult): void => {
     // Fail closed: a request the engine's report does not account for is an error, never a default.
@@ -44,14 +43,10 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
   const flush = (): void => {
     if (inFlight > 0) return;
     if (queue.length === 0) return void idle.splice(0).forEach((done) => done());
-    const batch: Request[] = [];
-    for (const request of queue) {
-      if (batch.length > 0 && inFlight + request.messages.length > maxMessages) break;
-      clearTimeout(request.timer);
-      batch.push(request);
-      inFlight += request.messages.length;
-    }
-    queue = queue.slice(batch.length);
+    const batch = queue;
+    queue = [];
+    for (const request of batch) clearTimeout(request.timer);
+    inFlight = count(batch);
     commit(batch.map((r) => r.messages))
       .then(
         (result) => settle(batch, result),
@@ -81,7 +76,7 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
         if (queue.length === 1) setImmediate(flush);
       });
     },
-    pending: () => queue.reduce((n, r) => n + r.messages.length, inFlight),
+    pending: () => count(queue) + inFlight,
     drain() {
       closing = true;
       return new Promise<void>((resolve) => {

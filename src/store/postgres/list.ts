@@ -1,8 +1,6 @@
 // How GET /messages is answered from PostgreSQL: one statement (one snapshot) returns the page and the
-// exact total. The total of an unfiltered list, or of a sender alone, comes from the counters that
-// /stats reads rather than a count of every row; any other filter is counted by the index that serves
-// it: (ts_key, message_id) for since, (from_msisdn, ...) for from, the trigram index for a q of three
-// characters or more; a shorter q is a parallel scan of the stored folded text. Statements are built
+// exact total. The total of no filter, or of `from` alone, comes from the /stats counters rather than a
+// count of every row; any other filter is counted through the index that serves it. Statements are built
 // from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import { fold } from '../fold.ts';
@@ -38,7 +36,7 @@ export function filters(q: MessageFilter, params: Param[]): { where: string[]; s
   return { where, sender };
 }
 
-/** The count of all matches: from the stats counters when no filter or only `from`, else counted (`counted`). */
+/** The count of all matches; `counted` unless it comes from the stats counters. */
 function totalSql(q: ListQuery, { where, sender }: ReturnType<typeof filters>): { sql: string; counted: boolean } {
   if (q.since !== undefined || q.q !== undefined) return { sql: `(SELECT count(*) FROM messages WHERE ${where.join(' AND ')})`, counted: true };
   const deltas = `(SELECT coalesce(sum(n), 0) FROM sender_deltas${sender === null ? '' : ` WHERE from_msisdn = ${sender}`})`;
@@ -46,7 +44,7 @@ function totalSql(q: ListQuery, { where, sender }: ReturnType<typeof filters>): 
   return { sql: `coalesce((SELECT n FROM sender_counts WHERE from_msisdn = ${sender}), 0) + ${deltas}`, counted: false };
 }
 
-/** The statement of a page and its total (0 without `count`), with whether the snapshot held an unfolded text. */
+/** The statement of a page, its total (0 without `count`) and whether the snapshot holds an unfolded text. */
 function listStatement(q: ListQuery, count: boolean): { text: string; params: Param[] } {
   const params: Param[] = [];
   const found = filters(q, params);

@@ -13,8 +13,7 @@ import { escapeNul, foldedColumns } from './text.ts';
  * or with its outcome unknown once its batch is on the wire (a retry of it is then a duplicate).
  */
 export function createWriter(sql: Sql, clock: () => Date, deadlineMs: number, onCommit: (rows: number, seconds: number) => void): GroupCommit {
-  // 500 rows: a few hundred kilobytes of parameters, a few milliseconds on the server.
-  return createGroupCommit({ maxMessages: 500, waitLimitMs: deadlineMs, commit });
+  return createGroupCommit({ waitLimitMs: deadlineMs, commit });
 
   async function commit(batch: Message[][]): Promise<BatchResult> {
     // One row per id, the first to arrive; sorted, so two replicas inserting overlapping ids lock them in
