@@ -40,7 +40,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const bounded = <T>(fn: () => Promise<T>): Promise<T> => calls.run(fn, CALL_DEADLINE_MS);
   const tail = createTail(sql);
   // SPEC: rows other replicas commit reach this replica's streams within a second.
-  const watch = createArrivalWatch(() => bounded(tail.head), 250);
+  const watch = createArrivalWatch(() => bounded(tail.arrivalHead), 250);
   const writer = createWriter(sql, options.clock ?? (() => new Date()), CALL_DEADLINE_MS, (rows, seconds) => {
     options.onCommit?.(rows, seconds);
     watch.notify();
@@ -87,9 +87,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         after = { ts: last.ts, messageId: last.messageId };
       }
     },
-    arrivalHead: () => bounded(tail.head),
-    arrivalIssued: (position) => bounded(() => tail.issued(position)),
-    arrivals: (position, filter, limit) => bounded(() => tail.after(position, filter, limit)),
+    arrivalHead: () => bounded(tail.arrivalHead),
+    arrivalIssued: (position) => bounded(() => tail.arrivalIssued(position)),
+    arrivals: (position, filter, limit) => bounded(() => tail.arrivals(position, filter, limit)),
     watchArrivals: watch.watch,
     load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
     async close() {
