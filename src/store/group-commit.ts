@@ -14,7 +14,7 @@ export type GroupCommit = {
   drain(): Promise<void>;
 };
 
-export type GroupCommitOptions = {
+type GroupCommitOptions = {
   /** Commits a batch (requests in arrival order); rejects when the whole batch failed. */
   commit(batch: Message[][]): Promise<BatchResult>;
   /** A request still waiting for its batch after this long is refused (503) and never sent. */

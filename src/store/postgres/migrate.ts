@@ -5,7 +5,7 @@ import type { Sql, TransactionSql } from 'postgres';
 import { SCHEMA, SCHEMA_VERSION, UNFOLDED, UPGRADES } from './schema.ts';
 import { refold } from './text.ts';
 
-export type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
+type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
 
 /** Resolves with the schema version in the database; throws if it is newer than this build knows. */
 export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Promise<number> {
