@@ -1,7 +1,7 @@
 // Wakes the live tail (GET /messages/stream): at once after this store's own commits, and for rows
 // written elsewhere (another replica, an operator's sqlite3 or psql) by a poll of the arrival head that
 // runs only while someone listens. The first poll wakes too: rows may have come before it.
-export type ArrivalWatch = { notify(): void; watch(onChange: () => void): () => void };
+type ArrivalWatch = { notify(): void; watch(onChange: () => void): () => void };
 
 export function createArrivalWatch(head: () => Promise<string>, pollMs: number): ArrivalWatch {
   const listeners = new Set<() => void>();

@@ -14,22 +14,21 @@ export type GroupCommit = {
   drain(): Promise<void>;
 };
 
-export type GroupCommitOptions = {
+type GroupCommitOptions = {
   /** Commits a batch (requests in arrival order); rejects when the whole batch failed. */
   commit(batch: Message[][]): Promise<BatchResult>;
-  /** Messages per batch at most (a request is never split). */
-  maxMessages?: number;
   /** A request still waiting for its batch after this long is refused (503) and never sent. */
   waitLimitMs?: number;
 };
 
 type Request = { messages: Message[]; resolve(o: InsertOutcome[]): void; reject(e: unknown): void; timer?: NodeJS.Timeout };
 
-export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs }: GroupCommitOptions): GroupCommit {
+export function createGroupCommit({ commit, waitLimitMs }: GroupCommitOptions): GroupCommit {
   let queue: Request[] = [];
+  /** Messages of the batch being committed: one batch in flight at a time. */
   let inFlight = 0;
   let closing = false;
-  let idle: (() => void)[] = [];
+  const idle: (() => void)[] = [];
   const count = (requests: Request[]): number => requests.reduce((n, r) => n + r.messages.length, 0);
 
   const settle = (batch: Request[], result: BatchResult): void => {
@@ -37,24 +36,17 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
     batch.forEach((request, i) => {
       const outcome = result[i];
       if (outcome instanceof Error) request.reject(outcome);
-      else if (outcome === undefined || outcome.length !== request.messages.length) {
-        request.reject(new Error('the engine reported no outcome for this insert'));
-      } else request.resolve(outcome);
+      else if (outcome?.length !== request.messages.length) request.reject(new Error('the engine reported no outcome for this insert'));
+      else request.resolve(outcome);
     });
   };
   const flush = (): void => {
     if (inFlight > 0) return;
     if (queue.length === 0) return void idle.splice(0).forEach((done) => done());
-    let size = 0;
-    let taken = 0;
-    while (taken < queue.length && (taken === 0 || size + (queue[taken]?.messages.length ?? 0) <= maxMessages)) {
-      size += queue[taken]?.messages.length ?? 0;
-      taken += 1;
-    }
-    const batch = queue.slice(0, taken);
-    queue = queue.slice(taken);
+    const batch = queue;
+    queue = [];
     for (const request of batch) clearTimeout(request.timer);
-    inFlight = size;
+    inFlight = count(batch);
     commit(batch.map((r) => r.messages))
       .then(
         (result) => settle(batch, result),
@@ -76,7 +68,7 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
           request.timer = setTimeout(() => {
             queue = queue.filter((r) => r !== request);
             reject(storeUnavailable(`the database did not take the insert within ${waitLimitMs} ms`));
-            if (queue.length === 0 && inFlight === 0) flush();
+            flush(); // a drain may be waiting for this request alone
           }, waitLimitMs);
         }
         queue.push(request);
@@ -87,8 +79,10 @@ export function createGroupCommit({ commit, maxMessages = Infinity, waitLimitMs 
     pending: () => count(queue) + inFlight,
     drain() {
       closing = true;
-      if (queue.length === 0 && inFlight === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idle.push(resolve));
+      return new Promise<void>((resolve) => {
+        idle.push(resolve);
+        flush();
+      });
     },
   };
 }

@@ -15,7 +15,7 @@ export type Message = {
 
 export type InsertOutcome = 'created' | 'duplicate';
 
-/** `since`: inclusive, a valid contract timestamp. `q`: a case-insensitive substring of text, `%` and `_` literal. */
+/** `since`: inclusive, a valid contract timestamp. `q`: a substring of text once both are folded (fold.ts), `%` and `_` literal. */
 export type MessageFilter = { from?: string; since?: string; q?: string };
 
 export type ListQuery = MessageFilter & {

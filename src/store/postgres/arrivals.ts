@@ -4,32 +4,26 @@
 // streamed; a read therefore stops below the horizon, the oldest transaction id still running
 // (pg_snapshot_xmin of the statement's snapshot): every row before it is committed or never will be.
 import type { Sql } from 'postgres';
-import type { Arrival, ArrivalFilter } from '../store.ts';
-import { filters, toMessage, type Param } from './list.ts';
+import type { Store } from '../store.ts';
+import { filters, toMessage, type Param, type Stored } from './list.ts';
 
 /** A position this engine issues: transaction id, a dot, sequence number. */
 const POSITION = /^(0|[1-9][0-9]{0,19})\.(0|[1-9][0-9]{0,18})$/;
 const HORIZON = 'arrival_tx < pg_snapshot_xmin(pg_current_snapshot())';
 const COLUMNS = 'arrival_tx::text AS tx, arrival::text AS n, message_id, from_msisdn, to_msisdn, ts, text, type';
 
-type Row = { tx: string; n: string; message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
+type Row = Stored & { tx: string; n: string };
 
-export type Tail = {
-  head(): Promise<string>;
-  issued(position: string): Promise<boolean>;
-  after(position: string, filter: ArrivalFilter, limit: number): Promise<Arrival[]>;
-};
-
-export function createTail(sql: Sql): Tail {
+export function createTail(sql: Sql): Pick<Store, 'arrivalHead' | 'arrivalIssued' | 'arrivals'> {
   const read = (where: string[], params: Param[], order: string, limit: number): Promise<Row[]> =>
     sql.unsafe<Row[]>(`SELECT ${COLUMNS} FROM messages WHERE ${[...where, HORIZON].join(' AND ')}
       ORDER BY arrival_tx ${order}, arrival ${order} LIMIT $${params.push(limit)}::int`, params as never[], { prepare: true });
   return {
-    async head() {
+    async arrivalHead() {
       const [row] = await read([], [], 'DESC', 1);
       return row === undefined ? '0.0' : `${row.tx}.${row.n}`;
     },
-    async issued(position) {
+    async arrivalIssued(position) {
       const m = POSITION.exec(position);
       if (m === null || BigInt(m[1] ?? '') >= 2n ** 64n) return false;
       const [row] = await sql<{ ok: boolean }[]>`
@@ -37,7 +31,7 @@ export function createTail(sql: Sql): Tail {
           AND ${m[2] ?? ''}::bigint <= coalesce(pg_sequence_last_value(pg_get_serial_sequence('messages', 'arrival')::regclass), 0) AS ok`;
       return row?.ok === true;
     },
-    async after(position, filter, limit) {
+    async arrivals(position, filter, limit) {
       const [tx = '0', n = '0'] = position.split('.');
       const params: Param[] = [tx, n];
       const where = ['(arrival_tx, arrival) > ($1::xid8, $2::bigint)', ...filters(filter, params).where];

@@ -19,7 +19,6 @@ export function isTransient(err: unknown): boolean {
   return TRANSIENT_STATE.test(codeOf(err)) || TRANSIENT_CODE.test(codeOf(err));
 }
 
-/** The error a caller sees. */
 export function translate(err: unknown): unknown {
   if (!isTransient(err)) return err;
   return storeUnavailable(`PostgreSQL unavailable (${codeOf(err)}): ${err instanceof Error ? err.message : String(err)}`, err);

@@ -1,8 +1,6 @@
 // How GET /messages is answered from PostgreSQL: one statement (one snapshot) returns the page and the
-// exact total. The total of an unfiltered list, or of a sender alone, comes from the counters that
-// /stats reads rather than a count of every row; any other filter is counted by the index that serves
-// it: (ts_key, message_id) for since, (from_msisdn, ...) for from, the trigram index for a q of three
-// characters or more; a shorter q is a parallel scan of the stored folded text. Statements are built
+// exact total. The total of no filter, or of `from` alone, comes from the /stats counters rather than a
+// count of every row; any other filter is counted through the index that serves it. Statements are built
 // from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import { fold } from '../fold.ts';
@@ -10,7 +8,7 @@ import { storeUnavailable, type ListPosition, type ListQuery, type ListResult, t
 import { sortKeySql, UNFOLDED } from './schema.ts';
 import { escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
 
-type Stored = { message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
+export type Stored = { message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
 /** A page's row, or the total alone (message_id null) when the page is empty. */
 type Row = Omit<Stored, 'message_id'> & { message_id: string | null; total: string; unfolded: boolean };
 export type Param = string | number | Buffer;
@@ -38,7 +36,7 @@ export function filters(q: MessageFilter, params: Param[]): { where: string[]; s
   return { where, sender };
 }
 
-/** The count of all matches: from the stats counters when no filter or only `from`, else counted (`counted`). */
+/** The count of all matches; `counted` unless it comes from the stats counters. */
 function totalSql(q: ListQuery, { where, sender }: ReturnType<typeof filters>): { sql: string; counted: boolean } {
   if (q.since !== undefined || q.q !== undefined) return { sql: `(SELECT count(*) FROM messages WHERE ${where.join(' AND ')})`, counted: true };
   const deltas = `(SELECT coalesce(sum(n), 0) FROM sender_deltas${sender === null ? '' : ` WHERE from_msisdn = ${sender}`})`;
@@ -46,7 +44,7 @@ function totalSql(q: ListQuery, { where, sender }: ReturnType<typeof filters>): 
   return { sql: `coalesce((SELECT n FROM sender_counts WHERE from_msisdn = ${sender}), 0) + ${deltas}`, counted: false };
 }
 
-/** The statement of a page and its total (0 without `count`), with whether the snapshot held an unfolded text. */
+/** The statement of a page, its total (0 without `count`) and whether the snapshot holds an unfolded text. */
 function listStatement(q: ListQuery, count: boolean): { text: string; params: Param[] } {
   const params: Param[] = [];
   const found = filters(q, params);
@@ -93,7 +91,7 @@ export function createLister(sql: Sql, { count = true } = {}): (q: ListQuery) =>
         const data = rows.flatMap(({ message_id, ...row }) => (message_id === null ? [] : [toMessage({ ...row, message_id })]));
         return { data: data.slice(0, q.limit), total: Number(rows[0].total), more: data.length > q.limit };
       }
-      while ((await refold(sql, 1_000)) > 0);
+      await refold(sql, 1_000);
     }
     throw storeUnavailable('texts are being edited faster than the service can fold them; retry');
   };

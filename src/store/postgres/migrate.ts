@@ -2,10 +2,10 @@
 // upgrade past its version, once. Replicas starting at once each take the same transaction-scoped
 // advisory lock first, so one migrates while the others wait, then find it done.
 import type { Sql, TransactionSql } from 'postgres';
-import { SCHEMA, SCHEMA_VERSION, UPGRADES } from './schema.ts';
+import { SCHEMA, SCHEMA_VERSION, UNFOLDED, UPGRADES } from './schema.ts';
 import { refold } from './text.ts';
 
-export type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
+type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
 
 /** Resolves with the schema version in the database; throws if it is newer than this build knows. */
 export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Promise<number> {
@@ -31,12 +31,9 @@ export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Prom
   });
 }
 
-/** Folds every text that has no folded copy, in batches, with a progress line each on a large table. */
+/** Folds every text that has no folded copy, with a progress line per batch on a large table. */
 async function refoldAll(tx: TransactionSql, onProgress: OnProgress): Promise<void> {
-  const [count] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM messages WHERE text IS NOT NULL AND text_folded IS NULL`;
+  const [count] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM messages WHERE ${tx.unsafe(UNFOLDED)}`;
   const rows = Number(count?.n ?? 0);
-  for (let done = 0, n = 1; n > 0; done += n) {
-    n = await refold(tx, 10_000);
-    if (rows > 10_000 && n > 0) onProgress('folding texts for search', { rows_done: done + n, rows });
-  }
+  await refold(tx, 10_000, (done) => rows > 10_000 && onProgress('folding texts for search', { rows_done: done, rows }));
 }

@@ -5,11 +5,11 @@ import type { Sql } from 'postgres';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import type { ListPosition, Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
-import { createCalls, isTransient, translate, type Calls } from './calls.ts';
+import { createCalls, isTransient, translate } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
 import { createLister, createScanner } from './list.ts';
 import { migrate } from './migrate.ts';
-import { createStatsReader, foldDeltas } from './stats.ts';
+import { createStatsReader, startFolding } from './stats.ts';
 import { escapeNul } from './text.ts';
 import { createWriter } from './writer.ts';
 
@@ -40,7 +40,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const bounded = <T>(fn: () => Promise<T>): Promise<T> => calls.run(fn, CALL_DEADLINE_MS);
   const tail = createTail(sql);
   // SPEC: rows other replicas commit reach this replica's streams within a second.
-  const watch = createArrivalWatch(() => bounded(tail.head), 250);
+  const watch = createArrivalWatch(() => bounded(tail.arrivalHead), 250);
   const writer = createWriter(sql, options.clock ?? (() => new Date()), CALL_DEADLINE_MS, (rows, seconds) => {
     options.onCommit?.(rows, seconds);
     watch.notify();
@@ -87,9 +87,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         after = { ts: last.ts, messageId: last.messageId };
       }
     },
-    arrivalHead: () => bounded(tail.head),
-    arrivalIssued: (position) => bounded(() => tail.issued(position)),
-    arrivals: (position, filter, limit) => bounded(() => tail.after(position, filter, limit)),
+    arrivalHead: () => bounded(tail.arrivalHead),
+    arrivalIssued: (position) => bounded(() => tail.arrivalIssued(position)),
+    arrivals: (position, filter, limit) => bounded(() => tail.arrivals(position, filter, limit)),
     watchArrivals: watch.watch,
     load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
     async close() {
@@ -101,25 +101,6 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       calls.close();
       await sql.end({ timeout: 5 });
     },
-  };
-}
-
-/** Folds the stats deltas twice a second (stats.ts: one replica at a time does); returns the stop. */
-function startFolding(sql: Sql, calls: Calls, onEvent: PostgresStoreOptions['onEvent']): () => Promise<void> {
-  let failing = false; // a failure is said once per spell of trouble
-  let folding: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    folding = calls.run(() => foldDeltas(sql)).then(
-      () => void (failing = false),
-      (err: unknown) => {
-        if (!failing) onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
-        failing = true;
-      },
-    );
-  }, 500).unref();
-  return async () => {
-    clearInterval(timer);
-    await folding;
   };
 }
 

@@ -2,6 +2,7 @@
 // one statement so one snapshot answers; the fold keeps what a reader sums small.
 import type { Sql } from 'postgres';
 import type { Stats } from '../store.ts';
+import type { Calls } from './calls.ts';
 
 /**
  * Deltas folded per fold: a bulk load (the copy command appends one delta per sender per batch) leaves a
@@ -75,4 +76,23 @@ export function foldDeltas(sql: Sql): Promise<number> {
     await tx`DELETE FROM sender_counts WHERE n = 0`;
     return Number(row?.folded ?? 0);
   });
+}
+
+/** Folds the deltas twice a second in the background (one replica at a time does); returns the stop. */
+export function startFolding(sql: Sql, calls: Calls, onEvent?: (msg: string, fields: Record<string, unknown>, level: 'WARNING') => void): () => Promise<void> {
+  let failing = false; // a failure is said once per spell of trouble
+  let folding: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    folding = calls.run(() => foldDeltas(sql)).then(
+      () => void (failing = false),
+      (err: unknown) => {
+        if (!failing) onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
+        failing = true;
+      },
+    );
+  }, 500).unref();
+  return async () => {
+    clearInterval(timer);
+    await folding;
+  };
 }

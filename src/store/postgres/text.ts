@@ -5,6 +5,7 @@
 // (fold.ts), which the service writes beside the text; for an escaped text, on its real bytes (text_nul).
 import type { Sql, TransactionSql } from 'postgres';
 import { fold } from '../fold.ts';
+import { UNFOLDED } from './schema.ts';
 
 const ESCAPED = /[\u0000\u0001]/;
 
@@ -34,18 +35,20 @@ export function likePattern(folded: string): string {
 }
 
 /**
- * Folds up to `limit` texts that have no folded copy (an operator's INSERT or UPDATE through psql);
- * resolves with how many it folded. A text changed meanwhile is left for the next call.
+ * Folds every text that has no folded copy (an operator's INSERT or UPDATE through psql, or an upgrade),
+ * `batch` rows a statement; `onBatch` hears how many so far. A text changed meanwhile is folded again.
  */
-export async function refold(sql: Sql | TransactionSql, limit: number): Promise<number> {
-  const rows = await sql<{ message_id: string; text: string }[]>`
-    SELECT message_id, text FROM messages WHERE text IS NOT NULL AND text_folded IS NULL LIMIT ${limit}`;
-  if (rows.length === 0) return 0;
-  const columns = rows.map((r) => foldedColumns(unescapeNul(r.text)));
-  await sql`
-    UPDATE messages m SET text_folded = u.f, text_nul = decode(u.n, 'hex')
-    FROM unnest(${rows.map((r) => r.message_id)}::text[], ${rows.map((r) => r.text)}::text[],
-      ${columns.map((c) => c.folded)}::text[], ${columns.map((c) => c.nul)}::text[]) AS u(id, x, f, n)
-    WHERE m.message_id = u.id AND m.text = u.x`;
-  return rows.length;
+export async function refold(sql: Sql | TransactionSql, batch: number, onBatch?: (done: number) => void): Promise<void> {
+  for (let done = 0; ; ) {
+    const rows = await sql<{ message_id: string; text: string }[]>`
+      SELECT message_id, text FROM messages WHERE ${sql.unsafe(UNFOLDED)} LIMIT ${batch}`;
+    if (rows.length === 0) return;
+    const columns = rows.map((r) => foldedColumns(unescapeNul(r.text)));
+    await sql`
+      UPDATE messages m SET text_folded = u.f, text_nul = decode(u.n, 'hex')
+      FROM unnest(${rows.map((r) => r.message_id)}::text[], ${rows.map((r) => r.text)}::text[],
+        ${columns.map((c) => c.folded)}::text[], ${columns.map((c) => c.nul)}::text[]) AS u(id, x, f, n)
+      WHERE m.message_id = u.id AND m.text = u.x`;
+    onBatch?.((done += rows.length));
+  }
 }

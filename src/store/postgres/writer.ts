@@ -1,7 +1,6 @@
-// Group commit on PostgreSQL (group-commit.ts): the requests of a batch go to the server together as one
-// multi-row INSERT ... ON CONFLICT (message_id) DO NOTHING RETURNING, in its own implicit transaction.
-// Each caller is answered only once the server has reported that statement's COMMIT, and from what
-// RETURNING (and, for the ids it did not return, a check) says: never by default.
+// Group commit on PostgreSQL (group-commit.ts): a batch is one multi-row INSERT ... ON CONFLICT DO NOTHING
+// RETURNING in its own implicit transaction; callers are answered after its COMMIT, from what RETURNING
+// and a check of the ids it did not return say, never by default.
 import type { Sql } from 'postgres';
 import { createGroupCommit, type BatchResult, type GroupCommit } from '../group-commit.ts';
 import type { InsertOutcome, Message } from '../store.ts';
@@ -13,8 +12,7 @@ import { escapeNul, foldedColumns } from './text.ts';
  * or with its outcome unknown once its batch is on the wire (a retry of it is then a duplicate).
  */
 export function createWriter(sql: Sql, clock: () => Date, deadlineMs: number, onCommit: (rows: number, seconds: number) => void): GroupCommit {
-  // 500 rows: a few hundred kilobytes of parameters, a few milliseconds on the server.
-  return createGroupCommit({ maxMessages: 500, waitLimitMs: deadlineMs, commit });
+  return createGroupCommit({ waitLimitMs: deadlineMs, commit });
 
   async function commit(batch: Message[][]): Promise<BatchResult> {
     // One row per id, the first to arrive; sorted, so two replicas inserting overlapping ids lock them in
