@@ -57,8 +57,8 @@ export async function whatsappPhase<S extends Service>(deps: WhatsAppBenchDeps<S
   // again from its start, and its duplicates would make /webhook look slow and the ratios high.
   const singles = Math.max(ENVELOPES, seconds * 12_000 * ROUNDS);
   const single = envelopes(join(dataDir, 'wa-single.txt'), singles, 1, 'wa1');
-  // Enough envelopes of ten for every round at up to 2,500 a second, so each request stores new messages.
-  const batch = envelopes(join(dataDir, 'wa-batch.txt'), Math.max(ENVELOPES / BATCH, seconds * 2_500 * ROUNDS), BATCH, 'wa10');
+  // Enough envelopes of ten for every round at up to 3,500 a second, so each request stores new messages.
+  const batch = envelopes(join(dataDir, 'wa-batch.txt'), Math.max(ENVELOPES / BATCH, seconds * 3_500 * ROUNDS), BATCH, 'wa10');
   const plain = deps.bodies('wa-webhook', singles, 'wa-plain');
   const plainWarm = deps.bodies('wa-webhook-warm', 5_000, 'wa-plain-warm');
 
