@@ -1,9 +1,10 @@
 // The writer: the only connection that writes, on a thread of its own, so that SQLite's work and the
 // fsync of each group commit never stop the HTTP thread, which meanwhile gathers the next batch.
 import { statSync } from 'node:fs';
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
+import { statementCache } from './list.ts';
 import { registerFold } from './migrate.ts';
 import { INDEX_RANGE, OFFSIDE } from './schema.ts';
 
@@ -214,21 +215,14 @@ const ROWS_PER_STATEMENT = 64;
 
 /** Runs `sql(n)` (prepared once for each n) over items in pieces of at most ROWS_PER_STATEMENT, each item's parameters in turn. */
 function inPieces<T>(db: DatabaseSync, sql: (n: number) => string): (items: T[], params: (item: T, i: number) => SQLInputValue[]) => Record<string, unknown>[] {
-  const statements = new Map<number, StatementSync>();
-  const prepared = (n: number): StatementSync => {
-    let statement = statements.get(n);
-    if (!statement) {
-      statement = db.prepare(sql(n));
-      statement.setReadBigInts(true); // rowids are 64-bit
-      statements.set(n, statement);
-    }
-    return statement;
-  };
+  const prepare = statementCache(db);
   return (items, params) => {
     const rows: Record<string, unknown>[] = [];
     for (let at = 0; at < items.length; at += ROWS_PER_STATEMENT) {
       const piece = items.slice(at, at + ROWS_PER_STATEMENT);
-      rows.push(...prepared(piece.length).all(...piece.flatMap((item, i) => params(item, at + i))));
+      const statement = prepare(sql(piece.length));
+      statement.setReadBigInts(true); // rowids are 64-bit
+      rows.push(...statement.all(...piece.flatMap((item, i) => params(item, at + i))));
     }
     return rows;
   };
@@ -238,9 +232,9 @@ const placeholders = (n: number, one: string): string => Array(n).fill(one).join
 
 /**
  * Groups in one transaction: each new row takes the next position, a duplicate (of a stored row, or of
- * one earlier in the batch: the first copy wins) none; what the messages_insert and messages_indexed
- * triggers do for an operator's rows is done here: the counts once, and the search index for a row
- * whose rowid it covers already.
+ * one earlier in the batch: the first copy wins) none; what the messages_insert trigger does for an
+ * operator's rows is done here: the counts once, and the search index for a row whose rowid it covers
+ * already.
  */
 function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]) => Outcomes[] {
   // The one writer's transaction holds the write lock: what this finds stored stays so, and nothing else is.
