@@ -91,16 +91,15 @@ CREATE INDEX IF NOT EXISTS idx_sender_counts_top ON sender_counts (count DESC, f
 
 -- The service's inserts carry their position, and its writer keeps their counts, once a transaction
 -- (writer.ts): per row, in a trigger, that took a fifth of an insert. An operator's INSERT (no position)
--- is counted and numbered here.
+-- is counted and numbered here, and indexed at once if its rowid is one the trigram index already
+-- covers (the newest rows were deleted); the writer indexes such rows of its own itself.
 CREATE TRIGGER IF NOT EXISTS messages_insert AFTER INSERT ON messages WHEN new.arrival IS NULL BEGIN
   ${COUNT('new')}
   UPDATE message_totals SET messages = messages + 1 WHERE id = 0;
   UPDATE arrival_seq SET last = last + 1 WHERE id = 0;
   UPDATE messages SET arrival = (SELECT last FROM arrival_seq WHERE id = 0) WHERE rowid = new.rowid;
+  ${INDEX('new')}
 END;
--- An operator's row given a rowid the trigram index already covers (the newest rows were deleted) is
--- indexed at once; the writer does so for its own rows.
-CREATE TRIGGER IF NOT EXISTS messages_indexed AFTER INSERT ON messages WHEN new.arrival IS NULL BEGIN ${INDEX('new')} END;
 CREATE TRIGGER IF NOT EXISTS messages_delete AFTER DELETE ON messages BEGIN
   ${UNCOUNT('old')}
   UPDATE message_totals SET messages = messages - 1 WHERE id = 0;
