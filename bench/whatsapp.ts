@@ -99,6 +99,8 @@ export async function whatsappPhase<S extends Service>(deps: WhatsAppBenchDeps<S
           p99_ms: Math.round(l.p99_us / 10) / 100,
           non_2xx: l.non_2xx + l.errors,
         });
+        const r = runs[name].at(-1);
+        deps.log(`    ${name}: ${r?.rps} req/s, ${r?.messages_per_s} messages/s, ${r?.cpu_us_per_message} (${r?.http_thread_us_per_message}) us a message`);
       }
     }
     const ratios = (key: 'rps' | 'messages_per_s', of: Row[]): number[] => of.map((r, i) => r[key] / (runs.webhook[i]?.[key] ?? NaN));

@@ -4,7 +4,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Message } from '../store/store.ts';
 import { isMessageId, MAX_TEXT_LENGTH, parseJsonBody } from './message.ts';
 import { verifySignature } from './signature.ts';
-import { isTimestamp } from './timestamp.ts';
 import { codePointLength, type FieldError, type Validated } from './validation.ts';
 
 /** The `object` of every WhatsApp Business Account webhook. */
@@ -140,14 +139,14 @@ function senderOf(item: Record<string, unknown>, contacts: readonly unknown[]): 
   return typeof scoped === 'string' && BUSINESS_SCOPED_ID.test(scoped) ? scoped : null;
 }
 
+/** The last second of year 9999: later instants have no four-digit year. */
+const LAST_SECOND = 253_402_300_799;
+
 /** Unix seconds (Meta sends a string of digits) -> `YYYY-MM-DDTHH:MM:SSZ`. */
 function timestampOf(raw: unknown): string | null {
   const text = typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? String(raw) : raw;
-  if (typeof text !== 'string' || !UNIX_SECONDS.test(text)) return null;
-  const date = new Date(Number(text) * 1000);
-  if (Number.isNaN(date.getTime())) return null;
-  const ts = date.toISOString().replace(/\.000Z$/, 'Z');
-  return isTimestamp(ts) ? ts : null;
+  if (typeof text !== 'string' || !UNIX_SECONDS.test(text) || Number(text) > LAST_SECOND) return null;
+  return `${new Date(Number(text) * 1000).toISOString().slice(0, 19)}Z`;
 }
 
 /** The text body, or the caption of an image, video or document; null for every other type. */

@@ -10,10 +10,13 @@ const roundTrip = (s: string): string => s.toLowerCase().toUpperCase().toLowerCa
 // Cherokee folds to its capital letters (they were encoded first), not to the small ones.
 const CHEROKEE_SMALL = /[\u13F8-\u13FD\uAB70-\uABBF]/g;
 
+const PLAIN = /^[\x00-\x7F\u200D\u2600-\u27BF\uFE0F\u{1F300}-\u{1FAFF}]*$/u;
+
 /** NFC, then full case folding (CaseFolding.txt statuses C and F, without the Turkic T), then NFC again. */
 export function fold(text: string): string {
-  // ASCII, most of the traffic: folding is lower-casing, and it is already NFC.
-  if (/^[\x00-\x7F]*$/.test(text)) return text.toLowerCase();
+  // ASCII and emoji, most of the traffic: folding is lower-casing (emoji, their joiner and variation
+  // selector have no case), and they are NFC already, whatever their neighbours.
+  if (PLAIN.test(text)) return text.toLowerCase();
   const folded = text
     .normalize('NFC')
     // Dotless ı folds to itself, but its round trip through I would give i.

@@ -47,15 +47,21 @@ export function createGroupCommit({ commit, waitLimitMs }: GroupCommitOptions): 
     queue = [];
     for (const request of batch) clearTimeout(request.timer);
     inFlight = count(batch);
-    commit(batch.map((r) => r.messages))
-      .then(
-        (result) => settle(batch, result),
-        (err: unknown) => batch.forEach((r) => r.reject(err)),
-      )
-      .finally(() => {
-        inFlight = 0;
-        flush();
-      });
+    // The next batch goes to the engine before this one's answers are written: settling only queues them.
+    const next = (): void => {
+      inFlight = 0;
+      flush();
+    };
+    commit(batch.map((r) => r.messages)).then(
+      (result) => {
+        settle(batch, result);
+        next();
+      },
+      (err: unknown) => {
+        batch.forEach((r) => r.reject(err));
+        next();
+      },
+    );
   };
 
   return {

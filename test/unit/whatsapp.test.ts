@@ -21,7 +21,9 @@ describe('readMessage: one item of value.messages[] -> a contract message', () =
     };
     assert.equal(ts(1739321024), '2025-02-12T00:43:44Z');
     assert.equal(ts('0'), '1970-01-01T00:00:00Z');
-    for (const bad of ['-1', '1.5', '', ' 1', 1.5, -3, null, undefined, '99999999999999']) assert.deepEqual(ts(bad), ['timestamp'], String(bad));
+    // The contract's timestamps have four-digit years: the last second of 9999 is the latest.
+    assert.equal(ts('253402300799'), '9999-12-31T23:59:59Z');
+    for (const bad of ['-1', '1.5', '', ' 1', 1.5, -3, null, undefined, '99999999999999', '253402300800', 999999999999]) assert.deepEqual(ts(bad), ['timestamp'], String(bad));
   });
 
   test('captions of images, videos and documents are the text; other types have none', () => {

@@ -248,8 +248,10 @@ function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]
   const lastIssued = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
   const issued = db.prepare('UPDATE arrival_seq SET last = ? WHERE id = 0');
   const total = db.prepare('UPDATE message_totals SET messages = messages + ? WHERE id = 0');
-  const sender = db.prepare(
-    'INSERT INTO sender_counts (from_msisdn, count) VALUES (?, ?) ON CONFLICT (from_msisdn) DO UPDATE SET count = count + excluded.count',
+  const count = inPieces<[string, number]>(
+    db,
+    (n) => `INSERT INTO sender_counts (from_msisdn, count) VALUES ${placeholders(n, '(?, ?)')}
+      ON CONFLICT (from_msisdn) DO UPDATE SET count = count + excluded.count`,
   );
   return (groups) => {
     const first = Number((lastIssued.get() as { last: number }).last) + 1;
@@ -273,7 +275,7 @@ function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]
     for (const rowid of rowids) if (rowid <= covered) search.row(rowid);
     issued.run(first + fresh.length - 1);
     total.run(fresh.length);
-    for (const [from, count] of senders) sender.run(from, count);
+    count([...senders], (sender) => sender);
     return outcomes;
   };
 }
