@@ -21,8 +21,9 @@ function apply(): void {
   state.filters = f;
   const url = filtersQuery(f);
   if (url !== (location.search === '' ? location.pathname : location.search)) history.pushState(null, '', url);
-  if (changedList) void reload();
-  if (changedList || changedLive) restartLive();
+  // The stream first, then the list (live.ts says why).
+  const opened = changedList || changedLive ? restartLive() : Promise.resolve();
+  if (changedList) void opened.then(reload);
 }
 
 function clearFilters(): void {
@@ -92,8 +93,7 @@ ui.token.addEventListener('cancel', (e) => e.preventDefault()); // nothing to sh
 window.addEventListener('popstate', () => {
   state.filters = readFilters(new URLSearchParams(location.search));
   fillForm(state.filters);
-  void reload();
-  restartLive();
+  void restartLive().then(reload);
 });
 window.addEventListener('scroll', scrolled);
 document.addEventListener('keydown', (e) => {
@@ -117,17 +117,17 @@ async function streamServed(): Promise<boolean> {
   }
 }
 
+const served = streamServed();
+
 async function start(): Promise<void> {
   state.failure = null;
-  // The messages first: on a large database /stats costs more than a page, and the service answers in turn.
+  state.liveAvailable = await served;
+  // The stream, then the messages (live.ts says why), then /stats: on a large database it costs more
+  // than a page, and the service answers in turn.
+  await followIfWanted();
   await reload();
   await loadStats();
-  followIfWanted();
 }
 
 fillForm(state.filters);
-void Promise.all([streamServed(), start()]).then(([served]) => {
-  state.liveAvailable = served;
-  render();
-  followIfWanted();
-});
+void start();

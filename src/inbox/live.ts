@@ -15,20 +15,23 @@ export function stopLive(): void {
   live = null;
 }
 
-export function restartLive(): void {
+export function restartLive(): Promise<void> {
   stopLive();
-  followIfWanted();
+  return followIfWanted();
 }
 
-/** Opens the stream when it is served, wanted and not open yet. */
-export function followIfWanted(): void {
-  if (live === null && state.liveAvailable && state.filters.live && !state.needToken) {
-    live = new AbortController();
-    void follow(live.signal);
-  }
+/**
+ * Opens the stream when it is served, wanted and not open yet. Resolves once its answer has come (the
+ * stream then starts after the newest message stored) or it failed: a list read after that misses
+ * nothing that arrives in between, and arrived() drops the stream's copy of a message listed already.
+ */
+export function followIfWanted(): Promise<void> {
+  if (live !== null || !state.liveAvailable || !state.filters.live || state.needToken) return Promise.resolve();
+  const { signal } = (live = new AbortController());
+  return new Promise((opened) => void follow(signal, opened).finally(opened));
 }
 
-async function follow(signal: AbortSignal): Promise<void> {
+async function follow(signal: AbortSignal, opened: () => void): Promise<void> {
   let lastId: string | null = null;
   let delay = RETRY_FIRST_MS;
   while (!signal.aborted) {
@@ -38,6 +41,7 @@ async function follow(signal: AbortSignal): Promise<void> {
       const p = listParams(state.filters);
       p.delete('since'); // the stream has no `since`: arrived() drops what is older
       const res = await fetch(withQuery('/messages/stream', p), { headers, signal, cache: 'no-store' });
+      opened();
       if (res.status === 404) {
         state.liveAvailable = false;
         render();
@@ -63,6 +67,7 @@ async function follow(signal: AbortSignal): Promise<void> {
       }
     } catch {
       // Dropped or refused: try again below, resuming after the last event seen.
+      opened();
     }
     if (signal.aborted) return;
     await new Promise((r) => setTimeout(r, delay));

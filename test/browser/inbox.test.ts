@@ -83,6 +83,26 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.deepEqual(w.consoleErrors, []);
   });
 
+  test('live mode misses nothing stored while the first page is on its way', async (t) => {
+    const app = await startApp(t); // its own: the message it posts would change the shared app's counts
+    await seed(app, [seeded(1)]);
+    const w = await openPage(browser(), t);
+    const text = `stored during the first page ${Date.now()}`;
+    let held = false;
+    // The first listing is answered by the service, and a message is stored before the page gets it.
+    await w.page.route(/\/messages\?/, async (route) => {
+      if (held) return route.continue();
+      held = true;
+      const res = await route.fetch();
+      assert.equal((await postSigned(app.url, message({ message_id: `during-${Date.now()}`, ts: '2026-03-02T00:00:00Z', text }))).status, 200);
+      await route.fulfill({ response: res });
+    });
+    await loadInbox(w, `${app.url}/inbox`);
+    await w.page.locator('#rows td.text', { hasText: text }).waitFor({ timeout: 2_000 });
+    assert.deepEqual(await rowTexts(w.page), [text, seeded(1).text]);
+    assert.deepEqual(w.consoleErrors, []);
+  });
+
   test('Load more neither repeats nor skips, newest first and oldest first', async (t) => {
     const w = await openPage(browser(), t);
     await loadInbox(w, `${(await ready()).url}/inbox`);
