@@ -38,7 +38,7 @@ export type StreamDropReason = (typeof STREAM_DROP_REASONS)[number];
 /** Seconds; spans a sub-millisecond in-memory answer to a multi-second stall. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Rows per group commit; the writer takes at most 1,024 into one transaction. */
+/** Rows per group commit. */
 export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 /** Seconds from BEGIN to COMMIT; an fsync on a local disk takes 0.1 to 10 ms. */
 export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];

@@ -19,11 +19,13 @@ type GroupCommitOptions = {
   commit(batch: Message[][]): Promise<BatchResult>;
   /** A request still waiting for its batch after this long is refused (503) and never sent. */
   waitLimitMs?: number;
+  /** Messages a batch takes at most, in whole requests (one at least); the rest waits for the next. */
+  maxBatch?: number;
 };
 
 type Request = { messages: Message[]; resolve(o: InsertOutcome[]): void; reject(e: unknown): void; timer?: NodeJS.Timeout };
 
-export function createGroupCommit({ commit, waitLimitMs }: GroupCommitOptions): GroupCommit {
+export function createGroupCommit({ commit, waitLimitMs, maxBatch = Infinity }: GroupCommitOptions): GroupCommit {
   let queue: Request[] = [];
   /** Messages of the batch being committed: one batch in flight at a time. */
   let inFlight = 0;
@@ -43,8 +45,13 @@ export function createGroupCommit({ commit, waitLimitMs }: GroupCommitOptions): 
   const flush = (): void => {
     if (inFlight > 0) return;
     if (queue.length === 0) return void idle.splice(0).forEach((done) => done());
-    const batch = queue;
-    queue = [];
+    let take = 1;
+    for (let size = queue[0]?.messages.length ?? 0; take < queue.length; take += 1) {
+      size += queue[take]?.messages.length ?? 0;
+      if (size > maxBatch) break;
+    }
+    const batch = queue.slice(0, take);
+    queue = queue.slice(take);
     for (const request of batch) clearTimeout(request.timer);
     inFlight = count(batch);
     // The next batch goes to the engine before this one's answers are written: settling only queues them.
