@@ -114,3 +114,14 @@ export function storeUnavailable(message: string, cause?: unknown): StoreUnavail
 export function isStoreUnavailable(err: unknown): err is StoreUnavailable {
   return err instanceof Error && (err as Partial<StoreUnavailable>).storeUnavailable === true;
 }
+
+/** Every page of a scan, each read by `page` after the last one's final position (both engines). */
+export async function* scanPages(page: (after: ListPosition | undefined) => Promise<{ data: Message[]; more: boolean }>): AsyncGenerator<Message[]> {
+  for (let after: ListPosition | undefined; ; ) {
+    const { data, more } = await page(after);
+    if (data.length > 0) yield data;
+    const last = data.at(-1);
+    if (!more || last === undefined) return;
+    after = { ts: last.ts, messageId: last.messageId };
+  }
+}

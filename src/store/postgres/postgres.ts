@@ -3,7 +3,7 @@
 // (writer.ts), /stats from counters that inserts append to (stats.ts), the schema migrated at start.
 import type { Sql } from 'postgres';
 import { createArrivalWatch } from '../arrival-watch.ts';
-import type { ListPosition, Store } from '../store.ts';
+import { scanPages, type Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
 import { createCalls, isTransient, translate } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
@@ -78,15 +78,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         if (batch < ERASE_BATCH) return deleted;
       }
     },
-    async *scan(filter, pageSize) {
-      for (let after: ListPosition | undefined; ; ) {
-        const page = await bounded(() => scanPage(filter, pageSize, after));
-        if (page.data.length > 0) yield page.data;
-        const last = page.data.at(-1);
-        if (!page.more || last === undefined) return;
-        after = { ts: last.ts, messageId: last.messageId };
-      }
-    },
+    scan: (filter, pageSize) => scanPages((after) => bounded(() => scanPage(filter, pageSize, after))),
     arrivalHead: () => bounded(tail.arrivalHead),
     arrivalIssued: (position) => bounded(() => tail.arrivalIssued(position)),
     arrivals: (position, filter, limit) => bounded(() => tail.arrivals(position, filter, limit)),

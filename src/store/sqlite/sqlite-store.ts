@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
-import { storeUnavailable, type Arrival, type ArrivalFilter, type EraseTarget, type ListPosition, type Message, type Stats, type Store } from '../store.ts';
+import { scanPages, storeUnavailable, type Arrival, type ArrivalFilter, type EraseTarget, type Message, type Stats, type Store } from '../store.ts';
 import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, statementCache, toMessage, type ListThresholds } from './list.ts';
 import { migrate, registerFold, type OnEvent } from './migrate.ts';
@@ -124,6 +124,7 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     },
     prune: writes.prune,
     erase: writes.erase,
+    // A read transaction a page: a long export never holds a snapshot that keeps the WAL from a checkpoint.
     scan: (filter, pageSize) => scanPages((page) => read(() => scanPage(filter, pageSize, page))),
     load: writes.load,
     arrivalHead: () => read(tail.head),
@@ -246,18 +247,6 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
       await writer.close();
     },
   };
-}
-
-/** Every page of a scan, each read by `page` after the last one's final position. */
-async function* scanPages(page: (after: ListPosition | undefined) => Promise<{ data: Message[]; more: boolean }>): AsyncGenerator<Message[]> {
-  // A read transaction a page: a long export never holds a snapshot that keeps the WAL from a checkpoint.
-  for (let after: ListPosition | undefined; ; ) {
-    const { data, more } = await page(after);
-    if (data.length > 0) yield data;
-    const last = data.at(-1);
-    if (!more || last === undefined) return;
-    after = { ts: last.ts, messageId: last.messageId };
-  }
 }
 
 type Ask = (req: WriterRequest) => Promise<WriterReply & { ok: true }>;
