@@ -6,6 +6,8 @@ import { render } from './render.ts';
 import { fail, listParams, state } from './state.ts';
 
 const RETRY_FIRST_MS = 1000;
+/** The list waits this long at most for the stream to answer (a proxy that holds back its head, say). */
+const OPEN_WAIT_MS = 1000;
 const RETRY_MAX_MS = 15_000;
 
 let live: AbortController | null = null;
@@ -24,11 +26,15 @@ export function restartLive(): Promise<void> {
  * Opens the stream when it is served, wanted and not open yet. Resolves once its answer has come (the
  * stream then starts after the newest message stored) or it failed: a list read after that misses
  * nothing that arrives in between, and arrived() drops the stream's copy of a message listed already.
+ * Without an answer within OPEN_WAIT_MS it resolves all the same, so the list never waits for long.
  */
 export function followIfWanted(): Promise<void> {
   if (live !== null || !state.liveAvailable || !state.filters.live || state.needToken) return Promise.resolve();
   const { signal } = (live = new AbortController());
-  return new Promise((opened) => void follow(signal, opened).finally(opened));
+  return new Promise((opened) => {
+    window.setTimeout(opened, OPEN_WAIT_MS);
+    void follow(signal, opened).finally(opened);
+  });
 }
 
 async function follow(signal: AbortSignal, opened: () => void): Promise<void> {
