@@ -1,5 +1,6 @@
-// Group commit, for both engines: what arrives while a batch commits goes in the next batch, one
-// transaction (one fsync) for all; each caller is answered only from the engine's report of that commit.
+// Group commit, for both engines: what arrives while a batch commits goes in the next batch (past an
+// engine's maxBatch, in the ones after), one transaction (one fsync) a batch; each caller is answered
+// only from the engine's report of that commit.
 import { storeUnavailable, type InsertOutcome, type Message } from './store.ts';
 
 /** An engine's answer for each request of a batch, in order: its outcomes, or why it failed. */
