@@ -24,12 +24,14 @@ export const DRAIN_MS = 5_000;
  * Messages read from the store at once; also the most events a stream holds for a client that has not
  * taken them yet: past it the stream leaves the follower and reads at its client's pace.
  */
-export const EVENTS_PER_READ = 100;
+export const EVENTS_PER_READ = 250;
 /**
  * The follower reads at most this often unless it is behind: under load one read, and one write to each
- * client, covers several commits instead of one each; an event waits at most this long for it.
+ * client, covers several commits instead of one each; an event waits at most this long for it. Each
+ * write to a socket costs both sides about as much as the bytes it carries, so fewer, larger writes
+ * leave more of the cores to ingest (bench/README.md, the live tail).
  */
-export const FOLLOW_EVERY_MS = 10;
+export const FOLLOW_EVERY_MS = 25;
 /** After a failed read (the database away), the reader tries again this soon. */
 export const RETRY_MS = 1_000;
 
@@ -119,7 +121,8 @@ function createFollower(store: Store): Follower {
     const lastKey = events.at(-1)?.key ?? '';
     for (const s of subscribers) {
       const after = orderKey(s.through);
-      const picked = events.flatMap((e, i) => (e.key > after && s.wants(e) ? [i] : []));
+      const picked: number[] = [];
+      events.forEach((e, i) => e.key > after && s.wants(e) && picked.push(i));
       const chunk = (): Buffer => (picked.length === batch.length ? (all ??= Buffer.from(batch.map((_, i) => text(i)).join(''))) : Buffer.from(picked.map(text).join('')));
       if (picked.length > 0 && !s.take(chunk(), picked.length)) {
         subscribers.delete(s);
