@@ -74,16 +74,9 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     db.close();
     throw err;
   }
-  const writer = connectWriter(
-    {
-      path: options.path,
-      busyTimeoutMs: BUSY_TIMEOUT_MS,
-      fileId: memory ? null : fileId(options.path),
-      allowExec: testing !== undefined,
-      indexStep: options.thresholds?.indexStep ?? INDEX_STEP,
-    },
-    memory ? db : undefined,
-  );
+  const indexStep = options.thresholds?.indexStep ?? INDEX_STEP;
+  const fileKey = memory ? null : fileId(options.path);
+  const writer = connectWriter({ path: options.path, busyTimeoutMs: BUSY_TIMEOUT_MS, fileId: fileKey, allowExec: testing !== undefined, indexStep }, memory ? db : undefined);
   testing?.onWriter(writer.control);
   const reads = createReads(db, { ...LIST_THRESHOLDS, ...options.thresholds });
   const scanPage = createScanner(db);
