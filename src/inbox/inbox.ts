@@ -23,7 +23,7 @@ function apply(): void {
   if (url !== (location.search === '' ? location.pathname : location.search)) history.pushState(null, '', url);
   // The stream first, then the list (live.ts says why).
   const opened = changedList || changedLive ? restartLive() : Promise.resolve();
-  if (changedList) void opened.then(reload);
+  if (changedList) void opened.then(() => reload());
 }
 
 function clearFilters(): void {
@@ -93,7 +93,7 @@ ui.token.addEventListener('cancel', (e) => e.preventDefault()); // nothing to sh
 window.addEventListener('popstate', () => {
   state.filters = readFilters(new URLSearchParams(location.search));
   fillForm(state.filters);
-  void restartLive().then(reload);
+  void restartLive().then(() => reload());
 });
 window.addEventListener('scroll', scrolled);
 document.addEventListener('keydown', (e) => {
@@ -121,11 +121,14 @@ const served = streamServed();
 
 async function start(): Promise<void> {
   state.failure = null;
-  state.liveAvailable = await served;
   // The stream, then the messages (live.ts says why), then /stats: on a large database it costs more
-  // than a page, and the service answers in turn.
-  await followIfWanted();
-  await reload();
+  // than a page, and the service answers in turn. The stream is asked for beside GET /, not after it,
+  // since its answer is on the way to the first page; a service that does not list it calls it off.
+  const listed = reload(followIfWanted(true));
+  state.liveAvailable = await served;
+  if (!state.liveAvailable) stopLive();
+  render();
+  await listed;
   await loadStats();
 }
 

@@ -27,9 +27,10 @@ export function restartLive(): Promise<void> {
  * stream then starts after the newest message stored) or it failed: a list read after that misses
  * nothing that arrives in between, and arrived() drops the stream's copy of a message listed already.
  * Without an answer within OPEN_WAIT_MS it resolves all the same, so the list never waits for long.
+ * `unconfirmed`: asked for before GET / has said whether the stream is served; the caller stops it if not.
  */
-export function followIfWanted(): Promise<void> {
-  if (live !== null || !state.liveAvailable || !state.filters.live || state.needToken) return Promise.resolve();
+export function followIfWanted(unconfirmed = false): Promise<void> {
+  if (live !== null || !(state.liveAvailable || unconfirmed) || !state.filters.live || state.needToken) return Promise.resolve();
   const { signal } = (live = new AbortController());
   return new Promise((opened) => {
     window.setTimeout(opened, OPEN_WAIT_MS);

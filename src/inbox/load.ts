@@ -26,11 +26,11 @@ async function fetchPage(f: Filters, cursor: string | null): Promise<Answer<Page
 
 let inFlight = false;
 let queued = false;
-/** Streamed while a listing request was in flight: its answer would replace them, so they wait for it. */
+/** Streamed while a listing request was in flight or about to start: its answer would replace them, so they wait for it. */
 const early: Message[] = [];
 
 /** Lists from the first page for the current filters; asked again while a load runs, it runs once more after it. */
-export async function reload(): Promise<void> {
+export async function reload(after: Promise<void> = Promise.resolve()): Promise<void> {
   if (inFlight) {
     queued = true;
     return;
@@ -39,6 +39,8 @@ export async function reload(): Promise<void> {
   state.loading = true;
   render();
   try {
+    // What streams in before the list is read waits for it too (settle), as if it were in flight.
+    await after;
     do {
       queued = false;
       const page = await fetchPage(state.filters, null);

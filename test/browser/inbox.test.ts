@@ -52,15 +52,22 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.equal(await first.locator('time').getAttribute('title'), '2026-03-01T02:00:00Z');
   });
 
-  test('without GET /messages/stream in GET / (an older service), the Live switch stays hidden', async (t) => {
+  test('without GET /messages/stream in GET / (an older service), the Live switch stays hidden and no stream stays open', async (t) => {
+    const app = await startApp(t); // its own: its streams_open counts this page's stream alone
+    await seed(app, [seeded(1)]);
     const w = await openPage(browser(), t);
     await w.page.route(/\/$/, async (route) => {
       const res = await route.fetch();
       const index = (await res.json()) as { endpoints: { path: string }[] };
       await route.fulfill({ response: res, json: { ...index, endpoints: index.endpoints.filter((e) => e.path !== '/messages/stream') } });
     });
-    await loadInbox(w, `${(await ready()).url}/inbox`);
+    await loadInbox(w, `${app.url}/inbox`);
     await assert.rejects(w.page.getByRole('checkbox', { name: 'Live' }).check({ timeout: 500 }), 'live mode stays hidden while GET /messages/stream is not served');
+    // The page asks for the stream beside GET / and calls it off once GET / does not list it.
+    for (const until = Date.now() + 5_000; !/^streams_open 0$/m.test(await (await fetch(`${app.url}/metrics`)).text()); ) {
+      assert.ok(Date.now() < until, 'the page left a stream open');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   test('live mode on the real stream: a message signed and posted by the test appears within 2 s, without reload', async (t) => {
