@@ -34,7 +34,11 @@ export function followIfWanted(unconfirmed = false): Promise<void> {
   const { signal } = (live = new AbortController());
   return new Promise((opened) => {
     window.setTimeout(opened, OPEN_WAIT_MS);
-    void follow(signal, opened).finally(opened);
+    void follow(signal, opened).finally(() => {
+      opened();
+      // Refused (401) or not served (404): ended, so that a start after a token is given opens it anew.
+      if (live?.signal === signal) live = null;
+    });
   });
 }
 

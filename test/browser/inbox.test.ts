@@ -416,6 +416,11 @@ describe('the inbox page, with read tokens', { skip }, () => {
     await prompt.getByRole('button', { name: 'Show messages' }).click();
     await shows(page, 'for token holders');
     await chartShows(page, '+919876543210', 1);
+    // Live mode too, without a reload: the stream refused before the token was given is asked again.
+    for (const until = Date.now() + 5_000; !/^streams_open [1-9]/m.test(await (await fetch(`${app().url}/metrics`)).text()); ) {
+      assert.ok(Date.now() < until, 'the page opened no stream once the token was given');
+      await new Promise((r) => setTimeout(r, 50));
+    }
 
     assert.equal(await page.evaluate("sessionStorage.getItem('lyftr-inbox-token')"), 'reader-one');
     assert.equal(await page.evaluate('localStorage.length'), 0);
