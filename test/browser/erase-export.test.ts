@@ -124,8 +124,9 @@ describe('the inbox page exports and erases, with read and admin tokens', { skip
     await shows(page, `Erased 3 messages from ${a}.`);
     await shows(page, 'Showing 2 of 2');
     assert.deepEqual(await rowTexts(page), ['from b 3', 'from b 1']);
+    // The chart is drawn from /stats, asked for after the list: the sender's bar goes once it answers.
+    await page.getByRole('listitem', { name: new RegExp(`^\\${a}`) }).waitFor({ state: 'detached', timeout: 5_000 });
     await chartShows(page, b, 2);
-    assert.equal(await page.getByRole('listitem', { name: new RegExp(`^\\${a}`) }).count(), 0);
 
     // After a reload the erased stay gone, and the admin token was kept nowhere.
     await page.reload();
