@@ -226,13 +226,20 @@ export async function getJson(url: string): Promise<{ status: number; body: unkn
   return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
-/** Polls `check` until it returns true or `ms` pass. */
-export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+/** Polls `check` until it returns true or `ms` pass; then fails with `what`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition not met in time'): Promise<void> {
   const until = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
+    if (Date.now() > until) throw new Error(what);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The value of one unlabelled series on the service's /metrics; NaN when it is not there. */
+export async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return found === undefined ? NaN : Number(found.slice(name.length + 1));
 }
 
 /** How much `streamUntilAnswered` is willing to send before giving up on an early answer. */

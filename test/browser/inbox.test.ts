@@ -1,7 +1,7 @@
 // GET /inbox in Debian's chromium against the real service: what a person sees, the URL, the network.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { message, postSigned, startApp, useApp, type TestApp } from '../helpers.ts';
+import { message, metric, postSigned, startApp, useApp, waitFor, type TestApp } from '../helpers.ts';
 import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
 import { chartShows, following, loadAll, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, settled, shows } from './inbox-page.ts';
 
@@ -64,10 +64,7 @@ describe('the inbox page, with messages', { skip }, () => {
     await loadInbox(w, `${app.url}/inbox`);
     await assert.rejects(w.page.getByRole('checkbox', { name: 'Live' }).check({ timeout: 500 }), 'live mode stays hidden while GET /messages/stream is not served');
     // The page asks for the stream beside GET / and calls it off once GET / does not list it.
-    for (const until = Date.now() + 5_000; !/^streams_open 0$/m.test(await (await fetch(`${app.url}/metrics`)).text()); ) {
-      assert.ok(Date.now() < until, 'the page left a stream open');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 0, 5_000, 'the page left a stream open');
   });
 
   test('live mode on the real stream: a message signed and posted by the test appears within 2 s, without reload', async (t) => {
@@ -77,10 +74,7 @@ describe('the inbox page, with messages', { skip }, () => {
     await loadInbox(w, `${app.url}/inbox`);
     assert.equal(await w.page.getByRole('checkbox', { name: 'Live' }).isChecked(), true);
     // The page has its stream open once the service counts it (the stream starts with the next message).
-    for (const until = Date.now() + 5_000; !/^streams_open [1-9]/m.test(await (await fetch(`${app.url}/metrics`)).text()); ) {
-      assert.ok(Date.now() < until, 'the page opened no stream');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(async () => (await metric(app.url, 'streams_open')) >= 1, 5_000, 'the page opened no stream');
     const text = `arrived live ${Date.now()}`;
     assert.equal((await postSigned(app.url, message({ message_id: `live-real-${Date.now()}`, ts: '2026-03-02T00:00:00Z', text }))).status, 200);
     const posted = Date.now();
@@ -417,10 +411,7 @@ describe('the inbox page, with read tokens', { skip }, () => {
     await shows(page, 'for token holders');
     await chartShows(page, '+919876543210', 1);
     // Live mode too, without a reload: the stream refused before the token was given is asked again.
-    for (const until = Date.now() + 5_000; !/^streams_open [1-9]/m.test(await (await fetch(`${app().url}/metrics`)).text()); ) {
-      assert.ok(Date.now() < until, 'the page opened no stream once the token was given');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(async () => (await metric(app().url, 'streams_open')) >= 1, 5_000, 'the page opened no stream once the token was given');
 
     assert.equal(await page.evaluate("sessionStorage.getItem('lyftr-inbox-token')"), 'reader-one');
     assert.equal(await page.evaluate('localStorage.length'), 0);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
-import { getJson, message, postSigned, startApp, waitFor } from '../helpers.ts';
+import { getJson, message, metric, postSigned, startApp, waitFor } from '../helpers.ts';
 import { openStream, type SseClient, type SseEvent } from '../sse.ts';
 
 const messageOf = (e: SseEvent): Record<string, unknown> => JSON.parse(e.data) as Record<string, unknown>;
@@ -14,12 +14,6 @@ const idsOf = (events: SseEvent[]): unknown[] => events.map((e) => messageOf(e).
 async function post(url: string, id: string, fields: Record<string, unknown> = {}): Promise<void> {
   const res = await postSigned(url, message({ message_id: id, ...fields }));
   assert.equal(res.status, 200, await res.text());
-}
-
-async function metric(url: string, line: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? NaN : Number(found.slice(line.length + 1));
 }
 
 describe('GET /messages/stream', () => {
