@@ -99,14 +99,17 @@ function where(conditions: string[]): string {
   return conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`;
 }
 
-/** Statements prepared once per SQL text; one parameter object serves every shape, each taking the names it uses. */
-export function statementCache(db: DatabaseSync): (sql: string) => StatementSync {
+/**
+ * Statements prepared once per SQL text, each set up by `configure` once; by default one parameter
+ * object serves every shape, each statement taking the names it uses.
+ */
+export function statementCache(db: DatabaseSync, configure = (s: StatementSync): void => s.setAllowUnknownNamedParameters(true)): (sql: string) => StatementSync {
   const statements = new Map<string, StatementSync>();
   return (sql) => {
     let statement = statements.get(sql);
     if (!statement) {
       statement = db.prepare(sql);
-      statement.setAllowUnknownNamedParameters(true);
+      configure(statement);
       statements.set(sql, statement);
     }
     return statement;

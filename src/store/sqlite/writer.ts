@@ -215,14 +215,12 @@ const ROWS_PER_STATEMENT = 64;
 
 /** Runs `sql(n)` (prepared once for each n) over items in pieces of at most ROWS_PER_STATEMENT, each item's parameters in turn. */
 function inPieces<T>(db: DatabaseSync, sql: (n: number) => string): (items: T[], params: (item: T, i: number) => SQLInputValue[]) => Record<string, unknown>[] {
-  const prepare = statementCache(db);
+  const prepare = statementCache(db, (s) => s.setReadBigInts(true)); // rowids are 64-bit
   return (items, params) => {
     const rows: Record<string, unknown>[] = [];
     for (let at = 0; at < items.length; at += ROWS_PER_STATEMENT) {
       const piece = items.slice(at, at + ROWS_PER_STATEMENT);
-      const statement = prepare(sql(piece.length));
-      statement.setReadBigInts(true); // rowids are 64-bit
-      rows.push(...statement.all(...piece.flatMap((item, i) => params(item, at + i))));
+      rows.push(...prepare(sql(piece.length)).all(...piece.flatMap((item, i) => params(item, at + i))));
     }
     return rows;
   };
