@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { sign } from '../src/domain/signature.ts';
-import { cpuUs } from './whatsapp.ts';
+import { cpuUs, middle, round2 } from './whatsapp.ts';
 
 const CLIENTS = 20;
 /** Messages posted one at a time for the latency case. */
@@ -92,14 +92,14 @@ export async function streamPhase<S extends Service>(deps: StreamBenchDeps<S>): 
       without.push(run());
     }
     if (report === null) throw new Error('the stream clients sent no report');
-    const ratios = withClients.map((w, i) => Math.round((w.rps / (((without[i]?.rps ?? NaN) + (without[i + 1]?.rps ?? NaN)) / 2)) * 100) / 100);
+    const ratios = withClients.map((w, i) => round2(w.rps / (((without[i]?.rps ?? NaN) + (without[i + 1]?.rps ?? NaN)) / 2)));
     const result: StreamResult = {
       clients: CLIENTS,
       rounds: ROUNDS,
       rps_without_runs: without.map((r) => r.rps),
       rps_with_runs: withClients.map((r) => r.rps),
       ratios,
-      ratio: [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)] ?? NaN,
+      ratio: middle(ratios),
       mb_received: Math.round(report.bytes / 1e6),
       service_cpu_us_per_request: { without: mean(without.map((r) => r.cpuUs)), with: mean(withClients.map((r) => r.cpuUs)) },
       clients_cpu_s: report.clients_cpu_s,

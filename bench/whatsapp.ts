@@ -137,9 +137,10 @@ export function whatsappTable(r: Record<string, any>): string[] {
   ];
 }
 
-const round2 = (v: number): number => Math.round(v * 100) / 100;
+export const round2 = (v: number): number => Math.round(v * 100) / 100;
 
-function middle(values: number[]): number {
+/** The median of `values` (the upper one of an even count). */
+export function middle(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
