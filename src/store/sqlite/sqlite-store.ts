@@ -6,7 +6,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
-import { scanPages, storeUnavailable, type Arrival, type ArrivalFilter, type EraseTarget, type Message, type Stats, type Store } from '../store.ts';
+import { scanPages, storeUnavailable, type Arrival, type ArrivalFilter, type Message, type Stats, type Store } from '../store.ts';
+import { createEraser } from './erase.ts';
 import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, statementCache, toMessage, type ListThresholds } from './list.ts';
 import { migrate, registerFold, type OnEvent } from './migrate.ts';
@@ -23,17 +24,6 @@ const CACHE_KIB = 16_000;
  * answers and reads requests (bench/README.md, envelopes of ten).
  */
 const MAX_BATCH = 256;
-/** Rows an erasure deletes per transaction: about 20 ms of the writer at 1M rows, which inserts wait at most. */
-const ERASE_BATCH = 50;
-/** A checkpoint that a reader keeps from truncating the WAL is tried again this often, this many times. */
-const CHECKPOINT_RETRY_MS = 100;
-const CHECKPOINT_TRIES = 50;
-const MAX_MERGE_STEPS = 100_000;
-/**
- * After each step of an erasure (a batch, a merge step) the writer is left to inserts for this many times
- * as long as the step took: ingest at 50 connections keeps its rate while a sender's messages are erased.
- */
-const PAUSE_FACTOR = 3;
 /** How often an open stream looks for rows another process (sqlite3) wrote; the service's own wake it at once. */
 const ARRIVAL_POLL_MS = 1_000;
 /** A position this engine issues: arrival_seq's counter (schema.ts). */
@@ -184,7 +174,7 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
   const onEvent = options.onEvent ?? (() => {});
   const { failure, wrote, inTrouble } = troubleLog(onEvent);
   let closing = false;
-  const scrubber = createScrubber((req) => ask(req), onEvent, () => closing);
+  const eraser = createEraser((req) => ask(req), onEvent, () => closing);
 
   const ask = async (req: WriterRequest): Promise<WriterReply & { ok: true }> => {
     if (closing && req.kind !== 'insert') throw storeUnavailable('store is closed');
@@ -215,77 +205,21 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
       await ask({ kind: 'probe', commit: inTrouble() });
       wrote();
     },
-    prune: async (before, limit) => deleted(await ask({ kind: 'prune', before: before.toISOString(), limit })),
-    async erase(target: EraseTarget) {
-      const one = 'messageId' in target;
-      let erased = 0;
-      // Batch by batch, each its own transaction, paced: the writer commits inserts in between. A crash
-      // part-way leaves the rest for a repeat, which also runs the clean-up again.
-      for (;;) {
-        const batch = deleted(await paced(() => ask({ kind: 'erase', ...target, limit: ERASE_BATCH })));
-        erased += batch;
-        if (one || batch < ERASE_BATCH) break;
-      }
-      // The rows are gone (counts, search and reads are right): the search index's copies and the WAL
-      // follow in the background, paced the same way.
-      scrubber.later();
-      return erased;
+    async prune(before, limit) {
+      const { deleted } = await ask({ kind: 'prune', before: before.toISOString(), limit });
+      if (deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
+      return deleted;
     },
+    erase: eraser.erase,
     load: () => ({ pendingInserts: queue.pending() }),
     // Called once, by the store's close(). Pending inserts were promised an answer: committed first.
     async close() {
       await queue.drain();
       closing = true;
-      await scrubber.idle();
+      await eraser.idle();
       await writer.close();
     },
   };
-}
-
-type Ask = (req: WriterRequest) => Promise<WriterReply & { ok: true }>;
-
-function deleted(reply: WriterReply & { ok: true }): number {
-  if (reply.deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
-  return reply.deleted;
-}
-
-/** The clean-up after erasures (scrub), in the background, one after another. */
-function createScrubber(ask: Ask, onEvent: OnEvent, closing: () => boolean): { later(): void; idle(): Promise<void> } {
-  let scrubbing = Promise.resolve();
-  return {
-    later() {
-      const started = performance.now();
-      scrubbing = scrubbing
-        .then(async () => {
-          await scrub((req) => paced(() => ask(req)), closing);
-          if (!closing()) onEvent('erased messages scrubbed from the database files', { seconds: Math.round(performance.now() - started) / 1000 });
-        })
-        .catch((err: unknown) => {
-          if (!closing()) onEvent('scrubbing after an erasure failed; the next erasure tries again', { error: String(err) }, 'ERROR');
-        });
-    },
-    idle: () => scrubbing,
-  };
-}
-
-async function paced<T>(step: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await step();
-  await new Promise((r) => setTimeout(r, PAUSE_FACTOR * (performance.now() - started)));
-  return result;
-}
-
-/**
- * After an erasure: the search index merged (dropping the erased rows' trigrams), then the WAL truncated,
- * so the text is in neither file (secure_delete zeroed it in the pages). A reader can keep the checkpoint
- * from finishing: tried again shortly; the next erasure, or SQLite's own checkpoints, finish it otherwise.
- */
-async function scrub(ask: Ask, closing: () => boolean): Promise<void> {
-  // Bounded, in case inserts kept adding segments as fast as the merge folds them in.
-  for (let steps = 0; steps < MAX_MERGE_STEPS && !closing() && !(await ask({ kind: 'scrub', step: 'merge' })).done; steps += 1);
-  for (let tries = 1; !closing() && !(await ask({ kind: 'scrub', step: 'checkpoint' })).done && tries < CHECKPOINT_TRIES; tries += 1) {
-    await new Promise((r) => setTimeout(r, CHECKPOINT_RETRY_MS));
-  }
 }
 
 /** Storage trouble, logged once an episode (and when its cause changes), not once a refused request. */

@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { erasures, type EraseRequest } from './erase.ts';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 import { statementCache } from './list.ts';
 import { registerFold } from './migrate.ts';
@@ -26,10 +27,7 @@ export type WriterRequest =
   | { kind: 'insert'; groups: InsertRow[][] }
   | { kind: 'prune'; before: string; limit: number }
   | { kind: 'probe'; commit: boolean }
-  /** One batch of an erasure: at most `limit` rows of the target go, in one transaction. */
-  | { kind: 'erase'; messageId?: string; from?: string; limit: number }
-  /** After an erasure: a step of the search index's merge (`done` once nothing is left), or the WAL's truncation. */
-  | { kind: 'scrub'; step: 'merge' | 'checkpoint' }
+  | EraseRequest
   | { kind: 'exec'; sql: string }
   | { kind: 'close' };
 
@@ -85,9 +83,8 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
           }, req.commit);
           return { ok: true };
         case 'erase':
-          return { ok: true, deleted: erase.batch(req) };
         case 'scrub':
-          return { ok: true, done: req.step === 'merge' ? erase.merge() : erase.checkpoint() };
+          return { ok: true, ...erase(req) };
         case 'exec':
           if (!config.allowExec) return { ok: false, error: { message: 'exec is for tests only' } };
           db.exec(req.sql);
@@ -132,41 +129,6 @@ function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
       }
       throw err;
     }
-  };
-}
-
-/** Leaf pages of the search index one merge step rewrites (at 1M rows about 10 ms): inserts go on between steps. */
-const MERGE_PAGES = 64;
-
-type Erasures = {
-  batch(req: { messageId?: string; from?: string; limit: number }): number;
-  /** A step of merging the search index into one segment; true once nothing was left to merge. */
-  merge(): boolean;
-  /** The WAL truncated, so no frame of a page as it was before the erasure stays; true when it was. */
-  checkpoint(): boolean;
-};
-
-function erasures(db: DatabaseSync, transaction: Transaction): Erasures {
-  const byId = db.prepare('DELETE FROM messages WHERE message_id = ?');
-  const bySender = db.prepare('DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE from_msisdn = ? LIMIT ?)');
-  // FTS5 keeps a deleted row's trigrams (with their positions: the text could be pieced together) until
-  // the segments holding them are merged; a merge of every segment (negative N) drops them. Its
-  // 'secure-delete' option would drop them at once, but makes the index unwritable for SQLite before
-  // 3.42 (Debian 12's sqlite3 CLI, which SPEC lets an operator use on the file).
-  const mergeStep = db.prepare(`INSERT INTO messages_search (messages_search, rank) VALUES ('merge', -${MERGE_PAGES})`);
-  const changes = db.prepare('SELECT total_changes() AS n');
-  const totalChanges = (): number => Number((changes.get() as { n: number }).n);
-  const checkpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
-  return {
-    batch: ({ messageId, from, limit }) =>
-      Number(transaction(() => (messageId !== undefined ? byId.run(messageId) : bySender.run(from ?? null, limit))).changes),
-    merge() {
-      const before = totalChanges();
-      transaction(() => mergeStep.run());
-      // SQLite's FTS5 documentation: fewer than two rows changed means the merge had no work left.
-      return totalChanges() - before < 2;
-    },
-    checkpoint: () => Number((checkpoint.get() as { busy: number }).busy) === 0,
   };
 }
 
@@ -305,8 +267,7 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
       });
       return { ok: true, outcomes, commits };
     } catch (err) {
-      const info = errorInfo(err);
-      if (isTransient(info) || groups.length === 1) return { ok: false, error: info };
+      if (isTransient(errorInfo(err)) || groups.length === 1) throw err;
     }
     // One request failed for a reason of its own (a trigger an operator added, say): the others still
     // go in, each in its own transaction.

@@ -1,0 +1,116 @@
+// Erasure on SQLite (SPEC, Erasure). The rows go a small transaction at a time, paced, so ingest goes on
+// meanwhile; then, in the background, the search index is merged and the WAL truncated, so the text is in
+// neither file (secure_delete zeroes it in the pages). `erasures` runs on the writer's connection,
+// `createEraser` on the store's thread, asking the writer for one step at a time.
+import type { DatabaseSync } from 'node:sqlite';
+import type { EraseTarget } from '../store.ts';
+import type { OnEvent } from './migrate.ts';
+
+/** One step: at most `limit` rows of the target in one transaction, or a step of the clean-up after. */
+export type EraseRequest =
+  | { kind: 'erase'; messageId?: string; from?: string; limit: number }
+  /** A step of the search index's merge (`done` once nothing is left), or the WAL's truncation. */
+  | { kind: 'scrub'; step: 'merge' | 'checkpoint' };
+
+type StepReply = { deleted?: number; done?: boolean };
+
+/** Leaf pages of the search index one merge step rewrites (at 1M rows about 10 ms): inserts go on between steps. */
+const MERGE_PAGES = 64;
+/** Rows an erasure deletes per transaction: about 20 ms of the writer at 1M rows, which inserts wait at most. */
+const ERASE_BATCH = 50;
+/**
+ * After each step the writer is left to inserts for this many times as long as the step took: ingest at
+ * 50 connections keeps its rate while a sender's messages are erased.
+ */
+const PAUSE_FACTOR = 3;
+/** A checkpoint that a reader keeps from truncating the WAL is tried again this often, this many times. */
+const CHECKPOINT_RETRY_MS = 100;
+const CHECKPOINT_TRIES = 50;
+/** Bounded, in case inserts kept adding segments as fast as the merge folds them in. */
+const MAX_MERGE_STEPS = 100_000;
+
+/** The writer's side: each step in a transaction of its own. */
+export function erasures(db: DatabaseSync, transaction: <T>(work: () => T) => T): (req: EraseRequest) => StepReply {
+  const byId = db.prepare('DELETE FROM messages WHERE message_id = ?');
+  const bySender = db.prepare('DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE from_msisdn = ? LIMIT ?)');
+  // FTS5 keeps a deleted row's trigrams (with their positions: the text could be pieced together) until
+  // the segments holding them are merged; a merge of every segment (negative N) drops them. Its
+  // 'secure-delete' option would drop them at once, but makes the index unwritable for SQLite before
+  // 3.42 (Debian 12's sqlite3 CLI, which SPEC lets an operator use on the file).
+  const mergeStep = db.prepare(`INSERT INTO messages_search (messages_search, rank) VALUES ('merge', -${MERGE_PAGES})`);
+  const changes = db.prepare('SELECT total_changes() AS n');
+  const totalChanges = (): number => Number((changes.get() as { n: number }).n);
+  const checkpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
+  const merge = (): boolean => {
+    const before = totalChanges();
+    transaction(() => mergeStep.run());
+    // SQLite's FTS5 documentation: fewer than two rows changed means the merge had no work left.
+    return totalChanges() - before < 2;
+  };
+  return (req) => {
+    if (req.kind === 'scrub') return { done: req.step === 'merge' ? merge() : Number((checkpoint.get() as { busy: number }).busy) === 0 };
+    const { messageId, from, limit } = req;
+    return { deleted: Number(transaction(() => (messageId !== undefined ? byId.run(messageId) : bySender.run(from ?? null, limit))).changes) };
+  };
+}
+
+export type Eraser = {
+  /** Erases the target's rows, resolving with how many went; the clean-up follows in the background. */
+  erase(target: EraseTarget): Promise<number>;
+  /** Settles once no clean-up is running. */
+  idle(): Promise<void>;
+};
+
+/** The store's side: `ask` sends one step to the writer; once `closing()`, clean-ups stop early. */
+export function createEraser(ask: (req: EraseRequest) => Promise<StepReply>, onEvent: OnEvent, closing: () => boolean): Eraser {
+  const step = (req: EraseRequest): Promise<StepReply> => paced(() => ask(req));
+  let scrubbing = Promise.resolve();
+  const scrubLater = (): void => {
+    const started = performance.now();
+    scrubbing = scrubbing
+      .then(async () => {
+        await scrub(step, closing);
+        if (!closing()) onEvent('erased messages scrubbed from the database files', { seconds: Math.round(performance.now() - started) / 1000 });
+      })
+      .catch((err: unknown) => {
+        if (!closing()) onEvent('scrubbing after an erasure failed; the next erasure tries again', { error: String(err) }, 'ERROR');
+      });
+  };
+  return {
+    async erase(target) {
+      const one = 'messageId' in target;
+      let erased = 0;
+      // Batch by batch, each its own transaction: a crash part-way leaves the rest for a repeat, which
+      // also runs the clean-up again.
+      for (;;) {
+        const { deleted } = await step({ kind: 'erase', ...target, limit: ERASE_BATCH });
+        if (deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
+        erased += deleted;
+        if (one || deleted < ERASE_BATCH) break;
+      }
+      // The rows are gone (counts, search and reads are right): the search index's copies and the WAL follow.
+      scrubLater();
+      return erased;
+    },
+    idle: () => scrubbing,
+  };
+}
+
+async function paced<T>(work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  await new Promise((r) => setTimeout(r, PAUSE_FACTOR * (performance.now() - started)));
+  return result;
+}
+
+/**
+ * The search index merged (dropping the erased rows' trigrams), then the WAL truncated. A reader can keep
+ * the checkpoint from finishing: tried again shortly; the next erasure, or SQLite's own checkpoints,
+ * finish it otherwise.
+ */
+async function scrub(step: (req: EraseRequest) => Promise<StepReply>, closing: () => boolean): Promise<void> {
+  for (let steps = 0; steps < MAX_MERGE_STEPS && !closing() && !(await step({ kind: 'scrub', step: 'merge' })).done; steps += 1);
+  for (let tries = 1; !closing() && !(await step({ kind: 'scrub', step: 'checkpoint' })).done && tries < CHECKPOINT_TRIES; tries += 1) {
+    await new Promise((r) => setTimeout(r, CHECKPOINT_RETRY_MS));
+  }
+}
