@@ -6,10 +6,11 @@ import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
-import { scanPages, storeUnavailable, type Arrival, type ArrivalFilter, type Message, type Stats, type Store } from '../store.ts';
+import { scanPages, storeUnavailable, type Message, type Stats, type Store } from '../store.ts';
+import { createTail } from './arrivals.ts';
 import { createEraser } from './erase.ts';
 import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
-import { createListReader, createScanner, LIST_THRESHOLDS, MATCH_ANY, statementCache, toMessage, type ListThresholds } from './list.ts';
+import { createListReader, createScanner, LIST_THRESHOLDS, type ListThresholds } from './list.ts';
 import { migrate, registerFold, type OnEvent } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
@@ -26,8 +27,6 @@ const CACHE_KIB = 16_000;
 const MAX_BATCH = 256;
 /** How often an open stream looks for rows another process (sqlite3) wrote; the service's own wake it at once. */
 const ARRIVAL_POLL_MS = 1_000;
-/** A position this engine issues: arrival_seq's counter (schema.ts). */
-const POSITION = /^(0|[1-9][0-9]{0,14})$/;
 
 export type SqliteStoreOptions = {
   path: string;
@@ -111,7 +110,7 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     scan: (filter, pageSize) => scanPages((page) => read(() => scanPage(filter, pageSize, page))),
     load: writes.load,
     arrivalHead: () => read(tail.head),
-    arrivalIssued: async (position) => POSITION.test(position) && Number(position) <= Number(await read(tail.head)),
+    arrivalIssued: (position) => read(() => tail.issued(position)),
     arrivals: (position, filter, limit) => read(() => tail.after(position, filter, limit)),
     watchArrivals: (onChange) => watch.watch(onChange),
     close() {
@@ -147,22 +146,6 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
       firstMessageTs: tsOf(firstStmt.get()),
       lastMessageTs: tsOf(lastStmt.get()),
     }),
-  };
-}
-
-/** The live tail's reads: positions come from arrival_seq, one writer at a time, so they become visible in order. */
-function createTail(db: DatabaseSync): { head(): string; after(position: string, filter: ArrivalFilter, limit: number): Arrival[] } {
-  const headStmt = db.prepare('SELECT last FROM arrival_seq WHERE id = 0');
-  const prepare = statementCache(db);
-  return {
-    head: () => String((headStmt.get() as Row | undefined)?.last ?? 0),
-    after(position, filter, limit) {
-      const where = ['arrival > :after', ...(filter.from === undefined ? [] : ['from_msisdn = :from']), ...(filter.q === undefined ? [] : [MATCH_ANY])];
-      const sql = `SELECT arrival, message_id, from_msisdn, to_msisdn, ts, text, type FROM messages INDEXED BY idx_messages_arrival
-        WHERE ${where.join(' AND ')} ORDER BY arrival LIMIT :limit`;
-      const params = { after: Number(position), limit, ...(filter.from !== undefined && { from: filter.from }), ...(filter.q !== undefined && { folded: fold(filter.q) }) };
-      return (prepare(sql).all(params) as Row[]).map((r) => ({ position: String(r.arrival), message: toMessage(r as Parameters<typeof toMessage>[0]) }));
-    },
   };
 }
 
