@@ -65,7 +65,7 @@ export function parseStandardKey(text: string): KeyResult<StandardKey> {
   if (secret === null || secret.length === 0) {
     return { ok: false, error: 'a whsec_ secret must be non-empty base64 (generate one with `openssl rand -base64 32`)' };
   }
-  // A KeyObject: node:crypto takes it for an HMAC in 5 us, a Buffer key in about 20 (Node 24, measured).
+  // A KeyObject: node:crypto sets up an HMAC from it several times faster than from a Buffer key.
   return { ok: true, key: { kind: 'hmac', key: createSecretKey(secret) } };
 }
 

@@ -17,7 +17,7 @@ import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterReques
 
 /** How long a statement waits for another connection's lock; node:sqlite blocks its thread meanwhile. */
 const BUSY_TIMEOUT_MS = 50;
-/** The reading connection's page cache, KiB: a repeated selective query at 1M rows takes 1.5 ms instead of 9. */
+/** The reading connection's page cache, KiB: large enough that a repeated selective query finds its pages in it. */
 const CACHE_KIB = 16_000;
 /**
  * Messages a group commit takes at most. Only envelopes of many messages under load fill more: the rest
@@ -54,8 +54,8 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
   try {
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL');
-    // A migration runs with SQLite's default cache (2 MB): its sorts (CREATE INDEX) take as much memory
-    // again as the page cache, and at 1M rows a 16 MB cache made them the process's peak RSS.
+    // A migration runs with SQLite's default cache: its sorts (CREATE INDEX) take as much memory again as
+    // the page cache, which with CACHE_KIB would be the process's peak RSS.
     migrate(db, options.onEvent ?? (() => {}));
     db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
     registerFold(db);

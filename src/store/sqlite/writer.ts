@@ -133,9 +133,10 @@ function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
 }
 
 /**
- * Rows waiting for the search index beyond which a batch's transaction also indexes this many. FTS5 fed
- * one group commit (some 30 rows) at a time costs about 60 us a row; 512 at once, 7 us; 2,048, 5 us.
- * Fewer wait for ever if ingest stops: a scan of their rowid range finds them meanwhile (list.ts).
+ * Rows waiting for the search index beyond which a batch's transaction also indexes this many: FTS5 fed
+ * thousands of rows at once costs a fraction of FTS5 fed each group commit's few (bench/README.md,
+ * "Constants and the figures behind them"). Fewer wait for ever if ingest stops: a scan of their rowid
+ * range finds them meanwhile (list.ts).
  */
 export const INDEX_STEP = 2_048;
 
