@@ -45,6 +45,9 @@ export type Stats = {
   lastMessageTs: string | null;
 };
 
+/** What an engine tells the operator: start-up work (migrations), and storage trouble and its end. */
+export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR') => void;
+
 /** What an operator watches to see trouble coming; read without side effects. */
 export type StoreLoad = {
   /** Inserts accepted and not yet answered (waiting for, or in, a group commit). */

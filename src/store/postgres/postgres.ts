@@ -3,7 +3,7 @@
 // (writer.ts), /stats from counters that inserts append to (stats.ts), the schema migrated at start.
 import type { Sql } from 'postgres';
 import { createArrivalWatch } from '../arrival-watch.ts';
-import { scanPages, type Store } from '../store.ts';
+import { scanPages, type OnEvent, type Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
 import { createCalls, isTransient, translate } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
@@ -26,7 +26,7 @@ export type PostgresStoreOptions = {
   /** created_at of each insert; injected so tests can move time (retention). */
   clock?: () => Date;
   onCommit?: (rows: number, seconds: number) => void;
-  onEvent?: (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR') => void;
+  onEvent?: OnEvent;
   /** Connections per replica: a few replicas stay well inside PostgreSQL's default max_connections (100). */
   poolSize?: number;
 };

@@ -3,8 +3,7 @@
 // neither file (secure_delete zeroes it in the pages). `erasures` runs on the writer's connection,
 // `createEraser` on the store's thread, asking the writer for one step at a time.
 import type { DatabaseSync } from 'node:sqlite';
-import type { EraseTarget } from '../store.ts';
-import type { OnEvent } from './migrate.ts';
+import type { EraseTarget, OnEvent } from '../store.ts';
 
 /** One step: at most `limit` rows of the target in one transaction, or a step of the clean-up after. */
 export type EraseRequest =

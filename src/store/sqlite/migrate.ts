@@ -3,9 +3,8 @@
 // version derived is dropped and derived again; the messages themselves are never touched.
 import type { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
+import type { OnEvent } from '../store.ts';
 import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, INDEX_RANGE, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
-
-export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'ERROR') => void;
 
 /** Rows a migration folds or indexes per step, one progress line each. */
 const INDEX_CHUNK = 100_000;

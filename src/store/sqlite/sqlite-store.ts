@@ -6,12 +6,12 @@ import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
 import { createArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
-import { scanPages, storeUnavailable, type Message, type Stats, type Store } from '../store.ts';
+import { scanPages, storeUnavailable, type Message, type OnEvent, type Stats, type Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
 import { createEraser } from './erase.ts';
 import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createListReader, createScanner, LIST_THRESHOLDS, type ListThresholds } from './list.ts';
-import { migrate, registerFold, type OnEvent } from './migrate.ts';
+import { migrate, registerFold } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
 
