@@ -13,6 +13,12 @@ export type EraseRequest =
 
 type StepReply = { deleted?: number; done?: boolean };
 
+/** The rows a deleting step (an erasure's batch, a prune) removed, as the writer reported them. */
+export function deletedRows({ deleted }: StepReply): number {
+  if (deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
+  return deleted;
+}
+
 /** Leaf pages of the search index one merge step rewrites (at 1M rows about 10 ms): inserts go on between steps. */
 const MERGE_PAGES = 64;
 /** Rows an erasure deletes per transaction: about 20 ms of the writer at 1M rows, which inserts wait at most. */
@@ -82,8 +88,7 @@ export function createEraser(ask: (req: EraseRequest) => Promise<StepReply>, onE
       // Batch by batch, each its own transaction: a crash part-way leaves the rest for a repeat, which
       // also runs the clean-up again.
       for (;;) {
-        const { deleted } = await step({ kind: 'erase', ...target, limit: ERASE_BATCH });
-        if (deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
+        const deleted = deletedRows(await step({ kind: 'erase', ...target, limit: ERASE_BATCH }));
         erased += deleted;
         if (one || deleted < ERASE_BATCH) break;
       }

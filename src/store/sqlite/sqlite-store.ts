@@ -8,7 +8,7 @@ import { createArrivalWatch } from '../arrival-watch.ts';
 import { createGroupCommit, type BatchResult } from '../group-commit.ts';
 import { scanPages, storeUnavailable, type Message, type OnEvent, type Stats, type Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
-import { createEraser } from './erase.ts';
+import { createEraser, deletedRows } from './erase.ts';
 import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
 import { createListReader, createScanner, LIST_THRESHOLDS, type ListThresholds } from './list.ts';
 import { migrate, registerFold } from './migrate.ts';
@@ -188,11 +188,7 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
       await ask({ kind: 'probe', commit: inTrouble() });
       wrote();
     },
-    async prune(before, limit) {
-      const { deleted } = await ask({ kind: 'prune', before: before.toISOString(), limit });
-      if (deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
-      return deleted;
-    },
+    prune: async (before, limit) => deletedRows(await ask({ kind: 'prune', before: before.toISOString(), limit })),
     erase: eraser.erase,
     load: () => ({ pendingInserts: queue.pending() }),
     // Called once, by the store's close(). Pending inserts were promised an answer: committed first.
