@@ -2,13 +2,12 @@
 // upgrade past its version, once. Replicas starting at once each take the same transaction-scoped
 // advisory lock first, so one migrates while the others wait, then find it done.
 import type { Sql, TransactionSql } from 'postgres';
+import type { OnEvent } from '../store.ts';
 import { SCHEMA, SCHEMA_VERSION, UNFOLDED, UPGRADES } from './schema.ts';
 import { refold } from './text.ts';
 
-type OnProgress = (msg: string, fields: Record<string, unknown>) => void;
-
 /** Resolves with the schema version in the database; throws if it is newer than this build knows. */
-export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Promise<number> {
+export async function migrate(sql: Sql, onProgress: OnEvent = () => {}): Promise<number> {
   return sql.begin(async (tx) => {
     // A large table's upgrade may take minutes, and a replica waits for another's: no timeouts here.
     await tx`SET LOCAL statement_timeout = 0`;
@@ -32,7 +31,7 @@ export async function migrate(sql: Sql, onProgress: OnProgress = () => {}): Prom
 }
 
 /** Folds every text that has no folded copy, with a progress line per batch on a large table. */
-async function refoldAll(tx: TransactionSql, onProgress: OnProgress): Promise<void> {
+async function refoldAll(tx: TransactionSql, onProgress: OnEvent): Promise<void> {
   const [count] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM messages WHERE ${tx.unsafe(UNFOLDED)}`;
   const rows = Number(count?.n ?? 0);
   await refold(tx, 10_000, (done) => rows > 10_000 && onProgress('folding texts for search', { rows_done: done, rows }));

@@ -1,7 +1,7 @@
 // /stats from the per-sender counters (schema.ts): the folded counts plus the deltas not yet folded, in
 // one statement so one snapshot answers; the fold keeps what a reader sums small.
 import type { Sql } from 'postgres';
-import type { Stats } from '../store.ts';
+import type { OnEvent, Stats } from '../store.ts';
 import type { Calls } from './calls.ts';
 
 /**
@@ -79,7 +79,7 @@ export function foldDeltas(sql: Sql): Promise<number> {
 }
 
 /** Folds the deltas twice a second in the background (one replica at a time does); returns the stop. */
-export function startFolding(sql: Sql, calls: Calls, onEvent?: (msg: string, fields: Record<string, unknown>, level: 'WARNING') => void): () => Promise<void> {
+export function startFolding(sql: Sql, calls: Calls, onEvent?: OnEvent): () => Promise<void> {
   let failing = false; // a failure is said once per spell of trouble
   let folding: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
