@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
 import { isStoreUnavailable } from '../store/store.ts';
 import { detail, HttpError, storeUnavailableReply } from './errors.ts';
-import type { Req } from './request.ts';
+import { collectBody, originForm, type Req } from './request.ts';
 import type { Reply, StreamedBody, StreamEnd } from './response.ts';
 import { createClientErrors, UNMATCHED_PATH, type InFlight } from './client-errors.ts';
 import type { Match } from './router.ts';
@@ -103,7 +103,7 @@ function createRequestHandler(
       if (repeatsAuthorization(raw)) throw detail(400, 'more than one Authorization header');
       if (found === null) throw detail(404, 'not found');
       if (found.kind === 'method') throw new HttpError(405, { detail: 'method not allowed' }, { allow: found.allowed.join(', ') });
-      const body = (): Promise<Buffer> => readBody(raw, maxBodyBytes, expectContinue ? res : null);
+      const body = (): Promise<Buffer> => collectBody(raw, maxBodyBytes, expectContinue ? res : null);
       const req: Req = { ...target, params: found.params, headers: raw.headers, requestId, body };
       return await found.route.handler(req);
     } catch (err) {
@@ -255,59 +255,6 @@ function headersOf(reply: Reply, contentType: string, requestId: string, close: 
     ...reply.headers,
     ...(close && { connection: 'close' }),
   };
-}
-
-/** Collects the body up to `limit` bytes. A declared or actual size beyond it is refused without reading on. */
-function readBody(req: IncomingMessage, limit: number, continueTo: ServerResponse | null): Promise<Buffer> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(detail(413, 'payload too large'));
-  }
-  continueTo?.writeContinue();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        reject(detail(413, 'payload too large'));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
-    const onError = (): void => {
-      cleanup();
-      reject(detail(400, 'request body could not be read'));
-    };
-    const onAborted = onError;
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
-  });
-}
-
-/**
- * The path and query of a request target. RFC 9112 has servers accept the absolute form
- * (`http://host/path?q`), which clients send through proxies: its scheme and authority are dropped.
- */
-export function originForm(target: string): string {
-  const prefix = /^https?:\/\/[^/?#]*/i.exec(target);
-  if (prefix === null) return target;
-  const rest = target.slice(prefix[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 function describeError(err: unknown): string {
