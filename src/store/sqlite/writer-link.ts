@@ -1,7 +1,8 @@
-// The HTTP thread's end of the writer: a request in, its reply out, in order.
+// The writer's thread, both ends: the HTTP thread's (a request in, its reply out, in order) and the
+// thread's own start (at the end of this file).
 import type { DatabaseSync } from 'node:sqlite';
-import { Worker } from 'node:worker_threads';
-import { toError, type SqliteErrorInfo } from './errors.ts';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { errorInfo, toError, type SqliteErrorInfo } from './errors.ts';
 import { createWriter, type WriterConfig, type WriterReply, type WriterRequest } from './writer.ts';
 
 /** Fault injection for tests: SQL on the writing connection (PRAGMA max_page_count, query_only), or its end. */
@@ -15,8 +16,9 @@ export type WriterLink = {
   control: WriterControl;
 };
 
-// writer.js in the build (dist/): tsc rewrites import specifiers but not this URL.
-const WRITER_MODULE = import.meta.url.endsWith('.ts') ? './writer.ts' : './writer.js';
+// This file, which starts the thread's side below: writer-link.js in the build (dist/), where tsc rewrites
+// import specifiers but not this URL.
+const WRITER_MODULE = import.meta.url.endsWith('.ts') ? './writer-link.ts' : './writer-link.js';
 
 /** A writer thread for a file; for ':memory:' (which no second connection can see) `shared`, the store's. */
 export function connectWriter(config: WriterConfig, shared?: DatabaseSync): WriterLink {
@@ -94,4 +96,22 @@ function execVia(send: WriterLink['send']): WriterControl['exec'] {
     const reply = await send({ kind: 'exec', sql });
     if (!reply.ok) throw toError(reply.error);
   };
+}
+
+// As a worker thread: open, report ready (seq 0), then answer each request in order until 'close'.
+if (!isMainThread && parentPort && workerData?.writer) {
+  const port = parentPort;
+  let handle: ((req: WriterRequest) => WriterReply) | undefined;
+  try {
+    handle = createWriter(workerData.writer as WriterConfig);
+    port.postMessage({ seq: 0, reply: { ok: true } });
+  } catch (err) {
+    port.postMessage({ seq: 0, reply: { ok: false, error: errorInfo(err) } });
+    port.close();
+  }
+  port.on('message', ({ seq, req }: { seq: number; req: WriterRequest }) => {
+    if (!handle) return;
+    port.postMessage({ seq, reply: handle(req) });
+    if (req.kind === 'close') port.close();
+  });
 }

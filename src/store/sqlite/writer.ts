@@ -2,7 +2,6 @@
 // fsync of each group commit never stop the HTTP thread, which meanwhile gathers the next batch.
 import { statSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { erasures, type EraseRequest } from './erase.ts';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
 import { statementCache } from './list.ts';
@@ -281,22 +280,4 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
     });
     return { ok: true, outcomes, commits };
   };
-}
-
-// As a worker thread: open, report ready (seq 0), then answer each request in order until 'close'.
-if (!isMainThread && parentPort && workerData?.writer) {
-  const port = parentPort;
-  let handle: ((req: WriterRequest) => WriterReply) | undefined;
-  try {
-    handle = createWriter(workerData.writer as WriterConfig);
-    port.postMessage({ seq: 0, reply: { ok: true } });
-  } catch (err) {
-    port.postMessage({ seq: 0, reply: { ok: false, error: errorInfo(err) } });
-    port.close();
-  }
-  port.on('message', ({ seq, req }: { seq: number; req: WriterRequest }) => {
-    if (!handle) return;
-    port.postMessage({ seq, reply: handle(req) });
-    if (req.kind === 'close') port.close();
-  });
 }
