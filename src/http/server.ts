@@ -204,11 +204,12 @@ async function sendStream(
   res.on('close', leave);
   if (res.destroyed) leave();
   // The server keeps half-open sockets (httpAllowHalfOpen above) so that an answer still goes out; a
-  // client that closes its side while a body streams to it has gone, and would otherwise be noticed
-  // only at a failed write, which for a quiet live stream may be long.
+  // client that closes its side before or while a body streams to it has gone, and would otherwise be
+  // noticed only at a failed write, which for a quiet live stream may be long.
   const hangUp = (): void => void res.destroy();
   const socket = res.socket;
   socket?.once('end', hangUp);
+  if (socket?.readableEnded) hangUp();
   let stalled = false;
   let outcome: StreamOutcome = { end: 'disconnected' };
   try {

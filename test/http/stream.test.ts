@@ -186,6 +186,18 @@ describe('GET /messages/stream', () => {
     assert.equal(c.status, 200);
   });
 
+  test('a client that leaves before the stream has answered does not hold a stream open until its next heartbeat', async (t) => {
+    const app = await startApp(t, { stream: { heartbeatMs: 60_000 } });
+    // The request and the client's end of the connection in one go: the service reads both before it
+    // has answered, as when a page calls its stream off at once.
+    const socket = connect(Number(new URL(app.url).port), '127.0.0.1', () => socket.end('GET /messages/stream HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.on('error', () => {});
+    socket.resume();
+    t.after(() => socket.destroy());
+    await waitFor(async () => (await metric(app.url, 'http_requests_total{path="/messages/stream",status="200"}')) === 1, 5_000, 'the stream was never answered');
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 0, 5_000, 'the stream stayed open after its client left');
+  });
+
   test('a client that never reads is disconnected once its socket stays full (counted); others go on', async (t) => {
     const app = await startApp(t, { stream: { drainMs: 200 } });
     const { port } = new URL(app.url);
