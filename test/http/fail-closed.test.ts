@@ -4,35 +4,55 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { cluster, skipWithoutPostgres } from '../postgres-cluster.ts';
-import { message, postSigned, startApp, tempDir, waitFor, type TestApp } from '../helpers.ts';
+import { envelopeOf } from '../../src/domain/whatsapp-envelope.ts';
+import { message, postSigned, postWhatsApp, startApp, tempDir, waitFor, type TestApp } from '../helpers.ts';
 
 const UNAVAILABLE = { detail: 'storage temporarily unavailable, retry later' };
 
-/** Every endpoint that reads or writes the database answers 503, Retry-After: 1, the same body, one ERROR line each. */
+const ADMIN = 'admin-token-0123456789abcdef';
+
+/**
+ * Every endpoint that reads or writes the database answers 503, Retry-After: 1, the same body, one ERROR
+ * line each; readiness fails; the endpoints that need no database go on answering.
+ */
 async function assertUnavailable(app: TestApp): Promise<void> {
-  const requests: [string, RequestInit | undefined][] = [
-    ['/messages', undefined],
-    ['/messages?q=hello&from=%2B919876543210', undefined],
-    ['/stats', undefined],
+  const admin = { authorization: `Bearer ${ADMIN}` };
+  const requests: [string, RequestInit][] = [
+    ['/messages', {}],
+    ['/messages?q=hello&from=%2B919876543210&order=desc', {}],
+    ['/stats', {}],
+    ['/messages/export?format=csv', {}],
+    ['/messages/stream?q=hello', {}],
+    ['/messages/before', { method: 'DELETE', headers: admin }],
+    ['/messages?from=%2B919876543210', { method: 'DELETE', headers: admin }],
   ];
-  for (const [path, init] of requests) {
-    const res = await fetch(`${app.url}${path}`, { ...init, headers: { 'x-request-id': `down${path}` } });
-    assert.equal(res.status, 503, path);
-    assert.equal(res.headers.get('retry-after'), '1', path);
-    assert.deepEqual(await res.json(), UNAVAILABLE, path);
-    const line = app.logs.find((l) => l.request_id === `down${path}`);
-    assert.deepEqual([line?.level, line?.status], ['ERROR', 503], path);
+  for (const [i, [path, init]] of requests.entries()) {
+    const what = `${init.method ?? 'GET'} ${path}`;
+    const id = `down-${i}`;
+    const res = await fetch(`${app.url}${path}`, { ...init, headers: { ...init.headers, 'x-request-id': id } });
+    assert.equal(res.status, 503, what);
+    assert.equal(res.headers.get('retry-after'), '1', what);
+    assert.deepEqual(await res.json(), UNAVAILABLE, what);
+    const line = app.logs.find((l) => l.request_id === id);
+    assert.deepEqual([line?.level, line?.status], ['ERROR', 503], what);
   }
   const webhook = await postSigned(app.url, message({ message_id: 'while-down' }));
-  assert.equal(webhook.status, 503);
-  assert.equal(webhook.headers.get('retry-after'), '1');
-  assert.deepEqual(await webhook.json(), UNAVAILABLE);
+  const whatsapp = await postWhatsApp(app.url, envelopeOf('+15550783881', [{ from: '919876543210', id: 'wamid.down', timestamp: '1736935200', type: 'text', text: { body: 'hi' } }]));
+  for (const res of [webhook, whatsapp]) {
+    assert.equal(res.status, 503, res.url);
+    assert.equal(res.headers.get('retry-after'), '1', res.url);
+    assert.deepEqual(await res.json(), UNAVAILABLE, res.url);
+  }
+  const ready = await fetch(`${app.url}/health/ready`);
+  assert.equal(ready.status, 503);
+  assert.match(((await ready.json()) as { checks: { database: string } }).checks.database, /^unavailable: /);
+  for (const path of ['/health/live', '/metrics', '/inbox']) assert.equal((await fetch(`${app.url}${path}`)).status, 200, path);
   assert.ok(!app.logs.some((l) => l.msg === 'unhandled error'), 'no 500 path taken');
 }
 
 describe('fail closed on every endpoint', () => {
   test('PostgreSQL stopped under the running service: 503 with Retry-After everywhere, then answers again', { skip: skipWithoutPostgres() }, async (t) => {
-    const app = await startApp(t, { database: { kind: 'postgres', url: await cluster().database('down') } });
+    const app = await startApp(t, { adminTokens: [ADMIN], database: { kind: 'postgres', url: await cluster().database('down') } });
     assert.equal((await postSigned(app.url, message({ message_id: 'before' }))).status, 200);
     await cluster().stop();
     try {
