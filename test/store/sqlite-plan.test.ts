@@ -11,7 +11,7 @@ function shape(statement: Statement | number): string {
   if (typeof statement === 'number') return `known ${statement}`;
   const table = /FROM (messages(?: INDEXED BY \w+)?)(?: WHERE|\s|$)/.exec(statement.sql)?.[1] ?? '?';
   const how = statement.sql.includes('messages_search MATCH') ? ' via trigram index' : statement.sql.includes('instr(search_text') ? ' row by row' : '';
-  const kind = statement.sql.startsWith('SELECT count(*)') ? 'count' : 'page';
+  const kind = statement.sql.startsWith('SELECT count(*)') ? 'count' : statement.sql.startsWith('SELECT :messages - count(*)') ? 'the rest of' : 'page';
   const folding = statement.sql.includes('instr(search_text, :folded) > 0 OR rowid IN') ? ', folding' : '';
   const newest = / ORDER BY ts_key DESC, message_id DESC /.test(statement.sql) ? ', newest first' : '';
   return `${kind} ${table}${how}${folding}${newest}`;
@@ -21,10 +21,17 @@ const base: ListQuery = { limit: 10, offset: 0 };
 const MESSAGES = 1_000_000;
 const TIME_TEXT = 'messages INDEXED BY idx_messages_ts_text';
 
-const cases: { name: string; query: Partial<ListQuery>; hits?: number; unfolded?: boolean; total: string; page: string }[] = [
+/** The oldest and newest ts stored: the span the reader gives for `since` alone. */
+const SPAN: [string, string] = ['2024-01-01T00:00:00Z', '2025-12-31T00:00:00Z'];
+
+const cases: { name: string; query: Partial<ListQuery>; hits?: number; unfolded?: boolean; span?: [string, string]; total: string; page: string }[] = [
   { name: 'no filter: the total is the stored count', query: {}, total: `known ${MESSAGES}`, page: 'page messages' },
   { name: 'from: counted through its index', query: { from: '+1' }, total: 'count messages', page: 'page messages' },
   { name: 'since: counted', query: { since: '2025-01-01T00:00:00Z' }, total: 'count messages', page: 'page messages' },
+  { name: 'since in the newer two thirds of the stored span: its rows counted', query: { since: '2024-09-02T00:00:00Z' }, span: SPAN, total: 'count messages', page: 'page messages' },
+  { name: 'since in the oldest third: the rows before it counted, the rest of the stored count', query: { since: '2024-08-30T00:00:00Z' }, span: SPAN, total: 'the rest of messages', page: 'page messages' },
+  { name: 'since before every row: the rest of the stored count', query: { since: '2000-01-01T00:00:00Z' }, span: SPAN, total: 'the rest of messages', page: 'page messages' },
+  { name: 'from + since: counted through the sender', query: { from: '+1', since: '2000-01-01T00:00:00Z' }, span: SPAN, total: 'count messages', page: 'page messages' },
   { name: 'q of 2 characters: a walk in time order', query: { q: 'ok' }, total: `count ${TIME_TEXT} row by row`, page: `page ${TIME_TEXT} row by row` },
   { name: 'q holding a NUL: a walk', query: { q: 'a\u0000bc' }, total: `count ${TIME_TEXT} row by row`, page: `page ${TIME_TEXT} row by row` },
   {
@@ -78,8 +85,9 @@ for (const c of cases) {
     const query = { ...base, ...c.query };
     const hits = planHits(query);
     assert.equal(hits !== null, c.hits !== undefined, 'whether the index is asked for its hits');
-    const plan = planList(query, { messages: MESSAGES, hits: c.hits ?? null, unfolded: c.unfolded ?? false });
+    const plan = planList(query, { messages: MESSAGES, hits: c.hits ?? null, unfolded: c.unfolded ?? false, ...(c.span && { span: c.span }) });
     assert.deepEqual([shape(plan.total), shape(plan.page)], [c.total, c.page]);
+    if (c.total === 'the rest of messages') assert.equal((plan.total as Statement).params.messages, MESSAGES);
   });
 }
 

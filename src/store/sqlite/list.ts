@@ -20,8 +20,11 @@ export const LIST_THRESHOLDS = {
 };
 export type ListThresholds = typeof LIST_THRESHOLDS;
 
-/** Rows stored, the search index's matches of q (when planHits asked), and whether an operator's edit waits to be folded. */
-export type Counts = { messages: number; hits: number | null; unfolded: boolean };
+/**
+ * Rows stored, the search index's matches of q (when planHits asked), whether an operator's edit waits to
+ * be folded, and for `since` alone the oldest and newest ts stored.
+ */
+export type Counts = { messages: number; hits: number | null; unfolded: boolean; span?: [string, string] };
 
 // SPEC: q is a substring of the folded text. search_text is NULL where an operator's edit waits to be folded (schema.ts).
 const MATCH = 'instr(search_text, :folded) > 0';
@@ -65,6 +68,10 @@ export function planList(query: ListQuery, counts: Counts, thresholds = LIST_THR
     params.since = query.since;
   }
   let total: number | Statement = conditions.length === 0 ? counts.messages : countOf('messages', conditions, params);
+  if (query.since !== undefined && query.from === undefined && counts.span && mostlyAfter(query.since, counts.span)) {
+    // Counting the rows before `since` is the shorter walk: the total is the rest of the stored count.
+    total = { sql: `SELECT :messages - count(*) AS n FROM messages WHERE ts_key < ${sortKey(':since')}`, params: { ...params, messages: counts.messages } };
+  }
   let table = 'messages';
   if (query.q !== undefined) {
     Object.assign(params, planHits(query)?.params ?? { folded: fold(query.q) });
@@ -89,6 +96,15 @@ export function planList(query: ListQuery, counts: Counts, thresholds = LIST_THR
   const sql = `SELECT message_id, from_msisdn, to_msisdn, ts, text, type FROM ${table}${where(conditions)}
     ORDER BY ts_key ${direction}, message_id ${direction} LIMIT :limit OFFSET :offset`;
   return { total, page: { sql, params } };
+}
+
+/**
+ * Whether `since` falls in the oldest third of the stored time span (time stands in for rows). A third, not
+ * half: a walk that must check where it ends costs more a row than one that runs to the end of the index.
+ */
+function mostlyAfter(since: string, [oldest, newest]: [string, string]): boolean {
+  const [at, from, to] = [since, oldest, newest].map(Date.parse) as [number, number, number];
+  return at - from < (to - from) / 3;
 }
 
 function countOf(table: string, conditions: string[], params: Params): Statement {
@@ -127,9 +143,19 @@ export function createListReader(db: DatabaseSync, thresholds: ListThresholds): 
   const prepare = statementCache(db);
   const run = ({ sql, params }: Statement): number => Number((prepare(sql).get(params) as Row).n);
   const unfolded = prepare(`${UNFOLDED} LIMIT 1`);
+  const [oldest, newest] = ['ASC', 'DESC'].map((d) => prepare(`SELECT ts FROM messages ORDER BY ts_key ${d}, message_id ${d} LIMIT 1`)) as [StatementSync, StatementSync];
+  const span = (): [string, string] | undefined => {
+    const [first, last] = [oldest.get(), newest.get()] as (Row | undefined)[];
+    return first && last ? [String(first.ts), String(last.ts)] : undefined;
+  };
   return (query, messages, count = true) => {
     const hits = count ? planHits(query) : null;
-    const plan = planList(query, { messages, hits: hits && run(hits), unfolded: query.q !== undefined && unfolded.get() !== undefined }, thresholds);
+    const sinceAlone = count && query.since !== undefined && query.from === undefined && query.q === undefined;
+    const plan = planList(
+      query,
+      { messages, hits: hits && run(hits), unfolded: query.q !== undefined && unfolded.get() !== undefined, ...(sinceAlone && { span: span() }) },
+      thresholds,
+    );
     const total = !count ? 0 : typeof plan.total === 'number' ? plan.total : run(plan.total);
     if (count && (total === 0 || (query.after === undefined && query.offset >= total))) return { data: [], total, more: false };
     const rows = prepare(plan.page.sql).all(plan.page.params) as Row[];
