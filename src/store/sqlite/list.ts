@@ -143,11 +143,7 @@ export function createListReader(db: DatabaseSync, thresholds: ListThresholds): 
   const prepare = statementCache(db);
   const run = ({ sql, params }: Statement): number => Number((prepare(sql).get(params) as Row).n);
   const unfolded = prepare(`${UNFOLDED} LIMIT 1`);
-  const [oldest, newest] = ['ASC', 'DESC'].map((d) => prepare(`SELECT ts FROM messages ORDER BY ts_key ${d}, message_id ${d} LIMIT 1`)) as [StatementSync, StatementSync];
-  const span = (): [string, string] | undefined => {
-    const [first, last] = [oldest.get(), newest.get()] as (Row | undefined)[];
-    return first && last ? [String(first.ts), String(last.ts)] : undefined;
-  };
+  const span = timeSpan(db);
   return (query, messages, count = true) => {
     const hits = count ? planHits(query) : null;
     const sinceAlone = count && query.since !== undefined && query.from === undefined && query.q === undefined;
@@ -160,6 +156,16 @@ export function createListReader(db: DatabaseSync, thresholds: ListThresholds): 
     if (count && (total === 0 || (query.after === undefined && query.offset >= total))) return { data: [], total, more: false };
     const rows = prepare(plan.page.sql).all(plan.page.params) as Row[];
     return { data: rows.slice(0, query.limit).map(toMessage), total, more: rows.length > query.limit };
+  };
+}
+
+/** The ts of the first and the last message in the sort order; undefined while none is stored. */
+export function timeSpan(db: DatabaseSync): () => [string, string] | undefined {
+  const end = (d: 'ASC' | 'DESC'): StatementSync => db.prepare(`SELECT ts FROM messages ORDER BY ts_key ${d}, message_id ${d} LIMIT 1`);
+  const [first, last] = [end('ASC'), end('DESC')];
+  return () => {
+    const [oldest, newest] = [first.get(), last.get()] as (Row | undefined)[];
+    return oldest && newest ? [String(oldest.ts), String(newest.ts)] : undefined;
   };
 }
 

@@ -10,7 +10,7 @@ import { scanPages, storeUnavailable, type Message, type OnEvent, type Stats, ty
 import { createTail } from './arrivals.ts';
 import { createEraser, deletedRows } from './erase.ts';
 import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
-import { createListReader, createScanner, LIST_THRESHOLDS, type ListThresholds } from './list.ts';
+import { createListReader, createScanner, LIST_THRESHOLDS, timeSpan, type ListThresholds } from './list.ts';
 import { migrate, registerFold } from './migrate.ts';
 import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
 import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
@@ -128,9 +128,7 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
   const totalsStmt = db.prepare('SELECT messages FROM message_totals WHERE id = 0');
   const sendersStmt = db.prepare('SELECT count(*) AS n FROM sender_counts');
   const topStmt = db.prepare('SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT ?');
-  const firstStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1');
-  const lastStmt = db.prepare('SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1');
-  const tsOf = (row: unknown): string | null => (row === undefined ? null : String((row as Row).ts));
+  const span = timeSpan(db);
   const messages = (): number => {
     const row = totalsStmt.get() as Row | undefined;
     if (!row) throw new Error('message_totals has no row: the schema was changed by hand');
@@ -139,13 +137,16 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
   return {
     messages,
     list: createListReader(db, thresholds),
-    stats: (top) => ({
-      totalMessages: messages(),
-      sendersCount: Number((sendersStmt.get() as Row).n),
-      messagesPerSender: (topStmt.all(top) as Row[]).map((r) => ({ from: String(r.from_msisdn), count: Number(r.count) })),
-      firstMessageTs: tsOf(firstStmt.get()),
-      lastMessageTs: tsOf(lastStmt.get()),
-    }),
+    stats: (top) => {
+      const [first, last] = span() ?? [null, null];
+      return {
+        totalMessages: messages(),
+        sendersCount: Number((sendersStmt.get() as Row).n),
+        messagesPerSender: (topStmt.all(top) as Row[]).map((r) => ({ from: String(r.from_msisdn), count: Number(r.count) })),
+        firstMessageTs: first,
+        lastMessageTs: last,
+      };
+    },
   };
 }
 
@@ -233,7 +234,7 @@ function createPrivately(path: string): void {
 }
 
 /** `mkdir -p`, each folder it makes private to the service's user. */
-export function makeFolders(dir: string): void {
+function makeFolders(dir: string): void {
   // By hand, one level at a time: Node's recursive mkdir loops for ever where mkdir fails with ENOENT
   // under a folder that exists (`/proc/x`).
   const missing: string[] = [];
