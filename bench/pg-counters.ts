@@ -1,12 +1,12 @@
 // Measures the choice behind /stats on PostgreSQL (src/store/postgres/stats.ts): per-sender counters
 // updated in the inserting statement (one row per sender, the heavy sender's row hot; with the total's one
-// row too, hot-total) against deltas appended by the inserting statement and folded by one replica in
+// row too, hot-total) against deltas appended by the inserting statement and merged by one replica in
 // the background. Several "replicas" (connections) group-commit batches in which one heavy sender appears
 // in every batch, on a cluster with fsync on. Prints inserts/s and commit p50/p99 for each;
 // `node bench/pg-counters.ts [writers]`.
 import postgres from 'postgres';
 import { SCHEMA } from '../src/store/postgres/schema.ts';
-import { foldDeltas } from '../src/store/postgres/stats.ts';
+import { mergeDeltas } from '../src/store/postgres/stats.ts';
 import { startCluster } from '../test/postgres-cluster.ts';
 
 const REPLICAS = Number(process.argv[2] ?? 3);
@@ -24,12 +24,12 @@ BEGIN
   RETURN NULL;
 END $$;`;
 
-async function run(name: string, url: string, fold: boolean): Promise<string> {
+async function run(name: string, url: string, merge: boolean): Promise<string> {
   const pools = Array.from({ length: REPLICAS }, () => postgres(url, { max: 1, onnotice: () => {} }));
   const latencies: number[] = [];
   let serial = 0;
   const until = Date.now() + SECONDS * 1000;
-  const folder = fold ? setInterval(() => void foldDeltas(pools[0] as postgres.Sql).catch(() => {}), 500) : undefined;
+  const merger = merge ? setInterval(() => void mergeDeltas(pools[0] as postgres.Sql).catch(() => {}), 500) : undefined;
   await Promise.all(
     pools.map(async (sql, r) => {
       while (Date.now() < until) {
@@ -45,7 +45,7 @@ async function run(name: string, url: string, fold: boolean): Promise<string> {
       }
     }),
   );
-  clearInterval(folder);
+  clearInterval(merger);
   await Promise.all(pools.map((p) => p.end()));
   latencies.sort((a, b) => a - b);
   const at = (p: number): string => (latencies[Math.floor(latencies.length * p)] ?? NaN).toFixed(1);
@@ -55,7 +55,7 @@ async function run(name: string, url: string, fold: boolean): Promise<string> {
 const cluster = startCluster({ fsync: true });
 try {
   const out: string[] = [];
-  for (const [name, extra, fold] of [
+  for (const [name, extra, merge] of [
     ['deltas', '', true],
     ['hot-row', hotRow(''), false],
     ['hot-total', hotRow('UPDATE message_totals SET messages = messages + (SELECT count(*) FROM added);'), false],
@@ -64,7 +64,7 @@ try {
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     await sql.unsafe(SCHEMA + extra).simple();
     await sql.end();
-    out.push(await run(name, url, fold));
+    out.push(await run(name, url, merge));
   }
   console.log(out.join('\n'));
 } finally {

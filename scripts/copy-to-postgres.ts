@@ -11,7 +11,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { parseDatabase, redactUrl } from '../src/config.ts';
 import { loadPostgresDriver } from '../src/store/postgres/driver.ts';
 import { migrate } from '../src/store/postgres/migrate.ts';
-import { foldDeltas } from '../src/store/postgres/stats.ts';
+import { mergeDeltas } from '../src/store/postgres/stats.ts';
 import { insertRows } from '../src/store/postgres/writer.ts';
 import type { Message } from '../src/store/store.ts';
 
@@ -60,9 +60,9 @@ export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log
       after = last.rowid;
       if (read % (BATCH * 50) === 0) log(`copied ${read} rows`);
     }
-    // The stats deltas the copy appended (one per sender per batch), folded now rather than by the
+    // The stats deltas the copy appended (one per sender per batch), merged now rather than by the
     // replicas' first minutes.
-    while ((await foldDeltas(sql)) > 0);
+    while ((await mergeDeltas(sql)) > 0);
     const sqliteCount = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n);
     const [counted] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM messages`;
     return { read, inserted, sqliteCount, postgresCount: Number(counted?.n) };

@@ -1,6 +1,6 @@
 // The storage contract every engine implements (SQLite, PostgreSQL) and test/store/contract.ts holds them
-// to. Async even though node:sqlite is synchronous, so another engine can drop in. This file imports
-// nothing: the domain and HTTP layers depend on it, never the reverse.
+// to. Async, as PostgreSQL's calls are, though node:sqlite's are synchronous. This file imports nothing:
+// the domain and HTTP layers depend on it, never the reverse.
 
 export type Message = {
   messageId: string;
@@ -49,7 +49,7 @@ export type Stats = {
 export type OnEvent = (msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR') => void;
 
 /** What an operator watches to see trouble coming; read without side effects. */
-export type StoreLoad = {
+type StoreLoad = {
   /** Inserts accepted and not yet answered (waiting for, or in, a group commit). */
   pendingInserts: number;
   /** Engines with a connection pool: connections in use and the pool's size. */
@@ -61,13 +61,10 @@ export type Arrival = { position: string; message: Message };
 
 export type Store = {
   /**
-   * Resolves once the row is durably committed ('created'), or with 'duplicate' when the id is already
-   * stored (the first copy is kept). Rejects when the outcome is unknown; never guesses one.
-   */
-  insert(message: Message): Promise<InsertOutcome>;
-  /**
-   * As insert, for every message of one request in one transaction: one outcome each, in order (an id
-   * repeated earlier in the array is a duplicate). Rejects, with nothing stored, when the transaction fails.
+   * The messages of one request, in one transaction: resolves once it is durably committed, with an
+   * outcome for each message in order: 'created', or 'duplicate' when the id is stored already or earlier
+   * in the array (the first copy is kept). Rejects, with nothing stored, when the transaction fails, and
+   * when the outcome is unknown: never guesses one.
    */
   insertMany(messages: Message[]): Promise<InsertOutcome[]>;
   list(query: ListQuery): Promise<ListResult>;
@@ -86,7 +83,7 @@ export type Store = {
   erase(target: EraseTarget): Promise<number>;
   /** Every match of the filter in ascending order, a page of at most `pageSize` at a time, never counting. */
   scan(filter: MessageFilter, pageSize: number): AsyncIterable<Message[]>;
-  /** Commits anything pending, then closes. Further calls reject. */
+  /** Commits anything pending, then closes; calling it again gives the same promise. Further calls reject as unavailable. */
   close(): Promise<void>;
 
   // The live tail (GET /messages/stream): messages in the order they were stored, by a position that is
@@ -116,6 +113,18 @@ export function storeUnavailable(message: string, cause?: unknown): StoreUnavail
 
 export function isStoreUnavailable(err: unknown): err is StoreUnavailable {
   return err instanceof Error && (err as Partial<StoreUnavailable>).storeUnavailable === true;
+}
+
+/**
+ * An erasure, batch by batch (each batch its own transaction, deleting at most `size` rows) until one
+ * deletes fewer: a crash part-way leaves the rest for a repeat. Resolves with how many rows went.
+ */
+export async function eraseInBatches(size: number, batch: () => Promise<number>): Promise<number> {
+  for (let erased = 0; ; ) {
+    const deleted = await batch();
+    erased += deleted;
+    if (deleted < size) return erased;
+  }
 }
 
 /** Every page of a scan, each read by `page` after the last one's final position (both engines). */

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
 import { message, postSigned, startApp, tempDir, waitFor } from '../helpers.ts';
+import { insertOne } from '../store/contract-helpers.ts';
 
 /** The value of one unlabelled sample in a /metrics text, or undefined when absent. */
 function sample(text: string, name: string): number | undefined {
@@ -118,8 +119,8 @@ describe('createSqliteStore onCommit', () => {
     t.after(() => store.close());
     // Same event-loop turn: one transaction of three rows (a duplicate is still a row of the batch).
     const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };
-    await Promise.all([store.insert({ messageId: 'x', ...m }), store.insert({ messageId: 'y', ...m }), store.insert({ messageId: 'x', ...m })]);
-    await store.insert({ messageId: 'z', ...m });
+    await Promise.all([insertOne(store, { messageId: 'x', ...m }), insertOne(store, { messageId: 'y', ...m }), insertOne(store, { messageId: 'x', ...m })]);
+    await insertOne(store, { messageId: 'z', ...m });
     assert.deepEqual(commits.map(([rows]) => rows), [3, 1]);
     for (const [, seconds] of commits) assert.ok(seconds > 0 && seconds < 5, `seconds: ${seconds}`);
   });
@@ -137,7 +138,7 @@ describe('createSqliteStore onCommit', () => {
     const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };
     const sent: Promise<unknown>[] = [];
     for (const id of ['a', 'b', 'c']) {
-      sent.push(store.insert({ messageId: id, ...m }), store.insert({ messageId: `${id}2`, ...m }));
+      sent.push(insertOne(store, { messageId: id, ...m }), insertOne(store, { messageId: `${id}2`, ...m }));
       await new Promise((r) => setImmediate(r));
     }
     await Promise.all([busy, ...sent]);
@@ -156,7 +157,7 @@ describe('createSqliteStore onCommit', () => {
     other.exec("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN new.message_id = 'p' BEGIN SELECT RAISE(ABORT, 'no'); END");
     other.close();
     const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };
-    const outcomes = await Promise.allSettled([store.insert({ messageId: 'ok', ...m }), store.insert({ messageId: 'p', ...m })]);
+    const outcomes = await Promise.allSettled([insertOne(store, { messageId: 'ok', ...m }), insertOne(store, { messageId: 'p', ...m })]);
     assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected']);
     assert.deepEqual(rows, [1]);
   });

@@ -10,6 +10,7 @@ import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { ListQuery, Message, Store } from '../../src/store/store.ts';
 import { tempDir } from '../helpers.ts';
 import { cluster, skipWithoutPostgres } from '../postgres-cluster.ts';
+import { insertOne } from '../store/contract-helpers.ts';
 
 // The operator's command, run as the docs give it: the wrapper that picks the pinned Node.
 const COMMAND = join(import.meta.dirname, '..', '..', 'bin', 'copy-to-postgres');
@@ -50,9 +51,9 @@ describe('copying a SQLite database into PostgreSQL', { skip: skipWithoutPostgre
     const path = join(tempDir(t), 'app.db');
     let now = new Date('2025-03-01T00:00:00Z');
     const sqlite = createSqliteStore({ path, clock: () => now });
-    await Promise.all(messages.slice(0, 1_000).map((m) => sqlite.insert(m)));
+    await Promise.all(messages.slice(0, 1_000).map((m) => insertOne(sqlite, m)));
     now = new Date('2025-04-01T00:00:00Z');
-    await Promise.all(messages.slice(1_000).map((m) => sqlite.insert(m)));
+    await Promise.all(messages.slice(1_000).map((m) => insertOne(sqlite, m)));
     const expected = await answers(sqlite);
     await sqlite.close();
 

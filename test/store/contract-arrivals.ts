@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Arrival, Store } from '../../src/store/store.ts';
-import { msg, type Open } from './contract-helpers.ts';
+import { insertOne, msg, type Open } from './contract-helpers.ts';
 
 const idsOf = (arrivals: Arrival[]): string[] => arrivals.map((a) => a.message.messageId);
 
@@ -22,13 +22,13 @@ async function readAll(store: Store, position: string, filter = {}, limit = 2): 
 export function arrivalCases(open: Open): void {
   test('arrivals: in the order stored (not ts order), once each, from the head on; filters as list; type kept', async (t) => {
     const { store } = await open(t);
-    await store.insert(msg('before'));
+    await insertOne(store, msg('before'));
     const head = await store.arrivalHead();
     assert.ok(await store.arrivalIssued(head));
     assert.deepEqual(await store.arrivals(head, {}, 10), []);
-    await store.insert(msg('late', { ts: '2025-06-01T00:00:00Z', from: '+200', text: 'Straße 5' }));
+    await insertOne(store, msg('late', { ts: '2025-06-01T00:00:00Z', from: '+200', text: 'Straße 5' }));
     assert.deepEqual(await store.insertMany([msg('early', { ts: '2024-01-01T00:00:00Z', text: 'hi', type: 'image' }), msg('late')]), ['created', 'duplicate']);
-    await store.insert(msg('third', { from: '+200', text: 'STRASSE' }));
+    await insertOne(store, msg('third', { from: '+200', text: 'STRASSE' }));
     const all = await readAll(store, head);
     assert.deepEqual(idsOf(all), ['late', 'early', 'third']);
     assert.deepEqual(all[1]?.message, msg('early', { ts: '2024-01-01T00:00:00Z', text: 'hi', type: 'image' }));
@@ -44,12 +44,12 @@ export function arrivalCases(open: Open): void {
   test('arrivals: a position is never issued again, also after the newest message is deleted', async (t) => {
     const { store, clock } = await open(t);
     const start = await store.arrivalHead();
-    await store.insert(msg('one'));
+    await insertOne(store, msg('one'));
     const [first] = await store.arrivals(start, {}, 10);
     assert.ok(first);
     clock.set('2026-02-01T00:00:00Z');
     assert.equal(await store.prune(new Date('2026-03-01T00:00:00Z'), 10), 1);
-    await store.insert(msg('two'));
+    await insertOne(store, msg('two'));
     const after = await store.arrivals(first.position, {}, 10);
     assert.deepEqual(idsOf(after), ['two']);
     assert.notEqual(after[0]?.position, first.position);
@@ -57,7 +57,7 @@ export function arrivalCases(open: Open): void {
 
   test('arrivalIssued: only positions this store could have handed out', async (t) => {
     const { store } = await open(t);
-    await store.insert(msg('one'));
+    await insertOne(store, msg('one'));
     for (const bad of ['', 'x', '-1', '1e3', ' 1', '01', '99999999999999999999999999', '1.2.3', '\u0661']) {
       assert.equal(await store.arrivalIssued(bad), false, JSON.stringify(bad));
     }
@@ -70,10 +70,10 @@ export function arrivalCases(open: Open): void {
     let woken = 0;
     const stop = store.watchArrivals(() => (woken += 1));
     t.after(stop);
-    await store.insert(msg('mine'));
+    await insertOne(store, msg('mine'));
     await waitUntil(() => woken > 0);
     const seen = woken;
-    await other.insert(msg('theirs'));
+    await insertOne(other, msg('theirs'));
     await waitUntil(() => woken > seen);
     assert.deepEqual(idsOf(await readAll(store, start)), ['mine', 'theirs']);
   });

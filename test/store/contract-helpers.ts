@@ -1,10 +1,10 @@
 // What the store contract's cases share (test/store/contract.ts and the files beside it).
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import type { ListQuery, ListResult, Message, Store } from '../../src/store/store.ts';
+import type { InsertOutcome, ListQuery, ListResult, Message, Store } from '../../src/store/store.ts';
 import type { OpenedStore } from './contract.ts';
 
-/** A clock the test moves by hand: what `insert` records as the time a message was received. */
+/** A clock the test moves by hand: what an insert records as the time a message was received. */
 export type ManualClock = { now: () => Date; set(iso: string): void };
 
 export function manualClock(start = '2026-01-01T00:00:00.000Z'): ManualClock {
@@ -31,9 +31,16 @@ export const msg = (id: string, fields: Partial<Message> = {}): Message => ({
 
 export const ids = (result: ListResult): string[] => result.data.map((m) => m.messageId);
 
+/** One message as a request of its own: its outcome. */
+export async function insertOne(store: Pick<Store, 'insertMany'>, message: Message): Promise<InsertOutcome> {
+  const [outcome] = await store.insertMany([message]);
+  if (outcome === undefined) throw new Error(`no outcome for ${message.messageId}`);
+  return outcome;
+}
+
 /** Inserts one after another, each a new id. */
 export async function insertAll(store: Store, messages: readonly Message[]): Promise<void> {
-  for (const m of messages) assert.equal(await store.insert(m), 'created', m.messageId);
+  for (const m of messages) assert.equal(await insertOne(store, m), 'created', m.messageId);
 }
 
 /** The first `limit` (at most 100, the API's cap) matches of `query`. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { createRandom, seedFrom, type Random } from '../../tools/prng.ts';
 import type { ListPosition, ListQuery, Message, Store } from '../../src/store/store.ts';
-import type { Open } from './contract-helpers.ts';
+import { insertOne, type Open } from './contract-helpers.ts';
 import { createModelStore } from './model.ts';
 
 export const DEFAULT_OPS = 3_000;
@@ -86,8 +86,8 @@ function insertStep(s: State, store: Store, model: Store): Step {
     async run() {
       const want = [];
       want.push(many.length === 0 ? [] : await model.insertMany(many));
-      for (const m of single) want.push(await model.insert(m));
-      assert.deepEqual(await Promise.all([store.insertMany(many), ...single.map((m) => store.insert(m))]), want);
+      for (const m of single) want.push(await insertOne(model, m));
+      assert.deepEqual(await Promise.all([store.insertMany(many), ...single.map((m) => insertOne(store, m))]), want);
     },
   };
 }

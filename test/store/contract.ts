@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { isStoreUnavailable, type Message, type Store } from '../../src/store/store.ts';
-import { ids, insertAll, list, manualClock, msg, type Open } from './contract-helpers.ts';
+import { ids, insertAll, insertOne, list, manualClock, msg, type Open } from './contract-helpers.ts';
 import { eraseCases, scanCases } from './contract-erase.ts';
 import { arrivalCases } from './contract-arrivals.ts';
 import { listCases } from './contract-list.ts';
@@ -60,9 +60,9 @@ function writeCases(open: Open): void {
   test('the same message_id twice: created, then duplicate; the first copy is kept and counted once', async (t) => {
     const { store } = await open(t);
     const first = msg('dup', { from: '+111', ts: '2025-01-01T00:00:00.5Z', text: 'first' });
-    assert.equal(await store.insert(first), 'created');
-    assert.equal(await store.insert(msg('dup', { from: '+222', ts: '2025-02-01T00:00:00Z', text: 'second' })), 'duplicate');
-    assert.equal(await store.insert({ ...first }), 'duplicate');
+    assert.equal(await insertOne(store, first), 'created');
+    assert.equal(await insertOne(store, msg('dup', { from: '+222', ts: '2025-02-01T00:00:00Z', text: 'second' })), 'duplicate');
+    assert.equal(await insertOne(store, { ...first }), 'duplicate');
     assert.deepEqual(await list(store), { data: [first], total: 1, more: false });
     const stats = await store.stats(10);
     assert.deepEqual(stats, {
@@ -76,7 +76,7 @@ function writeCases(open: Open): void {
 
   test('insertMany: outcomes in order, a repeated id a duplicate; type stored and returned only when set', async (t) => {
     const { store } = await open(t);
-    assert.equal(await store.insert(msg('w0', { text: 'first' })), 'created');
+    assert.equal(await insertOne(store, msg('w0', { text: 'first' })), 'created');
     const image = msg('w1', { type: 'image', text: null, ts: '2025-01-01T00:00:01Z' });
     const reaction = msg('w3', { type: 'reaction', text: '👍', ts: '2025-01-01T00:00:03Z' });
     const caption = msg('w2', { text: 'Caption ÄÖ', ts: '2025-01-01T00:00:02Z' });
@@ -90,7 +90,7 @@ function writeCases(open: Open): void {
     // Requests that arrive together share a group commit, each answered for its own messages.
     const together = await Promise.all([
       store.insertMany([msg('x1'), msg('x2'), msg('x1')]),
-      store.insert(msg('x2')),
+      insertOne(store, msg('x2')),
       store.insertMany([msg('x3'), msg('w3')]),
     ]);
     assert.deepEqual(together, [['created', 'created', 'duplicate'], 'duplicate', ['created', 'duplicate']]);
@@ -110,12 +110,12 @@ function writeCases(open: Open): void {
 
   test('concurrent inserts of one id, on one store and across two: exactly one created, one row', async (t) => {
     const { store, another } = await open(t);
-    const outcomes = await Promise.all([1, 2, 3, 4, 5].map((n) => store.insert(msg('same', { text: `copy ${n}` }))));
+    const outcomes = await Promise.all([1, 2, 3, 4, 5].map((n) => insertOne(store, msg('same', { text: `copy ${n}` }))));
     assert.deepEqual(outcomes.toSorted(), ['created', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
 
     const other = await another();
     const across = await Promise.all(
-      [1, 2, 3, 4, 5, 6].map((n) => (n % 2 === 0 ? store : other).insert(msg('across', { text: `copy ${n}` }))),
+      [1, 2, 3, 4, 5, 6].map((n) => insertOne(n % 2 === 0 ? store : other, msg('across', { text: `copy ${n}` }))),
     );
     assert.deepEqual(across.toSorted(), ['created', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
     for (const s of [store, other]) {
@@ -164,18 +164,25 @@ function statsCases(open: Open): void {
 }
 
 function lifecycleCases(open: Open): void {
-  test('close with inserts pending commits them all; calls after close reject', async (t) => {
+  test('close with inserts pending commits them all; calls after close reject as unavailable (503)', async (t) => {
     const { store, reopen } = await open(t);
     const batch = ['p1', 'p2', 'p3', 'p4', 'p5'].map((id) => msg(id, { text: `pending ${id}` }));
-    const inserts = batch.map((m) => store.insert(m));
+    const inserts = batch.map((m) => insertOne(store, m));
     const closing = store.close();
     assert.deepEqual(await Promise.all(inserts), ['created', 'created', 'created', 'created', 'created']);
     await closing;
-    await assert.rejects(store.insert(msg('late')));
-    await assert.rejects(list(store));
-    await assert.rejects(store.stats(10));
-    await assert.rejects(store.ping());
-    await assert.rejects(store.prune(new Date('2100-01-01T00:00:00Z'), 10));
+    await store.close();
+    for (const call of [
+      () => insertOne(store, msg('late')),
+      () => list(store),
+      () => store.stats(10),
+      () => store.ping(),
+      () => store.prune(new Date('2100-01-01T00:00:00Z'), 10),
+      () => store.erase({ from: '+100' }),
+      () => store.arrivalHead(),
+    ]) {
+      await assert.rejects(call(), (err) => isStoreUnavailable(err));
+    }
     const again = await reopen();
     assert.deepEqual(await list(again), { data: batch, total: 5, more: false });
     assert.equal((await again.stats(10)).totalMessages, 5);
@@ -183,17 +190,17 @@ function lifecycleCases(open: Open): void {
 
   test('storage trouble: insert and ping reject as unavailable, nothing stored; both work once it ends', async (t) => {
     const { store, trouble } = await open(t);
-    assert.equal(await store.insert(msg('before')), 'created');
+    assert.equal(await insertOne(store, msg('before')), 'created');
     const end = await trouble();
     try {
-      await assert.rejects(store.insert(msg('during')), (err) => isStoreUnavailable(err));
+      await assert.rejects(insertOne(store, msg('during')), (err) => isStoreUnavailable(err));
       await assert.rejects(store.ping(), (err) => isStoreUnavailable(err));
     } finally {
       await end();
     }
     assert.deepEqual(ids(await list(store)), ['before']);
     await store.ping();
-    assert.equal(await store.insert(msg('during')), 'created');
+    assert.equal(await insertOne(store, msg('during')), 'created');
     assert.deepEqual(ids(await list(store)), ['before', 'during']);
     assert.equal((await store.stats(10)).totalMessages, 2);
   });
@@ -201,7 +208,7 @@ function lifecycleCases(open: Open): void {
   test('load: messages accepted and not answered yet are counted until their commit; none when idle', async (t) => {
     const { store } = await open(t);
     assert.equal(store.load().pendingInserts, 0);
-    const inserts = [store.insert(msg('a')), store.insertMany([msg('b'), msg('c')]), store.insert(msg('d'))];
+    const inserts = [insertOne(store, msg('a')), store.insertMany([msg('b'), msg('c')]), insertOne(store, msg('d'))];
     assert.equal(store.load().pendingInserts, 4);
     await Promise.all(inserts);
     assert.equal(store.load().pendingInserts, 0);
@@ -223,7 +230,7 @@ async function retentionCase(t: TestContext, open: Open): Promise<void> {
   ];
   await insertAll(store, kept);
   // A duplicate changes nothing, not even when its first copy was received.
-  assert.equal(await store.insert(msg('old-1', { text: 'again' })), 'duplicate');
+  assert.equal(await insertOne(store, msg('old-1', { text: 'again' })), 'duplicate');
 
   // Received exactly at `before` is not before it: the new rows stay.
   const before = new Date('2026-01-02T00:00:00.000Z');

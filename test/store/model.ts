@@ -110,7 +110,6 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
     return answer.finally(() => (pending -= n));
   };
   return {
-    insert: (m) => counted(1, op(true, () => woke(insert(m)))),
     insertMany: (messages) => counted(messages.length, op(true, () => woke(messages.map(insert)))),
 
     list: (q) =>

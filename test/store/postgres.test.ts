@@ -1,5 +1,5 @@
 // The PostgreSQL engine's own behaviour, beyond the contract every engine passes: group commit, the
-// advisory-locked migration, the stats fold, U+0000 in ids and texts, and trouble on the server (a
+// advisory-locked migration, the stats merge, U+0000 in ids and texts, and trouble on the server (a
 // stopped server, a held lock) as storeUnavailable, recovered from without a new store.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -8,10 +8,11 @@ import { describe, test, type TestContext } from 'node:test';
 import postgres, { type Sql } from 'postgres';
 import { SCHEMA_VERSION } from '../../src/store/postgres/schema.ts';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres.ts';
-import { FOLD_BATCH, foldDeltas } from '../../src/store/postgres/stats.ts';
+import { MERGE_BATCH, mergeDeltas } from '../../src/store/postgres/stats.ts';
 import { insertRows } from '../../src/store/postgres/writer.ts';
 import { isStoreUnavailable, type Message } from '../../src/store/store.ts';
 import { cluster, skipWithoutPostgres } from '../postgres-cluster.ts';
+import { insertOne } from './contract-helpers.ts';
 
 const msg = (id: string, fields: Partial<Message> = {}): Message => ({
   messageId: id,
@@ -74,7 +75,7 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
       await held;
     });
     await insertedYet;
-    await store.insert(msg('fast'));
+    await insertOne(store, msg('fast'));
     assert.deepEqual(await store.arrivals(start, {}, 10), [], 'nothing past the oldest open transaction');
     release();
     await slow;
@@ -86,12 +87,12 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
   test('inserts that arrive together are one INSERT; a 200 is answered from what RETURNING and a check say', async (t) => {
     const batches: number[] = [];
     const store = await open(t, { onCommit: (rows) => batches.push(rows) });
-    await store.insert(msg('seen'));
+    await insertOne(store, msg('seen'));
     batches.length = 0;
     const outcomes = await Promise.all([
-      ...Array.from({ length: 200 }, (_, i) => store.insert(msg(`m${i}`))),
-      store.insert(msg('m7', { text: 'second copy' })),
-      store.insert(msg('seen')),
+      ...Array.from({ length: 200 }, (_, i) => insertOne(store, msg(`m${i}`))),
+      insertOne(store, msg('m7', { text: 'second copy' })),
+      insertOne(store, msg('seen')),
     ]);
     assert.equal(outcomes.filter((o) => o === 'created').length, 200);
     assert.deepEqual(outcomes.slice(200), ['duplicate', 'duplicate']);
@@ -117,7 +118,7 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     for (let round = 0; round < 20; round += 1) {
       const batch = Array.from({ length: 30 }, (_, i) => msg(`r${round}-${i}`));
       // Opposite orders: without sorted batches the two INSERTs would deadlock on each other's ids.
-      const outcomes = await Promise.all([...batch.map((m) => one.insert(m)), ...[...batch].reverse().map((m) => two.insert(m))]);
+      const outcomes = await Promise.all([...batch.map((m) => insertOne(one, m)), ...[...batch].reverse().map((m) => insertOne(two, m))]);
       assert.equal(outcomes.filter((o) => o === 'created').length, 30);
       assert.equal(outcomes.filter((o) => o === 'duplicate').length, 30);
     }
@@ -167,7 +168,7 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['v1-0'], 1]);
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'école' }), [['v1-1'], 1]);
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'a\u0000b' }), [['v1-4'], 1]);
-    assert.equal(await store.insert(msg('v2-0', { text: 'Another Order' })), 'created');
+    assert.equal(await insertOne(store, msg('v2-0', { text: 'Another Order' })), 'created');
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'ORDER' }), [['v1-0', 'v2-0'], 2]);
     // A second start finds the schema current and changes nothing.
     const before = await schemaOf(admin);
@@ -180,7 +181,7 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     const store = await open(t);
     const admin = postgres(store.url, { max: 1, onnotice: () => {} });
     t.after(() => admin.end());
-    for (const [i, text] of ['an Order', 'order again', 'nothing', null].entries()) await store.insert(msg(`o${i}`, { text }));
+    for (const [i, text] of ['an Order', 'order again', 'nothing', null].entries()) await insertOne(store, msg(`o${i}`, { text }));
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, q: 'order' }), [['o0', 'o1'], 2]);
     await admin`UPDATE messages SET text = 'ORDERED late' WHERE message_id IN ('o2', 'o3')`;
     await admin`UPDATE messages SET text = NULL WHERE message_id = 'o0'`;
@@ -218,12 +219,12 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
   test('U+0000 and U+0001 in ids and texts are stored exactly, ordered and searched as characters', async (t) => {
     const store = await open(t);
     const texts: [string, string | null][] = [['a', 'hello'], ['b', 'x\u0000y'], ['c', 'X\u0000Y and more'], ['d', '\u0001\u0002'], ['e', '\u0002']];
-    await Promise.all(texts.map(([id, text]) => store.insert(msg(id, { text }))));
+    await Promise.all(texts.map(([id, text]) => insertOne(store, msg(id, { text }))));
     const cases = [['\u0000', ['b', 'c']], ['x\u0000Y', ['b', 'c']], ['\u0000y a', ['c']], ['a\u0000', []], ['MORE', ['c']], ['y', ['b', 'c']], ['\u0002', ['d', 'e']], ['\u0001', ['d']], ['\u0001\u0001', []]] as const;
     for (const [q, want] of cases) assert.deepEqual(await ids(store, { limit: 10, offset: 0, q }), [want, want.length], JSON.stringify(q));
     const odd = ['z', 'z\u0000', 'z\u0000\u0000', 'z\u0001', 'z\u0001\u0000', 'z\u0002'];
-    await Promise.all(odd.map((id) => store.insert(msg(id, { ts: '2026-01-01T00:00:00Z' }))));
-    assert.equal(await store.insert(msg('z\u0000')), 'duplicate');
+    await Promise.all(odd.map((id) => insertOne(store, msg(id, { ts: '2026-01-01T00:00:00Z' }))));
+    assert.equal(await insertOne(store, msg('z\u0000')), 'duplicate');
     // Code point order, as SQLite's BINARY: the escape keeps it.
     assert.deepEqual(await ids(store, { limit: 10, offset: 0, since: '2026-01-01T00:00:00Z' }), [odd, odd.length]);
     const after = await ids(store, { limit: 10, offset: 0, after: { ts: '2026-01-01T00:00:00Z', messageId: 'z\u0000\u0000' } });
@@ -246,13 +247,13 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.deepEqual(warnings, []);
   });
 
-  test('stats from unfolded deltas equal stats after a fold, and retention keeps them right', async (t) => {
+  test('stats from unmerged deltas equal stats after a merge, and retention keeps them right', async (t) => {
     let now = new Date('2025-01-01T00:00:00Z');
     const store = await open(t, { clock: () => now });
     const senders = ['+5', '+3', '+4', '+3', '+5', '+5', '+9'];
-    await Promise.all(senders.map((from, i) => store.insert(msg(`old${i}`, { from, ts: `2025-01-0${(i % 7) + 1}T00:00:00Z` }))));
+    await Promise.all(senders.map((from, i) => insertOne(store, msg(`old${i}`, { from, ts: `2025-01-0${(i % 7) + 1}T00:00:00Z` }))));
     now = new Date('2025-02-01T00:00:00Z');
-    await Promise.all([store.insert(msg('new1', { from: '+4' })), store.insert(msg('new2', { from: '+4' }))]);
+    await Promise.all([insertOne(store, msg('new1', { from: '+4' })), insertOne(store, msg('new2', { from: '+4' }))]);
     const expected = {
       totalMessages: 9,
       sendersCount: 4,
@@ -263,16 +264,16 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.deepEqual(await store.stats(3), expected);
     const admin = postgres(store.url, { max: 1, onnotice: () => {} });
     t.after(() => admin.end());
-    await foldDeltas(admin);
+    await mergeDeltas(admin);
     assert.equal((await admin`SELECT count(*)::int AS n FROM sender_deltas`)[0]?.n, 0);
     assert.deepEqual(await store.stats(3), expected);
-    // Retention: the 7 January messages go, two by two, and the counts follow, folded or not.
+    // Retention: the 7 January messages go, two by two, and the counts follow, merged or not.
     assert.equal(await store.prune(new Date('2025-01-15T00:00:00Z'), 2), 2);
     assert.equal(await store.prune(new Date('2025-01-15T00:00:00Z'), 100), 5);
     assert.equal(await store.prune(new Date('2025-01-15T00:00:00Z'), 100), 0);
     const left = { totalMessages: 2, sendersCount: 1, messagesPerSender: [{ from: '+4', count: 2 }], firstMessageTs: '2025-01-01T00:00:00Z', lastMessageTs: '2025-01-01T00:00:00Z' };
     assert.deepEqual(await store.stats(3), left);
-    await foldDeltas(admin);
+    await mergeDeltas(admin);
     assert.deepEqual(await store.stats(3), left);
     assert.deepEqual((await admin`SELECT from_msisdn FROM sender_counts`).map((r) => r.from_msisdn), ['+4']);
     // An operator's DELETE through psql keeps them right too (statement triggers).
@@ -281,22 +282,22 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.deepEqual((await store.list({ limit: 5, offset: 0 })).total, 1);
   });
 
-  test('a bulk load of more deltas than one fold statement takes is folded in rounds, stats exact throughout', async (t) => {
+  test('a bulk load of more deltas than one merge statement takes is merged in rounds, stats exact throughout', async (t) => {
     const store = await open(t);
     const admin = postgres(store.url, { max: 1, onnotice: () => {} });
     t.after(() => admin.end());
-    // One statement, 25,000 senders: 25,000 deltas, more than FOLD_BATCH.
-    assert.ok(FOLD_BATCH < 25_000);
+    // One statement, 25,000 senders: 25,000 deltas, more than MERGE_BATCH.
+    assert.ok(MERGE_BATCH < 25_000);
     const rows = Array.from({ length: 25_000 }, (_, i) => ({ message: msg(`bulk${i}`, { from: `+${1_000_000 + i}` }), createdAt: new Date() }));
     assert.equal((await insertRows(admin, rows)).size, 25_000);
     const expected = { totalMessages: 25_000, sendersCount: 25_000 };
     const pick = (s: Awaited<ReturnType<PostgresStore['stats']>>): object => ({ totalMessages: s.totalMessages, sendersCount: s.sendersCount });
     assert.deepEqual(pick(await store.stats(10)), expected);
-    // The store's own fold may take a round meanwhile (the advisory lock lets one fold at a time).
+    // The store's own merge may take a round meanwhile (the advisory lock lets one merge at a time).
     const until = Date.now() + 10_000;
     while (Number((await admin`SELECT count(*) AS n FROM sender_deltas`)[0]?.n) > 0) {
-      assert.ok(Date.now() < until, 'folded in time');
-      await foldDeltas(admin);
+      assert.ok(Date.now() < until, 'merged in time');
+      await mergeDeltas(admin);
     }
     assert.deepEqual(pick(await store.stats(10)), expected);
     assert.equal((await store.list({ limit: 1, offset: 0, from: '+1000007' })).total, 1);
@@ -304,17 +305,17 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
 
   test('a stopped server makes every call storeUnavailable; back, the same store answers again', async (t) => {
     const store = await open(t);
-    await store.insert(msg('before'));
+    await insertOne(store, msg('before'));
     await cluster().stop();
     try {
-      for (const call of [() => store.ping(), () => store.insert(msg('during')), () => store.list({ limit: 1, offset: 0 }), () => store.stats(10)]) {
+      for (const call of [() => store.ping(), () => insertOne(store, msg('during')), () => store.list({ limit: 1, offset: 0 }), () => store.stats(10)]) {
         await assert.rejects(call(), (err) => isStoreUnavailable(err));
       }
     } finally {
       await cluster().start();
     }
     await store.ping();
-    assert.equal(await store.insert(msg('after')), 'created');
+    assert.equal(await insertOne(store, msg('after')), 'created');
     assert.deepEqual(await ids(store, { limit: 5, offset: 0 }), [['after', 'before'], 2]);
   });
 
@@ -331,13 +332,13 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     await new Promise((r) => setTimeout(r, 100));
     const started = Date.now();
     try {
-      await assert.rejects(store.insert(msg('blocked')), (err) => isStoreUnavailable(err) && /55P03/.test(String(err)));
+      await assert.rejects(insertOne(store, msg('blocked')), (err) => isStoreUnavailable(err) && /55P03/.test(String(err)));
       assert.ok(Date.now() - started < 4_000, 'gave up at lock_timeout');
     } finally {
       // A failed assertion must not leave the lock held, or closing the connection waits for ever.
       release();
       await locked;
     }
-    assert.equal(await store.insert(msg('blocked')), 'created');
+    assert.equal(await insertOne(store, msg('blocked')), 'created');
   });
 });

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { PRUNE_BATCH, startRetention } from '../../src/retention.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { getJson, message, postSigned, startApp, tempDir, waitFor } from '../helpers.ts';
+import { insertOne } from './contract-helpers.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -15,9 +16,9 @@ describe('retention (RETENTION_DAYS)', () => {
     t.after(() => store.close());
     const old = 2 * PRUNE_BATCH + 50;
     const m = (id: string) => ({ messageId: id, from: `+${id.length}`, to: '+2', ts: '2025-01-01T00:00:00Z', text: `text ${id}` });
-    await Promise.all(Array.from({ length: old }, (_, i) => store.insert(m(`old-${i}`))));
+    await Promise.all(Array.from({ length: old }, (_, i) => insertOne(store, m(`old-${i}`))));
     now = T0 + 20 * DAY;
-    await store.insert(m('recent'));
+    await insertOne(store, m('recent'));
     now = T0 + 31 * DAY; // the old ones are 31 days old, the recent one 11
 
     const batches: number[] = [];

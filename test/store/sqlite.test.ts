@@ -11,6 +11,7 @@ import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
 import type { Message } from '../../src/store/store.ts';
 import { getJson, message, postSigned, startApp, tempDir, waitFor } from '../helpers.ts';
+import { insertOne } from './contract-helpers.ts';
 
 const msg = (id: string, fields: Partial<Message> = {}): Message => ({
   messageId: id,
@@ -42,7 +43,7 @@ async function assertMigrated(path: string, events: string[]): Promise<void> {
     // Rows stored before the stream existed take positions (in rowid order); a new one comes after them.
     const head = await store.arrivalHead();
     assert.equal((await store.arrivals('0', {}, 10)).length, 3);
-    assert.equal(await store.insert(msg('new', { text: 'parcel c' })), 'created');
+    assert.equal(await insertOne(store, msg('new', { text: 'parcel c' })), 'created');
     assert.deepEqual((await store.arrivals(head, {}, 10)).map((a) => a.message.messageId), ['new']);
     assert.equal((await store.list({ limit: 10, offset: 0, q: 'parcel' })).total, 3);
     // Texts stored before Unicode folding are folded by the migration.
@@ -138,7 +139,7 @@ describe('SQLite engine: migrations', () => {
     assert.deepEqual(events, ['migrating database', 'database migrated']);
     const store = createSqliteStore({ path });
     t.after(() => store.close());
-    for (let i = 0; i < 40; i += 1) await store.insert(msg(`p${String(i).padStart(2, '0')}`, { ts: `2025-02-01T00:00:${String(i).padStart(2, '0')}Z`, text: i % 2 ? 'Parcel odd' : 'even' }));
+    for (let i = 0; i < 40; i += 1) await insertOne(store, msg(`p${String(i).padStart(2, '0')}`, { ts: `2025-02-01T00:00:${String(i).padStart(2, '0')}Z`, text: i % 2 ? 'Parcel odd' : 'even' }));
     const db = new DatabaseSync(path, { readOnly: true });
     const index = db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'idx_messages_ts_text'").get() as { sql: string } | undefined;
     db.close();
@@ -192,7 +193,7 @@ describe('SQLite engine: the writer', () => {
     const other = new DatabaseSync(path);
     other.exec("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN new.message_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
     other.close();
-    const results = await Promise.allSettled([store.insert(msg('ok-1')), store.insert(msg('poison')), store.insert(msg('ok-2'))]);
+    const results = await Promise.allSettled([insertOne(store, msg('ok-1')), insertOne(store, msg('poison')), insertOne(store, msg('ok-2'))]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
     assert.equal((await store.list({ limit: 10, offset: 0 })).total, 2);
     // insertMany is one transaction: its other messages are not stored either; the batch's others are.
@@ -204,7 +205,7 @@ describe('SQLite engine: the writer', () => {
     const skipping = new DatabaseSync(path);
     skipping.exec("CREATE TRIGGER skip BEFORE INSERT ON messages WHEN new.message_id = 'skip' BEGIN SELECT RAISE(IGNORE); END");
     skipping.close();
-    const skipped = await Promise.allSettled([store.insert(msg('skip')), store.insert(msg('ok-5'))]);
+    const skipped = await Promise.allSettled([insertOne(store, msg('skip')), insertOne(store, msg('ok-5'))]);
     assert.deepEqual(skipped.map((r) => r.status), ['rejected', 'fulfilled']);
     assert.equal((await store.list({ limit: 10, offset: 0 })).total, 5);
   });
@@ -212,7 +213,7 @@ describe('SQLite engine: the writer', () => {
   test('a request of many messages (several INSERT statements): outcomes in order, positions without a gap', async (t) => {
     const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
     t.after(() => store.close());
-    assert.equal(await store.insert(msg('m70')), 'created');
+    assert.equal(await insertOne(store, msg('m70')), 'created');
     const head = await store.arrivalHead();
     // 150 messages: m70 stored already, m5 sent again further on, in another statement than its first copy.
     const ids = Array.from({ length: 150 }, (_, i) => (i === 100 ? 'm5' : `m${i}`));
@@ -230,7 +231,7 @@ describe('SQLite engine: the writer', () => {
   test("':memory:' works alike, its writer on the store's own connection", async (t) => {
     const store = createSqliteStore({ path: ':memory:' });
     t.after(() => store.close());
-    assert.deepEqual(await Promise.all([store.insert(msg('a', { text: 'hello' })), store.insert(msg('a'))]), ['created', 'duplicate']);
+    assert.deepEqual(await Promise.all([insertOne(store, msg('a', { text: 'hello' })), insertOne(store, msg('a'))]), ['created', 'duplicate']);
     assert.equal((await store.list({ limit: 10, offset: 0, q: 'HELLO' })).total, 1);
   });
 });
@@ -242,8 +243,8 @@ describe('SQLite engine: an erasure cut short', () => {
     const store = createSqliteStore({ path }, { onWriter: (w) => (writer = w) });
     await store.ready;
     const rows = Array.from({ length: 5_000 }, (_, i) => msg(`p${i}`, { from: '+9', text: `private ${i}` }));
-    for (let i = 0; i < rows.length; i += 500) await Promise.all(rows.slice(i, i + 500).map((m) => store.insert(m)));
-    await store.insert(msg('other', { from: '+8', text: 'public' }));
+    for (let i = 0; i < rows.length; i += 500) await Promise.all(rows.slice(i, i + 500).map((m) => insertOne(store, m)));
+    await insertOne(store, msg('other', { from: '+8', text: 'public' }));
     const count = (): number => {
       const db = new DatabaseSync(path, { readOnly: true });
       try {
@@ -290,7 +291,7 @@ describe('SQLite engine: the sort key (schema.ts sortKey), as the store orders b
     const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
     t.after(() => store.close());
     // Ids in reverse, so that only the instant can put them in order.
-    await Promise.all(chronological.map((ts, i) => store.insert(msg(`m${99 - i}`, { ts }))));
+    await Promise.all(chronological.map((ts, i) => insertOne(store, msg(`m${99 - i}`, { ts }))));
     assert.deepEqual((await store.list({ limit: 100, offset: 0 })).data.map((m) => m.ts), chronological);
     // since '…:00.5000Z' names the instant of '…:00.5Z': inclusive.
     const since = await store.list({ limit: 100, offset: 0, since: '2025-01-15T10:00:00.5000Z' });
@@ -315,7 +316,7 @@ describe('SQLite engine: rows waiting for the search index', () => {
     };
     // Batches of 10 (one transaction each): some rows end in the index, the last ones wait.
     for (let b = 0; b < 7; b += 1) {
-      await Promise.all(Array.from({ length: 10 }, (_, i) => store.insert(msg(`m${b * 10 + i}`, { text: i % 2 ? `Ölpreis ${b}-${i}` : 'other' }))));
+      await Promise.all(Array.from({ length: 10 }, (_, i) => insertOne(store, msg(`m${b * 10 + i}`, { text: i % 2 ? `Ölpreis ${b}-${i}` : 'other' }))));
     }
     assert.ok(upto() > 0 && upto() < 70, `indexed up to row ${upto()} of 70`);
     const total = async (q: string, since?: string): Promise<number> =>
@@ -336,7 +337,7 @@ describe('SQLite engine: rows waiting for the search index', () => {
     cut.exec("DELETE FROM messages WHERE rowid > 10");
     cut.close();
     assert.ok(upto() > 20);
-    await Promise.all(Array.from({ length: 5 }, (_, i) => store.insert(msg(`again${i}`, { text: `Wiederkehr ${i}` }))));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => insertOne(store, msg(`again${i}`, { text: `Wiederkehr ${i}` }))));
     assert.equal(await total('WIEDERKEHR'), 5);
     assert.equal((await store.stats(1)).totalMessages, 14); // m0 to m9 but m1, and these five
     // An operator's row there too: found before the service folds it, and once folded (along the next commit).
@@ -344,7 +345,7 @@ describe('SQLite engine: rows waiting for the search index', () => {
     operator.exec("INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('hand', '+1', '+2', '2025-01-02T00:00:00Z', 'WIEDERKEHR von Hand', 'x')");
     operator.close();
     assert.equal(await total('wiederkehr'), 6);
-    await store.insert(msg('later', { text: 'später' }));
+    await insertOne(store, msg('later', { text: 'später' }));
     assert.ok(upto() > 20);
     assert.deepEqual([await total('wiederkehr'), await total('VON HAND')], [6, 1]);
   });
@@ -354,8 +355,8 @@ describe('SQLite engine: texts holding U+0000, which the trigram index cannot ho
   test('found after the NUL by every way a q is matched, counted once, pages and totals alike', async (t) => {
     const store = createSqliteStore({ path: join(tempDir(t), 'a.db') });
     t.after(() => store.close());
-    await store.insert(msg('plain', { text: 'Order here' }));
-    await store.insert(msg('nul', { text: 'a\u0000Order THERE', ts: '2025-01-01T00:00:01Z' }));
+    await insertOne(store, msg('plain', { text: 'Order here' }));
+    await insertOne(store, msg('nul', { text: 'a\u0000Order THERE', ts: '2025-01-01T00:00:01Z' }));
     const search = async (q: string, from?: string): Promise<[string[], number]> => {
       const page = await store.list({ limit: 10, offset: 0, q, ...(from !== undefined && { from }) });
       return [page.data.map((m) => m.messageId), page.total];
@@ -381,7 +382,7 @@ describe('SQLite engine: files the service creates', () => {
     const store = createSqliteStore({ path });
     t.after(() => store.close());
     await store.ready;
-    assert.equal(await store.insert(msg('a', { text: 'private' })), 'created');
+    assert.equal(await insertOne(store, msg('a', { text: 'private' })), 'created');
     const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
     assert.deepEqual([mode(join(root, 'data')), mode(join(root, 'data', 'nested'))], ['700', '700']);
     assert.deepEqual([path, `${path}-wal`, `${path}-shm`].map(mode), ['600', '600', '600']);
@@ -397,7 +398,7 @@ describe("an operator's sqlite3 CLI on the live file", () => {
     const store = createSqliteStore({ path });
     t.after(() => store.close());
     await store.ready;
-    assert.equal(await store.insert(msg('first')), 'created');
+    assert.equal(await insertOne(store, msg('first')), 'created');
     const head = await store.arrivalHead();
     let woken = false;
     t.after(store.watchArrivals(() => (woken = true)));
@@ -409,7 +410,7 @@ describe("an operator's sqlite3 CLI on the live file", () => {
     const run = spawnSync('sqlite3', ['-bail', path, "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('by-hand', '+1', '+2', '2025-01-01T00:00:00Z', 'hi', '2025-01-01T00:00:00Z')"], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     await wake();
-    assert.equal(await store.insert(msg('after')), 'created');
+    assert.equal(await insertOne(store, msg('after')), 'created');
     const arrivals = await store.arrivals(head, {}, 10);
     assert.deepEqual(arrivals.map((a) => a.message.messageId), ['by-hand', 'after']);
     const stats = await store.stats(10);

@@ -79,7 +79,8 @@ export function createWebhookHandler(deps: WebhookDeps): (req: Req) => Promise<R
 
     const messageId = parsed.value.messageId;
     try {
-      const outcome = await store.insert(parsed.value);
+      const [outcome] = await store.insertMany([parsed.value]);
+      if (outcome === undefined) throw new Error('the store gave no outcome for this insert');
       return answer(200, { status: 'ok' }, outcome, { message_id: messageId });
     } catch (err) {
       if (isStoreUnavailable(err)) {

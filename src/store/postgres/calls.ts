@@ -45,7 +45,7 @@ export function createCalls(poolSize: number): Calls {
   let active = 0;
   let closed = false;
   const run = async <T>(fn: () => Promise<T>, deadlineMs?: number): Promise<T> => {
-    if (closed) throw new Error('store is closed');
+    if (closed) throw storeUnavailable('store is closed');
     if (active >= poolSize + MAX_WAITING) throw storeUnavailable('PostgreSQL pool saturated: too many requests waiting');
     active += 1;
     try {

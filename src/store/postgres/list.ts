@@ -5,8 +5,8 @@
 import type { Sql } from 'postgres';
 import { fold } from '../fold.ts';
 import { storeUnavailable, type ListPosition, type ListQuery, type ListResult, type Message, type MessageFilter } from '../store.ts';
-import { sortKeySql, UNFOLDED } from './schema.ts';
-import { escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
+import { sortKey, UNFOLDED } from './schema.ts';
+import { ESCAPED, escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
 
 export type Stored = { message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
 /** A page's row, or the total alone (message_id null) when the page is empty. */
@@ -14,14 +14,14 @@ type Row = Omit<Stored, 'message_id'> & { message_id: string | null; total: stri
 export type Param = string | number | Buffer;
 
 /** The conditions of a query's filters (without the cursor), with parameters numbered from 1. */
-export function filters(q: MessageFilter, params: Param[]): { where: string[]; sender: string | null } {
+export function filters(query: MessageFilter, params: Param[]): { where: string[]; sender: string | null } {
   const where: string[] = [];
   const param = (v: Param, cast: string): string => `$${params.push(v)}::${cast}`;
-  const sender = q.from === undefined ? null : param(q.from, 'text');
+  const sender = query.from === undefined ? null : param(query.from, 'text');
   if (sender !== null) where.push(`from_msisdn = ${sender}`);
-  if (q.since !== undefined) where.push(`ts_key >= ${sortKeySql(param(q.since, 'text'))} COLLATE "C"`);
-  if (q.q !== undefined) {
-    const folded = fold(q.q);
+  if (query.since !== undefined) where.push(`ts_key >= ${sortKey(param(query.since, 'text'))} COLLATE "C"`);
+  if (query.q !== undefined) {
+    const folded = fold(query.q);
     const like = (): string => `text_folded LIKE ${param(likePattern(folded), 'text')} ESCAPE '\\'`;
     if (plainQuery(folded)) {
       where.push(like());
@@ -29,7 +29,7 @@ export function filters(q: MessageFilter, params: Param[]): { where: string[]; s
       // q holds a character of the escape (text.ts): an escaped text is matched on its real bytes, any
       // other text holds no U+0000 or U+0001, so a q with either cannot match it.
       const bytes = param(Buffer.from(folded, 'utf8'), 'bytea');
-      const other = /[\u0000\u0001]/.test(folded) ? 'false' : like();
+      const other = ESCAPED.test(folded) ? 'false' : like();
       where.push(`CASE WHEN text_nul IS NULL THEN ${other} ELSE position(${bytes} IN text_nul) > 0 END`);
     }
   }
@@ -37,34 +37,34 @@ export function filters(q: MessageFilter, params: Param[]): { where: string[]; s
 }
 
 /** The count of all matches; `counted` unless it comes from the stats counters. */
-function totalSql(q: ListQuery, { where, sender }: ReturnType<typeof filters>): { sql: string; counted: boolean } {
-  if (q.since !== undefined || q.q !== undefined) return { sql: `(SELECT count(*) FROM messages WHERE ${where.join(' AND ')})`, counted: true };
+function totalSql(query: ListQuery, { where, sender }: ReturnType<typeof filters>): { sql: string; counted: boolean } {
+  if (query.since !== undefined || query.q !== undefined) return { sql: `(SELECT count(*) FROM messages WHERE ${where.join(' AND ')})`, counted: true };
   const deltas = `(SELECT coalesce(sum(n), 0) FROM sender_deltas${sender === null ? '' : ` WHERE from_msisdn = ${sender}`})`;
   if (sender === null) return { sql: `(SELECT messages FROM message_totals) + ${deltas}`, counted: false };
   return { sql: `coalesce((SELECT n FROM sender_counts WHERE from_msisdn = ${sender}), 0) + ${deltas}`, counted: false };
 }
 
 /** The statement of a page, its total (0 without `count`) and whether the snapshot holds an unfolded text. */
-function listStatement(q: ListQuery, count: boolean): { text: string; params: Param[] } {
+function listStatement(query: ListQuery, count: boolean): { text: string; params: Param[] } {
   const params: Param[] = [];
-  const found = filters(q, params);
-  const total = count ? totalSql(q, found) : { sql: '0', counted: false };
+  const found = filters(query, params);
+  const total = count ? totalSql(query, found) : { sql: '0', counted: false };
   const page = [...found.where];
-  const direction = q.descending === true ? 'DESC' : 'ASC';
-  if (q.after !== undefined) {
-    const ts = `$${params.push(q.after.ts)}::text`;
-    const id = `$${params.push(escapeNul(q.after.messageId))}::text`;
-    page.push(`(ts_key, message_id) ${direction === 'DESC' ? '<' : '>'} (${sortKeySql(ts)} COLLATE "C", ${id} COLLATE "C")`);
+  const direction = query.descending === true ? 'DESC' : 'ASC';
+  if (query.after !== undefined) {
+    const ts = `$${params.push(query.after.ts)}::text`;
+    const id = `$${params.push(escapeNul(query.after.messageId))}::text`;
+    page.push(`(ts_key, message_id) ${direction === 'DESC' ? '<' : '>'} (${sortKey(ts)} COLLATE "C", ${id} COLLATE "C")`);
   }
   // One row more than the page, to know whether rows follow it.
-  const limit = `$${params.push(q.limit + 1)}::int`;
-  const offset = `$${params.push(q.offset)}::bigint`;
+  const limit = `$${params.push(query.limit + 1)}::int`;
+  const offset = `$${params.push(query.offset)}::bigint`;
   // A counted total at or below the offset leaves no page: the planner then skips the page's scan (a
   // one-time filter), which for a q matching nothing would read the whole table a second time.
   if (total.counted) page.push(`(SELECT total FROM t) > ${offset}`);
   const text = `
     WITH t AS MATERIALIZED (SELECT ${total.sql} AS total,
-      ${q.q === undefined ? 'false' : `EXISTS (SELECT FROM messages WHERE ${UNFOLDED})`} AS unfolded)
+      ${query.q === undefined ? 'false' : `EXISTS (SELECT FROM messages WHERE ${UNFOLDED})`} AS unfolded)
     SELECT t.total, t.unfolded, p.message_id, p.from_msisdn, p.to_msisdn, p.ts, p.text, p.type
     FROM t LEFT JOIN (
       SELECT message_id, from_msisdn, to_msisdn, ts, text, type, ts_key FROM messages
@@ -79,9 +79,9 @@ function listStatement(q: ListQuery, count: boolean): { text: string; params: Pa
 const REFOLD_ROUNDS = 5;
 
 /** `count: false`: no total (0), for the export's pages, which would otherwise count every match a page. */
-export function createLister(sql: Sql, { count = true } = {}): (q: ListQuery) => Promise<ListResult> {
-  return async (q) => {
-    const { text, params } = listStatement(q, count);
+export function createLister(sql: Sql, { count = true } = {}): (query: ListQuery) => Promise<ListResult> {
+  return async (query) => {
+    const { text, params } = listStatement(query, count);
     // An answer read in a snapshot that holds an unfolded text could miss or invent a match: such texts
     // are folded, and the question asked again.
     for (let round = 0; round < REFOLD_ROUNDS; round += 1) {
@@ -89,7 +89,7 @@ export function createLister(sql: Sql, { count = true } = {}): (q: ListQuery) =>
       if (rows[0] === undefined) throw new Error('list statement returned no row');
       if (!rows[0].unfolded) {
         const data = rows.flatMap(({ message_id, ...row }) => (message_id === null ? [] : [toMessage({ ...row, message_id })]));
-        return { data: data.slice(0, q.limit), total: Number(rows[0].total), more: data.length > q.limit };
+        return { data: data.slice(0, query.limit), total: Number(rows[0].total), more: data.length > query.limit };
       }
       await refold(sql, 1_000);
     }

@@ -3,20 +3,22 @@
 // (writer.ts), /stats from counters that inserts append to (stats.ts), the schema migrated at start.
 import type { Sql } from 'postgres';
 import { createArrivalWatch } from '../arrival-watch.ts';
-import { scanPages, type OnEvent, type Store } from '../store.ts';
+import { eraseInBatches, scanPages, type OnEvent, type Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
 import { createCalls, isTransient, translate } from './calls.ts';
 import type { PostgresDriver } from './driver.ts';
 import { createLister, createScanner } from './list.ts';
 import { migrate } from './migrate.ts';
-import { createStatsReader, startFolding } from './stats.ts';
+import { createStatsReader, startMerging } from './stats.ts';
 import { escapeNul } from './text.ts';
-import { createWriter } from './writer.ts';
+import { createInsertQueue } from './writer.ts';
 
 /** The longest any statement may run: a slow query cannot hold a connection longer (then 503). */
 const STATEMENT_TIMEOUT_MS = 5_000;
 /** A call not answered by then is refused (503): for a server that stopped answering at all. */
 const CALL_DEADLINE_MS = STATEMENT_TIMEOUT_MS + 1_000;
+/** How often an open stream looks for rows other replicas committed (SPEC: they reach it within a second). */
+const ARRIVAL_POLL_MS = 250;
 /** Rows an erasure deletes per statement: each commits on its own, so inserts and reads never wait long. */
 const ERASE_BATCH = 1_000;
 
@@ -39,28 +41,22 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const calls = createCalls(poolSize);
   const bounded = <T>(fn: () => Promise<T>): Promise<T> => calls.run(fn, CALL_DEADLINE_MS);
   const tail = createTail(sql);
-  // SPEC: rows other replicas commit reach this replica's streams within a second.
-  const watch = createArrivalWatch(() => bounded(tail.arrivalHead), 250);
-  const writer = createWriter(sql, options.clock ?? (() => new Date()), CALL_DEADLINE_MS, (rows, seconds) => {
+  const watch = createArrivalWatch(() => bounded(tail.arrivalHead), ARRIVAL_POLL_MS);
+  const inserts = createInsertQueue(sql, options.clock ?? (() => new Date()), CALL_DEADLINE_MS, (rows, seconds) => {
     options.onCommit?.(rows, seconds);
     watch.notify();
   });
   const [list, stats, scanPage] = [createLister(sql), createStatsReader(sql), createScanner(sql)];
-  let closing = false;
-  let stopFolding = async (): Promise<void> => {};
+  let closing: Promise<void> | null = null;
+  let stopMerging = async (): Promise<void> => {};
   const ready = startUp(sql, options).then(() => {
-    if (!closing) stopFolding = startFolding(sql, calls, options.onEvent);
+    if (!closing) stopMerging = startMerging(sql, calls, options.onEvent);
   });
   ready.catch(() => {}); // whoever awaits `ready` still sees the failure
 
   return {
     ready,
-    insert: async (message) => {
-      const [outcome] = await calls.run(() => writer.add([message]));
-      if (outcome === undefined) throw new Error('the writer gave no outcome for this insert');
-      return outcome;
-    },
-    insertMany: (messages) => calls.run(() => writer.add(messages)),
+    insertMany: (messages) => calls.run(() => inserts.add(messages)),
     list: (query) => bounded(() => list(query)),
     stats: (top) => bounded(() => stats(top)),
     ping: () => calls.run(async () => void (await ready, await sql`SELECT version FROM schema_version`), 2_000),
@@ -68,30 +64,27 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       // SKIP LOCKED: replicas pruning at once take different rows instead of waiting on each other.
       bounded(async () => (await sql`DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages
         WHERE created_at < ${before} ORDER BY created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)`).count),
-    async erase(target) {
-      // Batch by batch, each its own transaction: a crash part-way leaves the rest for a repeat to erase.
+    erase(target) {
       const which = 'messageId' in target ? sql`message_id = ${escapeNul(target.messageId)}` : sql`from_msisdn = ${target.from}`;
-      for (let deleted = 0; ; ) {
-        const batch = await bounded(async () => (await sql`DELETE FROM messages WHERE message_id IN (
-          SELECT message_id FROM messages WHERE ${which} LIMIT ${ERASE_BATCH})`).count);
-        deleted += batch;
-        if (batch < ERASE_BATCH) return deleted;
-      }
+      return eraseInBatches(ERASE_BATCH, () =>
+        bounded(async () => (await sql`DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages WHERE ${which} LIMIT ${ERASE_BATCH})`).count),
+      );
     },
     scan: (filter, pageSize) => scanPages((after) => bounded(() => scanPage(filter, pageSize, after))),
     arrivalHead: () => bounded(tail.arrivalHead),
     arrivalIssued: (position) => bounded(() => tail.arrivalIssued(position)),
     arrivals: (position, filter, limit) => bounded(() => tail.arrivals(position, filter, limit)),
     watchArrivals: watch.watch,
-    load: () => ({ pendingInserts: writer.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
-    async close() {
-      if (closing) throw new Error('store is closed');
-      closing = true;
-      await ready.catch(() => {});
-      await writer.drain();
-      await stopFolding();
-      calls.close();
-      await sql.end({ timeout: 5 });
+    load: () => ({ pendingInserts: inserts.pending(), pool: { busy: Math.min(calls.active(), poolSize), size: poolSize } }),
+    close() {
+      closing ??= (async () => {
+        await ready.catch(() => {});
+        await inserts.drain();
+        await stopMerging();
+        calls.close();
+        await sql.end({ timeout: 5 });
+      })();
+      return closing;
     },
   };
 }
@@ -110,8 +103,8 @@ function connect(driver: PostgresDriver, url: string, max: number): Sql {
       statement_timeout: STATEMENT_TIMEOUT_MS,
       lock_timeout: 2_000,
       idle_in_transaction_session_timeout: 10_000,
-      // One generic plan would serve every LIKE pattern (a 2-character q then walked the whole sort index
-      // instead of scanning): each call is planned for its values.
+      // One generic plan would serve every LIKE pattern, and walk the whole sort index for a 2-character q
+      // that a scan answers sooner: each call is planned for its values.
       plan_cache_mode: 'force_custom_plan',
     },
   });

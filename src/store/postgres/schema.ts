@@ -10,7 +10,7 @@ export const SCHEMA_VERSION = 5;
  * The sort key of a contract timestamp, `ts` as sent: whole seconds, then the fraction without trailing
  * zeros, so string order (COLLATE "C") is time order. The same rule as the SQLite engine's ts_key.
  */
-export const sortKeySql = (x: string): string => `(left(${x}, 19) || rtrim(rtrim(substr(${x}, 20, length(${x}) - 20), '0'), '.'))`;
+export const sortKey = (x: string): string => `(left(${x}, 19) || rtrim(rtrim(substr(${x}, 20, length(${x}) - 20), '0'), '.'))`;
 
 /** Rows whose folded copy is missing: written by an operator (psql) rather than the service (fold.ts). */
 export const UNFOLDED = 'text IS NOT NULL AND text_folded IS NULL';
@@ -26,7 +26,7 @@ const SEARCH_INDEX = 'CREATE INDEX messages_from_text ON messages USING gin (fro
 
 // /stats without a hot row (a heavy sender's counter would serialise every replica's commits): each
 // statement that adds or removes messages appends one row per sender to sender_deltas (statement
-// triggers, so an operator's psql keeps /stats right too); one replica at a time folds them into
+// triggers, so an operator's psql keeps /stats right too); one replica at a time merges them into
 // sender_counts and message_totals (stats.ts).
 const TRIGGERS = `
 CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -78,7 +78,7 @@ CREATE TABLE messages (
   ts          text NOT NULL,
   text        text,
   created_at  timestamptz NOT NULL,
-  ts_key      text COLLATE "C" GENERATED ALWAYS AS ${sortKeySql('ts')} STORED,
+  ts_key      text COLLATE "C" GENERATED ALWAYS AS ${sortKey('ts')} STORED,
   text_nul    bytea,
   text_folded text COLLATE "C",
   type        text
@@ -117,7 +117,7 @@ INSERT INTO schema_version VALUES (0, ${SCHEMA_VERSION});
 `;
 
 /** One upgrade: from the version before `version` to it, in the migration's transaction. */
-export type Upgrade = { version: number; name: string; run(tx: TransactionSql, refoldAll: () => Promise<void>): Promise<void> };
+type Upgrade = { version: number; name: string; run(tx: TransactionSql, refoldAll: () => Promise<void>): Promise<void> };
 
 export const UPGRADES: readonly Upgrade[] = [
   {

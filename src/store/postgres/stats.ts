@@ -1,16 +1,16 @@
-// /stats from the per-sender counters (schema.ts): the folded counts plus the deltas not yet folded, in
-// one statement so one snapshot answers; the fold keeps what a reader sums small.
+// /stats from the per-sender counters (schema.ts): the merged counts plus the deltas not yet merged, in
+// one statement so one snapshot answers; merging keeps what a reader sums small.
 import type { Sql } from 'postgres';
 import type { OnEvent, Stats } from '../store.ts';
 import type { Calls } from './calls.ts';
 
 /**
- * Deltas folded per fold: a bulk load (the copy command appends one delta per sender per batch) leaves a
- * million, whose fold in one statement would run past the statement timeout, for ever.
+ * Deltas merged per merge: a bulk load (the copy command appends one delta per sender per batch) leaves a
+ * million, whose merge in one statement would run past the statement timeout, for ever.
  */
-export const FOLD_BATCH = 20_000;
+export const MERGE_BATCH = 20_000;
 
-// The top N of folded counts plus all senders with deltas is exact: of the top N + D folded senders, at
+// The top N of merged counts plus all senders with deltas is exact: of the top N + D merged senders, at
 // least N have no delta, so their counts are final and no sender outside the candidates can pass them.
 const STATS_SQL = `
 WITH d AS (SELECT from_msisdn, sum(n) AS n FROM sender_deltas GROUP BY from_msisdn),
@@ -21,7 +21,7 @@ changed AS (
 candidates AS (
   SELECT from_msisdn, n FROM (
     SELECT from_msisdn, n FROM sender_counts ORDER BY n DESC, from_msisdn LIMIT $1::int + (SELECT count(*) FROM d)
-  ) folded WHERE from_msisdn NOT IN (SELECT from_msisdn FROM d)
+  ) merged WHERE from_msisdn NOT IN (SELECT from_msisdn FROM d)
   UNION ALL SELECT from_msisdn, after FROM changed
 ),
 top AS (SELECT from_msisdn, n FROM candidates WHERE n > 0 ORDER BY n DESC, from_msisdn COLLATE "C" LIMIT $1::int)
@@ -32,9 +32,9 @@ SELECT
   (SELECT ts FROM messages ORDER BY ts_key, message_id LIMIT 1) AS first,
   (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1) AS last`;
 
-// Up to FOLD_BATCH of the deltas seen by this statement's snapshot, oldest first; deltas committed
-// meanwhile stay for the next fold. (The CTEs see the tables as the statement began, so `old` holds the counts before `up`.)
-const FOLD_SQL = `
+// Up to MERGE_BATCH of the deltas seen by this statement's snapshot, oldest first; deltas committed
+// meanwhile stay for the next merge. (The CTEs see the tables as the statement began, so `old` holds the counts before `up`.)
+const MERGE_SQL = `
 WITH gone AS (
   DELETE FROM sender_deltas WHERE id IN (SELECT id FROM sender_deltas ORDER BY id LIMIT $1::int) RETURNING from_msisdn, n
 ),
@@ -47,7 +47,7 @@ up AS (
 UPDATE message_totals SET
   messages = messages + (SELECT coalesce(sum(n), 0) FROM d),
   senders = senders + (SELECT coalesce(sum((before + n > 0)::int - (before > 0)::int), 0) FROM old)
-RETURNING (SELECT count(*) FROM gone) AS folded`;
+RETURNING (SELECT count(*) FROM gone) AS merged`;
 
 type StatsRow = { messages: string; senders: string; top: [string, string][]; first: string | null; last: string | null };
 
@@ -65,34 +65,34 @@ export function createStatsReader(sql: Sql): (top: number) => Promise<Stats> {
   };
 }
 
-/** Folds up to FOLD_BATCH deltas unless another replica is folding now; resolves with how many went. */
-export function foldDeltas(sql: Sql): Promise<number> {
+/** Merges up to MERGE_BATCH deltas unless another replica is merging now; resolves with how many went. */
+export function mergeDeltas(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
     // Any one key for the lock; the migration's differs.
     const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${0x6c79_6602}) AS ok`;
     if (lock?.ok !== true) return 0;
-    const [row] = await tx.unsafe<{ folded: string }[]>(FOLD_SQL, [FOLD_BATCH], { prepare: true });
+    const [row] = await tx.unsafe<{ merged: string }[]>(MERGE_SQL, [MERGE_BATCH], { prepare: true });
     // A sender whose messages all went (retention) leaves no zero row behind.
     await tx`DELETE FROM sender_counts WHERE n = 0`;
-    return Number(row?.folded ?? 0);
+    return Number(row?.merged ?? 0);
   });
 }
 
-/** Folds the deltas twice a second in the background (one replica at a time does); returns the stop. */
-export function startFolding(sql: Sql, calls: Calls, onEvent?: OnEvent): () => Promise<void> {
+/** Merges the deltas twice a second in the background (one replica at a time does); returns the stop. */
+export function startMerging(sql: Sql, calls: Calls, onEvent?: OnEvent): () => Promise<void> {
   let failing = false; // a failure is said once per spell of trouble
-  let folding: Promise<void> = Promise.resolve();
+  let merging: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    folding = calls.run(() => foldDeltas(sql)).then(
+    merging = calls.run(() => mergeDeltas(sql)).then(
       () => void (failing = false),
       (err: unknown) => {
-        if (!failing) onEvent?.('stats fold failed; will retry', { error: String(err) }, 'WARNING');
+        if (!failing) onEvent?.('stats merge failed; will retry', { error: String(err) }, 'WARNING');
         failing = true;
       },
     );
   }, 500).unref();
   return async () => {
     clearInterval(timer);
-    await folding;
+    await merging;
   };
 }

@@ -7,7 +7,8 @@ import type { Sql, TransactionSql } from 'postgres';
 import { fold } from '../fold.ts';
 import { UNFOLDED } from './schema.ts';
 
-const ESCAPED = /[\u0000\u0001]/;
+/** The characters the escape rewrites. */
+export const ESCAPED = /[\u0000\u0001]/;
 
 export function escapeNul(s: string): string {
   return ESCAPED.test(s) ? s.replace(/[\u0000\u0001]/g, (c) => (c === '\u0000' ? '\u0001\u0001' : '\u0001\u0002')) : s;

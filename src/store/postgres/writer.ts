@@ -11,7 +11,7 @@ import { escapeNul, foldedColumns } from './text.ts';
  * An insert not answered within `deadlineMs` is refused (503): dropped unsent while it waits for its batch,
  * or with its outcome unknown once its batch is on the wire (a retry of it is then a duplicate).
  */
-export function createWriter(sql: Sql, clock: () => Date, deadlineMs: number, onCommit: (rows: number, seconds: number) => void): GroupCommit {
+export function createInsertQueue(sql: Sql, clock: () => Date, deadlineMs: number, onCommit: (rows: number, seconds: number) => void): GroupCommit {
   return createGroupCommit({ waitLimitMs: deadlineMs, commit });
 
   async function commit(batch: Message[][]): Promise<BatchResult> {

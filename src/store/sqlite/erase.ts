@@ -3,11 +3,11 @@
 // neither file (secure_delete zeroes it in the pages). `erasures` runs on the writer's connection,
 // `createEraser` on the store's thread, asking the writer for one step at a time.
 import type { DatabaseSync } from 'node:sqlite';
-import type { EraseTarget, OnEvent } from '../store.ts';
+import { eraseInBatches, type EraseTarget, type OnEvent } from '../store.ts';
 
 /** One step: at most `limit` rows of the target in one transaction, or a step of the clean-up after. */
 export type EraseRequest =
-  | { kind: 'erase'; messageId?: string; from?: string; limit: number }
+  | (EraseTarget & { kind: 'erase'; limit: number })
   /** A step of the search index's merge (`done` once nothing is left), or the WAL's truncation. */
   | { kind: 'scrub'; step: 'merge' | 'checkpoint' };
 
@@ -19,13 +19,13 @@ export function deletedRows({ deleted }: StepReply): number {
   return deleted;
 }
 
-/** Leaf pages of the search index one merge step rewrites (at 1M rows about 10 ms): inserts go on between steps. */
+/** Leaf pages of the search index one merge step rewrites: a short step, and inserts go on between steps. */
 const MERGE_PAGES = 64;
-/** Rows an erasure deletes per transaction: about 20 ms of the writer at 1M rows, which inserts wait at most. */
+/** Rows an erasure deletes per transaction: a short step, which is the longest an insert waits for it. */
 const ERASE_BATCH = 50;
 /**
- * After each step the writer is left to inserts for this many times as long as the step took: ingest at
- * 50 connections keeps its rate while a sender's messages are erased.
+ * After each step the writer is left to inserts for this many times as long as the step took, so ingest
+ * keeps most of its rate while a sender's messages are erased.
  */
 const PAUSE_FACTOR = 3;
 /** A checkpoint that a reader keeps from truncating the WAL is tried again this often, this many times. */
@@ -54,12 +54,11 @@ export function erasures(db: DatabaseSync, transaction: <T>(work: () => T) => T)
   };
   return (req) => {
     if (req.kind === 'scrub') return { done: req.step === 'merge' ? merge() : Number((checkpoint.get() as { busy: number }).busy) === 0 };
-    const { messageId, from, limit } = req;
-    return { deleted: Number(transaction(() => (messageId !== undefined ? byId.run(messageId) : bySender.run(from ?? null, limit))).changes) };
+    return { deleted: Number(transaction(() => ('messageId' in req ? byId.run(req.messageId) : bySender.run(req.from, req.limit))).changes) };
   };
 }
 
-export type Eraser = {
+type Eraser = {
   /** Erases the target's rows, resolving with how many went; the clean-up follows in the background. */
   erase(target: EraseTarget): Promise<number>;
   /** Settles once no clean-up is running. */
@@ -83,15 +82,8 @@ export function createEraser(ask: (req: EraseRequest) => Promise<StepReply>, onE
   };
   return {
     async erase(target) {
-      const one = 'messageId' in target;
-      let erased = 0;
-      // Batch by batch, each its own transaction: a crash part-way leaves the rest for a repeat, which
-      // also runs the clean-up again.
-      for (;;) {
-        const deleted = deletedRows(await step({ kind: 'erase', ...target, limit: ERASE_BATCH }));
-        erased += deleted;
-        if (one || deleted < ERASE_BATCH) break;
-      }
+      // A repeat after a crash part-way also runs the clean-up again.
+      const erased = await eraseInBatches(ERASE_BATCH, async () => deletedRows(await step({ kind: 'erase', ...target, limit: ERASE_BATCH })));
       // The rows are gone (counts, search and reads are right): the search index's copies and the WAL follow.
       scrubLater();
       return erased;

@@ -6,13 +6,13 @@ import { fold } from '../fold.ts';
 import type { ListPosition, ListQuery, ListResult, Message, MessageFilter } from '../store.ts';
 import { OFFSIDE, sortKey } from './schema.ts';
 
-export type Params = Record<string, SQLInputValue>;
+type Params = Record<string, SQLInputValue>;
 export type Statement = { sql: string; params: Params };
 
 export const LIST_THRESHOLDS = {
   /**
-   * Matches of q up to which `since` + q is counted through the search index (a row lookup each, about
-   * 1 us); past it a walk of the time range (about 0.25 us a row) is cheaper.
+   * Matches of q up to which `since` + q is counted through the search index (a row lookup each, which
+   * costs about `sortCost` walked rows); past it a walk of the time range is cheaper.
    */
   indexCountLimit: 50_000,
   /** How many walked rows of the time-and-text index one sorted hit of the search index costs. */
@@ -24,12 +24,13 @@ export type ListThresholds = typeof LIST_THRESHOLDS;
  * Rows stored, the search index's matches of q (when planHits asked), whether an operator's edit waits to
  * be folded, and for `since` alone the oldest and newest ts stored.
  */
-export type Counts = { messages: number; hits: number | null; unfolded: boolean; span?: [string, string] };
+type Counts = { messages: number; hits: number | null; unfolded: boolean; span?: [string, string] };
 
 // SPEC: q is a substring of the folded text. search_text is NULL where an operator's edit waits to be folded (schema.ts).
 const MATCH = 'instr(search_text, :folded) > 0';
 export const MATCH_ANY = 'instr(coalesce(search_text, fold(text)), :folded) > 0';
-const UNFOLDED = `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL`;
+/** The rows whose folded text an operator's edit cleared (schema.ts, messages_text). */
+export const UNFOLDED = `SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL`;
 /** q matched row by row. */
 const SCAN = (unfolded: boolean): string => (unfolded ? `(${MATCH} OR rowid IN (${UNFOLDED} AND ${MATCH_ANY}))` : MATCH);
 // Rows past search_state.upto wait for the trigram index (schema.ts); rows it cannot hold are offside.

@@ -7,7 +7,7 @@ import type { OnEvent } from '../store.ts';
 import { ADDED_COLUMNS, ARRIVAL_SEQ, DERIVED, INDEX_RANGE, SCHEMA_VERSION, SEED_TABLE } from './schema.ts';
 
 /** Rows a migration folds or indexes per step, one progress line each. */
-const INDEX_CHUNK = 100_000;
+const CHUNK_ROWS = 100_000;
 
 type Row = Record<string, unknown>;
 
@@ -49,8 +49,8 @@ export function migrate(db: DatabaseSync, onEvent: OnEvent): void {
 }
 
 /**
- * Drops every trigger, index and table but the seed's table and time index, and arrival_seq; virtual
- * tables first, their shadow tables go with them.
+ * Drops every trigger, index and table but the seed's table and time index, and arrival_seq (views stay);
+ * virtual tables first, their shadow tables go with them.
  */
 function dropDerived(db: DatabaseSync): void {
   const objects = db.prepare("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY sql NOT LIKE 'CREATE VIRTUAL%'").all();
@@ -80,7 +80,7 @@ function addColumns(db: DatabaseSync): void {
 
 /** Runs `sql` (rowid bounds as its two parameters) over the table in rowid order, a chunk a step, a progress line each. */
 function inChunks(db: DatabaseSync, rows: number, what: string, sql: string, onEvent: OnEvent): void {
-  const chunkEnd = db.prepare(`SELECT max(rowid) AS r FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ${INDEX_CHUNK})`);
+  const chunkEnd = db.prepare(`SELECT max(rowid) AS r FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ${CHUNK_ROWS})`);
   chunkEnd.setReadBigInts(true); // rowids are 64-bit
   const step = db.prepare(sql);
   let done = 0;
@@ -88,9 +88,9 @@ function inChunks(db: DatabaseSync, rows: number, what: string, sql: string, onE
     const end = (chunkEnd.get(after) as Row).r;
     if (typeof end !== 'bigint') return;
     step.run(after, end);
-    done = Math.min(rows, done + INDEX_CHUNK);
+    done = Math.min(rows, done + CHUNK_ROWS);
     after = end;
-    if (rows > INDEX_CHUNK) onEvent(what, { rows_done: done, rows });
+    if (rows > CHUNK_ROWS) onEvent(what, { rows_done: done, rows });
   }
 }
 

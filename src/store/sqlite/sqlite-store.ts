@@ -1,5 +1,5 @@
-// The embedded engine: one reading connection on the caller's thread, one writer thread (writer.ts) that
-// group-commits inserts with synchronous=FULL, and answers that wait for the commit.
+// The embedded engine: one reading connection on the caller's thread, and one writer thread (writer.ts)
+// that commits each batch of the group commit (group-commit.ts) with synchronous=FULL; answers wait for it.
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -44,7 +44,7 @@ export type SqliteStoreOptions = {
 export type SqliteTesting = { onWriter(control: WriterControl): void };
 
 /** A Store on SQLite; `ready` settles once its writer thread has the database open. */
-export type SqliteStore = Store & { ready: Promise<void> };
+type SqliteStore = Store & { ready: Promise<void> };
 
 type Row = Record<string, unknown>;
 
@@ -92,11 +92,6 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
   const watch = createArrivalWatch(() => read(tail.head), ARRIVAL_POLL_MS);
   return {
     ready: writer.ready,
-    insert: async (message) => {
-      const [outcome] = await writes.insertMany([message]);
-      if (outcome === undefined) throw new Error('the writer gave no outcome for this insert');
-      return outcome;
-    },
     insertMany: writes.insertMany,
     list: (q) => read(() => reads.list(q, reads.messages())),
     stats: (top) => read(() => reads.stats(top)),
@@ -161,7 +156,7 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
   const eraser = createEraser((req) => ask(req), onEvent, () => closing);
 
   const ask = async (req: WriterRequest): Promise<WriterReply & { ok: true }> => {
-    if (closing && req.kind !== 'insert') throw storeUnavailable('store is closed');
+    if (closing) throw storeUnavailable('store is closed');
     const reply = await writer.send(req);
     if (!reply.ok) throw failure(reply.error);
     return reply;

@@ -2,11 +2,12 @@
 // fsync of each group commit never stop the HTTP thread, which meanwhile gathers the next batch.
 import { statSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import type { InsertOutcome } from '../store.ts';
 import { erasures, type EraseRequest } from './erase.ts';
 import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
-import { statementCache } from './list.ts';
+import { statementCache, UNFOLDED } from './list.ts';
 import { registerFold } from './migrate.ts';
-import { INDEX_RANGE, OFFSIDE } from './schema.ts';
+import { INDEX_RANGE } from './schema.ts';
 
 export type WriterConfig = {
   path: string;
@@ -30,8 +31,7 @@ export type WriterRequest =
   | { kind: 'exec'; sql: string }
   | { kind: 'close' };
 
-type Outcomes = ('created' | 'duplicate')[];
-export type GroupOutcome = Outcomes | { error: SqliteErrorInfo };
+type GroupOutcome = InsertOutcome[] | { error: SqliteErrorInfo };
 
 export type WriterReply =
   /** commits: rows and seconds (BEGIN to COMMIT) of each transaction the request took. */
@@ -196,7 +196,7 @@ const placeholders = (n: number, one: string): string => Array(n).fill(one).join
  * operator's rows is done here: the counts once, and the search index for a row whose rowid it covers
  * already.
  */
-function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]) => Outcomes[] {
+function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]) => InsertOutcome[][] {
   // The one writer's transaction holds the write lock: what this finds stored stays so, and nothing else is.
   const stored = inPieces<string>(db, (n) => `SELECT message_id FROM messages WHERE message_id IN (${placeholders(n, '?')})`);
   // RETURNING names the rows inserted, in no particular order.
@@ -219,7 +219,7 @@ function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]
     const fresh: InsertRow[] = [];
     const senders = new Map<string, number>();
     const outcomes = groups.map((rows) =>
-      rows.map((row): 'created' | 'duplicate' => {
+      rows.map((row): InsertOutcome => {
         if (seen.has(row[0])) return 'duplicate';
         seen.add(row[0]);
         fresh.push(row);
@@ -244,11 +244,8 @@ function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]
 function inserts(db: DatabaseSync, transaction: Transaction, step: number): (groups: InsertRow[][]) => WriterReply {
   const search = indexer(db, step);
   const insertGroups = groupInserts(db, search);
-  // Texts an operator changed since: folded again a few at a time (queries fold them meanwhile).
-  const refold = db.prepare(
-    `UPDATE messages SET search_text = fold(text) WHERE rowid IN (
-       SELECT rowid FROM messages INDEXED BY idx_messages_offside WHERE ${OFFSIDE} AND search_text IS NULL LIMIT ${step})`,
-  );
+  // Texts an operator changed since: folded again, a search index step's worth a batch (queries fold them meanwhile).
+  const refold = db.prepare(`UPDATE messages SET search_text = fold(text) WHERE rowid IN (${UNFOLDED} LIMIT ${step})`);
   return (groups) => {
     const commits: [number, number][] = [];
     const timed = <T>(n: number, work: () => T): T => {
