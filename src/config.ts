@@ -144,7 +144,7 @@ function standardWebhooks(r: Reader): Pick<Config, 'standardKeys' | 'toleranceSe
   return { standardKeys, toleranceSeconds: integerSetting(r, 'WEBHOOK_TOLERANCE_SECONDS', DEFAULT_TOLERANCE_SECONDS, 1, 31_536_000) };
 }
 
-/** READ_TOKENS and ADMIN_TOKENS (or their _FILE) and METRICS_TOKEN: bearer tokens, several so one can be rotated. */
+/** READ_TOKENS and ADMIN_TOKENS (or their _FILE), several so one can be rotated, and METRICS_TOKEN, one. */
 function bearerTokens(r: Reader): Pick<Config, 'readTokens' | 'metricsTokens' | 'adminTokens'> {
   const readTokens = readTokenList(r, 'READ_TOKENS');
   const metricsTokens = readTokenList(r, 'METRICS_TOKEN', { file: false });
