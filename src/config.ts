@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_TOLERANCE_SECONDS, parseStandardKey, type StandardKey } from './domain/standard-webhooks.ts';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.ts';
 
-export { LOG_LEVELS, type LogLevel };
+export type { LogLevel };
 
 export const DEFAULT_DATABASE_URL = 'sqlite:////data/app.db';
 export const DEFAULT_PORT = 8000;
@@ -26,7 +26,7 @@ export type Config = {
   readonly standardKeys: readonly StandardKey[];
   /** Seconds `webhook-timestamp` may be from our clock, either way (WEBHOOK_TOLERANCE_SECONDS). */
   readonly toleranceSeconds: number;
-  /** Bearer tokens for GET /messages and /stats (READ_TOKENS or READ_TOKENS_FILE); empty: open. */
+  /** Bearer tokens for GET /messages (its stream and export too) and /stats (READ_TOKENS or READ_TOKENS_FILE); empty: open. */
   readonly readTokens: readonly string[];
   /** Bearer token for GET /metrics (METRICS_TOKEN); empty: open. */
   readonly metricsTokens: readonly string[];
@@ -179,9 +179,13 @@ export function parseDatabase(url: string): Database | null {
   return path === null ? null : { kind: 'sqlite', path };
 }
 
-/** The URL with its password hidden, for logs and error messages. */
+/**
+ * The URL with its passwords hidden, for logs and error messages: everything from the first `:` of the
+ * user part to the authority's last `@`, as URL parsers read it (a password may hold an `@`), and a
+ * `password` parameter.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/?#]*:)[^/?#]*@/, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 /** What the logs may say about the database: a SQLite path, or a PostgreSQL URL without its password. */

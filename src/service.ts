@@ -25,7 +25,7 @@ export type Service = {
 };
 
 /** What the service tells its store: commits (for metrics) and start-up progress or trouble (for the log). */
-export type StoreEvents = {
+type StoreEvents = {
   onCommit(rows: number, seconds: number): void;
   onEvent(msg: string, fields?: Record<string, unknown>, level?: 'INFO' | 'WARNING' | 'ERROR'): void;
   clock?: () => Date;
@@ -103,7 +103,7 @@ export async function startService(config: Readonly<Config>, options: ServiceOpt
   const port = (app.server.address() as AddressInfo).port;
   logger.info('listening', { host: config.host, port, database: describeDatabase(config.database) });
   if (config.readTokens.length === 0 && !isLoopback(config.host)) {
-    logger.warning('GET /messages and /stats are open to anyone who can reach this address: set READ_TOKENS', { host: config.host });
+    logger.warning('GET /messages (with its stream and export) and /stats are open to anyone who can reach this address: set READ_TOKENS', { host: config.host });
   }
   const shutdown = createShutdown({ app, store, retention, logger, graceMs: options.graceMs ?? SHUTDOWN_GRACE_MS, stopProcessMetrics });
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -156,7 +156,7 @@ function createShutdown(running: Running): () => Promise<void> {
 }
 
 /** Name and version from package.json, read once at start (the image ships it next to src/). */
-export function readAbout(): About {
+function readAbout(): About {
   const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   const field = (name: string): string => {
     const v: unknown = typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, name) : undefined;

@@ -1,7 +1,7 @@
 import type { Message, MessageFilter } from '../store/store.ts';
-import { parseListQuery } from './list-query.ts';
-import { isMessageId } from './message.ts';
-import { repeatedParameter, type FieldError, type Validated } from './validation.ts';
+import { parseListQuery, senderParam } from './list-query.ts';
+import { MAX_MESSAGE_ID_LENGTH } from './message.ts';
+import { codePointLength, repeatedParameter, type FieldError, type Validated } from './validation.ts';
 
 export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -35,11 +35,11 @@ export function parseEraseQuery(params: URLSearchParams): Validated<{ from: stri
   const all = params.getAll('from');
   const raw = all[0] ?? '';
   if (all.length > 1) return { ok: false, errors: [repeatedParameter('from')] };
+  const error = (msg: string, type: string): Validated<{ from: string }> => ({ ok: false, errors: [{ loc: ['query', 'from'], msg, type }] });
+  if (raw === '') return error('Field required: the sender whose messages are erased', 'missing');
   // A sender is a number or a business-scoped id: at most as long as a message id.
-  if (raw === '' || !isMessageId(raw)) {
-    return { ok: false, errors: [{ loc: ['query', 'from'], msg: 'Field required: the sender whose messages are erased', type: 'missing' }] };
-  }
-  return { ok: true, value: { from: /^ [0-9]+$/.test(raw) ? '+' + raw.slice(1) : raw } };
+  if (codePointLength(raw) > MAX_MESSAGE_ID_LENGTH) return error(`String should have at most ${MAX_MESSAGE_ID_LENGTH} characters`, 'string_too_long');
+  return { ok: true, value: { from: senderParam(raw) } };
 }
 
 /** A message as /messages shows it: the seed's five fields, plus `type` when the message has one. */

@@ -26,8 +26,7 @@ export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
 
   const query: ListQuery = { limit, offset };
   if (values.from !== undefined && values.from !== '') {
-    // An unencoded '+' in a query string decodes to a space: ' 9198…' is the sender '+9198…'.
-    query.from = /^ [0-9]+$/.test(values.from) ? '+' + values.from.slice(1) : values.from;
+    query.from = senderParam(values.from);
   }
   if (values.since !== undefined) {
     if (isTimestamp(values.since)) query.since = values.since;
@@ -56,6 +55,11 @@ export function parseListQuery(params: URLSearchParams): Validated<ListQuery> {
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: query };
 }
 
+/** A `from` as the query string gave it: an unencoded `+` decodes to a space, so ' 9198…' is the sender '+9198…'. */
+export function senderParam(raw: string): string {
+  return /^ [0-9]+$/.test(raw) ? '+' + raw.slice(1) : raw;
+}
+
 const CURSOR_ERROR = 'Invalid cursor: pass the next_cursor of a previous response unchanged';
 
 /**
@@ -67,7 +71,7 @@ export function encodeCursor(last: ListPosition): string {
   return Buffer.from(JSON.stringify([last.ts, last.messageId])).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): ListPosition | null {
+function decodeCursor(cursor: string): ListPosition | null {
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
   let value: unknown;
   try {

@@ -26,7 +26,7 @@ export function signMeta(raw: string | Uint8Array, appSecret: string): string {
 }
 
 /** Unix seconds of a contract timestamp (a fraction is dropped: Meta's are whole seconds). */
-export function unixSeconds(ts: string): string {
+function unixSeconds(ts: string): string {
   return String(Math.floor(Date.parse(ts) / 1000));
 }
 
@@ -34,7 +34,7 @@ export function unixSeconds(ts: string): string {
  * One item of `value.messages[]` for `m`: a text message from a phone number, or from a business-scoped
  * user id (`from_user_id`, no `from`) when `m.from` is one.
  */
-export function metaMessage(m: ContractMessage): Record<string, unknown> {
+function metaMessage(m: ContractMessage): Record<string, unknown> {
   const sender = BUSINESS_SCOPED_ID.test(m.from) ? { from_user_id: m.from } : { from: m.from.replace(/^\+/, '') };
   return { ...sender, id: m.message_id, timestamp: unixSeconds(m.ts), type: 'text', text: { body: m.text } };
 }
@@ -51,7 +51,7 @@ export function envelopeOf(to: string, items: readonly unknown[], contacts: read
 }
 
 /** The contact Meta lists beside a message from `from`: its phone number (wa_id) or its user id. */
-export function contactOf(from: string, name = 'Sender'): Record<string, unknown> {
+function contactOf(from: string, name = 'Sender'): Record<string, unknown> {
   return BUSINESS_SCOPED_ID.test(from) ? { profile: { name }, user_id: from } : { profile: { name }, wa_id: from.replace(/^\+/, '') };
 }
 

@@ -14,8 +14,8 @@ export class HttpError extends Error {
   }
 }
 
-export function detail(status: number, message: string, headers?: Record<string, string>): HttpError {
-  return new HttpError(status, { detail: message }, headers);
+export function detail(status: number, message: string): HttpError {
+  return new HttpError(status, { detail: message });
 }
 
 /**

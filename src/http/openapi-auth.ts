@@ -48,7 +48,7 @@ export const SECURITY_SCHEMES = {
   readToken: {
     type: 'http',
     scheme: 'bearer',
-    description: 'One of READ_TOKENS (GET /messages, GET /stats). Unset on the service: these endpoints are open.',
+    description: 'One of READ_TOKENS (GET /messages, /messages/stream, /messages/export, /stats). Unset on the service: these endpoints are open.',
   },
   metricsToken: {
     type: 'http',

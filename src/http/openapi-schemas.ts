@@ -1,5 +1,5 @@
 // The components of the OpenAPI document (openapi.ts) that several operations share.
-import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from '../domain/message.ts';
+import { MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH, MSISDN } from '../domain/message.ts';
 import { BUSINESS_SCOPED_ID } from '../domain/whatsapp.ts';
 import { NOT_AUTHENTICATED } from './openapi-auth.ts';
 
@@ -12,7 +12,7 @@ export const jsonBody = (description: string, schema: unknown): object => ({
 });
 
 const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$';
-const MSISDN_PATTERN = '^\\+[0-9]{1,15}$';
+const MSISDN_PATTERN = MSISDN.source;
 
 export const schemas = {
   Detail: {

@@ -16,7 +16,10 @@ export type Req = {
   body(): Promise<Buffer>;
 };
 
-/** A single header value; repeated headers count as malformed rather than silently picking one. */
+/**
+ * A header's value. Node joins a repeated header with `, ` (a few, such as Host, keep the first): for the
+ * signature headers that is a value no check accepts, but for `webhook-signature`, a list of entries anyway.
+ */
 export function header(req: Req, name: string): string | undefined {
   const v = req.headers[name];
   return typeof v === 'string' ? v : undefined;

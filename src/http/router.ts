@@ -16,7 +16,8 @@ const PARAM = /^(.*\/)\{([a-z_]+)\}$/;
 
 /**
  * A flat table of exact paths, plus paths whose last segment is a parameter (`/messages/{message_id}`),
- * tried after every exact path. HEAD is served by GET routes.
+ * tried after the exact path: for a method it lacks too (`DELETE /messages/stream` erases the message
+ * whose id is `stream`). HEAD is served by GET routes.
  */
 export function createRouter(routes: readonly Route[]): (method: string, path: string) => Match {
   const byPath = new Map<string, Route[]>();
@@ -27,22 +28,24 @@ export function createRouter(routes: readonly Route[]): (method: string, path: s
   });
 
   return (method, path) => {
-    let pattern = byPath.has(path) ? path : null;
-    const params: Record<string, string> = {};
-    for (const p of pattern === null ? patterns : []) {
+    // The paths this one matches, the exact one first, each with its routes and parameter.
+    const matches = byPath.has(path) ? [{ pattern: path, params: {} }] : [];
+    for (const p of patterns) {
       const rest = path.slice(p.prefix.length);
       const value = path.startsWith(p.prefix) && rest !== '' && !rest.includes('/') ? decoded(rest) : null;
       if (value === null) continue;
-      pattern = p.path;
-      params[p.name] = value;
+      matches.push({ pattern: p.path, params: { [p.name]: value } });
       break;
     }
-    const candidates = pattern === null ? undefined : byPath.get(pattern);
-    if (pattern === null || !candidates) return null;
     const wanted = method === 'HEAD' ? 'GET' : method;
-    const route = candidates.find((r) => r.method === wanted);
-    if (route) return { kind: 'found', route, params };
-    return { kind: 'method', allowed: withHead(candidates.map((r) => r.method)), pattern };
+    for (const { pattern, params } of matches) {
+      const route = byPath.get(pattern)?.find((r) => r.method === wanted);
+      if (route) return { kind: 'found', route, params };
+    }
+    const first = matches[0];
+    if (first === undefined) return null;
+    const allowed = new Set(matches.flatMap((m) => (byPath.get(m.pattern) ?? []).map((r) => r.method)));
+    return { kind: 'method', allowed: withHead([...allowed]), pattern: first.pattern };
   };
 }
 

@@ -21,7 +21,7 @@ export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
  * would otherwise hold its connection (and its export, paused) for ever.
  */
 export const STALLED_STREAM_MS = 60_000;
-/** How often Node checks the two timeouts above. */
+/** How often Node checks HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS. */
 export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** Total request-header bytes accepted; more gets 431. Keeps memory per connection bounded. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -31,7 +31,7 @@ export const MAX_CONNECTIONS = 4096;
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const MAX_LOGGED_PATH = 256;
 
-export type HttpObserver = (event: { path: string; status: number; seconds: number }) => void;
+type HttpObserver = (event: { path: string; status: number; seconds: number }) => void;
 
 export type ServerOptions = {
   match: (method: string, path: string) => Match;
@@ -240,8 +240,10 @@ async function sendStream(
 function send(res: ServerResponse, reply: Reply, method: string, requestId: string, close: boolean): void {
   if (res.headersSent || res.destroyed) return;
   const isText = typeof reply.body === 'string';
-  const payload = isText ? (reply.body as string) : JSON.stringify(reply.body);
   const headers = headersOf(reply, reply.contentType ?? (isText ? 'text/plain; charset=utf-8' : 'application/json'), requestId, close);
+  // HEAD of a streamed answer: its headers alone, since GET's length is known only once it is sent.
+  if (reply.stream !== undefined) return void res.writeHead(reply.status, headers).end();
+  const payload = isText ? (reply.body as string) : JSON.stringify(reply.body);
   res.writeHead(reply.status, { ...headers, 'content-length': Buffer.byteLength(payload) });
   res.end(method === 'HEAD' ? undefined : payload);
 }

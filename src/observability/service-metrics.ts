@@ -43,8 +43,10 @@ export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 /** Seconds from BEGIN to COMMIT; an fsync on a local disk takes 0.1 to 10 ms. */
 export const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-/** What a scrape reads from the store and the readiness checks just before rendering. */
-/** `pool`: engines with a connection pool (PostgreSQL) report its use. */
+/**
+ * What a scrape reads from the store and the readiness checks just before rendering. `pool`: engines with
+ * a connection pool (PostgreSQL) report its use.
+ */
 export type ScrapeSnapshot = { ready: boolean; messagesStored: number; pendingInserts: number; pool?: { busy: number; size: number } };
 
 /** The formats of GET /messages/export, and how an export ended (each a label value). */
@@ -145,7 +147,7 @@ function storeMetrics(registry: Registry, options: ServiceMetricsOptions): Pick<
   const commitDuration = registry.histogram('store_commit_duration_seconds', 'Time from BEGIN to a durable COMMIT of one group-commit transaction.', COMMIT_BUCKETS);
   // Set by `scraped` just before each render, so both are as fresh as the scrape itself.
   let snapshot: ScrapeSnapshot = { ready: false, messagesStored: NaN, pendingInserts: NaN };
-  registry.gauge('service_ready', '1 when the database answers reads, the last readiness check found it writable, a secret is set and no shutdown is under way; else 0.', () =>
+  registry.gauge('service_ready', '1 when the database answers reads, the last readiness check found it writable (SQLite) or answering (PostgreSQL), a secret is set and no shutdown is under way; else 0.', () =>
     snapshot.ready ? 1 : 0,
   );
   registry.gauge('messages_stored', 'Messages in the database (NaN when the database does not answer).', () => snapshot.messagesStored);
@@ -154,7 +156,6 @@ function storeMetrics(registry: Registry, options: ServiceMetricsOptions): Pick<
   registry.gauge('store_pool_connections_busy', 'PostgreSQL: connections of the pool running a statement (0 without a pool).', () => snapshot.pool?.busy ?? 0);
   registry.gauge('store_pool_connections', 'PostgreSQL: the most connections the pool opens (0 without a pool).', () => snapshot.pool?.size ?? 0);
   const pruned = registry.counter('messages_pruned_total', 'Messages deleted by retention (RETENTION_DAYS).', []);
-  pruned.inc({}, 0);
   const erased = registry.counter('messages_erased_total', 'Messages deleted by erasure requests (DELETE /messages).', []);
   const path = options.databasePath;
   registry.gauge('database_size_bytes', 'Size of the SQLite database file plus its write-ahead log, in bytes.', () =>
@@ -202,7 +203,6 @@ function streamMetrics(registry: Registry): Pick<ServiceMetrics, 'streamsOpen' |
   let open = 0;
   registry.gauge('streams_open', 'GET /messages/stream connections open now.', () => open);
   const events = registry.counter('stream_events_sent_total', 'Messages sent as events to GET /messages/stream clients.', []);
-  events.inc({}, 0);
   const dropped = registry.counter(
     'stream_clients_dropped_total',
     'Stream clients cut off for not reading (too_slow) or refused with 503 above the cap on streams (over_capacity).',

@@ -110,7 +110,7 @@ describe('the open-reads warning at start', () => {
 
   test('a non-loopback address with open reads logs one WARNING; with READ_TOKENS or on loopback, none', async (t) => {
     const open = await startApp(t, { host: '0.0.0.0' });
-    assert.deepEqual(warnings(open.logs), ['GET /messages and /stats are open to anyone who can reach this address: set READ_TOKENS']);
+    assert.deepEqual(warnings(open.logs), ['GET /messages (with its stream and export) and /stats are open to anyone who can reach this address: set READ_TOKENS']);
     const closed = await startApp(t, { host: '0.0.0.0', readTokens: [CURRENT] });
     assert.deepEqual(warnings(closed.logs), []);
     const local = await startApp(t, { host: '127.0.0.1' });

@@ -97,6 +97,17 @@ describe('DELETE /messages/{message_id} and DELETE /messages?from=', () => {
     assert.ok(!app.logged('secret plan'), 'the text is never logged');
   });
 
+  test('a message whose id names another endpoint (stream, export) is erased at its plain URL', async (t) => {
+    const app = await startApp(t, { adminTokens: [ADMIN] });
+    await postAll(app.url, ['stream', 'export', 'keep'].map((id) => message({ message_id: id })));
+    for (const id of ['stream', 'export']) assert.deepEqual(await erase(app, `/messages/${id}`), { status: 200, body: { deleted: 1 } }, id);
+    const list = (await getJson(`${app.url}/messages`)).body as { data: { message_id: string }[] };
+    assert.deepEqual(list.data.map((m) => m.message_id), ['keep']);
+    const wrong = await fetch(`${app.url}/messages/export`, { method: 'POST' });
+    assert.equal(wrong.status, 405);
+    assert.deepEqual(wrong.headers.get('allow')?.split(', ').sort(), ['DELETE', 'GET', 'HEAD']);
+  });
+
   test('a sender by from (an unencoded + included): every message of theirs, the audit line names a fingerprint only', async (t) => {
     const app = await startApp(t, { adminTokens: [ADMIN] });
     const theirs = Array.from({ length: 40 }, (_, i) => message({ message_id: `s${i}`, from: '+919876543210', text: `private note ${i}` }));
@@ -113,13 +124,19 @@ describe('DELETE /messages/{message_id} and DELETE /messages?from=', () => {
     assert.ok(!app.logged('919876543210') && !app.logged('private note'), 'neither the number nor the text is logged');
   });
 
-  test('from is required: missing, empty or repeated is a 422 naming it; there is no erase-all', async (t) => {
+  test('from is required: missing, empty, repeated, or too long is a 422 naming it and why; there is no erase-all', async (t) => {
     const app = await startApp(t, { adminTokens: [ADMIN] });
     await postSigned(app.url, message());
-    for (const query of ['', '?from=', '?q=Hello', '?from=%2B1&from=%2B2']) {
+    for (const [query, type] of [
+      ['', 'missing'],
+      ['?from=', 'missing'],
+      ['?q=Hello', 'missing'],
+      ['?from=%2B1&from=%2B2', 'duplicate_parameter'],
+      [`?from=${'9'.repeat(257)}`, 'string_too_long'],
+    ]) {
       const { status, body } = await erase(app, `/messages${query}`);
       assert.equal(status, 422, query);
-      assert.deepEqual((body as { detail: { loc: string[] }[] }).detail.map((e) => e.loc), [['query', 'from']], query);
+      assert.deepEqual((body as { detail: { loc: string[]; type: string }[] }).detail.map((e) => [e.loc, e.type]), [[['query', 'from'], type]], query);
     }
     assert.equal(((await getJson(`${app.url}/messages`)).body as { total: number }).total, 1);
   });

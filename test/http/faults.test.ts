@@ -94,6 +94,26 @@ describe('storage trouble', () => {
     });
   }
 
+  test('an erasure that fails: 503, and its audit line says so; repeated once the trouble passes, it erases', async (t) => {
+    let writer: Writer | undefined;
+    const admin = 'admin-token-0123456789abcdef';
+    const app = await startApp(t, { adminTokens: [admin], testing: { onWriter: (w) => (writer = w) } });
+    for (const id of ['a', 'b']) assert.equal((await postSigned(app.url, message({ message_id: id, from: '+91555' }))).status, 200);
+    await writer?.exec('PRAGMA query_only = 1');
+    const erase = (): Promise<Response> => fetch(`${app.url}/messages?from=%2B91555`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
+    const failed = await erase();
+    assert.equal(failed.status, 503);
+    const [line] = app.logs.filter((l) => l.msg === 'erasure');
+    assert.equal(line?.level, 'WARNING');
+    assert.equal(line?.failed, true);
+    assert.match(String(line?.error), /readonly|read-only/i);
+    assert.equal(line?.deleted, undefined);
+    await writer?.exec('PRAGMA query_only = 0');
+    const again = await erase();
+    assert.deepEqual([again.status, await again.json()], [200, { deleted: 2 }]);
+    assert.equal(app.logs.filter((l) => l.msg === 'erasure').at(-1)?.deleted, 2);
+  });
+
   test('a writer thread that dies: writes answer 503, readiness fails naming it, reads go on', async (t) => {
     let writer: Writer | undefined;
     const app = await startApp(t, { testing: { onWriter: (w) => (writer = w) } });

@@ -58,6 +58,18 @@ describe('HTTP layer', () => {
     const res = await fetch(`${app().url}/stats`, { method: 'HEAD' });
     assert.equal(res.status, 200);
     assert.equal(await res.text(), '');
+    const got = await fetch(`${app().url}/stats`);
+    assert.equal(res.headers.get('content-length'), String((await got.arrayBuffer()).byteLength));
+    // A streamed answer's length is not known ahead: HEAD gives its type and no length.
+    for (const path of ['/messages/export', '/messages/export?format=csv']) {
+      const head = await fetch(`${app().url}${path}`, { method: 'HEAD' });
+      const get = await fetch(`${app().url}${path}`);
+      assert.equal(head.status, 200, path);
+      assert.equal(head.headers.get('content-type'), get.headers.get('content-type'), path);
+      assert.equal(head.headers.get('content-length'), null, path);
+      assert.equal(await head.text(), '');
+      await get.text();
+    }
   });
 
   test('a well-formed X-Request-ID is echoed and logged; a malformed one is replaced', async () => {

@@ -411,6 +411,9 @@ describe('POST /webhook/whatsapp: batches, statuses, redelivery, bad input', () 
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '1');
     assert.deepEqual(await res.json(), { detail: 'storage temporarily unavailable, retry later' });
+    // The access line says why, as /webhook's does.
+    const line = app.logs.find((l) => l.msg === 'request' && l.path === '/webhook/whatsapp' && l.status === 503);
+    assert.match(String(line?.error), /writer thread stopped/);
     assert.deepEqual((await listed(app.url)).data.map((m) => m.message_id), [WAMID('first')]);
     assert.match(await metrics(app.url), /^webhook_requests_total\{result="store_unavailable",source="whatsapp"\} 1$/m);
   });

@@ -58,7 +58,7 @@ export function arrivalCases(open: Open): void {
   test('arrivalIssued: only positions this store could have handed out', async (t) => {
     const { store } = await open(t);
     await insertOne(store, msg('one'));
-    for (const bad of ['', 'x', '-1', '1e3', ' 1', '01', '99999999999999999999999999', '1.2.3', '\u0661']) {
+    for (const bad of ['', 'x', '-1', '1e3', ' 1', '01', '99999999999999999999999999', '1.2.3', '\u0661', '1.9999999999999999999', '18446744073709551616.1']) {
       assert.equal(await store.arrivalIssued(bad), false, JSON.stringify(bad));
     }
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig, type Config, type ConfigResult } from '../../src/config.ts';
+import { loadConfig, redactUrl, type Config, type ConfigResult } from '../../src/config.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -160,6 +160,23 @@ describe('DATABASE_URL', () => {
   for (const url of rejected) {
     test(`${JSON.stringify(url)} is rejected with a message naming the variable and the value`, () => {
       assert.deepEqual(errors(load({ DATABASE_URL: url })), [`${DATABASE_URL_ERROR}, got ${JSON.stringify(url.replace(':secret@', ':***@'))}`]);
+    });
+  }
+});
+
+describe('the database URL in logs', () => {
+  const cases: [string, string][] = [
+    ['postgres://app:secret@db:5432/lyftr', 'postgres://app:***@db:5432/lyftr'],
+    // An `@` in the password: the user part runs to the last `@` before the host.
+    ['postgres://app:p@ss@w0rd@db:5432/lyftr', 'postgres://app:***@db:5432/lyftr'],
+    ['postgresql://us@er:secret@db/lyftr?sslmode=require', 'postgresql://us@er:***@db/lyftr?sslmode=require'],
+    ['postgres://app@db:5432/lyftr', 'postgres://app@db:5432/lyftr'],
+    ['postgres://app@db/lyftr?sslmode=require&password=secret', 'postgres://app@db/lyftr?sslmode=require&password=***'],
+  ];
+  for (const [url, logged] of cases) {
+    test(`${url} is logged as ${logged}`, () => {
+      assert.equal(redactUrl(url), logged);
+      assert.ok(!/secret|ss@w0rd/.test(redactUrl(url)));
     });
   }
 });

@@ -383,6 +383,9 @@ describe('router', () => {
     assert.deepEqual(match('DELETE', '/messages/a%2Fb%20c'), { kind: 'found', route: table[1], params: { message_id: 'a/b c' } });
     assert.deepEqual(match('GET', '/messages/export'), { kind: 'found', route: table[0], params: {} });
     assert.deepEqual(match('GET', '/messages/m1'), { kind: 'method', allowed: ['DELETE'], pattern: '/messages/{message_id}' });
+    // An exact path's name is a message id too, for a method the exact path does not serve.
+    assert.deepEqual(match('DELETE', '/messages/export'), { kind: 'found', route: table[1], params: { message_id: 'export' } });
+    assert.deepEqual(match('POST', '/messages/export'), { kind: 'method', allowed: ['GET', 'DELETE', 'HEAD'], pattern: '/messages/export' });
     for (const path of ['/messages/', '/messages/a/b', '/messages/%E0%A4%A', '/messagesx']) assert.equal(match('DELETE', path), null, path);
   });
 

@@ -36,14 +36,23 @@ export function createEraseHandlers(deps: EraseDeps): { byId: Handler; bySender:
       }
       const wanted = target(req);
       if ('status' in wanted) return wanted;
-      const deleted = await store.erase(wanted);
+      const audit = (fields: Record<string, unknown>): void =>
+        logger.warning('erasure', {
+          request_id: req.requestId,
+          admin_token: fingerprints[index],
+          ...('messageId' in wanted ? { message_id: wanted.messageId } : { sender_fingerprint: fingerprint(wanted.from) }),
+          ...fields,
+        });
+      let deleted: number;
+      try {
+        deleted = await store.erase(wanted);
+      } catch (err) {
+        // Batches committed before the failure stay erased: the trail says the request was made and must be repeated.
+        audit({ failed: true, error: err instanceof Error ? err.message : String(err) });
+        throw err;
+      }
       deps.onErased(deleted);
-      logger.warning('erasure', {
-        request_id: req.requestId,
-        admin_token: fingerprints[index],
-        ...('messageId' in wanted ? { message_id: wanted.messageId } : { sender_fingerprint: fingerprint(wanted.from) }),
-        deleted,
-      });
+      audit({ deleted });
       return answer(deleted);
     };
   return {

@@ -15,7 +15,7 @@ export type ReadinessDeps = {
 export type Readiness = { ready: boolean; checks: { database: string; secret: string; shutdown: string } };
 
 export type ReadinessChecks = {
-  /** Every check, the database's by a read and a write probe: what GET /health/ready answers. */
+  /** Every check, the database's by the store's ping (on SQLite a read and a write probe): what GET /health/ready answers. */
   check(): Promise<Readiness>;
   /**
    * Ready as far as is known without writing (the `service_ready` metric, read at every scrape): the

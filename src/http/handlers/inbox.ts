@@ -28,7 +28,7 @@ export const FILES: readonly (readonly [string, string, string])[] = [
 // tests), it serves the same built files: the browser needs the compiled script, not inbox.ts.
 const BUILT = import.meta.url.endsWith('.ts') ? '../../../dist/inbox/' : '../../inbox/';
 
-/** GET /inbox and its three assets, each read once from disk on first use. */
+/** GET /inbox and its assets (page, stylesheet, icon, modules), each read once from disk on first use. */
 export function createInboxRoutes(dir: URL = new URL(BUILT, import.meta.url)): Route[] {
   return FILES.map(([path, file, contentType]) => {
     let body: string | null = null;

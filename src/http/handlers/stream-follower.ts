@@ -130,9 +130,10 @@ export type Follower = {
 
 /**
  * One step of a stream that is not following: joins the follower when at its head, else reads after
- * `through` itself. A short read has every match up to where the follower stood when it began (or, with
- * no follower, up to the newest row): the stream joins there, and the follower reads the few rows since
- * once more. Resolves with the events read (maybe none), or null when the read failed.
+ * `through` itself. A short read has every match up to where the follower stood when it began: the stream
+ * joins there, and the follower reads the few rows since once more. With no follower it joins at its last
+ * match, and the follower it starts reads every row after that (more of them the rarer the filter's
+ * matches). Resolves with the events read (maybe none), or null when the read failed.
  */
 export async function catchUp(store: Store, follower: Follower, me: Subscriber, filter: ArrivalFilter): Promise<{ events: number; text: string } | null> {
   const head = follower.head();

@@ -1,6 +1,7 @@
 import { parseEnvelope, verifyHubSignature, verifyTokenMatches, type Envelope } from '../../domain/whatsapp.ts';
 import type { ServiceMetrics, WebhookResult } from '../../observability/service-metrics.ts';
 import { isStoreUnavailable, type InsertOutcome, type Store } from '../../store/store.ts';
+import { storeUnavailableReply } from '../errors.ts';
 import { header, type Req } from '../request.ts';
 import { json, type Reply } from '../response.ts';
 import { readBody } from './webhook.ts';
@@ -72,7 +73,8 @@ export function createWhatsAppHandler(deps: WhatsAppDeps): (req: Req) => Promise
       outcomes = envelope.messages.length === 0 ? [] : await store.insertMany(envelope.messages);
     } catch (err) {
       if (isStoreUnavailable(err)) {
-        return answer(503, { detail: 'storage temporarily unavailable, retry later' }, 'store_unavailable', { messages: envelope.messages.length });
+        const { body, log } = storeUnavailableReply(err);
+        return answer(503, body, 'store_unavailable', { messages: envelope.messages.length, ...log });
       }
       metrics.webhookResult('error', 'whatsapp');
       throw err;

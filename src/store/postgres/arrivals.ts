@@ -25,7 +25,8 @@ export function createTail(sql: Sql): Pick<Store, 'arrivalHead' | 'arrivalIssued
     },
     async arrivalIssued(position) {
       const m = POSITION.exec(position);
-      if (m === null || BigInt(m[1] ?? '') >= 2n ** 64n) return false;
+      // xid8 and bigint bounds: past them the casts below would fail (a 500, not a refusal).
+      if (m === null || BigInt(m[1] ?? '') >= 2n ** 64n || BigInt(m[2] ?? '') >= 2n ** 63n) return false;
       const [row] = await sql<{ ok: boolean }[]>`
         SELECT ${m[1] ?? ''}::xid8 < pg_snapshot_xmax(pg_current_snapshot())
           AND ${m[2] ?? ''}::bigint <= coalesce(pg_sequence_last_value(pg_get_serial_sequence('messages', 'arrival')::regclass), 0) AS ok`;
