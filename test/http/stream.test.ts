@@ -186,6 +186,13 @@ describe('GET /messages/stream', () => {
     assert.equal(c.status, 200);
   });
 
+  test('streams asked for at once never pass the cap together', async (t) => {
+    const app = await startApp(t, { stream: { maxStreams: 2 } });
+    const streams = await Promise.all(Array.from({ length: 6 }, () => openStream(`${app.url}/messages/stream`)));
+    t.after(() => streams.forEach((s) => s.close()));
+    assert.deepEqual(streams.map((s) => s.status).sort(), [200, 200, 503, 503, 503, 503]);
+  });
+
   test('a client that leaves before the stream has answered does not hold a stream open until its next heartbeat', async (t) => {
     const app = await startApp(t, { stream: { heartbeatMs: 60_000 } });
     // The request and the client's end of the connection in one go: the service reads both before it

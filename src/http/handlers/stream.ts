@@ -37,11 +37,6 @@ export function createStreamRoute(store: Store, metrics: ServiceMetrics, options
       if (!parsed.ok) return json(422, { detail: parsed.errors });
       const { from, q } = parsed.value;
       const filter: ArrivalFilter = { ...(from !== undefined && { from }), ...(q !== undefined && { q }) };
-      if (closing) return json(503, { detail: 'shutting down' }, { headers: { 'retry-after': '1' } });
-      if (open.size >= maxStreams) {
-        metrics.streamDropped('over_capacity');
-        return json(503, { detail: 'too many streams open; retry later' }, { headers: { 'retry-after': '5' } });
-      }
       // An EventSource that reconnects sends Last-Event-ID; it wins over the `after` of the URL it reuses.
       const header = req.headers['last-event-id'];
       const given = typeof header === 'string' && header.trim() !== '' ? { id: header.trim(), loc: ['header', 'last-event-id'] } : eventIdParam(req.query);
@@ -50,6 +45,13 @@ export function createStreamRoute(store: Store, metrics: ServiceMetrics, options
         return json(422, { detail: [{ loc: given.loc, msg: 'Unknown event id: pass the id of an event this service sent', type: 'event_id_invalid' }] });
       }
       const start = given?.id ?? (await store.arrivalHead());
+      // After the reads: from here the stream takes its place in `open` with no wait between, so streams
+      // asked for at once, or during shutdown, cannot pass these checks together.
+      if (closing) return json(503, { detail: 'shutting down' }, { headers: { 'retry-after': '1' } });
+      if (open.size >= maxStreams) {
+        metrics.streamDropped('over_capacity');
+        return json(503, { detail: 'too many streams open; retry later' }, { headers: { 'retry-after': '5' } });
+      }
       const stream = {
         chunks: (gone: AbortSignal) => follow({ store, metrics, open, follower, heartbeatMs }, start, filter, gone),
         stalledMs: drainMs,
