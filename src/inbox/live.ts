@@ -1,7 +1,7 @@
 // Live mode: GET /messages/stream read with fetch (so the bearer header goes along, which EventSource
 // cannot do), resumed with Last-Event-ID after a dropped connection.
 import { authHeaders, isMessage, withQuery } from './api.ts';
-import { arrived } from './load.ts';
+import { arrived, reload } from './load.ts';
 import { render } from './render.ts';
 import { fail, listParams, state } from './state.ts';
 
@@ -44,6 +44,7 @@ export function followIfWanted(unconfirmed = false): Promise<void> {
 
 async function follow(signal: AbortSignal, opened: () => void): Promise<void> {
   let lastId: string | null = null;
+  let dropped = false;
   let delay = RETRY_FIRST_MS;
   while (!signal.aborted) {
     try {
@@ -65,6 +66,9 @@ async function follow(signal: AbortSignal, opened: () => void): Promise<void> {
       }
       if (res.ok && res.body) {
         delay = RETRY_FIRST_MS;
+        // Dropped before its first event, the stream left no position to resume from: this one starts
+        // after the newest message, and the list, read again now, has those stored in between.
+        if (dropped && lastId === null) void reload();
         for await (const event of serverSentEvents(res.body)) {
           if (event.id !== null) lastId = event.id;
           let data: unknown = null;
@@ -81,6 +85,7 @@ async function follow(signal: AbortSignal, opened: () => void): Promise<void> {
       opened();
     }
     if (signal.aborted) return;
+    dropped = true;
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, RETRY_MAX_MS);
   }

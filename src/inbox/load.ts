@@ -43,6 +43,9 @@ export async function reload(after: Promise<void> = Promise.resolve()): Promise<
     await after;
     do {
       queued = false;
+      // Streamed before this request: stored before it, so in its answer where they match, and from a
+      // stream of the filters before a change where they may not.
+      early.length = 0;
       const page = await fetchPage(state.filters, null);
       if (queued) continue; // the filters changed meanwhile: only the newest answer is shown
       state.pending = [];
@@ -76,6 +79,9 @@ export async function loadMore(): Promise<void> {
     if (page.ok) {
       const seen = new Set(state.rows.map((m) => m.message_id));
       state.rows = [...state.rows, ...page.body.rows.filter((m) => !seen.has(m.message_id))];
+      // A message that streamed in behind the marker and is on this page (an older ts) is shown here only.
+      const listed = new Set(page.body.rows.map((m) => m.message_id));
+      state.pending = state.pending.filter((m) => !listed.has(m.message_id));
       state.total = page.body.total;
       state.next = page.body.next;
       state.failure = null;

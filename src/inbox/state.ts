@@ -31,9 +31,11 @@ export function fail(f: Failure): void {
 }
 
 export function readFilters(p: URLSearchParams): Filters {
+  const from = p.get('from') ?? '';
   return {
     q: p.get('q') ?? '',
-    from: p.get('from') ?? '',
+    // A link written by hand with an unencoded `+` gives a space, as the service reads it too.
+    from: /^ [0-9]+$/.test(from) ? `+${from.slice(1)}` : from,
     since: p.get('since') ?? '',
     order: p.get('order') === 'oldest' ? 'oldest' : 'newest',
     live: p.get('live') !== '0',

@@ -104,6 +104,26 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.deepEqual(w.consoleErrors, []);
   });
 
+  test('live mode misses nothing stored while a stream that dropped before its first event reconnects', async (t) => {
+    const app = await startApp(t); // its own: the message it posts would change the shared app's counts
+    await seed(app, [seeded(1)]);
+    const w = await openPage(browser(), t);
+    const text = `stored while the stream was down ${Date.now()}`;
+    let asked = 0;
+    // The first stream answers and ends at once (a replica restarting), with no event and so no position;
+    // a message is stored before the page connects again, to the real stream.
+    await w.page.route(/\/messages\/stream/, async (route) => {
+      asked += 1;
+      if (asked === 1) return route.fulfill({ contentType: 'text/event-stream', body: ': stream open\n\n' });
+      if (asked === 2) assert.equal((await postSigned(app.url, message({ message_id: `gap-${Date.now()}`, ts: '2026-03-02T00:00:00Z', text }))).status, 200);
+      return route.continue().catch(() => {}); // the page may be gone by then
+    });
+    await loadInbox(w, `${app.url}/inbox`);
+    await w.page.locator('#rows td.text', { hasText: text }).waitFor({ timeout: 5_000 });
+    assert.deepEqual(await rowTexts(w.page), [text, seeded(1).text]);
+    assert.deepEqual(w.consoleErrors, []);
+  });
+
   test('a stream whose answer is held back (a buffering proxy) delays the list by a second at most', async (t) => {
     const w = await openPage(browser(), t);
     await w.page.route(/\/messages\/stream/, async (route) => {
@@ -179,6 +199,12 @@ describe('the inbox page, with messages', { skip }, () => {
     const other = await openPage(browser(), t);
     await loadInbox(other, page.url());
     assert.deepEqual(await rowTexts(other.page), notes(appleFromFirst));
+    // So does one written by hand with an unencoded `+` (a space once decoded), also once the search changes.
+    const typed = await openPage(browser(), t);
+    await loadInbox(typed, `${url}/inbox?from=${SENDERS[0]}&q=APPLE`);
+    assert.equal(await typed.page.getByLabel('From').inputValue(), SENDERS[0]);
+    await typed.page.getByLabel('Search text').fill('apple note');
+    await shows(typed.page, 'Showing 8 of 8');
 
     await page.getByRole('button', { name: 'Clear', exact: true }).click();
     await shows(page, `Showing 50 of ${SEEDED}`);
@@ -186,6 +212,46 @@ describe('the inbox page, with messages', { skip }, () => {
     await page.getByLabel('Search text').fill('no such words');
     await shows(page, 'No message matches these filters.');
     assert.deepEqual(w.consoleErrors, []);
+  });
+
+  test("a message streamed for one search while its list loads is not shown under the next search", async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t);
+    const { page } = w;
+    const stray = { ...seeded(SEEDED + 1), message_id: 'stray', text: 'first of all' };
+    const signal = (): { done: () => void; promise: Promise<void> } => {
+      let done!: () => void;
+      return { done: () => done(), promise: new Promise<void>((r) => (done = r)) };
+    };
+    const [listingAsked, release, delivered, nextStream] = [signal(), signal(), signal(), signal()];
+    // The listing for q=first is held until the search has changed; the stream for q=first answers once
+    // that listing is asked for (the page waits a second for it at most), with a match of q=first.
+    await page.route(/\/messages\/stream/, async (route) => {
+      const q = new URL(route.request().url()).searchParams.get('q');
+      if (q === 'APPLE') nextStream.done();
+      if (q !== 'first') return route.continue().catch(() => {});
+      await listingAsked.promise;
+      await route.fulfill({ contentType: 'text/event-stream', body: `id: s1\ndata: ${JSON.stringify(stray)}\n\n` });
+      delivered.done();
+    });
+    await page.route(/\/messages\?/, async (route) => {
+      if (new URL(route.request().url()).searchParams.get('q') === 'first') {
+        listingAsked.done();
+        await release.promise;
+      }
+      await route.continue().catch(() => {});
+    });
+    await loadInbox(w, `${url}/inbox`);
+    await page.getByLabel('Search text').fill('first');
+    await delivered.promise;
+    await new Promise((r) => setTimeout(r, 300)); // the page reads the event while its listing is held
+    await page.getByLabel('Search text').fill('APPLE');
+    await nextStream.promise;
+    await new Promise((r) => setTimeout(r, 500)); // the stream answers; the page asks for the list (queued behind the held one)
+    release.done();
+    await shows(page, 'Showing 12 of 12');
+    await settled(w);
+    assert.deepEqual(await rowTexts(page), notes([120, 110, 100, 90, 80, 70, 60, 50, 40, 30, 20, 10]));
   });
 
   test('search as you type keeps one listing request in flight, and shows the last query', async (t) => {
@@ -262,6 +328,29 @@ describe('the inbox page, with messages', { skip }, () => {
     await page.keyboard.press('Enter');
     await dialog.waitFor();
     assert.equal(JSON.parse((await dialog.locator('pre').textContent()) ?? '').message_id, 'm-120');
+  });
+
+  test('a streamed message waiting behind the marker that Load more then lists is shown once', async (t) => {
+    // Scripted stream: once the reader has scrolled away, a message with an older ts (it sorts on page 2).
+    const w = await openPage(browser(), t, { viewport: { width: 1280, height: 600 } });
+    const { page } = w;
+    let scrolled!: () => void;
+    const scrolledAway = new Promise<void>((r) => (scrolled = r));
+    await page.route(/\/messages\/stream/, async (route) => {
+      await scrolledAway;
+      await route.fulfill({ contentType: 'text/event-stream', body: `id: p1\ndata: ${JSON.stringify(seeded(60))}\n\n` }).catch(() => {});
+    });
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    await page.evaluate('window.scrollTo(0, 2000)');
+    scrolled();
+    await page.getByRole('button', { name: '1 new ↑' }).waitFor();
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await shows(page, `Showing 100 of ${SEEDED}`);
+    await page.getByRole('button', { name: '1 new ↑' }).waitFor({ state: 'hidden' });
+    await page.evaluate('window.scrollTo(0, 0)');
+    const texts = await rowTexts(page);
+    assert.equal(texts.filter((x) => x === seeded(60).text).length, 1);
+    assert.deepEqual(texts, notes(range(21, SEEDED).reverse()));
   });
 
   test('live mode, once GET / lists the stream: events on top, a "N new" marker when scrolled away, resumed by Last-Event-ID', async (t) => {
