@@ -219,7 +219,10 @@ test(`fuzz: ${COUNT} hostile requests get no 5xx, always a JSON error, and store
         const type = res.headers.get('content-type')?.[0] ?? '';
         let ok = type.startsWith('application/json');
         // HEAD answers carry the headers of the JSON error but, by HTTP's rules, no body.
-        if (g.head && res.body.length === 0) continue;
+        if (g.head && res.body.length === 0) {
+          if (!ok) failures.push(`${g.label}: ${res.status} not a JSON error's headers: ${type}`);
+          continue;
+        }
         try {
           const parsed: unknown = JSON.parse(res.body.toString());
           ok &&= typeof parsed === 'object' && parsed !== null && 'detail' in parsed;

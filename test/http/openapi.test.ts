@@ -93,6 +93,21 @@ describe('GET /openapi.json', () => {
       const responses = paths[path]?.[method.toLowerCase()]?.responses ?? {};
       assert.deepEqual(Object.keys(responses).sort(), codes, op);
     }
+    // Every response of every operation has its description (OpenAPI 3.1 requires one), a $ref's in components.
+    const components = (doc.components as { responses?: Record<string, { description?: string }> }).responses ?? {};
+    let checked = 0;
+    for (const [path, item] of Object.entries(paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        if (!['get', 'post', 'put', 'delete', 'patch'].includes(method)) continue; // parameters shared by the path
+        for (const [code, response] of Object.entries(operation.responses)) {
+          const r = response as { $ref?: string; description?: string };
+          const described = r.$ref === undefined ? r.description : components[r.$ref.split('/').at(-1) ?? '']?.description;
+          assert.ok(typeof described === 'string' && described.trim() !== '', `${method.toUpperCase()} ${path} ${code}`);
+          checked += 1;
+        }
+      }
+    }
+    assert.ok(checked > Object.values(expected).flat().length, `only ${checked} responses checked`);
   });
 });
 

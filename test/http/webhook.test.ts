@@ -231,7 +231,8 @@ describe('POST /webhook', () => {
     test('a declared body over MAX_BODY_BYTES -> 413 before the signature is looked at', async (t) => {
       const app = await startApp(t, { maxBodyBytes: 200 });
       const raw = JSON.stringify(message({ text: 'x'.repeat(300) }));
-      const res = await postSigned(app.url, raw);
+      // Signed with a wrong secret: a 401 would mean the signature was checked first.
+      const res = await postSigned(app.url, raw, 'not-the-secret-0123456789');
       assert.equal(res.status, 413);
       assert.deepEqual(await res.json(), { detail: 'payload too large' });
       assert.deepEqual(await storedIds(app.url), []);

@@ -259,7 +259,8 @@ describe('SQLite engine: an erasure cut short', () => {
     await erasing.catch(() => {});
     await store.close().catch(() => {});
     const left = count();
-    assert.ok(left < rows.length && left % 50 === 0, `whole batches of 50 went (${left} left)`);
+    // The stop lands within a poll (20 ms) of the first batch; the erasure takes about a second more.
+    assert.ok(left > 0 && left < rows.length && left % 50 === 0, `whole batches of 50 went, the rest stayed (${left} left)`);
 
     const again = createSqliteStore({ path });
     t.after(() => again.close());
