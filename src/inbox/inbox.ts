@@ -58,7 +58,9 @@ ui.state.addEventListener('click', (e) => {
   if (action === 'clear') clearFilters();
   else if (action === 'retry') {
     state.failure = null;
-    void reload();
+    // GET / may have failed with the list (a service restarting): asked again, live mode comes back too.
+    const asked = state.liveAvailable ? Promise.resolve() : streamServed().then((s) => void (state.liveAvailable = s));
+    void asked.then(() => restartLive()).then(() => reload());
     void loadStats();
   }
 });
@@ -81,9 +83,9 @@ ui.forget.addEventListener('click', () => {
   state.total = null;
   void start();
 });
-ui.tokenForm.addEventListener('submit', () => {
+ui.tokenForm.addEventListener('submit', (e) => {
   const t = ui.tokenInput.value.trim();
-  if (t === '') return;
+  if (t === '') return e.preventDefault(); // only spaces: the prompt stays open
   readToken.set(t);
   state.needToken = false;
   state.tokenRefused = false;

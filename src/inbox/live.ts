@@ -64,6 +64,8 @@ async function follow(signal: AbortSignal, opened: () => void): Promise<void> {
         render();
         return;
       }
+      // Refused for what it asks (a filter the list's answer shows as wrong): asking again cannot help.
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return;
       if (res.ok && res.body) {
         delay = RETRY_FIRST_MS;
         // Dropped before its first event, the stream left no position to resume from: this one starts

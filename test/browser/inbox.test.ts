@@ -1,6 +1,7 @@
 // GET /inbox in Debian's chromium against the real service: what a person sees, the URL, the network.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MAX_TEXT_LENGTH } from '../../src/domain/message.ts';
 import { message, metric, postSigned, startApp, useApp, waitFor, type TestApp } from '../helpers.ts';
 import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
 import { chartShows, following, loadAll, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, settled, shows } from './inbox-page.ts';
@@ -492,6 +493,10 @@ describe('the inbox page, with read tokens', { skip }, () => {
     const prompt = page.getByRole('dialog', { name: 'Read token needed' });
     await prompt.waitFor();
     await screenshot(page, 'inbox-token');
+    // Only spaces: the prompt stays.
+    await prompt.getByLabel('Token').fill('   ');
+    await prompt.getByRole('button', { name: 'Show messages' }).click();
+    assert.equal(await prompt.isVisible(), true);
     await prompt.getByLabel('Token').fill('wrong');
     await prompt.getByRole('button', { name: 'Show messages' }).click();
     await shows(page, 'That token was not accepted. Enter a read token of this service.');
@@ -538,18 +543,34 @@ describe('the inbox page, empty or unavailable', { skip }, () => {
     await screenshot(w.page, 'inbox-empty');
   });
 
+  test('a stream refused for its filter (422) is not asked for again and again', async (t) => {
+    const w = await openPage(browser(), t);
+    let streams = 0;
+    w.page.on('request', (r) => void (new URL(r.url()).pathname === '/messages/stream' && (streams += 1)));
+    await w.page.goto(`${app().url}/inbox?q=${'x'.repeat(MAX_TEXT_LENGTH + 1)}`);
+    await shows(w.page, 'These filters are not valid.');
+    await waitFor(() => streams >= 1, 5_000, 'the page asked for no stream');
+    await new Promise((r) => setTimeout(r, 2_500)); // a page that retries asks again after 1 s
+    assert.equal(streams, 1);
+  });
+
   test('a 503 (the balancer with no replica up) shows a retry that recovers', async (t) => {
     const w = await openPage(browser(), t);
     // What HAProxy answers while no replica is up: the page's own answer to it is under test.
     let unavailable = true;
-    await w.page.route(/\/messages\?/, (route) =>
+    // Every request: the list, GET / (which says whether the stream is served), the stream, /stats.
+    await w.page.route((u) => u.pathname !== '/inbox' && !u.pathname.startsWith('/inbox/'), (route) =>
       unavailable ? route.fulfill({ status: 503, contentType: 'text/html', body: '<h1>503 Service Unavailable</h1>' }) : route.continue(),
     );
     await w.page.goto(`${app().url}/inbox`);
     await shows(w.page, 'The service is not available right now (503).');
+    assert.equal(await w.page.getByRole('checkbox', { name: 'Live' }).isVisible(), false);
     unavailable = false;
     await seed(app(), [message({ text: 'back again' })]);
     await w.page.getByRole('button', { name: 'Retry' }).click();
     await shows(w.page, 'back again');
+    // Live mode comes back with the service, without a reload.
+    await w.page.getByRole('checkbox', { name: 'Live' }).waitFor();
+    await waitFor(async () => (await metric(app().url, 'streams_open')) >= 1, 5_000, 'the page opened no stream after Retry');
   });
 });
