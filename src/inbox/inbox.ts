@@ -12,15 +12,22 @@ import { fillForm, filtersQuery, formFilters, readFilters, state } from './state
 
 const SEARCH_DELAY_MS = 200;
 
-/** Takes the form's filters into the URL (a history entry) and lists again. */
-function apply(): void {
+/** Whether the current history entry is a search being typed: the next pause in typing replaces it. */
+let typedEntry = false;
+
+/** Takes the form's filters into the URL (a history entry; one for a whole search typed) and lists again. */
+function apply(typing = false): void {
   const f = formFilters();
   const was = state.filters;
   const changedList = f.q !== was.q || f.from !== was.from || f.since !== was.since || f.order !== was.order;
   const changedLive = f.live !== was.live;
   state.filters = f;
   const url = filtersQuery(f);
-  if (url !== (location.search === '' ? location.pathname : location.search)) history.pushState(null, '', url);
+  if (url !== (location.search === '' ? location.pathname : location.search)) {
+    if (typing && typedEntry) history.replaceState(null, '', url);
+    else history.pushState(null, '', url);
+  }
+  typedEntry = typing;
   // The stream first, then the list (live.ts says why).
   const opened = changedList || changedLive ? restartLive() : Promise.resolve();
   if (changedList) void opened.then(() => reload());
@@ -34,9 +41,9 @@ function clearFilters(): void {
 let searchTimer: number | undefined;
 ui.q.addEventListener('input', () => {
   clearTimeout(searchTimer);
-  searchTimer = window.setTimeout(apply, SEARCH_DELAY_MS);
+  searchTimer = window.setTimeout(() => apply(true), SEARCH_DELAY_MS);
 });
-for (const input of [ui.from, ui.since, ui.order, ui.live]) input.addEventListener('change', apply);
+for (const input of [ui.from, ui.since, ui.order, ui.live]) input.addEventListener('change', () => apply());
 ui.form.addEventListener('submit', (e) => {
   e.preventDefault();
   clearTimeout(searchTimer);
@@ -93,6 +100,7 @@ ui.tokenForm.addEventListener('submit', (e) => {
 });
 ui.token.addEventListener('cancel', (e) => e.preventDefault()); // nothing to show without a token
 window.addEventListener('popstate', () => {
+  typedEntry = false;
   state.filters = readFilters(new URLSearchParams(location.search));
   fillForm(state.filters);
   void restartLive().then(() => reload());

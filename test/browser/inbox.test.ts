@@ -255,6 +255,20 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.deepEqual(await rowTexts(page), notes([120, 110, 100, 90, 80, 70, 60, 50, 40, 30, 20, 10]));
   });
 
+  test('a search typed with pauses is one history entry: Back returns to the view before it', async (t) => {
+    const w = await openPage(browser(), t);
+    const { page } = w;
+    await loadInbox(w, `${(await ready()).url}/inbox`);
+    // Each pause is longer than the page's wait before it searches: every prefix is searched for.
+    await page.getByLabel('Search text').pressSequentially('APPLE', { delay: 300 });
+    await page.waitForURL(/\?q=APPLE$/);
+    await shows(page, 'Showing 12 of 12');
+    await page.goBack();
+    await page.waitForURL((u) => u.search === '');
+    await shows(page, `Showing 50 of ${SEEDED}`);
+    assert.equal(await page.getByLabel('Search text').inputValue(), '');
+  });
+
   test('search as you type keeps one listing request in flight, and shows the last query', async (t) => {
     const { url } = await ready();
     const w = await openPage(browser(), t);
