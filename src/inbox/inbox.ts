@@ -63,13 +63,7 @@ wireExports();
 ui.state.addEventListener('click', (e) => {
   const action = e.target instanceof HTMLElement ? e.target.dataset.action : undefined;
   if (action === 'clear') clearFilters();
-  else if (action === 'retry') {
-    state.failure = null;
-    // GET / may have failed with the list (a service restarting): asked again, live mode comes back too.
-    const asked = state.liveAvailable ? Promise.resolve() : streamServed().then((s) => void (state.liveAvailable = s));
-    void asked.then(() => restartLive()).then(() => reload());
-    void loadStats();
-  }
+  else if (action === 'retry') void start();
 });
 ui.rows.addEventListener('click', (e) => {
   const m = rowMessage(e.target);
@@ -127,15 +121,18 @@ async function streamServed(): Promise<boolean> {
   }
 }
 
-const served = streamServed();
+/** GET /'s answer, kept once it says yes: one that failed (a service restarting) is asked again at the next start. */
+let served: Promise<boolean> | undefined = streamServed();
 
 async function start(): Promise<void> {
   state.failure = null;
+  const asked = served ?? streamServed();
   // The stream, then the messages (live.ts says why), then /stats: on a large database it costs more
   // than a page, and the service answers in turn. The stream is asked for beside GET /, not after it,
   // since its answer is on the way to the first page; a service that does not list it calls it off.
   const listed = reload(followIfWanted(true));
-  state.liveAvailable = await served;
+  state.liveAvailable = await asked;
+  served = state.liveAvailable ? asked : undefined;
   if (!state.liveAvailable) stopLive();
   render();
   await listed;
