@@ -88,7 +88,7 @@ function ensureWrk(): boolean {
 const CORES = cpus().length;
 // The load generator on the last core, the ceiling (one thread) alone on core 0, when there are two or
 // more cores and taskset to give them: its best case (let onto the load generator's core, it loses 40 %).
-// The service may use every core: its writer thread shares the load generator's.
+// The service may use every core (V8's and libuv's helper threads).
 const PIN = CORES >= 2 && has('taskset');
 const LOAD_CORE = CORES - 1;
 const ALL_CORES = `0-${CORES - 1}`;
@@ -160,7 +160,7 @@ function peakRssMb(p: Running): number {
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-/** CPU seconds each thread of a process used so far, summed by thread name (Node's are MainThread and WorkerThread). */
+/** CPU seconds each thread of a process used so far, summed by thread name (Node's own is MainThread). */
 function threadCpu(pid: number): Map<string, number> {
   const byName = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -178,7 +178,7 @@ function threadCpu(pid: number): Map<string, number> {
   return byName;
 }
 
-type CpuPerRequest = { http: number; writer: number; other: number; wrk: number | null };
+type CpuPerRequest = { http: number; other: number; wrk: number | null };
 
 /** A load run on a server, with the CPU each side spent on a request (microseconds). */
 function loadMeasured(p: Running, ...args: Parameters<typeof load>): { l: Load; cpu: CpuPerRequest } {
@@ -193,8 +193,7 @@ function loadMeasured(p: Running, ...args: Parameters<typeof load>): { l: Load; 
     l,
     cpu: {
       http: per(used('MainThread')),
-      writer: per(used('WorkerThread')),
-      other: per(all - used('MainThread') - used('WorkerThread')),
+      other: per(all - used('MainThread')),
       wrk: l.cpu_us === undefined ? null : per(l.cpu_us / 1e6),
     },
   };
@@ -276,8 +275,11 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
     ((await (await get(`${service.url}/stats`)).json()) as { total_messages: number }).total_messages;
   load(service.url, INGEST_CONNECTIONS, 2, warm);
   const before = await storedNow();
+  const commitsBefore = await commitTotals(service.url);
   const ingest = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique);
+  const commitsAfter = await commitTotals(service.url);
   const stored = (await storedNow()) - before;
+  const writerUsPerRow = Math.round(((commitsAfter.seconds - commitsBefore.seconds) * 1e6) / Math.max(1, commitsAfter.rows - commitsBefore.rows));
   // The same bodies again, only those stored: every one a duplicate.
   const dup = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, unique, Math.min(stored, UNIQUE_BODIES));
   // Unique again, senders and ids in no order, into the same (now larger) database.
@@ -300,19 +302,26 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
     ratio: Math.round((rate(l) / ceilingRate) * 100) / 100,
     cpu_us_per_request: cpu,
     // What 0.8 x the ceiling's rate would take at this run's CPU per request, server and wrk together.
-    cores_at_bar: cpu.wrk === null ? null : Math.round(((cpu.http + cpu.writer + cpu.other + cpu.wrk) * 0.8 * ceilingRate) / 1e4) / 100,
+    cores_at_bar: cpu.wrk === null ? null : Math.round(((cpu.http + cpu.other + cpu.wrk) * 0.8 * ceilingRate) / 1e4) / 100,
   });
   return {
     connections: INGEST_CONNECTIONS,
     seconds: INGEST_SECONDS,
     ceiling: row(ceil),
     // wrk does not count requests still in flight at the end, which were stored too.
-    unique: { ...row(ingest), stored, all_unique: stored >= ingest.l.requests && ingest.l.requests < UNIQUE_BODIES },
+    unique: { ...row(ingest), stored, all_unique: stored >= ingest.l.requests && ingest.l.requests < UNIQUE_BODIES, writer_us_per_row: writerUsPerRow },
     duplicate: row(dup),
     shuffled: { ...row(shuf), stored: storedShuffled },
     pruning: { ...row(prune.run), pruned: prune.pruned },
     peak_rss_mb: rss,
   };
+}
+
+/** Seconds in group commits (BEGIN to a durable COMMIT) and rows they wrote, from the service's /metrics. */
+async function commitTotals(url: string): Promise<{ seconds: number; rows: number }> {
+  const text = await (await get(`${url}/metrics`)).text();
+  const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { seconds: value('store_commit_duration_seconds_sum'), rows: value('store_commit_batch_size_sum') };
 }
 
 /**
@@ -524,15 +533,16 @@ function ingestTable(out: string[], ingest: Record<string, any>): void {
     if (row === undefined) continue;
     out.push(`  ${pad(name, 26)}${padL(row.rps, 8)}${padL(row.p50_ms, 9)}${padL(row.p99_ms, 9)}${padL(row.ratio.toFixed(2), 11)}`);
   }
-  out.push(`  CPU per request, us (this run): server threads (HTTP / writer / others) and ${useWrk ? 'wrk' : 'the load generator'}; what 0.8 x the`);
+  out.push(`  CPU per request, us (this run): the server's threads (HTTP / others) and ${useWrk ? 'wrk' : 'the load generator'}; what 0.8 x the`);
   out.push(`  ceiling's rate would take at that cost, in cores of the machine's ${CORES}:`);
   for (const [name, row] of rows) {
     if (row === undefined) continue;
     const c = row.cpu_us_per_request;
-    const server = name.startsWith('ceiling') ? `${c.http + c.other}` : `${c.http} / ${c.writer} / ${c.other}`;
+    const server = name.startsWith('ceiling') ? `${c.http + c.other}` : `${c.http} / ${c.other}`;
     out.push(`  ${pad(name, 26)}${padL(server, 16)}${padL(c.wrk ?? '-', 6)}${padL(row.cores_at_bar === null ? '-' : `${row.cores_at_bar} cores`, 12)}`);
   }
   out.push(`  ${ingest.unique.stored} rows stored for ${ingest.unique.requests} completed unique requests; non-2xx ${ingest.unique.non_2xx}`);
+  out.push(`  the writer (group commits, BEGIN to a durable COMMIT, on the HTTP thread): ${ingest.unique.writer_us_per_row} us a stored row, fsync included`);
   if (ingest.shuffled) {
     out.push(`  shuffled: senders and ids in no order; ${ingest.shuffled.stored} rows stored for ${ingest.shuffled.requests} completed requests; non-2xx ${ingest.shuffled.non_2xx}`);
   }

@@ -37,7 +37,7 @@ type Row = {
   messages_per_s: number;
   cpu_us_per_request: number;
   cpu_us_per_message: number;
-  /** Of cpu_us_per_message, what the HTTP (main) thread spent; the rest is mostly the writer's. */
+  /** Of cpu_us_per_message, what the HTTP (main) thread spent; the rest is V8's and libuv's helper threads. */
   http_thread_us_per_message: number;
   p50_ms: number;
   p99_ms: number;

@@ -5,10 +5,8 @@ import { enableCompileCache } from 'node:module';
 // (tests, `node src/main.ts`), Node strips the types of every module at each start through a WebAssembly
 // compiler that keeps its memory; the on-disk compile cache (in the OS temp folder) lets later starts
 // skip it, and for the build it keeps V8's compiled code between starts. The modules are therefore
-// imported after it. Worker threads (the store's writer) use the cache only when told through the
-// environment.
-const compileCache = enableCompileCache();
-if (compileCache.directory && process.env.NODE_COMPILE_CACHE === undefined) process.env.NODE_COMPILE_CACHE = compileCache.directory;
+// imported after it.
+enableCompileCache();
 
 async function main(): Promise<void> {
   const [{ loadConfig, describeDatabase }, { createLogger }, { startService }] = await Promise.all([

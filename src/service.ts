@@ -31,8 +31,8 @@ type StoreEvents = {
   clock?: () => Date;
 };
 
-/** A store that may still be opening: the service listens once `ready` resolves. */
-export type OpenedStore = Store & { ready: Promise<void> };
+/** A store that may still be opening (PostgreSQL): the service listens once `ready` resolves. */
+export type OpenedStore = Store & { ready?: Promise<void> };
 
 export type ServiceOptions = {
   logger: Logger;

@@ -9,7 +9,7 @@ import { metaJson, signMeta } from '../src/domain/whatsapp-envelope.ts';
 import { parseSigningKey, parseStandardKey, publicKeyOf, signStandard, type StandardKey } from '../src/domain/standard-webhooks.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startService, type ServiceOptions } from '../src/service.ts';
-import { createSqliteStore, type SqliteTesting } from '../src/store/sqlite/sqlite-store.ts';
+import { createSqliteStore, type SqliteStoreOptions } from '../src/store/sqlite/sqlite-store.ts';
 
 // 16 bytes or more: a shorter secret logs a WARNING at start, which tests of the start-up lines would see.
 export const SECRET = 'test-secret-0123456789';
@@ -71,8 +71,8 @@ export function tempDir(t: Cleanup): string {
  */
 export type AppOverrides = Partial<Config> &
   Pick<ServiceOptions, 'timeouts' | 'graceMs' | 'clock' | 'stream'> & {
-    /** SQLite only: control of the store's writer thread (SQL on its connection, stopping it). */
-    testing?: SqliteTesting;
+    /** SQLite only: the store's connection, to induce storage trouble on it. */
+    onOpen?: SqliteStoreOptions['onOpen'];
   };
 
 export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promise<TestApp> {
@@ -112,7 +112,7 @@ export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promis
     logger,
     ...(overrides.timeouts && { timeouts: overrides.timeouts }),
     ...(overrides.graceMs !== undefined && { graceMs: overrides.graceMs }),
-    ...(overrides.testing && { openStore: withWriterControl(overrides.testing) }),
+    ...(overrides.onOpen && { openStore: withConnection(overrides.onOpen) }),
     ...(overrides.clock && { clock: overrides.clock }),
     ...(overrides.stream && { stream: overrides.stream }),
   });
@@ -121,11 +121,11 @@ export async function startApp(t: Cleanup, overrides: AppOverrides = {}): Promis
   return { url: service.url, dir, dbPath, logs, logText: () => logText, logged, shutdown: service.shutdown };
 }
 
-/** A SQLite store opened as the service would, with the test's hold on its writer thread. */
-function withWriterControl(testing: SqliteTesting): NonNullable<ServiceOptions['openStore']> {
+/** A SQLite store opened as the service would, its connection handed to the test. */
+function withConnection(onOpen: NonNullable<SqliteStoreOptions['onOpen']>): NonNullable<ServiceOptions['openStore']> {
   return async (config, events) => {
-    if (config.database.kind !== 'sqlite') throw new Error('writer control is for SQLite');
-    return createSqliteStore({ path: config.database.path, ...events }, testing);
+    if (config.database.kind !== 'sqlite') throw new Error('the connection is for SQLite');
+    return createSqliteStore({ path: config.database.path, ...events, onOpen });
   };
 }
 

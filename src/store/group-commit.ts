@@ -1,6 +1,5 @@
-// Group commit, for both engines: what arrives while a batch commits goes in the next batch (past an
-// engine's maxBatch, in the ones after), one transaction (one fsync) a batch; each caller is answered
-// only from the engine's report of that commit.
+// Group commit, for both engines: what arrives while a batch commits goes in the next batch, one
+// transaction (one fsync) a batch; each caller is answered only from the engine's report of that commit.
 import { storeUnavailable, type InsertOutcome, type Message } from './store.ts';
 
 /** An engine's answer for each request of a batch, in order: its outcomes, or why it failed. */
@@ -20,13 +19,11 @@ type GroupCommitOptions = {
   commit(batch: Message[][]): Promise<BatchResult>;
   /** A request still waiting for its batch after this long is refused (503) and never sent. */
   waitLimitMs?: number;
-  /** Messages a batch takes at most, in whole requests (one at least); the rest waits for the next. */
-  maxBatch?: number;
 };
 
 type Request = { messages: Message[]; resolve(o: InsertOutcome[]): void; reject(e: unknown): void; timer?: NodeJS.Timeout };
 
-export function createGroupCommit({ commit, waitLimitMs, maxBatch = Infinity }: GroupCommitOptions): GroupCommit {
+export function createGroupCommit({ commit, waitLimitMs }: GroupCommitOptions): GroupCommit {
   let queue: Request[] = [];
   /** Messages of the batch being committed: one batch in flight at a time. */
   let inFlight = 0;
@@ -46,13 +43,8 @@ export function createGroupCommit({ commit, waitLimitMs, maxBatch = Infinity }: 
   const flush = (): void => {
     if (inFlight > 0) return;
     if (queue.length === 0) return void idle.splice(0).forEach((done) => done());
-    let take = 1;
-    for (let size = queue[0]?.messages.length ?? 0; take < queue.length; take += 1) {
-      size += queue[take]?.messages.length ?? 0;
-      if (size > maxBatch) break;
-    }
-    const batch = queue.slice(0, take);
-    queue = queue.slice(take);
+    const batch = queue;
+    queue = [];
     for (const request of batch) clearTimeout(request.timer);
     inFlight = count(batch);
     // The next batch goes to the engine before this one's answers are written: settling only queues them.

@@ -4,33 +4,29 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
-import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
 import { getJson, message, postSigned, startApp, tempDir, type TestApp } from '../helpers.ts';
 
 // Each kind of storage trouble, induced while the service runs: `start` makes it, `end` takes it away.
-// Root ignores file modes, so "read-only" is PRAGMA query_only on the service's own writing connection
-// (SQLite answers SQLITE_READONLY exactly as for a read-only file) and "full" is PRAGMA max_page_count.
-type Writer = WriterControl;
-type Fault = { name: string; start(app: TestApp, writer: Writer): Promise<() => Promise<void>>; reason: RegExp };
+// Root ignores file modes, so "read-only" is PRAGMA query_only on the service's own connection (SQLite
+// answers SQLITE_READONLY exactly as for a read-only file) and "full" is PRAGMA max_page_count.
+type Fault = { name: string; start(app: TestApp, db: DatabaseSync): Promise<() => Promise<void>>; reason: RegExp };
 
 const FAULTS: Fault[] = [
   {
     name: 'database full',
     reason: /full/,
-    start: async (app, writer) => {
-      const reader = new DatabaseSync(app.dbPath, { readOnly: true });
-      const pages = Number((reader.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
-      reader.close();
-      await writer.exec(`PRAGMA max_page_count = ${pages}`);
-      return () => writer.exec('PRAGMA max_page_count = 1073741823');
+    start: async (_app, db) => {
+      const pages = Number((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
+      db.exec(`PRAGMA max_page_count = ${pages}`);
+      return async () => void db.exec('PRAGMA max_page_count = 1073741823');
     },
   },
   {
     name: 'file read-only',
     reason: /readonly/,
-    start: async (_app, writer) => {
-      await writer.exec('PRAGMA query_only = ON');
-      return () => writer.exec('PRAGMA query_only = OFF');
+    start: async (_app, db) => {
+      db.exec('PRAGMA query_only = ON');
+      return async () => void db.exec('PRAGMA query_only = OFF');
     },
   },
   {
@@ -61,12 +57,12 @@ type Ready = { status: string; checks: { database: string } };
 describe('storage trouble', () => {
   for (const fault of FAULTS) {
     test(`${fault.name}: 503 with Retry-After, not ready, an ERROR line, then recovery without restart`, async (t) => {
-      let writer: Writer | undefined;
-      const app = await startApp(t, { testing: { onWriter: (w) => (writer = w) } });
-      assert.ok(writer);
+      let db: DatabaseSync | undefined;
+      const app = await startApp(t, { onOpen: (opened) => (db = opened) });
+      assert.ok(db);
       assert.equal((await postSigned(app.url, message({ message_id: 'before' }))).status, 200);
 
-      const end = await fault.start(app, writer);
+      const end = await fault.start(app, db);
       // Readiness notices on its own, before any webhook fails.
       const ready = await getJson(`${app.url}/health/ready`);
       assert.equal(ready.status, 503);
@@ -95,11 +91,11 @@ describe('storage trouble', () => {
   }
 
   test('an erasure that fails: 503, and its audit line says so; repeated once the trouble passes, it erases', async (t) => {
-    let writer: Writer | undefined;
+    let db: DatabaseSync | undefined;
     const admin = 'admin-token-0123456789abcdef';
-    const app = await startApp(t, { adminTokens: [admin], testing: { onWriter: (w) => (writer = w) } });
+    const app = await startApp(t, { adminTokens: [admin], onOpen: (opened) => (db = opened) });
     for (const id of ['a', 'b']) assert.equal((await postSigned(app.url, message({ message_id: id, from: '+91555' }))).status, 200);
-    await writer?.exec('PRAGMA query_only = 1');
+    db?.exec('PRAGMA query_only = 1');
     const erase = (): Promise<Response> => fetch(`${app.url}/messages?from=%2B91555`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
     const failed = await erase();
     assert.equal(failed.status, 503);
@@ -108,26 +104,10 @@ describe('storage trouble', () => {
     assert.equal(line?.failed, true);
     assert.match(String(line?.error), /readonly|read-only/i);
     assert.equal(line?.deleted, undefined);
-    await writer?.exec('PRAGMA query_only = 0');
+    db?.exec('PRAGMA query_only = 0');
     const again = await erase();
     assert.deepEqual([again.status, await again.json()], [200, { deleted: 2 }]);
     assert.equal(app.logs.filter((l) => l.msg === 'erasure').at(-1)?.deleted, 2);
-  });
-
-  test('a writer thread that dies: writes answer 503, readiness fails naming it, reads go on', async (t) => {
-    let writer: Writer | undefined;
-    const app = await startApp(t, { testing: { onWriter: (w) => (writer = w) } });
-    assert.equal((await postSigned(app.url, message({ message_id: 'before' }))).status, 200);
-    await writer?.stop();
-    const res = await postSigned(app.url, message({ message_id: 'after' }));
-    assert.equal(res.status, 503);
-    assert.equal(res.headers.get('retry-after'), '1');
-    const ready = await getJson(`${app.url}/health/ready`);
-    assert.equal(ready.status, 503);
-    assert.match((ready.body as Ready).checks.database, /writer thread stopped/);
-    assert.equal(app.logs.filter((l) => l.level === 'ERROR' && String(l.msg).startsWith('storage trouble')).length, 1);
-    const list = await getJson(`${app.url}/messages`);
-    assert.deepEqual((list.body as { data: { message_id: string }[] }).data.map((m) => m.message_id), ['before']);
   });
 
   test('a sqlite3 CLI holding BEGIN EXCLUSIVE: 503 and not ready while it holds, fine once it lets go', async (t) => {

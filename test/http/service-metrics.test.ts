@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
 import { message, postSigned, startApp, tempDir, waitFor } from '../helpers.ts';
 import { insertOne } from '../store/contract-helpers.ts';
 
@@ -29,20 +28,6 @@ describe("the service's own metrics", () => {
     other.exec("DELETE FROM messages WHERE message_id = 'a'");
     other.close();
     assert.equal(sample(await scrape(app.url), 'messages_stored'), 1);
-  });
-
-  test('store_pending_inserts counts inserts waiting for their commit while the writer is busy, and 0 after', async (t) => {
-    let writer: WriterControl | undefined;
-    const app = await startApp(t, { testing: { onWriter: (w) => (writer = w) } });
-    assert.equal(sample(await scrape(app.url), 'store_pending_inserts'), 0);
-    // About a second of work on the writer thread: the inserts sent meanwhile wait for it.
-    const busy = writer?.exec('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000) SELECT count(*) FROM c');
-    await new Promise((r) => setTimeout(r, 100));
-    const posts = ['p1', 'p2', 'p3'].map((id) => postSigned(app.url, message({ message_id: id })));
-    await waitFor(async () => sample(await scrape(app.url), 'store_pending_inserts') === 3);
-    await busy;
-    assert.deepEqual((await Promise.all(posts)).map((r) => r.status), [200, 200, 200]);
-    assert.equal(sample(await scrape(app.url), 'store_pending_inserts'), 0);
   });
 
   test('database_size_bytes is the database file plus its write-ahead log', async (t) => {
@@ -123,29 +108,6 @@ describe('createSqliteStore onCommit', () => {
     await insertOne(store, { messageId: 'z', ...m });
     assert.deepEqual(commits.map(([rows]) => rows), [3, 1]);
     for (const [, seconds] of commits) assert.ok(seconds > 0 && seconds < 5, `seconds: ${seconds}`);
-  });
-
-  test('inserts that arrive while a batch is with the writer share its next transaction', async (t) => {
-    const commits: number[] = [];
-    let writer: WriterControl | undefined;
-    const store = createSqliteStore({ path: join(tempDir(t), 'a.db'), onCommit: (n) => commits.push(n) }, { onWriter: (w) => (writer = w) });
-    t.after(() => store.close());
-    await store.ready;
-    // Keep the writer thread busy for about a second; once it is surely at it, send three batches in
-    // three event-loop turns.
-    const busy = writer?.exec('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000) SELECT count(*) FROM c');
-    await new Promise((r) => setTimeout(r, 150));
-    const m = { from: '+1', to: '+2', ts: '2025-01-01T00:00:00Z', text: null };
-    const sent: Promise<unknown>[] = [];
-    for (const id of ['a', 'b', 'c']) {
-      sent.push(insertOne(store, { messageId: id, ...m }), insertOne(store, { messageId: `${id}2`, ...m }));
-      await new Promise((r) => setImmediate(r));
-    }
-    await Promise.all([busy, ...sent]);
-    // Every row committed once, and the turns that arrived while the writer was busy shared a transaction:
-    // fewer commits than the three turns the inserts came in (however a batch is cut).
-    assert.equal(commits.reduce((a, b) => a + b, 0), 6);
-    assert.ok(commits.length < 3, `commits: ${JSON.stringify(commits)}`);
   });
 
   test('a batch that rolls back is not reported; its good rows, retried alone, are', async (t) => {

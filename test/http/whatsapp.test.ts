@@ -2,9 +2,9 @@
 // WhatsApp Cloud API webhook reference (text, media, reaction, interactive, statuses, business-scoped
 // users), serialised and signed the way Meta does it.
 import assert from 'node:assert/strict';
+import type { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import { envelopeOf, metaJson, signMeta } from '../../src/domain/whatsapp-envelope.ts';
-import type { WriterControl } from '../../src/store/sqlite/writer-link.ts';
 import { getJson, postWhatsApp, SQLITE_ONLY, startApp, WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, type LogLine } from '../helpers.ts';
 
 const BUSINESS = '15550783881';
@@ -404,17 +404,17 @@ describe('POST /webhook/whatsapp: batches, statuses, redelivery, bad input', () 
   });
 
   test('storage unavailable: 503 with Retry-After (Meta delivers again later) and nothing of the request stored', { skip: SQLITE_ONLY }, async (t) => {
-    let writer: WriterControl | undefined;
-    const app = await startApp(t, { testing: { onWriter: (w) => (writer = w) } });
+    let db: DatabaseSync | undefined;
+    const app = await startApp(t, { onOpen: (opened) => (db = opened) });
     assert.equal((await postWhatsApp(app.url, envelopeOf('+' + BUSINESS, [item('first', 'audio')]))).status, 200);
-    await writer?.stop();
+    db?.exec('PRAGMA query_only = ON');
     const res = await postWhatsApp(app.url, batch);
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '1');
     assert.deepEqual(await res.json(), { detail: 'storage temporarily unavailable, retry later' });
     // The access line says why, as /webhook's does.
     const line = app.logs.find((l) => l.msg === 'request' && l.path === '/webhook/whatsapp' && l.status === 503);
-    assert.match(String(line?.error), /writer thread stopped/);
+    assert.match(String(line?.error), /readonly/);
     assert.deepEqual((await listed(app.url)).data.map((m) => m.message_id), [WAMID('first')]);
     assert.match(await metrics(app.url), /^webhook_requests_total\{result="store_unavailable",source="whatsapp"\} 1$/m);
   });

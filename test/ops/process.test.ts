@@ -119,7 +119,7 @@ describe('the process', () => {
     assert.match(String(r.lines[0]?.error), /ENOENT/);
   });
 
-  test('the build the service runs (dist/) stores a message through its writer thread and stops on SIGTERM', async (t) => {
+  test('the build the service runs (dist/) stores a message and stops on SIGTERM', async (t) => {
     assert.ok(existsSync(BUILT), 'dist/main.js is missing: `make test` builds it first (`make build`)');
     const dir = tempDir(t);
     const s = await startMain({ WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dir}/app.db` }, BUILT);

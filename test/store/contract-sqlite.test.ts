@@ -16,7 +16,6 @@ const harness = (name: string, thresholds?: SqliteStoreOptions['thresholds']): S
     const opened = async (): Promise<Store> => {
       const store = createSqliteStore({ path, clock, ...(thresholds && { thresholds }) });
       stores.push(store);
-      await store.ready;
       return store;
     };
     const store = await opened();

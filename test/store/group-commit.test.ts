@@ -49,24 +49,6 @@ test('one batch in flight: what arrives meanwhile waits and goes in the next bat
   assert.equal(queue.pending(), 0);
 });
 
-test('maxBatch: whole requests up to that many messages (the first whatever its size), the rest in the next batch', bounded, async () => {
-  const held = heldCommit();
-  const queue = createGroupCommit({ commit: held.commit, maxBatch: 3 });
-  const first = queue.add([msg('a')]);
-  await tick();
-  const rest = [queue.add(['b', 'c', 'd', 'e'].map(msg)), queue.add([msg('f')]), queue.add([msg('g'), msg('h')]), queue.add([msg('i')])];
-  await tick();
-  held.answer([['created']]);
-  await first;
-  for (const expected of [[['b', 'c', 'd', 'e']], [['f'], ['g', 'h']], [['i']]]) {
-    await tick();
-    assert.deepEqual(held.batches.at(-1), expected);
-    held.answer(expected.map((ids) => ids.map(() => 'created' as const)));
-  }
-  assert.deepEqual((await Promise.all(rest)).map((outcomes) => outcomes.length), [4, 1, 2, 1]);
-  assert.equal(held.batches.length, 4);
-});
-
 test('fail closed: a request the engine reports no outcome for, or too few, is an error, never a default', bounded, async () => {
   const held = heldCommit();
   const queue = createGroupCommit({ commit: held.commit });

@@ -1,30 +1,16 @@
 // Erasure on SQLite (SPEC, Erasure). The rows go a small transaction at a time, paced, so ingest goes on
 // meanwhile; then, in the background, the search index is merged and the WAL truncated, so the text is in
-// neither file (secure_delete zeroes it in the pages). `erasures` runs on the writer's connection,
-// `createEraser` on the store's thread, asking the writer for one step at a time.
+// neither file (secure_delete zeroes it in the pages).
 import type { DatabaseSync } from 'node:sqlite';
 import { eraseInBatches, type EraseTarget, type OnEvent } from '../store.ts';
-
-/** One step: at most `limit` rows of the target in one transaction, or a step of the clean-up after. */
-export type EraseRequest =
-  | (EraseTarget & { kind: 'erase'; limit: number })
-  /** A step of the search index's merge (`done` once nothing is left), or the WAL's truncation. */
-  | { kind: 'scrub'; step: 'merge' | 'checkpoint' };
-
-type StepReply = { deleted?: number; done?: boolean };
-
-/** The rows a deleting step (an erasure's batch, a prune) removed, as the writer reported them. */
-export function deletedRows({ deleted }: StepReply): number {
-  if (deleted === undefined) throw new Error('the writer did not say how many rows it deleted');
-  return deleted;
-}
+import type { Transaction } from './writer.ts';
 
 /** Leaf pages of the search index one merge step rewrites: a short step, and inserts go on between steps. */
 const MERGE_PAGES = 64;
 /** Rows an erasure deletes per transaction: a short step, which is the longest an insert waits for it. */
 const ERASE_BATCH = 50;
 /**
- * After each step the writer is left to inserts for this many times as long as the step took, so ingest
+ * After each step the connection is left to inserts for this many times as long as the step took, so ingest
  * keeps most of its rate while a sender's messages are erased.
  */
 const PAUSE_FACTOR = 3;
@@ -34,8 +20,18 @@ const CHECKPOINT_TRIES = 50;
 /** Bounded, in case inserts kept adding segments as fast as the merge folds them in. */
 const MAX_MERGE_STEPS = 100_000;
 
-/** The writer's side: each step in a transaction of its own. */
-export function erasures(db: DatabaseSync, transaction: <T>(work: () => T) => T): (req: EraseRequest) => StepReply {
+type Eraser = {
+  /** Erases the target's rows, resolving with how many went; the clean-up follows in the background. */
+  erase(target: EraseTarget): Promise<number>;
+  /** Settles once no clean-up is running. */
+  idle(): Promise<void>;
+};
+
+/**
+ * `run` runs one step on the store's connection (refusing once the store closes, reporting trouble);
+ * once `closing()`, clean-ups stop early.
+ */
+export function createEraser(db: DatabaseSync, transaction: Transaction, run: <T>(step: () => T) => Promise<T>, onEvent: OnEvent, closing: () => boolean): Eraser {
   const byId = db.prepare('DELETE FROM messages WHERE message_id = ?');
   const bySender = db.prepare('DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE from_msisdn = ? LIMIT ?)');
   // FTS5 keeps a deleted row's trigrams (with their positions: the text could be pieced together) until
@@ -46,34 +42,32 @@ export function erasures(db: DatabaseSync, transaction: <T>(work: () => T) => T)
   const changes = db.prepare('SELECT total_changes() AS n');
   const totalChanges = (): number => Number((changes.get() as { n: number }).n);
   const checkpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
-  const merge = (): boolean => {
+  const step = <T>(work: () => T): Promise<T> => paced(() => run(work));
+  const deleteBatch = (target: EraseTarget): number =>
+    Number(transaction(() => ('messageId' in target ? byId.run(target.messageId) : bySender.run(target.from, ERASE_BATCH))).changes);
+  const merged = (): boolean => {
     const before = totalChanges();
     transaction(() => mergeStep.run());
     // SQLite's FTS5 documentation: fewer than two rows changed means the merge had no work left.
     return totalChanges() - before < 2;
   };
-  return (req) => {
-    if (req.kind === 'scrub') return { done: req.step === 'merge' ? merge() : Number((checkpoint.get() as { busy: number }).busy) === 0 };
-    return { deleted: Number(transaction(() => ('messageId' in req ? byId.run(req.messageId) : bySender.run(req.from, req.limit))).changes) };
+  const truncated = (): boolean => Number((checkpoint.get() as { busy: number }).busy) === 0;
+
+  // The search index merged (dropping the erased rows' trigrams), then the WAL truncated. Another
+  // process's reader can keep the checkpoint from finishing: tried again shortly; the next erasure, or
+  // SQLite's own checkpoints, finish it otherwise.
+  const scrub = async (): Promise<void> => {
+    for (let steps = 0; steps < MAX_MERGE_STEPS && !closing() && !(await step(merged)); steps += 1);
+    for (let tries = 1; !closing() && !(await step(truncated)) && tries < CHECKPOINT_TRIES; tries += 1) {
+      await new Promise((r) => setTimeout(r, CHECKPOINT_RETRY_MS));
+    }
   };
-}
-
-type Eraser = {
-  /** Erases the target's rows, resolving with how many went; the clean-up follows in the background. */
-  erase(target: EraseTarget): Promise<number>;
-  /** Settles once no clean-up is running. */
-  idle(): Promise<void>;
-};
-
-/** The store's side: `ask` sends one step to the writer; once `closing()`, clean-ups stop early. */
-export function createEraser(ask: (req: EraseRequest) => Promise<StepReply>, onEvent: OnEvent, closing: () => boolean): Eraser {
-  const step = (req: EraseRequest): Promise<StepReply> => paced(() => ask(req));
   let scrubbing = Promise.resolve();
   const scrubLater = (): void => {
     const started = performance.now();
     scrubbing = scrubbing
       .then(async () => {
-        await scrub(step, closing);
+        await scrub();
         if (!closing()) onEvent('erased messages scrubbed from the database files', { seconds: Math.round(performance.now() - started) / 1000 });
       })
       .catch((err: unknown) => {
@@ -83,7 +77,7 @@ export function createEraser(ask: (req: EraseRequest) => Promise<StepReply>, onE
   return {
     async erase(target) {
       // A repeat after a crash part-way also runs the clean-up again.
-      const erased = await eraseInBatches(ERASE_BATCH, async () => deletedRows(await step({ kind: 'erase', ...target, limit: ERASE_BATCH })));
+      const erased = await eraseInBatches(ERASE_BATCH, () => step(() => deleteBatch(target)));
       // The rows are gone (counts, search and reads are right): the search index's copies and the WAL follow.
       scrubLater();
       return erased;
@@ -97,16 +91,4 @@ async function paced<T>(work: () => Promise<T>): Promise<T> {
   const result = await work();
   await new Promise((r) => setTimeout(r, PAUSE_FACTOR * (performance.now() - started)));
   return result;
-}
-
-/**
- * The search index merged (dropping the erased rows' trigrams), then the WAL truncated. A reader can keep
- * the checkpoint from finishing: tried again shortly; the next erasure, or SQLite's own checkpoints,
- * finish it otherwise.
- */
-async function scrub(step: (req: EraseRequest) => Promise<StepReply>, closing: () => boolean): Promise<void> {
-  for (let steps = 0; steps < MAX_MERGE_STEPS && !closing() && !(await step({ kind: 'scrub', step: 'merge' })).done; steps += 1);
-  for (let tries = 1; !closing() && !(await step({ kind: 'scrub', step: 'checkpoint' })).done && tries < CHECKPOINT_TRIES; tries += 1) {
-    await new Promise((r) => setTimeout(r, CHECKPOINT_RETRY_MS));
-  }
 }

@@ -3,7 +3,7 @@
 // read transaction, so `total` and the page come from the same snapshot.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
-import type { ListPosition, ListQuery, ListResult, Message, MessageFilter } from '../store.ts';
+import type { ListQuery, ListResult, Message } from '../store.ts';
 import { OFFSIDE, sortKey } from './schema.ts';
 
 type Params = Record<string, SQLInputValue>;
@@ -136,15 +136,14 @@ export function statementCache(db: DatabaseSync, configure = (s: StatementSync):
 type Row = Record<string, SQLInputValue>;
 
 /**
- * Runs the plan on `db` (inside the caller's read transaction); `messages`: rows stored, from the totals.
- * Without `count` (the export's pages) nothing is counted, and q is matched along the walk, which reads
- * the whole range anyway.
+ * Runs the plan on `db` (inside the caller's read transaction); `messages`: rows stored, from the totals;
+ * `span`: timeSpan's. Without `count` (the export's pages) nothing is counted, and q is matched along the
+ * walk, which reads the whole range anyway.
  */
-export function createListReader(db: DatabaseSync, thresholds: ListThresholds): (query: ListQuery, messages: number, count?: boolean) => ListResult {
+export function createListReader(db: DatabaseSync, thresholds: ListThresholds, span: () => [string, string] | undefined): (query: ListQuery, messages: number, count?: boolean) => ListResult {
   const prepare = statementCache(db);
   const run = ({ sql, params }: Statement): number => Number((prepare(sql).get(params) as Row).n);
   const unfolded = prepare(`${UNFOLDED} LIMIT 1`);
-  const span = timeSpan(db);
   return (query, messages, count = true) => {
     const hits = count ? planHits(query) : null;
     const sinceAlone = count && query.since !== undefined && query.from === undefined && query.q === undefined;
@@ -168,12 +167,6 @@ export function timeSpan(db: DatabaseSync): () => [string, string] | undefined {
     const [oldest, newest] = [first.get(), last.get()] as (Row | undefined)[];
     return oldest && newest ? [String(oldest.ts), String(newest.ts)] : undefined;
   };
-}
-
-/** The export's pages: every match of the filter from a position in the sort order, never counted. */
-export function createScanner(db: DatabaseSync): (filter: MessageFilter, limit: number, after?: ListPosition) => ListResult {
-  const read = createListReader(db, LIST_THRESHOLDS);
-  return (filter, limit, after) => read({ ...filter, limit, offset: 0, ...(after !== undefined && { after }) }, 0, false);
 }
 
 export function toMessage(r: Row): Message {

@@ -1,30 +1,24 @@
-// The embedded engine: one reading connection on the caller's thread, and one writer thread (writer.ts)
-// that commits each batch of the group commit (group-commit.ts) with synchronous=FULL; answers wait for it.
+// The embedded engine: one connection, on the caller's thread, for reads and writes. Inserts go through
+// the group commit (group-commit.ts): what arrives while a batch commits (synchronous=FULL, an fsync)
+// goes in the next one; answers wait for the commit.
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fold } from '../fold.ts';
 import { createArrivalWatch } from '../arrival-watch.ts';
-import { createGroupCommit, type BatchResult } from '../group-commit.ts';
+import { createGroupCommit } from '../group-commit.ts';
 import { scanPages, storeUnavailable, type Message, type OnEvent, type Stats, type Store } from '../store.ts';
 import { createTail } from './arrivals.ts';
-import { createEraser, deletedRows } from './erase.ts';
-import { errorInfo, isTransient, toError, type SqliteErrorInfo } from './errors.ts';
-import { createListReader, createScanner, LIST_THRESHOLDS, timeSpan, type ListThresholds } from './list.ts';
+import { createEraser } from './erase.ts';
+import { isTransient, reason, toError } from './errors.ts';
+import { createListReader, LIST_THRESHOLDS, timeSpan, type ListThresholds } from './list.ts';
 import { migrate, registerFold } from './migrate.ts';
-import { connectWriter, type WriterControl, type WriterLink } from './writer-link.ts';
-import { fileId, INDEX_STEP, type InsertRow, type WriterReply, type WriterRequest } from './writer.ts';
+import { createWriter, fileId, INDEX_STEP, type InsertRow, type Writer } from './writer.ts';
 
 /** How long a statement waits for another connection's lock; node:sqlite blocks its thread meanwhile. */
 const BUSY_TIMEOUT_MS = 50;
-/** The reading connection's page cache, KiB: large enough that a repeated selective query finds its pages in it. */
+/** The connection's page cache, KiB: large enough that a repeated selective query finds its pages in it. */
 const CACHE_KIB = 16_000;
-/**
- * Messages a group commit takes at most. Only envelopes of many messages under load fill more: the rest
- * is then the next batch, ready when this one commits, and the writer need not wait while the HTTP thread
- * answers and reads requests (bench/README.md, envelopes of ten).
- */
-const MAX_BATCH = 256;
 /** How often an open stream looks for rows another process (sqlite3) wrote; the service's own wake it at once. */
 const ARRIVAL_POLL_MS = 1_000;
 
@@ -38,22 +32,21 @@ export type SqliteStoreOptions = {
   onEvent?: OnEvent;
   /** The planner's thresholds (list.ts) and the search index's step (writer.ts): tests lower them. */
   thresholds?: Partial<ListThresholds & { indexStep: number }>;
+  /** For tests only: the store's connection, to induce storage trouble on it (PRAGMA query_only, max_page_count). */
+  onOpen?: (db: DatabaseSync) => void;
 };
-
-/** For tests only: control of the writer thread (SQL on its connection, ending it as a crash would). */
-export type SqliteTesting = { onWriter(control: WriterControl): void };
-
-/** A Store on SQLite; `ready` settles once its writer thread has the database open. */
-type SqliteStore = Store & { ready: Promise<void> };
 
 type Row = Record<string, unknown>;
 
-export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteTesting): SqliteStore {
+export function createSqliteStore(options: SqliteStoreOptions): Store {
   const memory = options.path === ':memory:';
   if (!memory) createPrivately(options.path);
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
   try {
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL');
+    // SPEC: a 200 only once the row's commit is durable, power loss included. temp_store: the statement
+    // journal of an insert that fires triggers stays in memory. secure_delete (SPEC, Erasure): deleted
+    // content is zeroed in the table, its indexes and freed pages.
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON');
     // A migration runs with SQLite's default cache: its sorts (CREATE INDEX) take as much memory again as
     // the page cache, which with CACHE_KIB would be the process's peak RSS.
     migrate(db, options.onEvent ?? (() => {}));
@@ -63,14 +56,11 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     db.close();
     throw err;
   }
-  const indexStep = options.thresholds?.indexStep ?? INDEX_STEP;
-  const fileKey = memory ? null : fileId(options.path);
-  const writer = connectWriter({ path: options.path, busyTimeoutMs: BUSY_TIMEOUT_MS, fileId: fileKey, allowExec: testing !== undefined, indexStep }, memory ? db : undefined);
-  testing?.onWriter(writer.control);
+  options.onOpen?.(db);
+  const writer = createWriter(db, options.path, memory ? null : fileId(options.path), options.thresholds?.indexStep ?? INDEX_STEP);
   const reads = createReads(db, { ...LIST_THRESHOLDS, ...options.thresholds });
-  const scanPage = createScanner(db);
   const tail = createTail(db);
-  const writes = createWrites(writer, options, () => watch.notify());
+  const writes = createWrites(db, writer, options, () => watch.notify());
   let closed = false;
   let closing: Promise<void> | null = null;
 
@@ -85,13 +75,12 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
         db.exec('COMMIT');
       }
     } catch (err) {
-      return Promise.reject(toError(errorInfo(err)));
+      return Promise.reject(toError(err));
     }
   };
 
   const watch = createArrivalWatch(() => read(tail.head), ARRIVAL_POLL_MS);
   return {
-    ready: writer.ready,
     insertMany: writes.insertMany,
     list: (q) => read(() => reads.list(q, reads.messages())),
     stats: (top) => read(() => reads.stats(top)),
@@ -102,7 +91,8 @@ export function createSqliteStore(options: SqliteStoreOptions, testing?: SqliteT
     prune: writes.prune,
     erase: writes.erase,
     // A read transaction a page: a long export never holds a snapshot that keeps the WAL from a checkpoint.
-    scan: (filter, pageSize) => scanPages((page) => read(() => scanPage(filter, pageSize, page))),
+    scan: (filter, pageSize) =>
+      scanPages((after) => read(() => reads.list({ ...filter, limit: pageSize, offset: 0, ...(after !== undefined && { after }) }, 0, false))),
     load: writes.load,
     arrivalHead: () => read(tail.head),
     arrivalIssued: (position) => read(() => tail.issued(position)),
@@ -131,7 +121,7 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
   };
   return {
     messages,
-    list: createListReader(db, thresholds),
+    list: createListReader(db, thresholds, span),
     stats: (top) => {
       const [first, last] = span() ?? [null, null];
       return {
@@ -147,31 +137,32 @@ function createReads(db: DatabaseSync, thresholds: ListThresholds): { messages()
 
 type Writes = Pick<Store, 'insertMany' | 'prune' | 'load' | 'erase'> & { probe(): Promise<void>; close(): Promise<void> };
 
-/** The writing side: group commit through the writer, and the storage trouble its replies report. */
-function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed: () => void): Writes {
+/** The writing side: group commit, and the storage trouble writes meet. */
+function createWrites(db: DatabaseSync, writer: Writer, options: SqliteStoreOptions, committed: () => void): Writes {
   const clock = options.clock ?? (() => new Date());
   const onEvent = options.onEvent ?? (() => {});
   const { failure, wrote, inTrouble } = troubleLog(onEvent);
   let closing = false;
-  const eraser = createEraser((req) => ask(req), onEvent, () => closing);
-
-  const ask = async (req: WriterRequest): Promise<WriterReply & { ok: true }> => {
-    if (closing) throw storeUnavailable('store is closed');
-    const reply = await writer.send(req);
-    if (!reply.ok) throw failure(reply.error);
-    return reply;
+  // One write, refused once the store closes; its trouble noted.
+  const run = <T>(work: () => T): Promise<T> => {
+    if (closing) return Promise.reject(storeUnavailable('store is closed'));
+    try {
+      return Promise.resolve(work());
+    } catch (err) {
+      return Promise.reject(failure(err));
+    }
   };
+  const eraser = createEraser(db, writer.transaction, run, onEvent, () => closing);
   const row = (m: Message, receivedAt: string): InsertRow =>
     [m.messageId, m.from, m.to, m.ts, m.text, receivedAt, m.text === null ? null : fold(m.text), m.type ?? null];
   const queue = createGroupCommit({
-    maxBatch: MAX_BATCH,
-    async commit(batch): Promise<BatchResult> {
+    async commit(batch) {
       const receivedAt = clock().toISOString();
-      const reply = await ask({ kind: 'insert', groups: batch.map((messages) => messages.map((m) => row(m, receivedAt))) });
-      const result = (reply.outcomes ?? []).map((o) => ('error' in o ? failure(o.error) : o));
+      const { outcomes, commits } = await run(() => writer.insert(batch.map((messages) => messages.map((m) => row(m, receivedAt)))));
+      const result = outcomes.map((o) => (o instanceof Error ? failure(o) : o));
       if (result.some((o) => !(o instanceof Error))) wrote();
       // Last: an observer can neither fail a committed batch nor delay its answers.
-      for (const [rows, seconds] of reply.commits ?? []) options.onCommit?.(rows, seconds);
+      for (const [rows, seconds] of commits) options.onCommit?.(rows, seconds);
       committed();
       return result;
     },
@@ -181,10 +172,10 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
     insertMany: (messages) => queue.add(messages),
     async probe() {
       // Rolled back while all is well; committed in trouble, since only a commit shows the disk has room.
-      await ask({ kind: 'probe', commit: inTrouble() });
+      await run(() => writer.probe(inTrouble()));
       wrote();
     },
-    prune: async (before, limit) => deletedRows(await ask({ kind: 'prune', before: before.toISOString(), limit })),
+    prune: (before, limit) => run(() => writer.prune(before.toISOString(), limit)),
     erase: eraser.erase,
     load: () => ({ pendingInserts: queue.pending() }),
     // Called once, by the store's close(). Pending inserts were promised an answer: committed first.
@@ -192,24 +183,23 @@ function createWrites(writer: WriterLink, options: SqliteStoreOptions, committed
       await queue.drain();
       closing = true;
       await eraser.idle();
-      await writer.close();
     },
   };
 }
 
 /** Storage trouble, logged once an episode (and when its cause changes), not once a refused request. */
-function troubleLog(onEvent: OnEvent): { failure(info: SqliteErrorInfo): Error; wrote(): void; inTrouble(): boolean } {
+function troubleLog(onEvent: OnEvent): { failure(err: unknown): Error; wrote(): void; inTrouble(): boolean } {
   // The trouble writes last met; readiness stays 503 until a write succeeds again.
   let trouble: string | null = null;
   return {
-    /** The error a writer's failure is for its caller; trouble that may pass is noted. */
-    failure(info) {
-      if (isTransient(info)) {
-        const reason = info.errstr ?? info.message;
-        if (trouble !== reason) onEvent('storage trouble: writes refused until it passes', { error: reason }, 'ERROR');
-        trouble = reason;
+    /** The error a write's failure is for its caller; trouble that may pass is noted. */
+    failure(err) {
+      if (isTransient(err)) {
+        const why = reason(err);
+        if (trouble !== why) onEvent('storage trouble: writes refused until it passes', { error: why }, 'ERROR');
+        trouble = why;
       }
-      return toError(info);
+      return toError(err);
     },
     wrote() {
       if (trouble !== null) onEvent('storage recovered', { was: trouble });

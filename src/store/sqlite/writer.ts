@@ -1,63 +1,44 @@
-// The writer: the only connection that writes, on a thread of its own, so that SQLite's work and the
-// fsync of each group commit never stop the HTTP thread, which meanwhile gathers the next batch.
+// The writes, on the store's one connection: each in a transaction of its own (BEGIN IMMEDIATE), each
+// commit durable (synchronous=FULL) before it returns. node:sqlite is synchronous, so a write and a read
+// never interleave on the connection.
 import { statSync } from 'node:fs';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import type { InsertOutcome } from '../store.ts';
-import { erasures, type EraseRequest } from './erase.ts';
-import { errorInfo, isTransient, type SqliteErrorInfo } from './errors.ts';
+import { fileGone, isTransient } from './errors.ts';
 import { statementCache, UNFOLDED } from './list.ts';
-import { registerFold } from './migrate.ts';
 import { INDEX_RANGE } from './schema.ts';
-
-export type WriterConfig = {
-  path: string;
-  busyTimeoutMs: number;
-  /** Device and inode of the file when the store opened it; null for ':memory:'. */
-  fileId: string | null;
-  /** Serve `exec` requests (fault injection in tests only). */
-  allowExec: boolean;
-  indexStep: number;
-};
 
 /** message_id, from, to, ts, text, created_at, search_text, type: the columns of one insert, in order. */
 export type InsertRow = [string, string, string, string, string | null, string, string | null, string | null];
 
-export type WriterRequest =
-  /** Each group is one request's rows, committed together or not at all. */
-  | { kind: 'insert'; groups: InsertRow[][] }
-  | { kind: 'prune'; before: string; limit: number }
-  | { kind: 'probe'; commit: boolean }
-  | EraseRequest
-  | { kind: 'exec'; sql: string }
-  | { kind: 'close' };
+/** Each group's outcomes (or why it alone failed), and the rows and seconds (BEGIN to COMMIT) of each transaction. */
+type Inserted = { outcomes: (InsertOutcome[] | Error)[]; commits: [number, number][] };
 
-type GroupOutcome = InsertOutcome[] | { error: SqliteErrorInfo };
-
-export type WriterReply =
-  /** commits: rows and seconds (BEGIN to COMMIT) of each transaction the request took. */
-  | { ok: true; outcomes?: GroupOutcome[]; deleted?: number; commits?: [number, number][]; done?: boolean }
-  | { ok: false; error: SqliteErrorInfo };
+export type Writer = {
+  /** Groups (each one request's rows, committed together or not at all) in as few transactions as they allow. */
+  insert(groups: InsertRow[][]): Inserted;
+  /** Deletes at most `limit` of the rows received before `before`; how many went. */
+  prune(before: string, limit: number): number;
+  /** A write that needs a fresh page, rolled back, or committed when `commit`: fails as an insert would. */
+  probe(commit: boolean): void;
+  transaction: Transaction;
+};
 
 // A row no valid message can have (ids are at most 256 characters), large enough to need a fresh page:
 // a full disk, a read-only file or another writer's lock fail it as they would fail an insert.
 const PROBE_ID = 'write-probe:' + 'p'.repeat(300);
 const PROBE_TEXT = 'p'.repeat(8192);
 
+/** Device and inode of a file, null when there is none. */
 export function fileId(path: string): string | null {
   const st = statSync(path, { throwIfNoEntry: false });
   return st ? `${st.dev}:${st.ino}` : null;
 }
 
-/** The writer's work without the thread: a request in, its reply out. `shared`: ':memory:'s one connection. */
-export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req: WriterRequest) => WriterReply {
-  const db = shared ?? new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
-  // SPEC: a 200 only once the row's commit is durable, power loss included.
-  // temp_store: the statement journal of an insert that fires triggers stays in memory. secure_delete
-  // (SPEC, Erasure): deleted content is zeroed in the table, its indexes and freed pages.
-  db.exec('PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON');
-  registerFold(db);
-  const transaction = transactions(db, config);
-  const insert = inserts(db, transaction, config.indexStep);
+/** `path` and `fileKey` (fileId when the store opened it; null for ':memory:') tell whether the file is still the one opened. */
+export function createWriter(db: DatabaseSync, path: string, fileKey: string | null, indexStep: number): Writer {
+  const transaction = transactions(db, () => fileKey === null || fileId(path) === fileKey);
+  const insert = inserts(db, transaction, indexStep);
   const prune = db.prepare(
     'DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)',
   );
@@ -66,57 +47,29 @@ export function createWriter(config: WriterConfig, shared?: DatabaseSync): (req:
      VALUES (?, '+0', '+0', '1970-01-01T00:00:00Z', ?, '1970-01-01T00:00:00Z')`,
   );
   const unprobe = db.prepare('DELETE FROM messages WHERE message_id = ?');
-  const erase = erasures(db, transaction);
-
-  return (req) => {
-    try {
-      switch (req.kind) {
-        case 'insert':
-          return insert(req.groups);
-        case 'prune':
-          return { ok: true, deleted: Number(transaction(() => prune.run(req.before, req.limit)).changes) };
-        case 'probe':
-          transaction(() => {
-            probeRow.run(PROBE_ID, PROBE_TEXT);
-            unprobe.run(PROBE_ID);
-          }, req.commit);
-          return { ok: true };
-        case 'erase':
-        case 'scrub':
-          return { ok: true, ...erase(req) };
-        case 'exec':
-          if (!config.allowExec) return { ok: false, error: { message: 'exec is for tests only' } };
-          db.exec(req.sql);
-          return { ok: true };
-        case 'close':
-          if (!shared) db.close();
-          return { ok: true };
-      }
-    } catch (err) {
-      return { ok: false, error: errorInfo(err) };
-    }
+  return {
+    insert,
+    prune: (before, limit) => Number(transaction(() => prune.run(before, limit)).changes),
+    probe: (commit) =>
+      transaction(() => {
+        probeRow.run(PROBE_ID, PROBE_TEXT);
+        unprobe.run(PROBE_ID);
+      }, commit),
+    transaction,
   };
 }
 
-type Transaction = <T>(work: () => T, commit?: boolean) => T;
+export type Transaction = <T>(work: () => T, commit?: boolean) => T;
 
-/** Runs work in a write transaction, committed (or rolled back) only while the file is still the one opened. */
-function transactions(db: DatabaseSync, config: WriterConfig): Transaction {
+/** Runs work in a write transaction, committed (or rolled back) only while `sameFile()`. */
+function transactions(db: DatabaseSync, sameFile: () => boolean): Transaction {
   // SQLite goes on writing into a file that was deleted or moved away (its folder removed): the commits
   // would vanish at the next start. Comparing the inode before each COMMIT refuses them instead.
-  const sameFile = (): void => {
-    if (config.fileId !== null && fileId(config.path) !== config.fileId) {
-      throw Object.assign(new Error('database file moved or deleted'), {
-        errstr: 'the database file was moved or deleted while open; restore it or restart the service',
-        passing: true,
-      });
-    }
-  };
   return (work, commit = true) => {
     db.exec('BEGIN IMMEDIATE');
     try {
       const result = work();
-      sameFile();
+      if (!sameFile()) throw fileGone();
       db.exec(commit ? 'COMMIT' : 'ROLLBACK');
       return result;
     } catch (err) {
@@ -241,7 +194,7 @@ function groupInserts(db: DatabaseSync, search: Indexer): (groups: InsertRow[][]
 }
 
 /** A batch of requests in one transaction, each request's outcomes, and the transactions it took. */
-function inserts(db: DatabaseSync, transaction: Transaction, step: number): (groups: InsertRow[][]) => WriterReply {
+function inserts(db: DatabaseSync, transaction: Transaction, step: number): Writer['insert'] {
   const search = indexer(db, step);
   const insertGroups = groupInserts(db, search);
   // Texts an operator changed since: folded again, a search index step's worth a batch (queries fold them meanwhile).
@@ -262,19 +215,19 @@ function inserts(db: DatabaseSync, transaction: Transaction, step: number): (gro
         refold.run();
         return done;
       });
-      return { ok: true, outcomes, commits };
+      return { outcomes, commits };
     } catch (err) {
-      if (isTransient(errorInfo(err)) || groups.length === 1) throw err;
+      if (isTransient(err) || groups.length === 1) throw err;
     }
     // One request failed for a reason of its own (a trigger an operator added, say): the others still
     // go in, each in its own transaction.
-    const outcomes = groups.map((rows): GroupOutcome => {
+    const outcomes = groups.map((rows) => {
       try {
         return timed(rows.length, () => insertGroups([rows])[0] ?? []);
       } catch (err) {
-        return { error: errorInfo(err) };
+        return err instanceof Error ? err : new Error(String(err));
       }
     });
-    return { ok: true, outcomes, commits };
+    return { outcomes, commits };
   };
 }
