@@ -276,6 +276,31 @@ describe('SQLite engine: an erasure cut short', () => {
   });
 });
 
+describe("SQLite engine: the search index's automatic merges around an erasure", () => {
+  test('off once the rows are gone, on again after the scrub; a file a crash left with them off has them back at the next start', async (t) => {
+    const path = join(tempDir(t), 'merges.db');
+    const automerge = (): number => readValue(path, "SELECT v FROM messages_search_config WHERE k = 'automerge'");
+    const events: string[] = [];
+    const store = createSqliteStore({ path, onEvent: (m) => events.push(m) });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => insertOne(store, msg(`m${i}`, { from: '+9', text: `private ${i}` }))));
+    assert.equal(automerge(), 16);
+    assert.equal(await store.erase({ from: '+9' }), 300);
+    // The scrub has at most begun: its merges run, paced, before the automatic ones come back.
+    assert.equal(automerge(), 0);
+    await waitFor(() => events.includes('erased messages scrubbed from the database files'), 30_000, 'the scrub');
+    assert.equal(automerge(), 16);
+
+    // As a crash between the two would leave the file.
+    const other = new DatabaseSync(path);
+    other.exec("INSERT INTO messages_search (messages_search, rank) VALUES ('automerge', 0)");
+    other.close();
+    await store.close();
+    const again = createSqliteStore({ path });
+    t.after(() => again.close());
+    assert.equal(automerge(), 16);
+  });
+});
+
 describe('SQLite engine: the sort key (schema.ts sortKey), as the store orders by it', () => {
   test('chronological across mixed precision; one instant at any precision is one key', async (t) => {
     const chronological = [

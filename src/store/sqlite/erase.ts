@@ -1,8 +1,9 @@
 // Erasure on SQLite (SPEC, Erasure). The rows go a small transaction at a time, paced, so ingest goes on
 // meanwhile; then, in the background, the search index is merged and the WAL truncated, so the text is in
 // neither file (secure_delete zeroes it in the pages).
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { eraseInBatches, type EraseTarget, type OnEvent } from '../store.ts';
+import { AUTOMERGE } from './schema.ts';
 import type { Transaction } from './writer.ts';
 
 /** Leaf pages of the search index one merge step rewrites: a short step, and inserts go on between steps. */
@@ -52,12 +53,19 @@ export function createEraser(db: DatabaseSync, transaction: Transaction, run: <T
     return totalChanges() - before < 2;
   };
   const truncated = (): boolean => Number((checkpoint.get() as { busy: number }).busy) === 0;
+  // FTS5's automatic merges, run after the deletes of some batches, made those steps take up to 300 ms
+  // (bench/README.md); the scrub merges everything anyway. So they are off from an erasure's first batch
+  // to the end of its scrub, and back on at the next start should the process end in between.
+  const automerge = (n: number): StatementSync => db.prepare(`INSERT INTO messages_search (messages_search, rank) VALUES ('automerge', ${n})`);
+  const [mergesOff, mergesOn] = [automerge(0), automerge(AUTOMERGE)];
+  if (db.prepare("SELECT 1 FROM messages_search_config WHERE k = 'automerge' AND v = 0").get()) mergesOn.run();
 
   // The search index merged (dropping the erased rows' trigrams), then the WAL truncated. Another
   // process's reader can keep the checkpoint from finishing: tried again shortly; the next erasure, or
   // SQLite's own checkpoints, finish it otherwise.
   const scrub = async (): Promise<void> => {
     for (let steps = 0; steps < MAX_MERGE_STEPS && !closing() && !(await step(merged)); steps += 1);
+    await step(() => transaction(() => mergesOn.run()));
     for (let tries = 1; !closing() && !(await step(truncated)) && tries < CHECKPOINT_TRIES; tries += 1) {
       await new Promise((r) => setTimeout(r, CHECKPOINT_RETRY_MS));
     }
@@ -76,11 +84,15 @@ export function createEraser(db: DatabaseSync, transaction: Transaction, run: <T
   };
   return {
     async erase(target) {
-      // A repeat after a crash part-way also runs the clean-up again.
-      const erased = await eraseInBatches(ERASE_BATCH, () => step(() => deleteBatch(target)));
-      // The rows are gone (counts, search and reads are right): the search index's copies and the WAL follow.
-      scrubLater();
-      return erased;
+      await step(() => transaction(() => mergesOff.run()));
+      try {
+        // A repeat after a crash part-way also runs the clean-up again.
+        return await eraseInBatches(ERASE_BATCH, () => step(() => deleteBatch(target)));
+      } finally {
+        // The rows are gone (counts, search and reads are right), or some are and the erasure failed: the
+        // search index's copies and the WAL follow either way, and the automatic merges come back on.
+        scrubLater();
+      }
     },
     idle: () => scrubbing,
   };

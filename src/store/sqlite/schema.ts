@@ -57,6 +57,9 @@ export const INDEX_RANGE =
 export const OFFSIDE = 'text IS NOT NULL AND (search_text IS NULL OR instr(search_text, char(0)) > 0)';
 
 /** Tables, indexes and triggers over the messages table; each migration builds them anew. */
+/** FTS5's `automerge` for the search index (DERIVED says why; erase.ts turns it off for a while). */
+export const AUTOMERGE = 16;
+
 export const DERIVED = `
 -- The seed's own index (SPEC), which migrations keep.
 CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
@@ -78,7 +81,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(
 -- pass through half as many levels, each a rewrite, as the index grows; a query reads up to 16 segments a level.
 -- A level holding \`crisismerge\` segments (default 16) is merged whole within one commit, the level above
 -- too if that fills it: at 64, merging stays incremental, a little after each write.
-INSERT INTO messages_search (messages_search, rank) VALUES ('automerge', 16);
+INSERT INTO messages_search (messages_search, rank) VALUES ('automerge', ${AUTOMERGE});
 INSERT INTO messages_search (messages_search, rank) VALUES ('crisismerge', 64);
 -- The index holds the indexable rows with a rowid up to \`upto\`; newer ones wait, matched row by row
 -- through their rowid range, until the writer indexes them in bulk (writer.ts).
