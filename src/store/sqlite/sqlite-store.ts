@@ -43,14 +43,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (!memory) createPrivately(options.path);
   const db = new DatabaseSync(options.path, { timeout: BUSY_TIMEOUT_MS });
   try {
-    // SPEC: a 200 only once the row's commit is durable, power loss included. temp_store: the statement
-    // journal of an insert that fires triggers stays in memory. secure_delete (SPEC, Erasure): deleted
-    // content is zeroed in the table, its indexes and freed pages.
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON');
-    // A migration runs with SQLite's default cache: its sorts (CREATE INDEX) take as much memory again as
-    // the page cache, which with CACHE_KIB would be the process's peak RSS.
+    // SPEC: a 200 only once the row's commit is durable, power loss included.
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL');
+    // A migration runs with SQLite's defaults: its sorts (CREATE INDEX) would otherwise be held in memory
+    // (temp_store) beside a page cache as large again, and be the process's peak RSS.
     migrate(db, options.onEvent ?? (() => {}));
-    db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
+    // temp_store: the statement journal of an insert that fires triggers stays in memory. secure_delete
+    // (SPEC, Erasure): deleted content is zeroed in the table, its indexes and freed pages.
+    db.exec(`PRAGMA cache_size = -${CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON`);
     registerFold(db);
   } catch (err) {
     db.close();
