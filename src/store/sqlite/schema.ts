@@ -56,10 +56,10 @@ export const INDEX_RANGE =
 /** Texts the trigram index does not hold (see idx_messages_offside); list.ts matches them row by row. */
 export const OFFSIDE = 'text IS NOT NULL AND (search_text IS NULL OR instr(search_text, char(0)) > 0)';
 
-/** Tables, indexes and triggers over the messages table; each migration builds them anew. */
 /** FTS5's `automerge` for the search index (DERIVED says why; erase.ts turns it off for a while). */
 export const AUTOMERGE = 16;
 
+/** Tables, indexes and triggers over the messages table; each migration builds them anew. */
 export const DERIVED = `
 -- The seed's own index (SPEC), which migrations keep.
 CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages (ts, message_id);
