@@ -20,7 +20,14 @@ export async function confirmErase(kind: Target['kind'], m: Message): Promise<vo
   target = kind === 'message' ? { kind, message: m } : { kind, from: m.from };
   ui.eraseProblem.textContent = '';
   ui.adminToken.value = adminToken;
-  if (kind === 'message') {
+  // A browser takes `.` and `..` in a path (%2E too) as steps to another URL: such an id cannot be sent.
+  const unsendable = kind === 'message' && (m.message_id === '.' || m.message_id === '..');
+  for (const part of [ui.eraseConfirm, ui.adminToken.labels?.[0]]) if (part) part.hidden = unsendable;
+  if (unsendable) {
+    target = null;
+    ui.eraseTitle.textContent = 'This message cannot be erased from the page';
+    ui.eraseWhat.textContent = `A browser cannot put the id ${m.message_id} in a URL. Erase it with curl --path-as-is -X DELETE -H "Authorization: Bearer <admin token>" ${location.origin}/messages/${m.message_id}, or erase all from this sender here.`;
+  } else if (kind === 'message') {
     ui.eraseTitle.textContent = 'Erase this message?';
     ui.eraseWhat.textContent = `The message ${m.message_id} from ${m.from} (sent ${m.ts}) will be deleted from the service for good. This cannot be undone.`;
   } else {
@@ -30,7 +37,7 @@ export async function confirmErase(kind: Target['kind'], m: Message): Promise<vo
     ui.eraseWhat.textContent = `${how} from ${m.from} will be deleted from the service for good, not only those shown, including any that arrive before you confirm. This cannot be undone.`;
   }
   ui.erase.showModal();
-  (adminToken === '' ? ui.adminToken : ui.eraseCancel).focus();
+  (adminToken === '' && !unsendable ? ui.adminToken : ui.eraseCancel).focus();
 }
 
 const isDeleted = (v: unknown): v is { deleted: number } => isRecord(v) && typeof v.deleted === 'number';

@@ -3,6 +3,7 @@
 // before and after an erasure, and what a reload shows.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { describe, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { message, useApp } from '../helpers.ts';
@@ -29,12 +30,24 @@ async function signIn(page: Page, url: string): Promise<void> {
 }
 
 /** Opens the detail of the row with this text and asks to erase; the confirmation dialog. */
-async function askToErase(page: Page, text: string, what: 'Erase this message' | 'Erase all from this sender'): Promise<Locator> {
+async function askToErase(page: Page, text: string, what: 'Erase this message' | 'Erase all from this sender', title?: string): Promise<Locator> {
   await page.getByText(text, { exact: true }).click();
   await page.getByRole('dialog', { name: /^Message from/ }).getByRole('button', { name: what }).click();
-  const confirm = page.getByRole('dialog', { name: what === 'Erase this message' ? 'Erase this message?' : 'Erase every message of this sender?' });
+  const confirm = page.getByRole('dialog', { name: title ?? (what === 'Erase this message' ? 'Erase this message?' : 'Erase every message of this sender?') });
   await confirm.waitFor();
   return confirm;
+}
+
+/** DELETE with the admin token and the path exactly as given (node:http does not resolve `.` steps; a browser's fetch does). */
+function deleteRawPath(url: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/`, { method: 'DELETE', path, headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject).end();
+  });
 }
 
 describe('the inbox page exports what it shows, reads open', { skip }, () => {
@@ -145,5 +158,23 @@ describe('the inbox page exports and erases, with read and admin tokens', { skip
     await shows(page, 'This message is already gone (404) (message not found).');
     await shows(page, 'Showing 1 of 1');
     assert.deepEqual(w.consoleErrors.filter((e) => !/status of (401|404)/.test(e)), []);
+  });
+
+  test('an id a browser cannot put in a URL (`.`): the page says how to erase it instead of sending another DELETE', async (t) => {
+    await seed(app(), [message({ message_id: '.', from: a, text: 'the dot' }), message({ message_id: '..', from: a, text: 'the dots' })]);
+    const w = await openPage(browser(), t);
+    await signIn(w.page, app().url);
+    for (const [id, text] of [['.', 'the dot'], ['..', 'the dots']] as const) {
+      const confirm = await askToErase(w.page, text, 'Erase this message', 'This message cannot be erased from the page');
+      const how = `curl --path-as-is -X DELETE -H "Authorization: Bearer <admin token>" ${app().url}/messages/${id}`;
+      await shows(w.page, `A browser cannot put the id ${id} in a URL. Erase it with ${how}, or erase all from this sender here.`);
+      assert.equal(await confirm.getByRole('button', { name: 'Erase for good' }).count(), 0);
+      await confirm.getByRole('button', { name: 'Cancel' }).click();
+      await w.page.keyboard.press('Escape');
+      // What the page says works: the path exactly as written, as curl --path-as-is sends it.
+      assert.deepEqual(await deleteRawPath(app().url, `/messages/${id}`), { status: 200, body: '{"deleted":1}' });
+    }
+    assert.deepEqual(w.requests.filter((r) => r.method() === 'DELETE'), []);
+    assert.deepEqual(w.consoleErrors.filter((e) => !/status of 401/.test(e)), [], 'only the read token prompt');
   });
 });
