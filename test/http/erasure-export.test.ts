@@ -264,9 +264,9 @@ describe('GET /messages/export', () => {
   test('a reader that stops reading holds the export back; one that leaves, or stalls for good, stops it', async (t) => {
     // Cut by the server after 2 s without progress (60 s in service): a reader that stalls for good.
     const app = await startApp(t, { timeouts: { stalledStreamMs: 2_000 } });
-    // About 24 MB of export: more than the socket buffers of both ends can hold.
-    const big = 'x'.repeat(4000);
-    await postAll(app.url, Array.from({ length: 6000 }, (_, i) => message({ message_id: `big${String(i).padStart(5, '0')}`, text: big })));
+    // About 24 MB of export, more than the socket buffers of both ends can hold: texts of 4,000 emoji (16 KB).
+    const big = '😀'.repeat(4000);
+    await postAll(app.url, Array.from({ length: 1500 }, (_, i) => message({ message_id: `big${String(i).padStart(5, '0')}`, text: big })));
     const metrics = async (): Promise<string> => (await fetch(`${app.url}/metrics`)).text();
     const ended = async (end: string, n: number): Promise<void> => {
       const line = `exports_finished_total{format="ndjson",end="${end}"} ${n}`;
