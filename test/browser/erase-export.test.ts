@@ -3,10 +3,10 @@
 // before and after an erasure, and what a reload shows.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { describe, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { message, useApp } from '../helpers.ts';
+import { rawRequest } from '../raw-http.ts';
 import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
 import { chartShows, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, shows } from './inbox-page.ts';
 
@@ -36,18 +36,6 @@ async function askToErase(page: Page, text: string, what: 'Erase this message' |
   const confirm = page.getByRole('dialog', { name: title ?? (what === 'Erase this message' ? 'Erase this message?' : 'Erase every message of this sender?') });
   await confirm.waitFor();
   return confirm;
-}
-
-/** DELETE with the admin token and the path exactly as given (node:http does not resolve `.` steps; a browser's fetch does). */
-function deleteRawPath(url: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/`, { method: 'DELETE', path, headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject).end();
-  });
 }
 
 describe('the inbox page exports what it shows, reads open', { skip }, () => {
@@ -172,7 +160,8 @@ describe('the inbox page exports and erases, with read and admin tokens', { skip
       await confirm.getByRole('button', { name: 'Cancel' }).click();
       await w.page.keyboard.press('Escape');
       // What the page says works: the path exactly as written, as curl --path-as-is sends it.
-      assert.deepEqual(await deleteRawPath(app().url, `/messages/${id}`), { status: 200, body: '{"deleted":1}' });
+      const erased = await rawRequest(Number(new URL(app().url).port), `DELETE /messages/${id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN}\r\nConnection: close\r\n\r\n`);
+      assert.deepEqual([erased?.status, erased?.body.toString()], [200, '{"deleted":1}']);
     }
     assert.deepEqual(w.requests.filter((r) => r.method() === 'DELETE'), []);
     assert.deepEqual(w.consoleErrors.filter((e) => !/status of 401/.test(e)), [], 'only the read token prompt');

@@ -54,8 +54,9 @@ export function createEraser(db: DatabaseSync, transaction: Transaction, run: <T
   };
   const truncated = (): boolean => Number((checkpoint.get() as { busy: number }).busy) === 0;
   // FTS5's automatic merges, run after the deletes of some batches, made those steps a hundred times
-  // longer than the others (bench/README.md); the scrub merges everything anyway. So they are off from an erasure's first batch
-  // to the end of its scrub, and back on at the next start should the process end in between.
+  // longer than the others (bench/README.md); the scrub merges everything anyway. So they are off from an
+  // erasure's first batch to the end of its scrub, and back on at the next start should the process end
+  // in between.
   const automerge = (n: number): StatementSync => db.prepare(`INSERT INTO messages_search (messages_search, rank) VALUES ('automerge', ${n})`);
   const [mergesOff, mergesOn] = [automerge(0), automerge(AUTOMERGE)];
   if (db.prepare("SELECT 1 FROM messages_search_config WHERE k = 'automerge' AND v = 0").get()) mergesOn.run();
