@@ -317,10 +317,15 @@ async function ingestPhase(): Promise<Record<string, unknown>> {
   };
 }
 
-/** Seconds in group commits (BEGIN to a durable COMMIT) and rows they wrote, from the service's /metrics. */
-async function commitTotals(url: string): Promise<{ seconds: number; rows: number }> {
+/** The service's /metrics now: each unlabelled sample by name (NaN when absent). */
+async function metricsNow(url: string): Promise<(name: string) => number> {
   const text = await (await get(`${url}/metrics`)).text();
-  const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+/** Seconds in group commits (BEGIN to a durable COMMIT) and rows they wrote. */
+async function commitTotals(url: string): Promise<{ seconds: number; rows: number }> {
+  const value = await metricsNow(url);
   return { seconds: value('store_commit_duration_seconds_sum'), rows: value('store_commit_batch_size_sum') };
 }
 
@@ -333,8 +338,7 @@ async function ingestWhilePruning(dbPath: string, warm: string, bodies: string):
   db.exec(`UPDATE messages SET created_at = '${new Date(Date.now() - 30 * 86_400_000).toISOString()}'`);
   db.close();
   const service = await startService(dbPath, 'pruning', { RETENTION_DAYS: '1' });
-  const pruned = async (): Promise<number> =>
-    Number(/^messages_pruned_total (\S+)$/m.exec(await (await get(`${service.url}/metrics`)).text())?.[1] ?? NaN);
+  const pruned = async (): Promise<number> => (await metricsNow(service.url))('messages_pruned_total');
   load(service.url, INGEST_CONNECTIONS, 2, warm); // stored already: duplicates, to warm the code up
   const before = await pruned();
   const run = loadMeasured(service, service.url, INGEST_CONNECTIONS, INGEST_SECONDS, bodies);
