@@ -31,7 +31,7 @@ const QUERY_SECONDS = Math.max(2, Math.round(INGEST_SECONDS / 2));
 const INGEST_CONNECTIONS = 50;
 const MIXED_CONNECTIONS = 10;
 const UNIQUE_BODIES = 500_000;
-// BENCH_PHASES=ingest (or queries) runs one part alone while working on it; `make bench` runs both.
+// BENCH_PHASES names the parts to run (comma-separated; `inbox` is bench/inbox.ts, which make bench runs after); unset, all.
 const PHASES = (process.env.BENCH_PHASES ?? 'ingest,queries,postgres,whatsapp,erasure,stream').split(',');
 /** The query phase's seeded file and cases, asked again of PostgreSQL (bench/postgres.ts). */
 let seededForPostgres: { path: string; cases: QueryCase[] } | undefined;
