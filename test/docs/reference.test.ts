@@ -1,7 +1,7 @@
 // The parts of README.md and docs/ that people copy, kept true of the code: the make targets, the
-// known-answer signatures, the metric names, the endpoints table's examples.
+// known-answer signatures, the metric names, the endpoints table's examples, the files they name.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, globSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
@@ -101,5 +101,20 @@ describe('docs/operations.md', () => {
     const defined = [...read('ops/prometheus/alerts.yml').matchAll(/^\s*- alert: (\S+)/gm)].map((m) => m[1]).sort();
     const documented = [...section('docs/operations.md', 'Alerts and dashboard').matchAll(/^\| `(Lyftr\w+)`/gm)].map((m) => m[1]).sort();
     assert.deepEqual(documented, defined);
+  });
+});
+
+describe('the docs', () => {
+  // Written by `make up` from METRICS_TOKEN (git-ignored), so absent from a clone.
+  const GENERATED = new Set(['ops/prometheus/metrics_token']);
+  test('every file of the project they name in `code` exists (a glob matches one at least)', () => {
+    const docs = ['README.md', 'bench/README.md', ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`)].filter((f) => f.endsWith('.md'));
+    const missing = docs.flatMap((doc) =>
+      [...read(doc).matchAll(/`((?:src|scripts|bin|test|bench|ops|tools|docs)\/[^`\s]+)`/g)]
+        .map((m) => m[1] ?? '')
+        .filter((path) => !GENERATED.has(path) && !existsSync(join(ROOT, path)) && globSync(path, { cwd: ROOT }).length === 0)
+        .map((path) => `${doc}: ${path}`),
+    );
+    assert.deepEqual(missing, []);
   });
 });
