@@ -180,12 +180,12 @@ export function parseDatabase(url: string): Database | null {
 }
 
 /**
- * The URL with its passwords hidden, for logs and error messages: everything from the first `:` of the
- * user part to the authority's last `@`, as URL parsers read it (a password may hold an `@`), and a
- * `password` parameter.
+ * The URL with its passwords hidden, for logs and error messages (any scheme: a mistyped one is quoted
+ * back): everything from the first `:` of the user part to the URL's last `@`, since a password may hold
+ * an `@`, a `/`, a `?` or a `#` an operator did not percent-encode; and a `password` parameter.
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/?#]*:)[^/?#]*@/, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#]*:)[^]*@/i, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 /** What the logs may say about the database: a SQLite path, or a PostgreSQL URL without its password. */

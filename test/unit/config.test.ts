@@ -144,6 +144,8 @@ describe('DATABASE_URL', () => {
     'postgres://host/db ',
     'postgresql://user:secret@ho st/db',
     'mysql://host/db',
+    'mysql://user:secret@host/db',
+    'postgres://user:sec/ret@host/db',
     'sqlite://relative.db',
     'sqlite:/abs.db',
     'SQLITE:///app.db',
@@ -159,7 +161,7 @@ describe('DATABASE_URL', () => {
   ];
   for (const url of rejected) {
     test(`${JSON.stringify(url)} is rejected with a message naming the variable and the value`, () => {
-      assert.deepEqual(errors(load({ DATABASE_URL: url })), [`${DATABASE_URL_ERROR}, got ${JSON.stringify(url.replace(':secret@', ':***@'))}`]);
+      assert.deepEqual(errors(load({ DATABASE_URL: url })), [`${DATABASE_URL_ERROR}, got ${JSON.stringify(url.replace(/:sec\/?ret@/, ':***@'))}`]);
     });
   }
 });
@@ -171,12 +173,17 @@ describe('the database URL in logs', () => {
     ['postgres://app:p@ss@w0rd@db:5432/lyftr', 'postgres://app:***@db:5432/lyftr'],
     ['postgresql://us@er:secret@db/lyftr?sslmode=require', 'postgresql://us@er:***@db/lyftr?sslmode=require'],
     ['postgres://app@db:5432/lyftr', 'postgres://app@db:5432/lyftr'],
+    // Characters a password often holds (base64 has `/`) that the operator did not percent-encode.
+    ['postgres://app:s3cr/et@db:5432/lyftr', 'postgres://app:***@db:5432/lyftr'],
+    ['postgres://app:s3cr#e?t@db/lyftr', 'postgres://app:***@db/lyftr'],
+    // A scheme the service refuses is quoted back in the error, its password hidden too.
+    ['mysql://app:secret@db/lyftr', 'mysql://app:***@db/lyftr'],
     ['postgres://app@db/lyftr?sslmode=require&password=secret', 'postgres://app@db/lyftr?sslmode=require&password=***'],
   ];
   for (const [url, logged] of cases) {
     test(`${url} is logged as ${logged}`, () => {
       assert.equal(redactUrl(url), logged);
-      assert.ok(!/secret|ss@w0rd/.test(redactUrl(url)));
+      assert.ok(!/secret|ss@w0rd|s3cr/.test(redactUrl(url)));
     });
   }
 });
