@@ -125,7 +125,8 @@ export function verifyStandard(
   let ok = false;
   const checked = new Set<string>();
   // Every entry against every key, so the time taken does not tell which one matched.
-  for (const entry of signature.split(' ')) {
+  // Entries are space-separated; repeated headers arrive joined with ", " (request.ts).
+  for (const entry of signature.split(/,? /)) {
     if (checked.size === MAX_SIGNATURE_ENTRIES) break;
     if (checked.has(entry)) continue;
     const comma = entry.indexOf(',');

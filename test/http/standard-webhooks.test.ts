@@ -69,6 +69,17 @@ describe('POST /webhook with Standard Webhooks only', () => {
     assert.deepEqual(await answer(mixed), OK);
   });
 
+  test('repeated webhook-signature headers are one list, whichever holds the good entry', async () => {
+    const raw = JSON.stringify(message({ message_id: 'repeated-header' }));
+    const { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': good } = signedHeaders(raw, CURRENT);
+    const bad = signedHeaders(raw, STRANGER)['webhook-signature'];
+    for (const order of [[good, bad], [bad, good]]) {
+      // Sent as two header lines (the server joins them with ", ", as a proxy that merges them would).
+      const headers = new Headers([['webhook-id', id], ['webhook-timestamp', timestamp], ...order.map((s) => ['webhook-signature', s] as [string, string])]);
+      assert.deepEqual(await answer(await fetch(`${app().url}/webhook`, { method: 'POST', headers, body: raw })), OK, order.join(' | '));
+    }
+  });
+
   test('a tampered id, timestamp or body is 401 and stores nothing', async () => {
     const raw = JSON.stringify(message({ message_id: 'tampered' }));
     const h = signedHeaders(raw, CURRENT);
