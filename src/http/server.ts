@@ -70,6 +70,8 @@ export function createHttpServer(options: ServerOptions): Server {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   // `Expect: 100-continue`: the limit is checked before the client is invited to send the body.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
+  // Any other expectation is ignored (RFC 9110 lets a server answer 417, which Node would do unlogged).
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   const clientErrors = createClientErrors({ logger: options.logger, observe: options.observe, methods: options.methods, inFlight });
   server.on('clientError', clientErrors.clientError);
   // CONNECT bypasses 'request'; without this listener Node drops the socket without a word.

@@ -86,6 +86,15 @@ describe('HTTP layer', () => {
     }
   });
 
+  test('an expectation other than 100-continue is ignored: the request is answered, logged and counted as any other', async () => {
+    const before = app().logs.length;
+    const res = await rawRequest(Number(new URL(app().url).port), 'GET /messages?limit=1 HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nX-Request-ID: expect-foo\r\nConnection: close\r\n\r\n');
+    assert.equal(res?.status, 200);
+    assert.deepEqual(res.headers.get('x-request-id'), ['expect-foo']);
+    assert.equal(JSON.parse(res.body.toString()).total, 0);
+    assert.equal(app().logs.slice(before).filter((l) => l.request_id === 'expect-foo' && l.status === 200).length, 1);
+  });
+
   test('every request gets one access-log line with the contract fields', async () => {
     const before = app().logs.length;
     await fetch(`${app().url}/messages?limit=1`, { headers: { 'x-request-id': 'one-line' } });
