@@ -146,8 +146,8 @@ function standardWebhooks(r: Reader): Pick<Config, 'standardKeys' | 'toleranceSe
 
 /** READ_TOKENS and ADMIN_TOKENS (or their _FILE), several so one can be rotated, and METRICS_TOKEN, one. */
 function bearerTokens(r: Reader): Pick<Config, 'readTokens' | 'metricsTokens' | 'adminTokens'> {
-  const readTokens = readTokenList(r, 'READ_TOKENS');
-  const metricsTokens = readTokenList(r, 'METRICS_TOKEN', { file: false });
+  const readTokens = readTokenList(r, 'READ_TOKENS', { opensWhenUnset: true });
+  const metricsTokens = readTokenList(r, 'METRICS_TOKEN', { file: false, opensWhenUnset: true });
   if (metricsTokens.length > 1) r.errors.push('METRICS_TOKEN must be one token (Prometheus sends one)');
   return { readTokens, metricsTokens, adminTokens: readTokenList(r, 'ADMIN_TOKENS') };
 }
@@ -206,16 +206,24 @@ export function parseDatabaseUrl(url: string): string | null {
 /** A value and the variable it came from: NAME, or the contents of the file NAME_FILE names (container secrets). */
 type Setting = { name: string; value: string };
 
+type SettingOptions = { file?: boolean; opensWhenUnset?: boolean };
+
 /**
- * NAME or NAME_FILE, null when neither is set. An empty NAME counts as unset (compose passes `${NAME:-}`);
- * both set is an error, and the file is then not read.
+ * NAME or NAME_FILE, null when neither is set; both set is an error, and the file is then not read. An
+ * empty value counts as unset, where unset keeps the door shut; where unset opens it (`opensWhenUnset`),
+ * an empty value is a setting that holds nothing, which its reader refuses.
  */
-function readSetting(r: Reader, name: string, options: { file?: boolean } = {}): Setting | null {
-  const value = r.env[name] ?? '';
-  const file = options.file === false ? '' : (r.env[`${name}_FILE`] ?? '');
-  if (file === '') return value === '' ? null : { name, value };
-  if (value !== '') {
+function readSetting(r: Reader, name: string, options: SettingOptions = {}): Setting | null {
+  const set = (v: string | undefined): v is string => v !== undefined && (v !== '' || options.opensWhenUnset === true);
+  const value = r.env[name];
+  const file = options.file === false ? undefined : r.env[`${name}_FILE`];
+  if (!set(file)) return set(value) ? { name, value } : null;
+  if (set(value)) {
     r.errors.push(`${name} and ${name}_FILE are both set; set only one`);
+    return null;
+  }
+  if (file === '') {
+    r.errors.push(`${name}_FILE is set but names no file; unset it or name one`);
     return null;
   }
   try {
@@ -231,7 +239,7 @@ function readSetting(r: Reader, name: string, options: { file?: boolean } = {}):
  * An HMAC secret, used byte for byte (spaces included); null when unset. Set but blank is an error: the
  * operator meant to set one (SPEC: a setting that holds no secret is never an open door).
  */
-function readSecret(r: Reader, name: string, options: { file?: boolean } = {}): string | null {
+function readSecret(r: Reader, name: string, options: SettingOptions = {}): string | null {
   const setting = readSetting(r, name, options);
   if (setting === null) return null;
   if (setting.value.trim() === '') {
@@ -246,7 +254,7 @@ function readSecret(r: Reader, name: string, options: { file?: boolean } = {}): 
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** Whitespace-separated bearer tokens, duplicates dropped; tokens are never echoed. Empty when unset. */
-function readTokenList(r: Reader, name: string, options: { file?: boolean } = {}): string[] {
+function readTokenList(r: Reader, name: string, options: SettingOptions = {}): string[] {
   const setting = readSetting(r, name, options);
   if (setting === null) return [];
   const tokens = words(r, setting, 'token');

@@ -109,9 +109,17 @@ describe('loadConfig: a setting that holds no token is an error, a short one a w
     ]);
   });
 
-  test('empty variables count as unset (compose passes ${NAME:-}): the endpoints stay open as documented', () => {
-    const config = ok(loadConfig({ READ_TOKENS: '', READ_TOKENS_FILE: '', METRICS_TOKEN: '', STANDARD_WEBHOOKS_SECRET: '' }));
-    assert.deepEqual([config.readTokens, config.metricsTokens, config.standardKeys], [[], [], []]);
+  test('an empty READ_TOKENS, READ_TOKENS_FILE or METRICS_TOKEN is an error: unset, they would leave their endpoints open', () => {
+    assert.deepEqual(errors(loadConfig({ READ_TOKENS: '', METRICS_TOKEN: '' })), [
+      'READ_TOKENS is set but holds no token; unset it or give at least one',
+      'METRICS_TOKEN is set but holds no token; unset it or give at least one',
+    ]);
+    assert.deepEqual(errors(loadConfig({ READ_TOKENS_FILE: '' })), ['READ_TOKENS_FILE is set but names no file; unset it or name one']);
+  });
+
+  test('an empty variable that guards a door shut when unset counts as unset: ADMIN_TOKENS, STANDARD_WEBHOOKS_SECRET', () => {
+    const config = ok(loadConfig({ ADMIN_TOKENS: '', ADMIN_TOKENS_FILE: '', STANDARD_WEBHOOKS_SECRET: '' }));
+    assert.deepEqual([config.adminTokens, config.standardKeys, config.readTokens], [[], [], []]);
   });
 
   test('a token or an HMAC key shorter than 16 bytes: one warning per variable, naming it', () => {
