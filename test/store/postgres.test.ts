@@ -198,6 +198,22 @@ describe('PostgreSQL store', { skip: skipWithoutPostgres() }, () => {
     assert.equal(left?.n, 0);
   });
 
+  test("the stream with q: an operator's INSERT or UPDATE through psql is streamed where it matches, never skipped", async (t) => {
+    const store = await open(t);
+    const admin = postgres(store.url, { max: 1, onnotice: () => {} });
+    t.after(() => admin.end());
+    const start = await store.arrivalHead();
+    await insertOne(store, msg('a', { text: 'an order' }));
+    await admin`INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('op', '+1', '+2', '2025-01-01T00:00:00Z', 'Operator ORDER', now())`;
+    await insertOne(store, msg('b', { text: 'nothing' }));
+    await admin`UPDATE messages SET text = 'ORDERED after all' WHERE message_id = 'b'`;
+    await insertOne(store, msg('c', { text: 'order three' }));
+    // b is read after its edit: it matches now.
+    assert.deepEqual((await store.arrivals(start, { q: 'ORDER' }, 10)).map((a) => a.message.messageId), ['a', 'op', 'b', 'c']);
+    await admin`UPDATE messages SET text = 'no longer' WHERE message_id = 'op'`;
+    assert.deepEqual((await store.arrivals(start, { q: 'order' }, 10)).map((a) => a.message.messageId), ['a', 'b', 'c']);
+  });
+
   test('from + q (one index on both at scale): the same answers for a heavy sender and a light one', async (t) => {
     const store = await open(t);
     const admin = postgres(store.url, { max: 1, onnotice: () => {} });

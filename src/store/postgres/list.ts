@@ -4,9 +4,9 @@
 // from fixed fragments; values are parameters.
 import type { Sql } from 'postgres';
 import { fold } from '../fold.ts';
-import { storeUnavailable, type ListPosition, type ListQuery, type ListResult, type Message, type MessageFilter } from '../store.ts';
+import type { ListPosition, ListQuery, ListResult, Message, MessageFilter } from '../store.ts';
 import { sortKey, UNFOLDED } from './schema.ts';
-import { ESCAPED, escapeNul, likePattern, plainQuery, refold, unescapeNul } from './text.ts';
+import { ESCAPED, escapeNul, likePattern, plainQuery, unescapeNul, withFoldedTexts } from './text.ts';
 
 export type Stored = { message_id: string; from_msisdn: string; to_msisdn: string; ts: string; text: string | null; type: string | null };
 /** A page's row, or the total alone (message_id null) when the page is empty. */
@@ -75,25 +75,16 @@ function listStatement(query: ListQuery, count: boolean): { text: string; params
   return { text, params };
 }
 
-/** How many times a q's answer is retried while operators' edits keep arriving unfolded. */
-const REFOLD_ROUNDS = 5;
-
 /** `count: false`: no total (0), for the export's pages, which would otherwise count every match a page. */
 export function createLister(sql: Sql, { count = true } = {}): (query: ListQuery) => Promise<ListResult> {
-  return async (query) => {
+  return (query) => {
     const { text, params } = listStatement(query, count);
-    // An answer read in a snapshot that holds an unfolded text could miss or invent a match: such texts
-    // are folded, and the question asked again.
-    for (let round = 0; round < REFOLD_ROUNDS; round += 1) {
+    return withFoldedTexts(sql, async () => {
       const rows = await sql.unsafe<Row[]>(text, params as never[], { prepare: true });
       if (rows[0] === undefined) throw new Error('list statement returned no row');
-      if (!rows[0].unfolded) {
-        const data = rows.flatMap(({ message_id, ...row }) => (message_id === null ? [] : [toMessage({ ...row, message_id })]));
-        return { data: data.slice(0, query.limit), total: Number(rows[0].total), more: data.length > query.limit };
-      }
-      await refold(sql, 1_000);
-    }
-    throw storeUnavailable('texts are being edited faster than the service can fold them; retry');
+      const data = rows.flatMap(({ message_id, ...row }) => (message_id === null ? [] : [toMessage({ ...row, message_id })]));
+      return { unfolded: rows[0].unfolded, answer: { data: data.slice(0, query.limit), total: Number(rows[0].total), more: data.length > query.limit } };
+    });
   };
 }
 

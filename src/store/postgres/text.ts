@@ -5,7 +5,25 @@
 // (fold.ts), which the service writes beside the text; for an escaped text, on its real bytes (text_nul).
 import type { Sql, TransactionSql } from 'postgres';
 import { fold } from '../fold.ts';
+import { storeUnavailable } from '../store.ts';
 import { UNFOLDED } from './schema.ts';
+
+/** How many times a q's answer is asked again while operators' edits keep arriving unfolded. */
+const REFOLD_ROUNDS = 5;
+
+/**
+ * The answer of `ask`, read in a snapshot with no unfolded text (`unfolded` false: where q is not asked,
+ * it may always be). One read in a snapshot that holds one could miss or invent a match: such texts are
+ * folded, and the question asked again.
+ */
+export async function withFoldedTexts<T>(sql: Sql, ask: () => Promise<{ unfolded: boolean; answer: T }>): Promise<T> {
+  for (let round = 0; round < REFOLD_ROUNDS; round += 1) {
+    const { unfolded, answer } = await ask();
+    if (!unfolded) return answer;
+    await refold(sql, 1_000);
+  }
+  throw storeUnavailable('texts are being edited faster than the service can fold them; retry');
+}
 
 /** The characters the escape rewrites. */
 export const ESCAPED = /[\u0000\u0001]/;
