@@ -482,4 +482,18 @@ describe("an operator's sqlite3 CLI on the live file", () => {
     assert.equal(cli('SELECT count(*) FROM messages WHERE search_text IS NULL AND text IS NOT NULL'), '0');
     assert.equal(cli("PRAGMA integrity_check; INSERT INTO messages_search (messages_search) VALUES ('integrity-check');"), 'ok');
   });
+
+  test('INSERT OR REPLACE as docs/storage.md gives it (recursive_triggers on): counts and search stay right', async (t) => {
+    if (!hasCli && process.env.CI !== 'true') return t.skip('no sqlite3 CLI on this machine');
+    const path = join(tempDir(t), 'replace.db');
+    // Every row in the search index at once: the replaced row's trigrams are there to be removed.
+    const store = createSqliteStore({ path, thresholds: { indexStep: 1 } });
+    t.after(() => store.close());
+    assert.deepEqual(await store.insertMany([msg('a', { text: 'first text' }), msg('b', { text: 'other' })]), ['created', 'created']);
+    const run = spawnSync('sqlite3', ['-bail', path, `PRAGMA recursive_triggers = ON;
+      INSERT OR REPLACE INTO messages (message_id, from_msisdn, to_msisdn, ts, text, created_at) VALUES ('a', '+1', '+2', '2025-01-01T00:00:00Z', 'edited text', 'x')`], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal((await store.stats(10)).totalMessages, 2);
+    assert.deepEqual([(await store.list({ limit: 10, offset: 0, q: 'first text' })).total, (await store.list({ limit: 10, offset: 0, q: 'EDITED' })).total], [0, 1]);
+  });
 });
