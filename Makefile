@@ -106,6 +106,11 @@ health: ## Ask the running service whether it is live and ready
 	@curl -sS http://localhost:$(PORT)/health/ready && echo
 
 .PHONY: send ops-check container-check
+# What `make send` passes on reaches the script as given, from the command line or the environment: a `$`
+# in a body is the sender's text, never a make variable or function (`$(shell ...)` would run).
+override export BODY := $(value BODY)
+override export ARGS := $(value ARGS)
+override export URL := $(value URL)
 send: $(DEPS) ## Sign BODY='{...}' (default: a sample message) and POST it to localhost:PORT/webhook; ARGS='--scheme standard --count 100 ...', ARGS='sign ...'
 	@node scripts/send.ts $${ARGS} --url "$${URL:-http://localhost:$(PORT)}" $${BODY:+"$$BODY"}
 

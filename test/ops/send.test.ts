@@ -57,6 +57,20 @@ describe('scripts/send.ts against a real server', () => {
     assert.deepEqual((listed as { data: unknown[] }).data, [JSON.parse(body)]);
   });
 
+  test('make send BODY=... sends the body as given: a `$` in it is text, never make syntax', async () => {
+    const text = 'price $5, $(PORT) and $$HOME, $(shell echo ran)';
+    const body = JSON.stringify({ ...JSON.parse(BODY), message_id: 'make-dollar', text });
+    const proc = spawn('make', ['-s', '--no-print-directory', '-C', join(import.meta.dirname, '..', '..'), 'send', `BODY=${body}`, `URL=${app().url}`], {
+      env: { PATH: process.env.PATH ?? '', WEBHOOK_SECRET: SECRET },
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    assert.equal(await new Promise((resolve) => proc.on('close', resolve)), 0, out);
+    const { body: listed } = await getJson(`${app().url}/messages?from=%2B919876543210&q=${encodeURIComponent('$5')}`);
+    assert.deepEqual((listed as { data: { text: string }[] }).data.map((m) => m.text), [text]);
+  });
+
   test('without URL, sends to localhost on PORT, as make run listens', async () => {
     const port = new URL(app().url).port;
     const r = await send([BODY.replace('cli-1', 'cli-port')], { PORT: port, WEBHOOK_SECRET: SECRET });
