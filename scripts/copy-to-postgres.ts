@@ -33,7 +33,7 @@ export type CopyReport = { read: number; inserted: number; sqliteCount: number; 
 export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log: (line: string) => void = () => {}): Promise<CopyReport> {
   const source = parseDatabase(sqliteUrl);
   const target = parseDatabase(postgresUrl);
-  if (source?.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${JSON.stringify(sqliteUrl)}`);
+  if (source?.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${JSON.stringify(redactUrl(sqliteUrl))}`);
   if (target?.kind !== 'postgres') throw new Error(`not a PostgreSQL URL: ${JSON.stringify(redactUrl(postgresUrl))}`);
   const db = openReadOnly(source.path);
   const postgres = await loadPostgresDriver();
@@ -63,7 +63,8 @@ export async function copyToPostgres(sqliteUrl: string, postgresUrl: string, log
     // The stats deltas the copy appended (one per sender per batch), merged now rather than by the
     // replicas' first minutes.
     while ((await mergeDeltas(sql)) > 0);
-    const sqliteCount = Number((db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n);
+    // The rows up to the last one read: those stored since (the service still taking traffic) are the next run's.
+    const sqliteCount = Number((db.prepare('SELECT count(*) AS n FROM messages WHERE rowid <= ?').get(after) as { n: number }).n);
     const [counted] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM messages`;
     return { read, inserted, sqliteCount, postgresCount: Number(counted?.n) };
   } finally {
@@ -104,7 +105,7 @@ if (import.meta.main) {
   copyToPostgres(from, to, (line) => process.stdout.write(`${line}\n`)).then(
     (r) => {
       process.stdout.write(
-        `read ${r.read} rows, inserted ${r.inserted} (the rest were there already); SQLite holds ${r.sqliteCount}, PostgreSQL ${r.postgresCount}\n`,
+        `read ${r.read} rows, inserted ${r.inserted} (the rest were there already); SQLite held ${r.sqliteCount} up to the last row read, PostgreSQL ${r.postgresCount}\n`,
       );
       // PostgreSQL may hold more (messages taken by the replicas already), never fewer.
       process.exit(r.postgresCount >= r.sqliteCount ? 0 : 1);

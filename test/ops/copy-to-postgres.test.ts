@@ -61,11 +61,11 @@ describe('copying a SQLite database into PostgreSQL', { skip: skipWithoutPostgre
     // The target from DATABASE_URL, as docs/scaling-out.md gives it.
     const first = copy([`sqlite:///${path}`], { DATABASE_URL: url });
     assert.equal(first.status, 0, first.stderr);
-    assert.equal(first.stdout, 'read 2345 rows, inserted 2345 (the rest were there already); SQLite holds 2345, PostgreSQL 2345\n');
+    assert.equal(first.stdout, 'read 2345 rows, inserted 2345 (the rest were there already); SQLite held 2345 up to the last row read, PostgreSQL 2345\n');
     // Run again (the target as an argument): nothing new, exit 0.
     const again = copy([`sqlite:///${path}`, url]);
     assert.equal(again.status, 0, again.stderr);
-    assert.equal(again.stdout, 'read 2345 rows, inserted 0 (the rest were there already); SQLite holds 2345, PostgreSQL 2345\n');
+    assert.equal(again.stdout, 'read 2345 rows, inserted 0 (the rest were there already); SQLite held 2345 up to the last row read, PostgreSQL 2345\n');
 
     const store = createPostgresStore({ url, driver: postgres });
     t.after(() => store.close());
@@ -77,8 +77,9 @@ describe('copying a SQLite database into PostgreSQL', { skip: skipWithoutPostgre
 
   test('a wrong URL on either side, or a file that is not there, is refused with a message naming it', async (t) => {
     const url = await cluster().database('copy_refused');
-    const notSqlite = copy(['postgres://h/db', url]);
-    assert.deepEqual([notSqlite.status, notSqlite.stderr], [1, 'copy failed: not a SQLite URL: "postgres://h/db"\n']);
+    // The two URLs swapped: the PostgreSQL one is quoted back without its password.
+    const notSqlite = copy(['postgres://lyftr:pw-secret@h/db', url]);
+    assert.deepEqual([notSqlite.status, notSqlite.stderr], [1, 'copy failed: not a SQLite URL: "postgres://lyftr:***@h/db"\n']);
     const notPostgres = copy(['sqlite:///x.db', 'sqlite:///y.db']);
     assert.deepEqual([notPostgres.status, notPostgres.stderr], [1, 'copy failed: not a PostgreSQL URL: "sqlite:///y.db"\n']);
     const missing = join(tempDir(t), 'nowhere', 'app.db');
