@@ -9,6 +9,10 @@ const { values, url } = parseCommand(process.argv.slice(2), ['from', 'id'], USAG
 if ((values.from === undefined) === (values.id === undefined)) fail(`give exactly one of --from and --id\n${USAGE}`, 2);
 const auth = bearerFrom('ADMIN_TOKEN');
 if (!('authorization' in auth)) fail(`ADMIN_TOKEN is not set\n${USAGE}`, 2);
+// fetch resolves `.` and `..` in a path (`%2E` too), which would send the DELETE elsewhere.
+if (values.id === '.' || values.id === '..') {
+  fail(`an id of ${values.id} cannot travel in a URL through fetch; erase it with:\ncurl --path-as-is -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" ${url}/messages/${values.id}`, 2);
+}
 const target = values.id !== undefined ? `/messages/${encodeURIComponent(values.id)}` : `/messages?from=${encodeURIComponent(values.from ?? '')}`;
 const res = await call(`${url}${target}`, { method: 'DELETE', headers: auth });
 const text = await res.text();

@@ -55,6 +55,17 @@ describe('npm run export / npm run erase against a real server', () => {
     assert.equal(((await left.json()) as { total: number }).total, 0);
   });
 
+  test('an id of . or .. is refused (exit 2) with the curl command that erases it, and nothing else is erased', async () => {
+    await postSigned(app().url, message({ message_id: '.', from: '+955' }));
+    for (const id of ['.', '..']) {
+      const r = await run('erase.ts', ['--url', app().url, '--id', id], { ADMIN_TOKEN: ADMIN });
+      assert.equal(r.code, 2, r.stdout);
+      assert.ok(r.stderr.endsWith(`curl --path-as-is -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" ${app().url}/messages/${id}\n`), r.stderr);
+    }
+    const still = await fetch(`${app().url}/messages?from=%2B955`, { headers: { authorization: `Bearer ${READ}` } });
+    assert.equal(((await still.json()) as { total: number }).total, 1);
+  });
+
   test('tokens come from the environment: missing is a usage error (2), wrong is the 401 (1); a bad option is 2', async () => {
     const none = await run('erase.ts', ['--url', app().url, '--from', '+911']);
     assert.equal(none.code, 2);
