@@ -162,13 +162,14 @@ export type Verdict = { ok: boolean; text: string };
 /**
  * Checks received headers the way the service does: `X-Hub-Signature-256` means Meta's (`secret`: app
  * secrets, space-separated), a `webhook-signature` header Standard Webhooks (`secret`: space-separated
- * `whsec_`/`whpk_` keys), else `X-Signature` under `secret`.
+ * `whsec_`/`whpk_` keys), else `X-Signature` under `secret` or `previous`.
  */
 export function verifyHeaders(
   body: string,
   headers: Readonly<Record<string, string>>,
   secret: string,
   clock: { nowSeconds: number; toleranceSeconds: number },
+  previous: string | null = null,
 ): Verdict {
   const raw = Buffer.from(body);
   if (headers['x-hub-signature-256'] !== undefined) {
@@ -176,7 +177,7 @@ export function verifyHeaders(
     return { ok, text: ok ? 'valid (X-Hub-Signature-256)' : 'invalid signature (X-Hub-Signature-256)' };
   }
   if (headers['webhook-signature'] === undefined) {
-    const ok = verifySignature(raw, headers['x-signature'], [secret]);
+    const ok = verifySignature(raw, headers['x-signature'], previous === null ? [secret] : [secret, previous]);
     return { ok, text: ok ? 'valid (X-Signature)' : 'invalid signature (X-Signature)' };
   }
   const keys: StandardKey[] = [];

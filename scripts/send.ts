@@ -30,6 +30,8 @@ export type CliOptions = {
   url: string;
   scheme: Scheme;
   secret: string;
+  /** verify of X-Signature: WEBHOOK_SECRET_PREVIOUS, which the service accepts too (unless --secret). */
+  previous: string | null;
   body: string | null;
   id: string | null;
   timestamp: number | null;
@@ -114,7 +116,7 @@ export function parseArgs(argv: readonly string[], env: Env): Parsed {
   if (command === 'handshake') {
     const token = flags.get('--token') ?? env.WHATSAPP_VERIFY_TOKEN ?? '';
     if (token === '') return { ok: false, error: 'handshake needs the verify token: pass --token or set WHATSAPP_VERIFY_TOKEN' };
-    return { ok: true, options: { command, url, scheme: 'whatsapp', secret: '', body, id: null, headers, token, ...numbers.value } };
+    return { ok: true, options: { command, url, scheme: 'whatsapp', secret: '', previous: null, body, id: null, headers, token, ...numbers.value } };
   }
   const scheme = flags.get('--scheme') ?? (command === 'verify' ? schemeOfHeaders(headers) : 'xsig');
   if (!isScheme(scheme)) return { ok: false, error: `--scheme must be xsig, standard or whatsapp, got ${JSON.stringify(scheme)}` };
@@ -126,10 +128,11 @@ export function parseArgs(argv: readonly string[], env: Env): Parsed {
     return { ok: false, error: "verify needs the received headers: --header 'webhook-signature: v1,...' (one per header)" };
   }
   const given = flags.get('--secret');
-  const secret = given === undefined ? defaultSecret(scheme, env) : { ok: true as const, value: given };
+  const secret = given === undefined ? defaultSecret(scheme, env, command === 'verify') : { ok: true as const, value: given };
   if (!secret.ok) return secret;
   if (secret.value === '') return { ok: false, error: `no secret: pass --secret or set ${SECRET_VARIABLES[scheme]}` };
-  return { ok: true, options: { command, url, scheme, secret: secret.value, body, id: flags.get('--id') ?? null, headers, token: '', ...numbers.value } };
+  const previous = given === undefined && command === 'verify' && scheme === 'xsig' ? env.WEBHOOK_SECRET_PREVIOUS || null : null;
+  return { ok: true, options: { command, url, scheme, secret: secret.value, previous, body, id: flags.get('--id') ?? null, headers, token: '', ...numbers.value } };
 }
 
 const SECRET_VARIABLES: Record<Scheme, string> = { xsig: 'WEBHOOK_SECRET', standard: 'STANDARD_WEBHOOKS_SECRET', whatsapp: 'WHATSAPP_APP_SECRET' };
@@ -167,12 +170,13 @@ function parseNumbers(flags: ReadonlyMap<string, string>): { ok: true; value: Nu
   return error === undefined ? { ok: true, value } : { ok: false, error };
 }
 
-function defaultSecret(scheme: Scheme, env: Env): { ok: true; value: string } | { ok: false; error: string } {
+/** The secret from the environment; verify takes every app secret the service accepts, signing the first. */
+function defaultSecret(scheme: Scheme, env: Env, verify: boolean): { ok: true; value: string } | { ok: false; error: string } {
   if (scheme === 'standard') return { ok: true, value: env.STANDARD_WEBHOOKS_SECRET?.trim() ?? '' };
   const name = scheme === 'whatsapp' ? 'WHATSAPP_APP_SECRET' : 'WEBHOOK_SECRET';
   const [value, file] = [env[name], env[`${name}_FILE`]];
   // The app secret's variable may hold the previous one too (rotation): Meta signs with the first.
-  const first = (s: string): string => (scheme === 'whatsapp' ? (s.trim().split(/\s+/)[0] ?? '') : s);
+  const first = (s: string): string => (scheme === 'whatsapp' && !verify ? (s.trim().split(/\s+/)[0] ?? '') : s);
   if (value || !file) return { ok: true, value: first(value ?? '') };
   try {
     return { ok: true, value: first(readFileSync(file, 'utf8').replace(/\r?\n$/, '')) };
@@ -236,7 +240,7 @@ async function main(): Promise<number> {
   if (o.command === 'verify') {
     const tolerance = Number(process.env.WEBHOOK_TOLERANCE_SECONDS) || DEFAULT_TOLERANCE_SECONDS;
     const clock = { nowSeconds: Math.floor(Date.now() / 1000), toleranceSeconds: tolerance };
-    const verdict = verifyHeaders(body ?? '', o.headers, o.secret, clock);
+    const verdict = verifyHeaders(body ?? '', o.headers, o.secret, clock, o.previous);
     out(`${verdict.text}\n`);
     return verdict.ok ? 0 : 1;
   }

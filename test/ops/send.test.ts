@@ -193,6 +193,12 @@ describe('scripts/send.ts with Standard Webhooks, against a real server with bot
     assert.equal(xsig.stdout, `x-signature: ${sign(raw, SECRET)}\n`);
     const checked = await send(['verify', '--secret', SECRET, '--header', xsig.stdout.trim(), raw]);
     assert.deepEqual([checked.code, checked.stdout], [0, 'valid (X-Signature)\n']);
+    // From the environment, during a rotation: signed under the previous secret, which the service accepts too.
+    const rotating = { WEBHOOK_SECRET: 'the-new-secret-0123456789', WEBHOOK_SECRET_PREVIOUS: SECRET };
+    const byPrevious = await send(['verify', '--header', xsig.stdout.trim(), raw], rotating);
+    assert.deepEqual([byPrevious.code, byPrevious.stdout], [0, 'valid (X-Signature)\n']);
+    const byNone = await send(['verify', '--header', xsig.stdout.trim(), raw], { ...rotating, WEBHOOK_SECRET_PREVIOUS: 'another-old-secret-0123' });
+    assert.deepEqual([byNone.code, byNone.stdout], [1, 'invalid signature (X-Signature)\n']);
   });
 
   test('verify of a captured request says its signature holds but its time has passed', async () => {
@@ -259,6 +265,9 @@ describe('scripts/send.ts --scheme whatsapp and handshake, against a real server
     assert.deepEqual([valid.code, valid.stdout], [0, 'valid (X-Hub-Signature-256)\n']);
     const tampered = await send(['verify', '--header', header, raw.replace('u65e5', 'u65e6')], env);
     assert.deepEqual([tampered.code, tampered.stdout], [1, 'invalid signature (X-Hub-Signature-256)\n']);
+    // During a rotation (the new app secret first), a body Meta signed under the old one is valid, as the service finds it.
+    const rotated = await send(['verify', '--header', header, raw], { ...env, WHATSAPP_APP_SECRET: `the-new-app-secret-0123 ${env.WHATSAPP_APP_SECRET}` });
+    assert.deepEqual([rotated.code, rotated.stdout], [0, 'valid (X-Hub-Signature-256)\n']);
   });
 
   test('handshake: ok when the URL echoes the challenge for the token and refuses a wrong one', async () => {
