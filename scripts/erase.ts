@@ -1,9 +1,9 @@
 // Erase one person's messages through the service's API (DELETE /messages?from= or /messages/{id}):
-//   ADMIN_TOKEN=... npm run erase -- --from +919876543210     (or --id <message_id>)
+//   ADMIN_TOKEN=... npm run --silent erase -- --from +919876543210     (or --id <message_id>)
 // Prints the answer ({"deleted":N}); exits 0 on 200, 1 otherwise (404 included), 2 on a usage error.
 import { bearerFrom, call, fail, parseCommand } from './service-client.ts';
 
-const USAGE = 'usage: ADMIN_TOKEN=<one of ADMIN_TOKENS> npm run erase -- (--from <sender> | --id <message_id>) [--url http://host:port]';
+const USAGE = 'usage: ADMIN_TOKEN=<one of ADMIN_TOKENS> npm run --silent erase -- (--from <sender> | --id <message_id>) [--url http://host:port]';
 
 const { values, url } = parseCommand(process.argv.slice(2), ['from', 'id'], USAGE);
 if ((values.from === undefined) === (values.id === undefined)) fail(`give exactly one of --from and --id\n${USAGE}`, 2);

@@ -1,5 +1,5 @@
 // Export stored messages through the service's API (GET /messages/export) to stdout:
-//   READ_TOKEN=... npm run export -- --format csv [--from +91...] [--since <ts>] [--q <text>] > messages.csv
+//   READ_TOKEN=... npm run --silent export -- --format csv [--from +91...] [--since <ts>] [--q <text>] > messages.csv
 // READ_TOKEN only when the service has READ_TOKENS. Exits 0 once the whole export is written, 1 when
 // the service refuses it or the connection ends early (the output is then incomplete), 2 on a usage error.
 import { Readable } from 'node:stream';
@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
 import { bearerFrom, call, fail, parseCommand } from './service-client.ts';
 
-const USAGE = 'usage: [READ_TOKEN=<token>] npm run export -- [--format ndjson|csv] [--from <sender>] [--since <ts>] [--q <text>] [--url http://host:port] > file';
+const USAGE = 'usage: [READ_TOKEN=<token>] npm run --silent export -- [--format ndjson|csv] [--from <sender>] [--since <ts>] [--q <text>] [--url http://host:port] > file';
 
 const { values, url } = parseCommand(process.argv.slice(2), ['format', 'from', 'since', 'q'], USAGE);
 const query = new URLSearchParams(values);
