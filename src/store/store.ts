@@ -97,7 +97,10 @@ export type Store = {
    * matches it. Never skips one: a message that becomes visible later has a later position than any returned.
    */
   arrivals(position: string, filter: ArrivalFilter, limit: number): Promise<Arrival[]>;
-  /** Calls `onChange` when messages may have arrived (this store's commits at once, others' within a second); returns the stop. */
+  /**
+   * Calls `onChange` when messages may have arrived: this store's commits before they are answered, others'
+   * within a second, and once soon after the call (for rows that came before it). Returns the stop.
+   */
   watchArrivals(onChange: () => void): () => void;
 };
 

@@ -175,7 +175,12 @@ export function createModelStore(clock: () => Date, db: ModelDatabase = createMo
       ),
     watchArrivals: (onChange) => {
       db.watchers.add(onChange);
-      return () => db.watchers.delete(onChange);
+      // Once soon after, as the engines' first poll: rows may have come before the watch began.
+      const first = setTimeout(onChange, 10);
+      return () => {
+        clearTimeout(first);
+        db.watchers.delete(onChange);
+      };
     },
 
 
