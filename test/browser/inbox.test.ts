@@ -125,7 +125,8 @@ describe('the inbox page, with messages', { skip }, () => {
     assert.deepEqual(w.consoleErrors, []);
   });
 
-  test('a stream whose answer is held back (a buffering proxy) delays the list by a second at most', async (t) => {
+  // How long the page waits for the stream (live.ts's OPEN_WAIT_MS) is not timed here: a loaded machine would decide it.
+  test('a stream whose answer is held back (a buffering proxy) does not hold the list back: its rows show while the stream waits', async (t) => {
     const w = await openPage(browser(), t);
     await w.page.route(/\/messages\/stream/, async (route) => {
       await new Promise((resolve) => setTimeout(resolve, 8_000)); // past loadInbox's 5 s wait
