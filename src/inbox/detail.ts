@@ -1,6 +1,6 @@
 // A message's detail: its fields, its JSON as GET /messages gives it, and a copy button.
 import type { Message } from './api.ts';
-import { term, timeElement, ui } from './dom.ts';
+import { el, term, timeElement, ui } from './dom.ts';
 
 /** The message the detail shows (what its erase buttons are about). */
 export let shown: Message | null = null;
@@ -15,6 +15,8 @@ export function openDetail(m: Message): void {
   term(ui.detailFields, 'Time', timeElement(m.ts));
   term(ui.detailFields, 'ts (as sent)', m.ts);
   if (m.type !== undefined) term(ui.detailFields, 'Type', m.type);
+  // The whole text, its lines kept, in its own direction (the list shows three lines at most).
+  term(ui.detailFields, 'Text', m.text === null ? el('span', 'no text', 'none') : Object.assign(el('span', m.text, 'full-text'), { dir: 'auto' }));
   ui.detailJson.textContent = JSON.stringify(m, null, 2);
   ui.copied.textContent = '';
   ui.detail.showModal();

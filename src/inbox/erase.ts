@@ -1,7 +1,7 @@
 // Erasure from a message's detail (SPEC "Erasure"): this message, or every message of its sender, each
 // behind a confirmation that says what will go. Loaded on first use: the first view does not need it.
 import { api, bearer, isListing, isRecord, withQuery, type Failure, type Message } from './api.ts';
-import { ui } from './dom.ts';
+import { el, ui } from './dom.ts';
 import { loadStats, reload } from './load.ts';
 
 type Target = { kind: 'message'; message: Message } | { kind: 'sender'; from: string };
@@ -29,7 +29,8 @@ export async function confirmErase(kind: Target['kind'], m: Message): Promise<vo
     ui.eraseWhat.textContent = `A browser cannot put the id ${m.message_id} in a URL. Erase it with curl --path-as-is -X DELETE -H "Authorization: Bearer <admin token>" ${location.origin}/messages/${m.message_id}, or erase all from this sender here.`;
   } else if (kind === 'message') {
     ui.eraseTitle.textContent = 'Erase this message?';
-    ui.eraseWhat.textContent = `The message ${m.message_id} from ${m.from} (sent ${m.ts}) will be deleted from the service for good. This cannot be undone.`;
+    // The id isolated: a bidirectional control in it cannot reorder the rest of the sentence.
+    ui.eraseWhat.replaceChildren('The message ', el('bdi', m.message_id), ` from ${m.from} (sent ${m.ts}) will be deleted from the service for good. This cannot be undone.`);
   } else {
     ui.eraseTitle.textContent = 'Erase every message of this sender?';
     const count = await api(withQuery('/messages', new URLSearchParams({ from: m.from, limit: '1' })), isListing);

@@ -28,9 +28,10 @@ function apply(typing = false): void {
     else history.pushState(null, '', url);
   }
   typedEntry = typing;
-  // The stream first, then the list (live.ts says why).
+  // The stream first, then the list (live.ts says why). Live turned back on lists again: the new stream
+  // starts after the newest message, and those stored while it was off would be missing.
   const opened = changedList || changedLive ? restartLive() : Promise.resolve();
-  if (changedList) void opened.then(() => reload());
+  if (changedList || (changedLive && f.live)) void opened.then(() => reload());
 }
 
 function clearFilters(): void {

@@ -49,12 +49,13 @@ export async function reload(after: Promise<void> = Promise.resolve()): Promise<
       const page = await fetchPage(state.filters, null);
       if (queued) continue; // the filters changed meanwhile: only the newest answer is shown
       state.pending = [];
-      if (page.ok) {
-        state.rows = page.body.rows;
-        state.total = page.body.total;
-        state.next = page.body.next;
-        state.failure = null;
-      } else fail(page.failure);
+      // A failure leaves nothing listed: rows of the view before (other filters, perhaps) would be taken for
+      // this one's, and Load more would continue them under these filters.
+      state.rows = page.ok ? page.body.rows : [];
+      state.total = page.ok ? page.body.total : null;
+      state.next = page.ok ? page.body.next : null;
+      if (page.ok) state.failure = null;
+      else fail(page.failure);
     } while (queued);
   } finally {
     settle();

@@ -26,7 +26,7 @@ function rowFor(m: Message): HTMLTableRowElement {
   time.append(timeElement(m.ts));
   const text = el('td', undefined, 'text');
   if (m.type !== undefined) text.append(el('span', m.type, 'badge'), ' ');
-  text.append(m.text === null ? el('span', 'no text', 'none') : el('span', m.text));
+  text.append(m.text === null ? el('span', 'no text', 'none') : Object.assign(el('span', m.text), { dir: 'auto' }));
   tr.append(from, time, text);
   rowCache.set(m, tr);
   messageOfRow.set(tr, m);
@@ -40,10 +40,17 @@ function actionButton(label: string, action: string): HTMLButtonElement {
   return b;
 }
 
+/** Runs a redraw of `part`; a focused element in it that is drawn again (rows are kept) keeps the focus. */
+function keepingFocus(part: HTMLElement, redraw: () => void): void {
+  const focused = document.activeElement;
+  redraw();
+  if (focused instanceof HTMLElement && part.contains(focused) && document.activeElement !== focused) focused.focus({ preventScroll: true });
+}
+
 export function render(): void {
   const { rows, total, loading, failure, filters } = state;
   const filtered = filters.q !== '' || filters.from !== '' || filters.since !== '';
-  ui.rows.replaceChildren(...rows.map(rowFor));
+  keepingFocus(ui.rows, () => ui.rows.replaceChildren(...rows.map(rowFor)));
   ui.table.hidden = rows.length === 0;
   ui.table.setAttribute('aria-busy', String(loading));
   ui.state.replaceChildren();

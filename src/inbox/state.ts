@@ -64,12 +64,17 @@ export function listParams(f: Filters, extra: Record<string, string | number> = 
   return p;
 }
 
-/** The filters as the form shows them now. */
+/**
+ * The filters as the form shows them now; `since` as it was unless its box changed: the box keeps no
+ * fraction, and a local time may name two instants.
+ */
 export function formFilters(): Filters {
+  const was = state.filters.since;
+  const since = ui.since.value === '' ? '' : sinceFromLocal(ui.since.value);
   return {
     q: ui.q.value,
     from: ui.from.value.trim(),
-    since: ui.since.value === '' ? '' : sinceFromLocal(ui.since.value),
+    since: was !== '' && since === sinceFromLocal(localFromSince(was)) ? was : since,
     order: ui.order.value === 'oldest' ? 'oldest' : 'newest',
     live: ui.live.checked,
   };

@@ -430,6 +430,29 @@ describe('the inbox page, with messages', { skip }, () => {
       assert.deepEqual(w.consoleErrors, []);
     }
   });
+  test('a listing that fails under new filters shows no row of the view before, and no Load more', async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${url}/inbox`);
+    await w.page.route((u) => u.pathname === '/messages' && u.searchParams.has('from'), (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"detail":"try again"}' }));
+    await w.page.getByLabel('From').fill(SENDERS[1]);
+    await w.page.getByLabel('From').press('Enter');
+    await shows(w.page, 'The service is not available right now (503).');
+    assert.deepEqual(await rowTexts(w.page), []);
+    assert.equal(await w.page.getByRole('button', { name: 'Load more' }).isVisible(), false);
+    assert.equal(await w.page.locator('#count').textContent(), '');
+  });
+
+  test('changing another filter keeps since as given, fraction and all', async (t) => {
+    const { url } = await ready();
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${url}/inbox?since=2026-03-01T01:30:00.500Z`);
+    await shows(w.page, 'Showing 30 of 30'); // 01:31 to 02:00: the message of 01:30:00 is before it
+    await w.page.getByLabel('Order').selectOption('oldest');
+    await w.page.waitForURL(/order=oldest/);
+    assert.match(w.page.url(), /since=2026-03-01T01%3A30%3A00\.500Z/);
+    await shows(w.page, 'Showing 30 of 30');
+  });
 });
 
 describe('the inbox page, with hostile texts', { skip }, () => {
@@ -567,6 +590,53 @@ describe('the inbox page, empty or unavailable', { skip }, () => {
     await waitFor(() => streams >= 1, 5_000, 'the page asked for no stream');
     await new Promise((r) => setTimeout(r, 2_500)); // a page that retries asks again after 1 s
     assert.equal(streams, 1);
+  });
+
+  test('Live turned off and on again lists what was stored while it was off', async (t) => {
+    const app = await startApp(t); // its own: the messages it posts would change the shared app's counts
+    await seed(app, [seeded(1)]);
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox`);
+    const live = w.page.getByRole('checkbox', { name: 'Live' });
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 1, 5_000, 'the page opened no stream');
+    await live.uncheck();
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 0, 5_000, 'the stream stayed open');
+    await seed(app, [message({ message_id: 'while-off', ts: '2026-03-02T00:00:00Z', text: 'stored while off' })]);
+    await live.check();
+    await shows(w.page, 'Showing 2 of 2');
+    assert.deepEqual(await rowTexts(w.page), ['stored while off', seeded(1).text]);
+  });
+
+  test('a row keeps the keyboard focus while the list is drawn again around it (a live arrival)', async (t) => {
+    const app = await startApp(t);
+    await seed(app, [seeded(1), seeded(2)]);
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox`);
+    await waitFor(async () => (await metric(app.url, 'streams_open')) === 1, 5_000, 'the page opened no stream');
+    await w.page.locator('#rows tr', { hasText: seeded(1).text }).focus();
+    await seed(app, [message({ message_id: 'focus-live', ts: '2026-03-02T00:00:00Z', text: 'arrived while focused' })]);
+    await shows(w.page, 'arrived while focused');
+    const focused = String(await w.page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent'));
+    assert.ok(focused.startsWith('TR ') && focused.includes('note 001'), focused.slice(0, 80));
+  });
+
+  test('texts in their own direction; the detail has the whole text, lines kept; an id cannot reorder the erase question', async (t) => {
+    const app = await startApp(t);
+    const hebrew = 'שלום עולם!';
+    await seed(app, [
+      message({ message_id: 'rtl', ts: '2026-03-01T00:01:00Z', text: hebrew }),
+      message({ message_id: 'evil\u202Eabc', ts: '2026-03-01T00:02:00Z', text: 'line one\nline two\nline three\nline four' }),
+    ]);
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox`);
+    // Newest first: the four lines, then the Hebrew.
+    const directions = await w.page.evaluate("[...document.querySelectorAll('#rows td.text span')].map((e) => getComputedStyle(e).direction).join(' ')");
+    assert.equal(directions, 'ltr rtl');
+    await w.page.getByText('line one').click();
+    const dialog = w.page.getByRole('dialog');
+    assert.equal(await dialog.locator('.full-text').innerText(), 'line one\nline two\nline three\nline four');
+    await dialog.getByRole('button', { name: 'Erase this message' }).click();
+    assert.equal(await w.page.locator('#erase-what bdi').textContent(), 'evil\u202Eabc');
   });
 
   test('a 503 (the balancer with no replica up) shows a retry that recovers', async (t) => {
