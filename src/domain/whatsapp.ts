@@ -9,13 +9,16 @@ import { codePointLength, type FieldError, type Validated } from './validation.t
 /** The `object` of every WhatsApp Business Account webhook. */
 export const WHATSAPP_OBJECT = 'whatsapp_business_account';
 /**
- * A business-scoped user id: an ISO country code, a dot, letters and digits (`US.13491208655302741918`);
- * a few more dot-separated parts are allowed for the parent ids Meta derives from them.
+ * A business-scoped user id: an ISO country code, a dot, letters and digits (`US.13491208655302741918`;
+ * Meta names no maximum, a partner up to 128); a few more dot-separated parts are allowed for the parent
+ * ids Meta derives from them.
  */
-export const BUSINESS_SCOPED_ID = /^[A-Z]{2}(\.[A-Za-z0-9]{1,64}){1,3}$/;
+export const BUSINESS_SCOPED_ID = /^[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,3}$/;
 /** Meta's message types whose text is a caption (SPEC: "a caption of an image, video or document"). */
 const CAPTIONED = new Set(['image', 'video', 'document']);
 const PHONE_DIGITS = /^[0-9]{1,15}$/;
+/** A sender's phone number: digits, with a `+` in the group messages' reference. */
+const SENDER_PHONE = /^\+?([0-9]{1,15})$/;
 const UNIX_SECONDS = /^[0-9]{1,12}$/;
 const MESSAGE_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
 const SIGNATURE_PREFIX = 'sha256=';
@@ -133,7 +136,10 @@ export function readMessage(item: unknown, to: string, contacts: readonly unknow
  * (`from_user_id`) or the one contact of the change (`user_id`), stored as it is.
  */
 function senderOf(item: Record<string, unknown>, contacts: readonly unknown[]): string | null {
-  if (item.from !== undefined) return typeof item.from === 'string' && PHONE_DIGITS.test(item.from) ? `+${item.from}` : null;
+  if (item.from !== undefined) {
+    const digits = typeof item.from === 'string' ? SENDER_PHONE.exec(item.from)?.[1] : undefined;
+    return digits === undefined ? null : `+${digits}`;
+  }
   const [only] = contacts;
   const scoped = item.from_user_id ?? (contacts.length === 1 && isRecord(only) ? only.user_id : undefined);
   return typeof scoped === 'string' && BUSINESS_SCOPED_ID.test(scoped) ? scoped : null;

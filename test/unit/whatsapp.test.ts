@@ -49,13 +49,18 @@ describe('readMessage: one item of value.messages[] -> a contract message', () =
     };
     assert.equal(from({ from_user_id: 'US.13491208655302741918' }), 'US.13491208655302741918');
     assert.equal(from({}, [{ user_id: 'IN.1648738043044942' }]), 'IN.1648738043044942');
+    // Meta gives no maximum; a partner documents up to 128 letters and digits after the country code.
+    const long = `BR.${'A1'.repeat(64)}`;
+    assert.equal(from({ from_user_id: long }), long);
+    assert.deepEqual(from({ from_user_id: `${long}x` }), ['from']);
     // Two contacts: which one sent it is not known, so nothing is guessed.
     assert.deepEqual(from({}, [{ user_id: 'IN.1' }, { user_id: 'IN.2' }]), ['from']);
     assert.deepEqual(from({}), ['from']);
     for (const bad of ['us.1', 'US', 'US.', 'US.1 2', 'US.1/2', '+US.1']) assert.deepEqual(from({ from_user_id: bad }), ['from'], bad);
-    // A phone number wins when Meta shares both; it must be 1 to 15 digits without a +.
+    // A phone number wins when Meta shares both; it is 1 to 15 digits, with a + in the group messages' reference.
     assert.equal(from({ from: '447700900123', from_user_id: 'GB.1' }), '+447700900123');
-    for (const bad of ['+447700900123', '4477 009', '1234567890123456', '', 12345]) assert.deepEqual(from({ from: bad }), ['from'], String(bad));
+    assert.equal(from({ from: '+16505551234' }), '+16505551234');
+    for (const bad of ['++16505551234', '4477 009', '1234567890123456', '', '+', 12345]) assert.deepEqual(from({ from: bad }), ['from'], String(bad));
   });
 
   test('the id and the type are required; a type is a lower-case word', () => {
