@@ -8,6 +8,8 @@ export const DEFAULT_DATABASE_URL = 'sqlite:////data/app.db';
 export const DEFAULT_PORT = 8000;
 export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+/** Meta's largest WhatsApp webhook payload (3 MB, read as MiB to be safe). */
+export const META_MAX_PAYLOAD_BYTES = 3 * 1_048_576;
 /** Secrets and tokens shorter than this get a WARNING at start: a guess or a brute force is within reach. */
 export const MIN_SECRET_BYTES = 16;
 
@@ -76,6 +78,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     ...bearerTokens(reader),
     whatsapp: whatsapp(reader),
   };
+  if (config.whatsapp.appSecrets.length > 0 && config.maxBodyBytes < META_MAX_PAYLOAD_BYTES) {
+    reader.warnings.push(
+      `MAX_BODY_BYTES (${config.maxBodyBytes}) is below the 3 MB a WhatsApp webhook may have; Meta sends a refused (413) one again for days: set MAX_BODY_BYTES=${META_MAX_PAYLOAD_BYTES}`,
+    );
+  }
   if (reader.errors.length > 0) return { ok: false, errors: reader.errors };
   return { ok: true, config: deepFreeze(config), warnings: reader.warnings };
 }

@@ -201,6 +201,18 @@ describe('WHATSAPP_* configuration', () => {
     assert.deepEqual(errors({ WHATSAPP_APP_SECRET_FILE: '/nope' }), ['WHATSAPP_APP_SECRET_FILE: cannot read "/nope" (ENOENT)']);
   });
 
+  test('an app secret with a body limit under the 3 MB of a Meta webhook: one warning giving the setting', () => {
+    const small = load({ WHATSAPP_APP_SECRET: 'an-app-secret-0123456789' });
+    assert.ok(small.ok);
+    assert.deepEqual(small.warnings.filter((w) => w.startsWith('MAX_BODY_BYTES')), [
+      'MAX_BODY_BYTES (1048576) is below the 3 MB a WhatsApp webhook may have; Meta sends a refused (413) one again for days: set MAX_BODY_BYTES=3145728',
+    ]);
+    const enough = load({ WHATSAPP_APP_SECRET: 'an-app-secret-0123456789', MAX_BODY_BYTES: '3145728' });
+    assert.deepEqual(enough.ok && enough.warnings, []);
+    const noWhatsApp = load({ MAX_BODY_BYTES: '1000' });
+    assert.deepEqual(noWhatsApp.ok && noWhatsApp.warnings, []);
+  });
+
   test('a verify token without an app secret starts, with a warning', () => {
     const loaded = load({ WHATSAPP_VERIFY_TOKEN: 't' });
     assert.ok(loaded.ok);
