@@ -32,24 +32,31 @@ async function main(): Promise<void> {
 
   process.on('uncaughtException', (err) => logger.error('uncaught exception', { error: String(err) }));
   process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: String(err) }));
+  // The log's reader gone (a closed pipe): lines are lost, but a failed write must not become an uncaught
+  // exception, whose line fails again, for ever.
+  process.stdout.on('error', () => {});
 
-  let service;
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info('signal received', { signal });
+    // Still starting (a migration, a database to reach): nothing was accepted, and a transaction under
+    // way rolls back. A second signal (make forwards SIGTERM to its child as well) changes nothing.
+    if (service === undefined) {
+      logger.flush();
+      process.exit(0);
+    }
+    void service.shutdown().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   try {
     service = await startService(config, { logger });
   } catch (err) {
     logger.error('cannot start', { error: err instanceof Error ? err.message : String(err), database: describeDatabase(config.database) });
     logger.flush();
     process.exitCode = 1;
-    return;
   }
-
-  const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info('signal received', { signal });
-    // A second signal (make forwards SIGTERM to its child as well) changes nothing: the drain is under way.
-    void service.shutdown().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 }
 
 void main();

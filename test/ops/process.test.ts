@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -117,6 +117,36 @@ describe('the process', () => {
     assert.equal(code, 1);
     assert.deepEqual(r.lines.map((l) => [l.level, l.msg]), [['ERROR', 'cannot start']]);
     assert.match(String(r.lines[0]?.error), /ENOENT/);
+  });
+
+  test('SIGTERM while it still starts (PostgreSQL not reachable yet) exits 0 with a line saying so', async (t) => {
+    const r = launch({ WEBHOOK_SECRET: SECRET, DATABASE_URL: 'postgres://lyftr:secret@127.0.0.1:1/lyftr' });
+    t.after(() => r.proc.kill('SIGKILL'));
+    for (const until = Date.now() + 10_000; !r.lines.some((l) => /not reachable yet/.test(String(l.msg))); await new Promise((res) => setTimeout(res, 20))) {
+      assert.ok(Date.now() < until, `no retry line: ${JSON.stringify(r.lines)} ${r.raw()}`);
+    }
+    r.proc.kill('SIGTERM');
+    assert.equal(await r.exit, 0);
+    assert.ok(r.lines.some((l) => l.msg === 'signal received' && l.signal === 'SIGTERM'));
+  });
+
+  test('a reader of its log that goes away (a closed pipe) costs no CPU: requests are still served', async (t) => {
+    const dir = tempDir(t);
+    const s = await startMain({ WEBHOOK_SECRET: SECRET, DATABASE_URL: `sqlite:///${dir}/app.db` });
+    t.after(() => s.proc.kill('SIGKILL'));
+    s.proc.stdout?.destroy(); // the pipe's reading end closes: the next write fails with EPIPE
+    for (let i = 0; i < 5; i++) assert.equal((await postSigned(s.url, message({ message_id: `epipe-${i}` }))).status, 200);
+    await new Promise((res) => setTimeout(res, 500));
+    // CPU of the whole process over half a second, idle: a loop of failing writes would take all of it.
+    const cpu = (): number => {
+      const fields = readFileSync(`/proc/${s.proc.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100 a second)
+    };
+    const before = cpu();
+    await new Promise((res) => setTimeout(res, 1_000));
+    assert.ok(cpu() - before < 50, `${cpu() - before} ticks of CPU in 1 s while idle`);
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exit, 0);
   });
 
   test('the build the service runs (dist/) stores a message and stops on SIGTERM', async (t) => {
