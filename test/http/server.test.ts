@@ -193,6 +193,20 @@ describe('stalled clients', () => {
     assert.doesNotMatch(metrics, /status="400"/);
   });
 
+  test('a request pipelined behind an answer that closes the connection is not run: nothing stored without its 200', async (t) => {
+    const app = await startApp(t);
+    const body = JSON.stringify(message({ message_id: 'pipelined' }));
+    const post = `POST /webhook HTTP/1.1\r\nHost: x\r\nX-Signature: ${sign(body, SECRET)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    // No Host: answered 400 with Connection: close, the POST already sent behind it.
+    const first = await rawRequest(Number(new URL(app.url).port), `GET /health/live HTTP/1.1\r\n\r\n${post}`);
+    assert.equal(first?.status, 400);
+    // A request after it on a fresh connection is answered after anything the POST would have stored.
+    assert.equal((await postSigned(app.url, message({ message_id: 'after' }))).status, 200);
+    const listed = (await getJson(`${app.url}/messages`)).body as { data: { message_id: string }[] };
+    assert.deepEqual(listed.data.map((m) => m.message_id), ['after']);
+    assert.ok(!app.logs.some((l) => l.path === '/webhook' && l.message_id === 'pipelined'));
+  });
+
   test('bad bytes after a whole signed POST: the POST still gets its true 200, then the connection closes', async (t) => {
     const app = await startApp(t);
     const body = JSON.stringify(message({ message_id: 'then-garbage' }));
