@@ -64,34 +64,38 @@ export function createClientErrors(deps: ClientErrorDeps): {
             : [400, 'bad request'];
       // Already answered and closing: the client's end of it (an EOF mid-request) is no new request.
       if (refused.has(socket)) return;
+      // The client gone (a reset, idle or mid-body): no request to answer. One being read fails its body
+      // read, and its handler logs and counts it under its route.
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
       const current = inFlight.get(socket);
-      if (current && !current.req.complete && err.code !== 'ECONNRESET' && socket.writable) {
+      if (current && !current.req.complete) {
         // The request being read was cut off (a timeout, a broken body): this is its answer, which its
         // handler logs and counts under its route once its body read fails.
         current.refused = status;
         refuse(socket, status, text, { 'X-Request-ID': current.requestId });
         return;
       }
-      const requestId = randomUUID();
-      if (err.code !== 'ECONNRESET') observe({ path: UNMATCHED_PATH, status, seconds: 0 });
-      logger.log('WARNING', 'client error', { request_id: requestId, status, error: err.code ?? 'unknown' });
-      if (!socket.writable || err.code === 'ECONNRESET') {
-        socket.destroy();
-        return;
-      }
       if (current) {
         // Bad bytes after a whole request still being answered (a stored message, say): that answer goes
-        // out first, then the connection closes.
+        // out first, then the connection closes; the bytes get no answer, so no count of their own.
         current.closeAfter = true;
+        logger.log('WARNING', 'bad bytes after a request: the connection closes after its answer', { request_id: current.requestId, error: err.code ?? 'unknown' });
         return;
       }
+      const requestId = randomUUID();
+      observe({ path: UNMATCHED_PATH, status, seconds: 0 });
+      // What the parser gave up on has no method or path to log.
+      logger.log('WARNING', 'client error', { request_id: requestId, method: null, path: null, status, latency_ms: 0, error: err.code ?? 'unknown' });
       refuse(socket, status, text, { 'X-Request-ID': requestId });
     },
 
     connect(_req, socket) {
       const requestId = randomUUID();
       observe({ path: UNMATCHED_PATH, status: 405, seconds: 0 });
-      logger.log('WARNING', 'client error', { request_id: requestId, method: 'CONNECT', status: 405, error: 'CONNECT' });
+      logger.log('WARNING', 'client error', { request_id: requestId, method: 'CONNECT', path: null, status: 405, latency_ms: 0, error: 'CONNECT' });
       refuse(socket, 405, 'method not allowed', { Allow: deps.methods.join(', '), 'X-Request-ID': requestId });
     },
   };

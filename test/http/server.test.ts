@@ -109,10 +109,25 @@ describe('HTTP layer', () => {
     assert.match(String(line.ts), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 
-  test('malformed HTTP gets a JSON 400 and the connection is closed', async () => {
+  test('malformed HTTP gets a JSON 400 and the connection is closed; its log line has every request field', async () => {
     const out = await rawExchange(app().url, 'GARBAGE\r\n\r\n');
     assert.match(out, /^HTTP\/1\.1 400 /);
     assert.match(out, /\{"detail":"bad request"\}$/);
+    const id = /x-request-id: (\S+)/i.exec(out)?.[1];
+    const line = app().logs.find((l) => l.request_id === id);
+    assert.deepEqual(line && [line.method, line.path, line.status, line.latency_ms], [null, null, 400, 0]);
+  });
+
+  test('a client that resets an idle keep-alive connection is no request: no log line, no count', async (t) => {
+    const app = await startApp(t);
+    const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.on('connect', resolve));
+    socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(app.logs.filter((l) => l.msg === 'client error'), []);
+    assert.doesNotMatch(await (await fetch(`${app.url}/metrics`)).text(), /^http_requests_total\{path="unmatched"/m);
   });
 
   test('oversized headers get 431', async () => {
@@ -218,6 +233,9 @@ describe('stalled clients', () => {
     assert.doesNotMatch(out, /HTTP\/1\.1 400/);
     const page = (await (await fetch(`${app.url}/messages`)).json()) as { data: { message_id: string }[] };
     assert.deepEqual(page.data.map((m) => m.message_id), ['then-garbage']);
+    // The bytes got no answer, so no 400 is counted or logged as one; the line says why the connection closed.
+    assert.doesNotMatch(await (await fetch(`${app.url}/metrics`)).text(), /status="400"/);
+    assert.ok(app.logs.some((l) => String(l.msg).startsWith('bad bytes after a request') && l.status === undefined));
   });
 
   test('a client that stalls mid-body is cut off at the request timeout, and others are still served', async (t) => {

@@ -97,7 +97,7 @@ describe('POST /webhook/whatsapp: signature', () => {
     assert.equal((await listed(app.url)).total, 0);
     const lines = whatsappLines(app.logs);
     assert.equal(lines.length, 5);
-    assert.ok(lines.every((l) => l.level === 'ERROR' && l.result === 'invalid_signature'));
+    assert.ok(lines.every((l) => l.level === 'ERROR' && l.result === 'invalid_signature' && l.scheme === 'x-hub-signature-256'));
     assert.ok(!JSON.stringify(app.logs).includes(hex));
     assert.match(await metrics(app.url), /^webhook_requests_total\{result="invalid_signature",source="whatsapp"\} 5$/m);
   });

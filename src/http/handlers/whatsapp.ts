@@ -62,7 +62,7 @@ export function createWhatsAppHandler(deps: WhatsAppDeps): (req: Req) => Promise
     if (appSecrets.length === 0) return answer(503, { detail: 'whatsapp app secret not configured' }, 'secret_not_configured');
     // Verify before parsing: Meta signs the bytes it sends (non-ASCII escaped as \uXXXX), not a re-serialisation.
     if (!verifyHubSignature(raw, header(req, 'x-hub-signature-256'), appSecrets)) {
-      return answer(401, { detail: 'invalid signature' }, 'invalid_signature');
+      return answer(401, { detail: 'invalid signature' }, 'invalid_signature', { scheme: 'x-hub-signature-256' });
     }
     const parsed = parseEnvelope(raw);
     if (!parsed.ok) return answer(422, { detail: parsed.errors }, 'validation_error');
