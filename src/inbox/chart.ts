@@ -3,6 +3,8 @@ import { el, number, shortFormat, term, timeElement, ui } from './dom.ts';
 import { state } from './state.ts';
 
 const CHART_BARS = 10;
+/** Characters of a sender that fit the label column: `+` and fifteen digits, the longest phone number. */
+const MAX_LABEL = 16;
 const SVG = 'http://www.w3.org/2000/svg';
 
 export function renderStats(): void {
@@ -30,7 +32,7 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<st
 function chart(top: { from: string; count: number }[]): Node {
   if (top.length === 0) return el('p', 'No senders yet.', 'none');
   const rowHeight = 24;
-  const label = 122;
+  const label = 136;
   const width = 320;
   const countWidth = 44;
   const max = Math.max(...top.map((t) => t.count));
@@ -44,7 +46,8 @@ function chart(top: { from: string; count: number }[]): Node {
     const title = svg('title', {});
     title.textContent = `${t.from}: ${number.format(t.count)} message${plural} (show only these)`;
     const name = svg('text', { x: label - 8, y: y + rowHeight / 2, 'text-anchor': 'end', 'dominant-baseline': 'central' });
-    name.textContent = t.from.length > 17 ? `${t.from.slice(0, 16)}…` : t.from;
+    // A longer sender (a business-scoped id) keeps its start and end, the middle elided, to fit the column.
+    name.textContent = t.from.length > MAX_LABEL ? `${t.from.slice(0, 6)}…${t.from.slice(-(MAX_LABEL - 7))}` : t.from;
     // The whole row takes the pointer, not only the bar and the letters.
     const hit = svg('rect', { y, width, height: rowHeight, class: 'hit' });
     const rect = svg('rect', { class: 'value', x: label, y: y + 4, height: rowHeight - 8, rx: 3, width: Math.max(2, length) });

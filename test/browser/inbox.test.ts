@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_TEXT_LENGTH } from '../../src/domain/message.ts';
-import { message, metric, postSigned, startApp, useApp, waitFor, type TestApp } from '../helpers.ts';
+import { envelopeOf } from '../../src/domain/whatsapp-envelope.ts';
+import { message, metric, postSigned, postWhatsApp, startApp, useApp, waitFor, type TestApp } from '../helpers.ts';
 import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
 import { chartShows, following, loadAll, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, settled, shows } from './inbox-page.ts';
 
@@ -313,6 +314,23 @@ describe('the inbox page, with messages', { skip }, () => {
     await bars.nth(2).click();
     await w.page.waitForURL(/from=%2B14155550103/);
     await shows(w.page, 'Showing 20 of 20');
+  });
+
+  test('chart labels fit their column: the longest phone number whole, a business-scoped id elided in the middle', async (t) => {
+    const app = await startApp(t);
+    await seed(app, [message({ from: '+123456789012345' })]);
+    const scoped = 'US.13491208655302741918';
+    const from = { from_user_id: scoped, id: 'wamid.scoped', timestamp: '1767225600', type: 'text', text: { body: 'hi' } };
+    assert.equal((await postWhatsApp(app.url, envelopeOf('15550783881', [from], [{ profile: { name: 'A' }, user_id: scoped }]))).status, 200);
+    const w = await openPage(browser(), t);
+    await loadInbox(w, `${app.url}/inbox`);
+    await chartShows(w.page, scoped, 1);
+    const labels = await w.page.evaluate(
+      "[...document.querySelectorAll('svg.chart .bar text:not(.count)')].map((e) => [e.textContent, Math.round(e.getBBox().x)])",
+    );
+    assert.deepEqual((labels as [string, number][]).map(([text]) => text).sort(), ['+123456789012345', 'US.134…302741918']);
+    t.diagnostic(JSON.stringify(labels));
+    for (const [text, x] of labels as [string, number][]) assert.ok(x >= 0, `${text} starts at x=${x}, outside the chart`);
   });
 
   test('a message opens with its JSON, copied by the button; / focuses the search; Escape closes', async (t) => {
