@@ -3,6 +3,7 @@
 import { api, bearer, isListing, isRecord, withQuery, type Failure, type Message } from './api.ts';
 import { el, ui } from './dom.ts';
 import { loadStats, reload } from './load.ts';
+import { state } from './state.ts';
 
 type Target = { kind: 'message'; message: Message } | { kind: 'sender'; from: string };
 
@@ -68,10 +69,14 @@ async function erase(e: SubmitEvent): Promise<void> {
     if (a.failure.status === 404) void reload().then(loadStats);
     return;
   }
+  const at = state.rows.findIndex((m) => (t.kind === 'message' ? m.message_id === t.message.message_id : m.from === t.from));
   ui.erase.close();
   ui.detail.close();
   ui.notice.textContent = t.kind === 'message' ? `Erased ${plural(a.body.deleted)}: ${t.message.message_id}.` : `Erased ${plural(a.body.deleted)} from ${t.from}.`;
   await reload();
+  // The focus went back to the erased row, which is gone: the row in its place takes it, as in a list.
+  const rows = ui.rows.querySelectorAll('tr');
+  if (!ui.rows.contains(document.activeElement)) (rows[Math.min(Math.max(at, 0), rows.length - 1)] ?? ui.q).focus();
   await loadStats();
 }
 

@@ -116,6 +116,9 @@ describe('the inbox page exports and erases, with read and admin tokens', { skip
     await confirm.getByRole('button', { name: 'Erase for good' }).click();
     await shows(page, 'Erased 1 message: b2.');
     await shows(page, 'Showing 5 of 5');
+    // The keyboard focus is on the row that took the erased one's place, not lost to the page.
+    const focused = String(await page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent'));
+    assert.ok(focused.startsWith('TR ') && focused.includes('from a 2'), focused.slice(0, 80));
     await chartShows(page, b, 2);
 
     confirm = await askToErase(page, 'from a 1', 'Erase all from this sender');
