@@ -80,9 +80,9 @@ export async function startBalancer(dir: string, ports: number[]): Promise<Balan
 }
 
 /**
- * The balancer's configuration (ops/haproxy.cfg is the same for a deployment). A request refused at
- * connect by a dead replica is retried on another; the balancer's own 503 (no replica ready) carries
- * Retry-After and a JSON body, like the service's.
+ * The balancer's configuration, as ops/haproxy/haproxy.cfg is for a deployment (test/ops/container.test.ts
+ * holds the two to the same 503). A request refused at connect by a dead replica is retried on another;
+ * the balancer's own 503 (no replica ready) carries Retry-After and a JSON body, like the service's.
  */
 export function balancerConfig(port: number, ports: number[]): string {
   return `global
