@@ -11,9 +11,9 @@ export const WHATSAPP_OBJECT = 'whatsapp_business_account';
 /**
  * A business-scoped user id: an ISO country code, a dot, letters and digits (`US.13491208655302741918`;
  * Meta names no maximum, a partner up to 128); a few more dot-separated parts are allowed for the parent
- * ids Meta derives from them.
+ * ids Meta derives from them. At most 256 characters in all, as a message id: erasure takes no longer sender.
  */
-export const BUSINESS_SCOPED_ID = /^[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,3}$/;
+export const BUSINESS_SCOPED_ID = /^(?=.{4,256}$)[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,3}$/;
 /** Meta's message types whose text is a caption (SPEC: "a caption of an image, video or document"). */
 const CAPTIONED = new Set(['image', 'video', 'document']);
 const PHONE_DIGITS = /^[0-9]{1,15}$/;

@@ -53,6 +53,9 @@ describe('readMessage: one item of value.messages[] -> a contract message', () =
     const long = `BR.${'A1'.repeat(64)}`;
     assert.equal(from({ from_user_id: long }), long);
     assert.deepEqual(from({ from_user_id: `${long}x` }), ['from']);
+    // Several parts, but no longer than a message id: DELETE /messages?from= takes it whole.
+    assert.equal(String(from({ from_user_id: `${long}.${'B'.repeat(124)}` })).length, 256);
+    assert.deepEqual(from({ from_user_id: `${long}.${'B'.repeat(125)}` }), ['from']);
     // Two contacts: which one sent it is not known, so nothing is guessed.
     assert.deepEqual(from({}, [{ user_id: 'IN.1' }, { user_id: 'IN.2' }]), ['from']);
     assert.deepEqual(from({}), ['from']);
