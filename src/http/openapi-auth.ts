@@ -9,7 +9,7 @@ export const SIGNATURE_HEADERS = [
     description:
       'The seed\'s scheme (WEBHOOK_SECRET): hex HMAC-SHA256 of the exact body bytes; any case; `sha256=` prefix accepted. ' +
       'Needed unless the request is signed the Standard Webhooks way.',
-    schema: { type: 'string', pattern: '^(sha256=)?[0-9a-fA-F]{64}$' },
+    schema: { type: 'string', pattern: '^([Ss][Hh][Aa]256=)?[0-9a-fA-F]{64}$' },
   },
   {
     name: 'webhook-id',
@@ -23,7 +23,7 @@ export const SIGNATURE_HEADERS = [
     in: 'header',
     required: false,
     description: 'Standard Webhooks: unix seconds of the attempt; more than WEBHOOK_TOLERANCE_SECONDS (300) from our clock, either way, is a 401.',
-    schema: { type: 'string', pattern: '^[0-9]+$', example: '1614265330' },
+    schema: { type: 'string', pattern: '^[0-9]+$' },
   },
   {
     name: 'webhook-signature',

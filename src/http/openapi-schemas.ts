@@ -10,6 +10,8 @@ export const jsonBody = (description: string, schema: unknown): object => ({
   description,
   content: { 'application/json': { schema } },
 });
+/** The header of every 503 the service answers. */
+export const RETRY_AFTER = { 'Retry-After': { description: 'Seconds before a retry.', schema: { type: 'string' } } };
 
 const TIMESTAMP_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$';
 const MSISDN_PATTERN = MSISDN.source;
@@ -86,6 +88,6 @@ export const responses = {
   NotAuthenticated: NOT_AUTHENTICATED,
   StoreUnavailable: {
     ...jsonBody('The database is locked, full, read-only or unreachable: `{"detail":"storage temporarily unavailable, retry later"}`.', ref('Detail')),
-    headers: { 'Retry-After': { description: 'Seconds before a retry.', schema: { type: 'string' } } },
+    headers: RETRY_AFTER,
   },
 };

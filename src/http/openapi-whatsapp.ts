@@ -1,7 +1,8 @@
 // The OpenAPI description of GET and POST /webhook/whatsapp (SPEC: POST /webhook/whatsapp).
-import { jsonBody, ref, respond } from './openapi-schemas.ts';
+import { MAX_CHALLENGE_LENGTH } from './handlers/whatsapp.ts';
+import { jsonBody, ref, respond, RETRY_AFTER } from './openapi-schemas.ts';
 
-const QUERY = (name: string, description: string): object => ({ name, in: 'query', required: true, description, schema: { type: 'string' } });
+const QUERY = (name: string, description: string, schema: object = { type: 'string' }): object => ({ name, in: 'query', required: true, description, schema });
 
 export const WHATSAPP_PATH = {
   get: {
@@ -10,7 +11,7 @@ export const WHATSAPP_PATH = {
     parameters: [
       QUERY('hub.mode', 'Always `subscribe`.'),
       QUERY('hub.verify_token', 'Compared in constant time with WHATSAPP_VERIFY_TOKEN.'),
-      QUERY('hub.challenge', 'Echoed back as the whole body (at most 256 characters).'),
+      QUERY('hub.challenge', 'Echoed back as the whole body.', { type: 'string', minLength: 1, maxLength: MAX_CHALLENGE_LENGTH }),
     ],
     responses: {
       '200': { description: 'The challenge, verbatim.', content: { 'text/plain; charset=utf-8': { schema: { type: 'string' } } } },
@@ -34,7 +35,7 @@ export const WHATSAPP_PATH = {
         in: 'header',
         required: true,
         description: '`sha256=` and the hex HMAC-SHA256 of the exact body bytes under one of WHATSAPP_APP_SECRET\'s secrets.',
-        schema: { type: 'string', pattern: '^sha256=[0-9a-fA-F]{64}$' },
+        schema: { type: 'string', pattern: '^[Ss][Hh][Aa]256=[0-9a-fA-F]{64}$' },
       },
     ],
     requestBody: {
@@ -72,7 +73,7 @@ export const WHATSAPP_PATH = {
       '413': jsonBody('Body larger than MAX_BODY_BYTES: `{"detail":"payload too large"}`.', ref('Detail')),
       '422': jsonBody("Not Meta's envelope (not JSON, no `entry` list, another `object`).", ref('ValidationError')),
       '500': respond('InternalError'),
-      '503': jsonBody('No app secret configured, or the database is unavailable; nothing stored.', ref('Detail')),
+      '503': { ...jsonBody('No app secret configured, or the database is unavailable; nothing stored.', ref('Detail')), headers: RETRY_AFTER },
     },
   },
 };

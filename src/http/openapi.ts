@@ -3,7 +3,7 @@ import { MAX_TEXT_LENGTH } from '../domain/message.ts';
 import { inboxOpenApiPaths } from './handlers/inbox.ts';
 import { metricsSecurity, readSecurity, SECURITY_SCHEMES, SIGNATURE_HEADERS, WEBHOOK_UNAUTHORIZED } from './openapi-auth.ts';
 import { ERASE_MESSAGE, ERASE_SENDER, EXPORT_MESSAGES } from './openapi-erasure.ts';
-import { jsonBody, ref, respond, responses, schemas } from './openapi-schemas.ts';
+import { jsonBody, ref, respond, responses, RETRY_AFTER, schemas } from './openapi-schemas.ts';
 import { WHATSAPP_PATH } from './openapi-whatsapp.ts';
 
 export type About = { name: string; version: string };
@@ -107,14 +107,14 @@ const RECEIVE_WEBHOOK = {
     '500': respond('InternalError'),
     '503': {
       ...jsonBody('No secret configured, or the database is locked, full, read-only or unreachable; nothing stored.', ref('Detail')),
-      headers: { 'Retry-After': { description: 'Seconds before a retry.', schema: { type: 'string' } } },
+      headers: RETRY_AFTER,
     },
   },
 };
 
 const LIST_PARAMETERS = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
-  { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+  { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 } },
   {
     name: 'from',
     in: 'query',
@@ -188,7 +188,7 @@ const STREAM_MESSAGES = {
     '401': respond('NotAuthenticated'),
     '422': respond('QueryInvalid'),
     '500': respond('InternalError'),
-    '503': jsonBody('Too many streams open, shutting down, or storage unavailable; retry after `Retry-After`.', ref('Detail')),
+    '503': { ...jsonBody('Too many streams open, shutting down, or storage unavailable; retry after `Retry-After`.', ref('Detail')), headers: RETRY_AFTER },
   },
 };
 

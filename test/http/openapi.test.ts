@@ -193,6 +193,42 @@ describe('documented 401s match real answers', () => {
     const names = (paths['/webhook']?.post?.parameters ?? []).map((p) => p.name);
     assert.deepEqual(names, ['X-Signature', 'webhook-id', 'webhook-timestamp', 'webhook-signature']);
   });
+
+  test('every bound documented on a query parameter is where the service starts refusing; every 503 names Retry-After', async (t) => {
+    const app = await startApp(t, { adminTokens: ['a'], whatsapp: { appSecrets: ['w'], verifyToken: 'v' } });
+    const doc = (await getJson(`${app.url}/openapi.json`)).body as Record<string, unknown>;
+    type Parameter = { name: string; in: string; schema?: { maxLength?: number; maximum?: number } };
+    type Operation = { parameters?: Parameter[]; responses: Record<string, DocResponse> };
+    const paths = doc.paths as Record<string, Record<string, Operation>>;
+    const checked: string[] = [];
+    for (const [path, item] of Object.entries(paths)) {
+      for (const [method, op] of Object.entries(item).filter(([m]) => HTTP_METHODS.includes(m))) {
+        const reply = resolve(doc, op.responses['503'] ?? {}) as { headers?: object };
+        // A refused request's 503 says when to retry; readiness's is a probe's answer, and the page's own a
+        // missing build, which waiting does not mend.
+        if (op.responses['503'] && !['/health/ready', '/inbox'].some((p) => path.startsWith(p))) assert.ok('Retry-After' in (reply.headers ?? {}), `${method} ${path}: 503 without Retry-After`);
+        for (const p of (op.parameters ?? []).filter((p) => p.in === 'query')) {
+          const { maxLength, maximum } = p.schema ?? {};
+          if (maxLength === undefined && maximum === undefined) continue;
+          // The handshake refuses with 403, as Meta expects; everything else with 422.
+          const handshake = path === '/webhook/whatsapp';
+          const at = (v: string): string => `${app.url}${path}?${new URLSearchParams({ ...(handshake && { 'hub.mode': 'subscribe', 'hub.verify_token': 'v' }), [p.name]: v })}`;
+          const value = (n: number): string => (maximum !== undefined ? String(n) : 'x'.repeat(n));
+          const bound = maximum ?? maxLength ?? 0;
+          const send = (v: string): Promise<Response> =>
+            fetch(at(v), { method: method.toUpperCase(), headers: method === 'delete' ? { authorization: 'Bearer a' } : {} });
+          const within = await send(value(bound));
+          const beyond = await send(value(bound + 1));
+          assert.ok(within.status < 400, `${method} ${path} ${p.name} at its bound: ${within.status}`);
+          assert.equal(beyond.status, handshake ? 403 : 422, `${method} ${path} ${p.name} past its bound`);
+          await Promise.all([within, beyond].map((r) => r.body?.cancel())); // a stream would stay open
+          checked.push(`${method} ${path} ${p.name}`);
+        }
+      }
+    }
+    t.diagnostic(checked.join(', '));
+    assert.ok(checked.length >= 5, checked.join(', '));
+  });
 });
 
 describe('GET /', () => {

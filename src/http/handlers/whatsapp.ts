@@ -7,7 +7,7 @@ import { json, type Reply } from '../response.ts';
 import { readBody } from './webhook.ts';
 
 /** A handshake's challenge is echoed: Meta sends a short number; anything long is refused, not reflected. */
-const MAX_CHALLENGE_LENGTH = 256;
+export const MAX_CHALLENGE_LENGTH = 256;
 /** Malformed items named in one access-log line; the count is always there. */
 const MAX_LOGGED_ITEMS = 10;
 
