@@ -113,15 +113,10 @@ function createRequestHandler(
     }
   };
 
-  // Pipelined requests: each waits for the answer before it on its connection, and is not run at all once
-  // that answer closed the connection (it would be stored, and its 200 never sent).
-  const answered = new WeakMap<Socket, Promise<boolean>>();
-
+  const turn = inTurn();
   return async (raw, res, expectContinue) => {
-    const before = answered.get(raw.socket);
-    let closing = (_close: boolean): void => {};
-    answered.set(raw.socket, new Promise((resolve) => (closing = resolve)));
-    if (before !== undefined && (await before)) return closing(true);
+    const answered = await turn(raw.socket);
+    if (answered === null) return;
     const started = process.hrtime.bigint();
     const requestId = requestIdOf(raw);
     const target = requestTarget(raw);
@@ -142,7 +137,7 @@ function createRequestHandler(
       if (reply.stream === undefined || target.method === 'HEAD') send(res, reply, target.method, requestId, close);
       else body = sendStream(res, reply, reply.stream, { requestId, close, stalledMs });
     }
-    closing(close || slot.refused !== undefined);
+    answered(close || slot.refused !== undefined);
 
     const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e9;
     // The route's pattern, never the raw URL: a `{message_id}` path is one series, not one per id.
@@ -161,6 +156,22 @@ function createRequestHandler(
       ...reply.log,
       ...(streamed && { stream: streamed.end, ...(failed && { error: streamed.error }) }),
     });
+  };
+}
+
+/**
+ * Pipelined requests: each waits for the answer before it on its connection (told whether that answer
+ * closes it), and is not run at all once one did: it would be stored, and its 200 never sent.
+ */
+function inTurn(): (socket: Socket) => Promise<((closes: boolean) => void) | null> {
+  const answered = new WeakMap<Socket, Promise<boolean>>();
+  return async (socket) => {
+    const before = answered.get(socket);
+    let done = (_closes: boolean): void => {};
+    answered.set(socket, new Promise((resolve) => (done = resolve)));
+    if (before === undefined || !(await before)) return done;
+    done(true);
+    return null;
   };
 }
 
