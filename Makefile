@@ -11,7 +11,7 @@ DEPS := node_modules/.package-lock.json
 BUILD := dist/.built
 # The folders too: a folder's time changes when a file in it is added, removed or renamed.
 SOURCES := $(shell find src -name '*.ts' -o -type d) $(wildcard src/inbox/*)
-NODE_TESTS := node --test --test-concurrency=2
+NODE_TESTS := node --test --test-concurrency=3
 PORT ?= 8000
 # V8 flags for the service (npm start, the Dockerfile and the bench use the same; a test keeps them so):
 # a 4 MB young generation instead of 16 MB; optimising compiles on the thread that needs them rather than
