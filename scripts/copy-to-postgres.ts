@@ -8,7 +8,7 @@
 // comparing the two counts. Needs the postgres package (`npm ci`).
 import { existsSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
-import { parseDatabase, redactUrl } from '../src/config.ts';
+import { parseDatabase, redactUrl } from '../src/database-url.ts';
 import { loadPostgresDriver } from '../src/store/postgres/driver.ts';
 import { migrate } from '../src/store/postgres/migrate.ts';
 import { mergeDeltas } from '../src/store/postgres/stats.ts';

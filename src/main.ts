@@ -9,8 +9,9 @@ import { enableCompileCache } from 'node:module';
 enableCompileCache();
 
 async function main(): Promise<void> {
-  const [{ loadConfig, describeDatabase }, { createLogger }, { startService }] = await Promise.all([
+  const [{ loadConfig }, { describeDatabase }, { createLogger }, { startService }] = await Promise.all([
     import('./config.ts'),
+    import('./database-url.ts'),
     import('./observability/logger.ts'),
     import('./service.ts'),
   ]);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { describeDatabase, type Config } from './config.ts';
+import type { Config } from './config.ts';
+import { describeDatabase } from './database-url.ts';
 import { createApp, type App, type AppDeps } from './http/app.ts';
 import { isLoopback } from './http/auth.ts';
 import type { About } from './http/openapi.ts';

@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { at, list, parseDockerfile, parseYaml, readRepoFile, type Yaml } from '../../tools/container-files.ts';
 import { serviceFlags } from '../../tools/service-command.ts';
 import { balancerConfig } from '../replicas.ts';
-import { DEFAULT_DATABASE_URL, DEFAULT_PORT, loadConfig, parseDatabaseUrl } from '../../src/config.ts';
+import { DEFAULT_DATABASE_URL, DEFAULT_PORT, loadConfig } from '../../src/config.ts';
+import { parseDatabaseUrl } from '../../src/database-url.ts';
 
 const dockerfile = parseDockerfile(readRepoFile('Dockerfile'));
 const runtime = dockerfile.stages.at(-1) ?? { from: '', name: '', instructions: [] };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig, redactUrl, type Config, type ConfigResult } from '../../src/config.ts';
+import { loadConfig, type Config, type ConfigResult } from '../../src/config.ts';
+import { redactUrl } from '../../src/database-url.ts';
 
 type Env = Record<string, string | undefined>;
 
