@@ -8,7 +8,7 @@ import type { Locator, Page } from 'playwright-core';
 import { message, useApp } from '../helpers.ts';
 import { rawRequest } from '../raw-http.ts';
 import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
-import { chartShows, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, shows } from './inbox-page.ts';
+import { chartShows, focused, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, shows } from './inbox-page.ts';
 
 const skip = browserMissing();
 const READER = 'reader-one';
@@ -117,8 +117,8 @@ describe('the inbox page exports and erases, with read and admin tokens', { skip
     await shows(page, 'Erased 1 message: b2.');
     await shows(page, 'Showing 5 of 5');
     // The keyboard focus is on the row that took the erased one's place, not lost to the page.
-    const focused = String(await page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent'));
-    assert.ok(focused.startsWith('TR ') && focused.includes('from a 2'), focused.slice(0, 80));
+    const now = await focused(page);
+    assert.ok(now.startsWith('TR ') && now.includes('from a 2'), now.slice(0, 80));
     await chartShows(page, b, 2);
 
     confirm = await askToErase(page, 'from a 1', 'Erase all from this sender');

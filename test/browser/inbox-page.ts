@@ -25,6 +25,11 @@ export function rowTexts(page: Page): Promise<string[]> {
   return page.locator('#rows td.text').allTextContents();
 }
 
+/** The element that has the keyboard focus: its tag, a space, its text. */
+export async function focused(page: Page): Promise<string> {
+  return String(await page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent'));
+}
+
 export async function shows(page: Page, text: string | RegExp): Promise<void> {
   await page.getByText(text).first().waitFor({ timeout: 5_000 });
 }

@@ -5,7 +5,7 @@ import { MAX_TEXT_LENGTH } from '../../src/domain/message.ts';
 import { envelopeOf } from '../../src/domain/whatsapp-envelope.ts';
 import { message, metric, postSigned, postWhatsApp, startApp, useApp, waitFor, type TestApp } from '../helpers.ts';
 import { browserMissing, openPage, screenshot, useBrowser } from './chromium.ts';
-import { chartShows, following, loadAll, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, settled, shows } from './inbox-page.ts';
+import { chartShows, focused, following, loadAll, loadInbox, notes, range, rowTexts, seed, seeded, SEEDED, SENDERS, settled, shows } from './inbox-page.ts';
 
 const skip = browserMissing();
 const PAGE_BUDGET_BYTES = 60 * 1024;
@@ -634,8 +634,8 @@ describe('the inbox page, empty or unavailable', { skip }, () => {
     await w.page.locator('#rows tr', { hasText: seeded(1).text }).focus();
     await seed(app, [message({ message_id: 'focus-live', ts: '2026-03-02T00:00:00Z', text: 'arrived while focused' })]);
     await shows(w.page, 'arrived while focused');
-    const focused = String(await w.page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent'));
-    assert.ok(focused.startsWith('TR ') && focused.includes('note 001'), focused.slice(0, 80));
+    const now = await focused(w.page);
+    assert.ok(now.startsWith('TR ') && now.includes('note 001'), now.slice(0, 80));
   });
 
   test('texts in their own direction; the detail has the whole text, lines kept; an id cannot reorder the erase question', async (t) => {
